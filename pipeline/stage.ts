@@ -1,0 +1,100 @@
+/**
+ * Declarative stage definitions for the DAG engine. The engine knows nothing about optimizers: a stage is
+ * a name, upstream stages, a params schema with defaults and per-profile overrides, a version, the result
+ * tables it writes, and a run function.
+ *
+ * @module
+ */
+
+/** The type of one param. */
+export type ParamType = "number" | "integer" | "boolean" | "string" | "number[]" | "string[]" | "json";
+
+/** Schema of one param. */
+export interface ParamSpec {
+  type: ParamType;
+  /** Default value (used by every profile that does not override it). */
+  default: unknown;
+  /** One line shown by `--help` and in errors. */
+  description: string;
+  /** Inclusive bounds for numbers. */
+  min?: number;
+  max?: number;
+  /** Allowed values for strings. */
+  choices?: readonly string[];
+}
+
+/** Resolved param values. */
+export type Params = Record<string, unknown>;
+
+/** A column of a result table (DuckDB type names: DOUBLE, BIGINT, INTEGER, VARCHAR, BOOLEAN, JSON, TIMESTAMP). */
+export interface ColumnSpec {
+  name: string;
+  type: string;
+  description?: string;
+}
+
+/** A result table a stage writes. The engine adds `run_key VARCHAR` (the artifact key) as first column. */
+export interface TableSpec {
+  name: string;
+  description: string;
+  columns: ColumnSpec[];
+}
+
+/** An upstream artifact as seen by a downstream stage. */
+export interface ArtifactRef {
+  stage: string;
+  key: string;
+  /** Absolute directory holding the artifact's files (read-only for consumers). */
+  dir: string;
+  /** Resolved params the upstream ran with. */
+  params: Params;
+}
+
+/** What a stage's run function receives. */
+export interface StageContext<P extends Params = Params> {
+  /** Validated, resolved params (defaults < profile < --set). */
+  params: P;
+  /** Upstream artifacts by stage name. */
+  inputs: Record<string, ArtifactRef>;
+  /** Directory to write this stage's output files into (staged; published atomically on success). */
+  outDir: string;
+  /** This run's artifact key. */
+  key: string;
+  /** Selected profile name. */
+  profile: string;
+  /** Results directory (holds the DuckDB file, artifacts, report). */
+  resultsDir: string;
+  /** Appends rows to a result table declared in `tables`; rows are visible when the stage succeeds or live. */
+  writeRows(table: string, rows: Record<string, unknown>[]): Promise<void>;
+  /** Reports progress on long work (`done` of `total` units). */
+  progress(done: number, total: number, label?: string): void;
+  /** Writes a line to the stage's log (and the terminal when verbose). */
+  log(message: string): void;
+  /** Aborted when the pipeline is interrupted. */
+  signal: AbortSignal;
+}
+
+/** A stage of the pipeline. */
+export interface StageDef<P extends Params = Params> {
+  /** Unique name, kebab-case. */
+  name: string;
+  /** One line for `--help`. */
+  description: string;
+  /** Names of upstream stages whose artifacts this stage reads. */
+  deps: string[];
+  /** Bump to invalidate cached artifacts when the stage's code changes meaning. */
+  version: string;
+  /** Param schema with defaults. */
+  params: Record<string, ParamSpec>;
+  /** Per-profile overrides (`smoke`, `default`, `paper`). */
+  profiles: Partial<Record<string, Partial<P>>>;
+  /** Result tables written by this stage. */
+  tables: TableSpec[];
+  /** Does the work. Throwing fails the stage. */
+  run(ctx: StageContext<P>): Promise<void>;
+}
+
+/** Identity helper giving type inference for stage declarations. */
+export function defineStage<P extends Params>(def: StageDef<P>): StageDef<P> {
+  return def;
+}
