@@ -1,0 +1,243 @@
+/**
+ * The shared inner-loop runner: trains one {@link Problem} with one {@link Optimizer} for a number of steps and
+ * records the learning curve.
+ *
+ * Semantics (as `metaopt.test_optimizer` of the paper's code, see `hrnn-reference.md` §10):
+ * - parameters start at `problem.init(rng.fork("init"))`; minibatches come from `rng.fork("batch")` and the
+ *   problem's gradient noise from `rng.fork("noise")`, so a seed fixes the whole run;
+ * - step t draws a minibatch, computes the (noisy) gradient at the current parameters, records the minibatch
+ *   objective at the evaluation point (the optimizer's `evalParams` when defined, else the parameters; for
+ *   optimizers without attention that is the loss the gradient came with) and applies the update;
+ * - the full-dataset objective is recorded at the evaluation point before steps 0, fullEvery, 2·fullEvery, …
+ *   and once more after the last step (`finalFullLoss`);
+ * - a non-finite loss (minibatch or full) stops the run and is recorded as divergence, never an exception.
+ *
+ * Every step runs inside `tf.tidy`; tensors a problem creates in `sampleBatch` / `gradients` are freed after
+ * the step (problems must `tf.keep` anything they cache). Old parameters and optimizer state are disposed when
+ * replaced, so the tensor count stays flat over any number of steps.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Rng } from "../lib/rng.ts";
+import type { Problem } from "../tasks/problem.ts";
+import type { Optimizer, OptState } from "./optimizer.ts";
+
+/** All tensors in an optimizer state tree, depth-first, in a stable order (object keys in insertion order). */
+export function stateTensors(state: OptState): tf.Tensor[] {
+  const out: tf.Tensor[] = [];
+  const walk = (s: OptState): void => {
+    if (s instanceof tf.Tensor) out.push(s);
+    else if (Array.isArray(s)) s.forEach(walk);
+    else if (s !== null && typeof s === "object") Object.values(s).forEach(walk);
+  };
+  walk(state);
+  return out;
+}
+
+/**
+ * Disposes the tensors of `old` (a state tree or tensor list) that do not also appear in any of `keep`, so a
+ * new state or parameter list that reuses some old tensors stays valid.
+ */
+export function disposeReplaced(old: OptState, ...keep: OptState[]): void {
+  const kept = new Set<number>();
+  for (const k of keep) for (const t of stateTensors(k)) kept.add(t.id);
+  for (const t of stateTensors(old)) {
+    if (!kept.has(t.id) && !t.isDisposed) {
+      kept.add(t.id); // a tensor listed twice is disposed once
+      t.dispose();
+    }
+  }
+}
+
+/** One recorded full-dataset objective value. */
+export interface FullLossPoint {
+  /** Number of updates applied before the evaluation (0 = initial parameters). */
+  step: number;
+  /** Full-dataset objective at the evaluation point. */
+  value: number;
+}
+
+/** What {@link trainProblem} passes to `onStep` after each step. */
+export interface StepInfo {
+  /** 0-based index of the step just taken. */
+  step: number;
+  /** Minibatch objective recorded for this step. */
+  minibatchLoss: number;
+  /** Full objective, when it was evaluated before this step. */
+  fullLoss?: number;
+  /** Seconds this step took (gradient + update). */
+  seconds: number;
+}
+
+/** Options of {@link trainProblem}. */
+export interface TrainOptions {
+  /** The problem to train. The caller keeps ownership (it is not disposed). */
+  problem: Problem;
+  /** The optimizer (pure; may be shared between runs). */
+  optimizer: Optimizer;
+  /** Number of update steps (integer ≥ 0). */
+  steps: number;
+  /** Seeds initial parameters, minibatches and gradient noise (through forks). */
+  rng: Rng;
+  /** Evaluate the full objective every this many steps; 0 or omitted: only before step 0 and after the end. */
+  fullEvery?: number;
+  /** Called after every step with numbers only (no tensors). */
+  onStep?: (info: StepInfo) => void;
+  /** Cancels the run: it stops before the next step and the returned promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** The record of one inner-loop run. */
+export interface TrainRecord {
+  /** Optimizer name. */
+  optimizer: string;
+  /** Steps requested. */
+  steps: number;
+  /** Steps actually taken (less than `steps` after divergence). */
+  stepsRun: number;
+  /** Minibatch objective per step taken (length `stepsRun`, or `stepsRun + 1` ending with the non-finite value). */
+  minibatchLoss: Float32Array;
+  /** Full-dataset objective at step 0, every `fullEvery` steps, and after the last step. */
+  fullLoss: FullLossPoint[];
+  /** Seconds per entry of `minibatchLoss` (gradient + update, excluding full-objective evaluations). */
+  stepSeconds: Float64Array;
+  /** Wall-clock seconds of the whole run, evaluations included. */
+  wallSeconds: number;
+  /** Whether a non-finite loss stopped the run. */
+  diverged: boolean;
+  /** Step at which the non-finite loss appeared (as `FullLossPoint.step` / minibatch index). */
+  divergedAtStep?: number;
+  /** Full objective after the last step taken (NaN or ±Infinity when the run diverged there). */
+  finalFullLoss: number;
+}
+
+/** Trains `problem` with `optimizer` and records the learning curve; see the module documentation. */
+export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
+  const { problem, optimizer, steps, rng } = opts;
+  const fullEvery = opts.fullEvery ?? 0;
+  if (!Number.isInteger(steps) || steps < 0) {
+    throw new Error(`trainProblem: steps must be an integer ≥ 0, got ${steps}.`);
+  }
+  if (!Number.isInteger(fullEvery) || fullEvery < 0) {
+    throw new Error(
+      `trainProblem: fullEvery must be an integer ≥ 0 (0 = only at start and end), got ${fullEvery}.`,
+    );
+  }
+  opts.signal?.throwIfAborted();
+  const initRng = rng.fork("init");
+  const batchRng = rng.fork("batch");
+  const noiseRng = rng.fork("noise");
+
+  const t0 = performance.now();
+  const mb: number[] = [];
+  const secs: number[] = [];
+  const fullLoss: FullLossPoint[] = [];
+  let diverged = false;
+  let divergedAtStep: number | undefined;
+  let finalFullLoss = NaN;
+
+  let params: tf.Tensor[] = tf.tidy(() => problem.init(initRng));
+  let state: OptState = tf.tidy(() => optimizer.init(params));
+  const evalPoint = (): tf.Tensor[] => optimizer.evalParams ? optimizer.evalParams(state, params) : params;
+  const fullAt = async (): Promise<number> => {
+    const v = tf.tidy(() => problem.fullObjective(evalPoint()));
+    const x = (await v.data())[0];
+    v.dispose();
+    return x;
+  };
+
+  try {
+    let step = 0;
+    for (; step < steps; step++) {
+      opts.signal?.throwIfAborted();
+      let full: number | undefined;
+      if (step === 0 || (fullEvery > 0 && step % fullEvery === 0)) {
+        full = await fullAt();
+        fullLoss.push({ step, value: full });
+        if (!Number.isFinite(full)) {
+          diverged = true;
+          divergedAtStep = step;
+          finalFullLoss = full;
+          break;
+        }
+      }
+      const s0 = performance.now();
+      const out = tf.tidy(() => {
+        const batch = problem.sampleBatch(batchRng);
+        const { loss, grads } = problem.gradients(params, batch, noiseRng);
+        const recorded = optimizer.evalParams ? problem.objective(evalPoint(), batch) : loss;
+        const { updates, state: newState } = optimizer.update(grads, state, params);
+        const newParams = params.map((p, i) => tf.add(p, updates[i]));
+        return { recorded, newParams, newState };
+      });
+      const lossValue = (await out.recorded.data())[0];
+      secs.push((performance.now() - s0) / 1000);
+      out.recorded.dispose();
+      mb.push(lossValue);
+      if (!Number.isFinite(lossValue)) {
+        // Keep the parameters the loss was measured at; drop the update.
+        disposeReplaced([out.newParams, out.newState], params, state);
+        diverged = true;
+        divergedAtStep = step;
+        break;
+      }
+      disposeReplaced([params, state], out.newParams, out.newState);
+      params = out.newParams;
+      state = out.newState;
+      opts.onStep?.({ step, minibatchLoss: lossValue, fullLoss: full, seconds: secs[secs.length - 1] });
+    }
+    const last = fullLoss.at(-1);
+    if (last !== undefined && last.step === step) {
+      // Already evaluated at these parameters (full-loss divergence, or a minibatch divergence at a step
+      // whose full loss had been recorded).
+      finalFullLoss = last.value;
+    } else {
+      finalFullLoss = await fullAt();
+      fullLoss.push({ step, value: finalFullLoss });
+      if (!Number.isFinite(finalFullLoss) && !diverged) {
+        diverged = true;
+        divergedAtStep = step;
+      }
+    }
+    return {
+      optimizer: optimizer.name,
+      steps,
+      stepsRun: step,
+      minibatchLoss: Float32Array.from(mb),
+      fullLoss,
+      stepSeconds: Float64Array.from(secs),
+      wallSeconds: (performance.now() - t0) / 1000,
+      diverged,
+      divergedAtStep,
+      finalFullLoss,
+    };
+  } finally {
+    disposeReplaced([params, state]);
+  }
+}
+
+/** Options of {@link trainSeeds}: those of {@link trainProblem} with a list of seeds instead of one Rng. */
+export interface TrainSeedsOptions extends Omit<TrainOptions, "rng" | "onStep"> {
+  /** One run per seed, each with `new Rng(seed)`. */
+  seeds: number[];
+  /** Called after every step of every run. */
+  onStep?: (seed: number, info: StepInfo) => void;
+}
+
+/** Runs {@link trainProblem} once per seed (sequentially) on the same problem and returns the records in order. */
+export async function trainSeeds(opts: TrainSeedsOptions): Promise<TrainRecord[]> {
+  const { seeds, onStep, ...rest } = opts;
+  if (seeds.length === 0) throw new Error("trainSeeds: give at least one seed.");
+  const out: TrainRecord[] = [];
+  for (const seed of seeds) {
+    out.push(
+      await trainProblem({
+        ...rest,
+        rng: new Rng(seed),
+        onStep: onStep ? (info) => onStep(seed, info) : undefined,
+      }),
+    );
+  }
+  return out;
+}
