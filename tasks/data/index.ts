@@ -1,0 +1,70 @@
+/**
+ * One entry point for problem specs that name a dataset, e.g. `{kind: "mnist", split: "train", limit: 1000}`.
+ *
+ * @module
+ */
+import { loadCifar10 } from "./cifar10.ts";
+import type { DatasetSplits, ImageDataset, Split } from "./dataset.ts";
+import { type LazyImageDataset, loadImageNet, openImageNet } from "./imagenet.ts";
+import { loadFashionMnist, loadMnist } from "./mnist.ts";
+
+export { DatasetUnavailableError } from "./dataset.ts";
+export type { DatasetSplits, ImageDataset, Split } from "./dataset.ts";
+
+/** Dataset kinds {@link loadDataset} knows. */
+export const DATASET_KINDS = ["mnist", "fashion-mnist", "cifar10", "imagenet"] as const;
+/** One of {@link DATASET_KINDS}. */
+export type DatasetKind = typeof DATASET_KINDS[number];
+
+/** A JSON dataset spec as found in problem params. */
+export interface DatasetSpec {
+  /** Which dataset. */
+  kind: DatasetKind;
+  /** Split (default `train`; ImageNet's `test` is its validation set). */
+  split?: Split;
+  /** Keep at most this many examples. */
+  limit?: number;
+  /** Folder to read from instead of the env variable / default location. */
+  dir?: string;
+  /** ImageNet only: output side length (default 64). */
+  size?: number;
+  /** ImageNet only: shorter side before the center crop (default `size`). */
+  resizeShorter?: number;
+}
+
+function checkKind(kind: string): asserts kind is DatasetKind {
+  if (!(DATASET_KINDS as readonly string[]).includes(kind)) {
+    throw new Error(`Unknown dataset kind '${kind}'. Choose one of: ${DATASET_KINDS.join(", ")}.`);
+  }
+}
+
+/**
+ * Loads the dataset named by `spec` into memory. Throws `DatasetUnavailableError` (with instructions) when
+ * the data is not on this machine; never substitutes other data.
+ */
+export async function loadDataset(spec: DatasetSpec): Promise<ImageDataset> {
+  checkKind(spec.kind);
+  const opts = { split: spec.split, limit: spec.limit, dir: spec.dir };
+  switch (spec.kind) {
+    case "mnist":
+      return await loadMnist(opts);
+    case "fashion-mnist":
+      return await loadFashionMnist(opts);
+    case "cifar10":
+      return await loadCifar10(opts);
+    case "imagenet":
+      return await loadImageNet({ ...opts, size: spec.size, resizeShorter: spec.resizeShorter });
+  }
+}
+
+/** Loads both splits named by `spec` (its `split` is ignored; `limit` applies to each split). */
+export async function loadSplits(spec: DatasetSpec): Promise<DatasetSplits> {
+  const train = await loadDataset({ ...spec, split: "train" });
+  const test = await loadDataset({ ...spec, split: "test" });
+  return { train, test };
+}
+
+/** Opens ImageNet lazily (images decoded per batch); other kinds are small enough for {@link loadDataset}. */
+export async function openDataset(spec: DatasetSpec & { kind: "imagenet" }): Promise<LazyImageDataset> {
+  return await openImageNet({ ...spec });
+}

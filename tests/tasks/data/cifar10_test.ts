@@ -1,0 +1,240 @@
+import { assert, assertEquals, assertRejects } from "./assert.ts";
+import {
+  CIFAR10_CLASS_NAMES,
+  CIFAR10_RECORD_BYTES,
+  downloadCifar10,
+  loadCifar10,
+} from "../../../tasks/data/cifar10.ts";
+import { DatasetFormatError, DatasetUnavailableError } from "../../../tasks/data/dataset.ts";
+import { ChecksumError, DownloadError } from "../../../tasks/data/download.ts";
+import { gzip } from "../../../tasks/data/idx.ts";
+import { createTar } from "../../../tasks/data/tar.ts";
+import { createHash } from "node:crypto";
+
+/** A batch file of `n` records; record r of batch b has label (b*7+r)%10 and pixel bytes derived from (b, r). */
+function batchBytes(b: number, n: number): Uint8Array {
+  const out = new Uint8Array(n * CIFAR10_RECORD_BYTES);
+  for (let r = 0; r < n; r++) {
+    const o = r * CIFAR10_RECORD_BYTES;
+    out[o] = (b * 7 + r) % 10;
+    for (let p = 0; p < 1024; p++) {
+      out[o + 1 + p] = (p + r) % 256; // red
+      out[o + 1 + 1024 + p] = (b * 40 + r) % 256; // green: constant per image
+      out[o + 1 + 2048 + p] = 255 - (p % 256); // blue
+    }
+  }
+  return out;
+}
+
+const FILES: [string, number, number][] = [
+  ["data_batch_1.bin", 1, 3],
+  ["data_batch_2.bin", 2, 2],
+  ["data_batch_3.bin", 3, 3],
+  ["data_batch_4.bin", 4, 1],
+  ["data_batch_5.bin", 5, 2],
+  ["test_batch.bin", 0, 4],
+];
+
+async function writeFolder(dir: string): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  for (const [f, b, n] of FILES) await Deno.writeFile(`${dir}/${f}`, batchBytes(b, n));
+  await Deno.writeTextFile(
+    `${dir}/batches.meta.txt`,
+    CIFAR10_CLASS_NAMES.map((c) => c.toUpperCase()).join("\n") + "\n\n",
+  );
+}
+
+async function archive(): Promise<Uint8Array> {
+  const entries = [
+    { name: "cifar-10-batches-bin/" },
+    ...FILES.map(([f, b, n]) => ({
+      name: `cifar-10-batches-bin/${f}`,
+      data: batchBytes(b, n),
+    })),
+    { name: "cifar-10-batches-bin/batches.meta.txt", data: new TextEncoder().encode("airplane\n") },
+    {
+      name: "cifar-10-batches-bin/readme.html",
+      data: new TextEncoder().encode("<html></html>"),
+    },
+  ];
+  return await gzip(createTar(entries));
+}
+
+Deno.test("cifar10: loads generated batch files (CHW -> HWC, labels, class names, limit)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lopt-cifar-" });
+  try {
+    await writeFolder(`${dir}/cifar-10-batches-bin`);
+    const train = await loadCifar10({ dir: `${dir}/cifar-10-batches-bin` });
+    assertEquals([train.n, train.height, train.width, train.channels, train.numClasses], [11, 32, 32, 3, 10]);
+    assertEquals(train.images.length, 11 * 3072);
+    assertEquals(Array.from(train.labels), [7, 8, 9, 4, 5, 1, 2, 3, 8, 5, 6]);
+    assertEquals(train.classNames, CIFAR10_CLASS_NAMES.map((c) => c.toUpperCase()));
+    // Example 4 = batch 2 record 1: pixel p=(row 1, col 3) -> index 35.
+    const px = 4 * 3072 + 35 * 3;
+    assert(Math.abs(train.images[px] - 36 / 255) < 1e-6);
+    assert(Math.abs(train.images[px + 1] - 81 / 255) < 1e-6);
+    assert(Math.abs(train.images[px + 2] - 220 / 255) < 1e-6);
+    // The parent folder works too; limit stops early.
+    const test = await loadCifar10({ dir, split: "test", limit: 3 });
+    assertEquals([test.n, test.split, Array.from(test.labels)], [3, "test", [0, 1, 2]]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cifar10: missing files and a truncated batch", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lopt-cifar-" });
+  const old = Deno.env.get("LOPT_CIFAR10_DIR");
+  try {
+    Deno.env.set("LOPT_CIFAR10_DIR", dir);
+    const err = await assertRejects(() => loadCifar10(), DatasetUnavailableError, "LOPT_CIFAR10_DIR");
+    assert(err.message.includes("download cifar10") && err.message.includes("data_batch_1.bin"));
+    assert(err.message.includes(dir));
+    await writeFolder(dir);
+    await Deno.writeFile(`${dir}/test_batch.bin`, batchBytes(0, 2).subarray(0, 5000));
+    await assertRejects(() => loadCifar10({ split: "test" }), DatasetFormatError, "not a multiple of 3073");
+    assertEquals((await loadCifar10()).n, 11);
+  } finally {
+    if (old === undefined) Deno.env.delete("LOPT_CIFAR10_DIR");
+    else Deno.env.set("LOPT_CIFAR10_DIR", old);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Serves `body` at /cifar.tar.gz on 127.0.0.1 with Range support; records the Range headers seen. */
+function serve(body: Uint8Array, opts: { breakFirstAfter?: number } = {}) {
+  const ranges: (string | null)[] = [];
+  let breakAfter = opts.breakFirstAfter;
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+    (req) => {
+      const range = req.headers.get("range");
+      ranges.push(range);
+      if (new URL(req.url).pathname !== "/cifar.tar.gz") return new Response("no", { status: 404 });
+      const m = range ? /^bytes=(\d+)-$/.exec(range) : null;
+      if (m) {
+        const start = Number(m[1]);
+        if (start >= body.length) return new Response(null, { status: 416 });
+        return new Response(body.slice(start), {
+          status: 206,
+          headers: { "content-range": `bytes ${start}-${body.length - 1}/${body.length}` },
+        });
+      }
+      if (breakAfter !== undefined) {
+        // Announce the full length, send a prefix, then drop the connection.
+        const cut = breakAfter;
+        breakAfter = undefined;
+        const stream = new ReadableStream<Uint8Array>({
+          start(ctl) {
+            ctl.enqueue(body.slice(0, cut));
+          },
+          async pull(ctl) {
+            await new Promise((r) => setTimeout(r, 20));
+            ctl.close(); // shorter than content-length: the connection ends early
+          },
+        });
+        return new Response(stream, { headers: { "content-length": String(body.length) } });
+      }
+      return new Response(body.slice());
+    },
+  );
+  const url = `http://127.0.0.1:${server.addr.port}/cifar.tar.gz`;
+  return {
+    url,
+    ranges,
+    async close() {
+      ac.abort();
+      await server.finished;
+    },
+  };
+}
+
+async function listing(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) out.push(e.name);
+  return out.sort();
+}
+
+Deno.test("cifar10: download from a local server, verify, extract, move into place; then resume", async () => {
+  const body = await archive();
+  const sha256 = createHash("sha256").update(body).digest("hex");
+  const md5 = createHash("md5").update(body).digest("hex");
+  const srv = serve(body);
+  const dest = await Deno.makeTempDir({ prefix: "lopt-dl-" });
+  try {
+    const folder = await downloadCifar10({ url: srv.url, dest, sha256 });
+    assertEquals(folder, `${dest}/cifar-10-batches-bin`);
+    assertEquals(await listing(dest), ["cifar-10-batches-bin"]); // no archive, part or staging left
+    const ds = await loadCifar10({ dir: folder, split: "test" });
+    assertEquals([ds.n, Array.from(ds.labels)], [4, [0, 1, 2, 3]]);
+    assertEquals(ds.classNames, CIFAR10_CLASS_NAMES); // a meta file with fewer than 10 names is ignored
+    // A second call finds the complete folder and does not contact the server.
+    const before = srv.ranges.length;
+    await downloadCifar10({ url: srv.url, dest, sha256 });
+    assertEquals(srv.ranges.length, before);
+
+    // Resume: a .part holding the first 1000 bytes is completed with a Range request (md5 checked).
+    const dest2 = await Deno.makeTempDir({ prefix: "lopt-dl-" });
+    try {
+      await Deno.writeFile(`${dest2}/cifar-10-binary.tar.gz.part`, body.subarray(0, 1000));
+      await downloadCifar10({ url: srv.url, dest: dest2, md5, keepArchive: true });
+      assertEquals(srv.ranges.at(-1), "bytes=1000-");
+      assertEquals(await Deno.readFile(`${dest2}/cifar-10-binary.tar.gz`), body);
+      assertEquals(await listing(dest2), ["cifar-10-batches-bin", "cifar-10-binary.tar.gz"]);
+    } finally {
+      await Deno.remove(dest2, { recursive: true });
+    }
+  } finally {
+    await srv.close();
+    await Deno.remove(dest, { recursive: true });
+  }
+});
+
+Deno.test("cifar10: an interrupted download leaves only the .part file; the next call resumes it", async () => {
+  const body = await archive();
+  const sha256 = createHash("sha256").update(body).digest("hex");
+  const srv = serve(body, { breakFirstAfter: Math.floor(body.length / 2) });
+  const dest = await Deno.makeTempDir({ prefix: "lopt-dl-" });
+  try {
+    await assertRejects(() => downloadCifar10({ url: srv.url, dest, sha256 }), DownloadError, "resume");
+    assertEquals(await listing(dest), ["cifar-10-binary.tar.gz.part"]);
+    await assertRejects(() => loadCifar10({ dir: dest }), DatasetUnavailableError);
+    const part = (await Deno.stat(`${dest}/cifar-10-binary.tar.gz.part`)).size;
+    assert(part > 0 && part < body.length, `part has ${part} bytes`);
+    await downloadCifar10({ url: srv.url, dest, sha256 });
+    assertEquals(srv.ranges.at(-1), `bytes=${part}-`);
+    assertEquals(await listing(dest), ["cifar-10-batches-bin"]);
+    assertEquals((await loadCifar10({ dir: dest })).n, 11);
+  } finally {
+    await srv.close();
+    await Deno.remove(dest, { recursive: true });
+  }
+});
+
+Deno.test("cifar10: checksum mismatch is an error and leaves nothing in place", async () => {
+  const srv = serve(await archive());
+  const dest = await Deno.makeTempDir({ prefix: "lopt-dl-" });
+  try {
+    await assertRejects(
+      () => downloadCifar10({ url: srv.url, dest, sha256: "0".repeat(64) }),
+      ChecksumError,
+      "Checksum mismatch",
+    );
+    assertEquals(await listing(dest), []);
+    await assertRejects(() => loadCifar10({ dir: dest }), DatasetUnavailableError);
+    // An archive without the batch files is rejected and leaves nothing either.
+    const srv2 = serve(
+      await gzip(createTar([{ name: "cifar-10-batches-bin/data_batch_1.bin", data: batchBytes(1, 1) }])),
+    );
+    try {
+      await assertRejects(() => downloadCifar10({ url: srv2.url, dest }), DatasetFormatError, "lacks");
+      assertEquals(await listing(dest), []);
+    } finally {
+      await srv2.close();
+    }
+  } finally {
+    await srv.close();
+    await Deno.remove(dest, { recursive: true });
+  }
+});
