@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import { registerMissingKernels } from "./kernels/mod.ts";
 
 /** Backends lopt knows how to set up. */
 export const BACKENDS = ["wasm", "cpu", "tensorflow"] as const;
@@ -16,7 +17,7 @@ export const BACKENDS = ["wasm", "cpu", "tensorflow"] as const;
 export type BackendName = typeof BACKENDS[number];
 
 type KernelRegistrar = (backend: string) => void;
-const registrars: KernelRegistrar[] = [];
+const registrars: KernelRegistrar[] = [registerMissingKernels];
 
 /** Adds a function that registers extra kernels for a backend; called by {@link initBackend}. */
 export function addKernelRegistrar(fn: KernelRegistrar): void {

@@ -65,7 +65,7 @@ function unavailable(dir: string, missing: string[]): DatasetUnavailableError {
   return new DatasetUnavailableError(
     "cifar10",
     `CIFAR-10 not found in ${dir} (missing: ${missing.join(", ")}). To provide it: run ` +
-      `\`deno run -A tasks/data/cli.ts download cifar10\` (downloads ${CIFAR10_URL}, 163 MB, into ` +
+      `\`deno task data download cifar10\` (downloads ${CIFAR10_URL}, 163 MB, into ` +
       `${defaultDataDir()}/${CIFAR10_FOLDER}; set LOPT_DATA_DIR to change the data directory), or download and ` +
       `extract that archive yourself and set LOPT_CIFAR10_DIR (or the dataset's \`dir\`) to the extracted ` +
       `${CIFAR10_FOLDER} folder (it must hold ${ALL_FILES.join(", ")}).`,

@@ -1,6 +1,6 @@
 /**
- * Command line for datasets: `deno run -A tasks/data/cli.ts download cifar10 [--dest DIR]` and
- * `deno run -A tasks/data/cli.ts info <kind> [--split S] [--dir DIR]`. Prints messages, not stacks.
+ * Command line for datasets: `deno task data download cifar10 [--dest DIR]` and
+ * `deno task data info <kind> [--split S] [--dir DIR]`. Prints messages, not stacks.
  *
  * @module
  */
@@ -11,11 +11,11 @@ import { DownloadError } from "./download.ts";
 import { DATASET_KINDS, type DatasetKind, loadDataset } from "./index.ts";
 
 const HELP = `Usage:
-  deno run -A tasks/data/cli.ts download cifar10 [--dest DIR] [--url URL] [--sha256 HEX | --md5 HEX]
+  deno task data download cifar10 [--dest DIR] [--url URL] [--sha256 HEX | --md5 HEX]
       Downloads the CIFAR-10 binary archive (default ${CIFAR10_URL}, checked against its published MD5)
       and extracts it to DIR/cifar-10-batches-bin (DIR default: $LOPT_DATA_DIR or ${defaultDataDir()}).
       An interrupted download resumes on the next run.
-  deno run -A tasks/data/cli.ts info KIND [--split train|test] [--dir DIR] [--limit N]
+  deno task data info KIND [--split train|test] [--dir DIR] [--limit N]
       Loads a dataset (${DATASET_KINDS.join(", ")}) and prints its size and class counts.
   --help  Shows this help.`;
 

@@ -34,7 +34,7 @@ Deno.test("loadDataset: every kind with a missing dir raises DatasetUnavailableE
   const expect: Record<string, string> = {
     "mnist": "LOPT_MNIST_DIR",
     "fashion-mnist": "apt-get install dataset-fashion-mnist",
-    "cifar10": "tasks/data/cli.ts download cifar10",
+    "cifar10": "deno task data download cifar10",
     "imagenet": "LOPT_IMAGENET_DIR",
   };
   try {
