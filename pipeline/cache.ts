@@ -1,0 +1,47 @@
+/**
+ * Cache keys: a stage's artifact key is the sha256 of the canonical JSON of its name, version, resolved
+ * params and the keys of its inputs, so equal inputs give equal keys on every machine.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type { Params } from "./stage.ts";
+
+/** JSON with object keys sorted at every level (undefined members dropped), so equal values serialize equally. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === "object" && !(value instanceof Date)) {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[k];
+      if (v !== undefined) out[k] = sortKeys(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+/** Hex sha256 of a string or bytes. */
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** What determines a stage's artifact. */
+export interface KeyInput {
+  stage: string;
+  version: string;
+  params: Params;
+  /** Artifact keys of the stage's deps, by dep name. */
+  inputs: Record<string, string>;
+}
+
+/** The artifact key: first 16 hex chars of sha256(canonicalJson({stage, version, params, inputs})). */
+export function computeKey(k: KeyInput): string {
+  return sha256Hex(canonicalJson({ stage: k.stage, version: k.version, params: k.params, inputs: k.inputs }))
+    .slice(0, 16);
+}

@@ -1,0 +1,298 @@
+/**
+ * The `deno task pipeline` command line: selects stages, resolves params, explains what would run
+ * (`--dry-run`), takes the results-dir lock and runs the plan. The same entry module serves as the stage child
+ * (hidden `--child <job-file>` flag), so an entry is just:
+ *
+ * ```ts
+ * import { runCli } from "../pipeline/cli.ts";
+ * import { STAGES } from "../stages/main.ts";
+ * if (import.meta.main) Deno.exit(await runCli(Deno.args, { stages: STAGES }));
+ * ```
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { ArtifactStore } from "./artifacts.ts";
+import { CHILD_FLAG, runChildJob } from "./child.ts";
+import { PipelineError } from "./errors.ts";
+import { gitCommit } from "./git.ts";
+import { selectWithUpstream, validateGraph } from "./graph.ts";
+import { acquireLock } from "./lock.ts";
+import {
+  assertProfile,
+  DEFAULT_PROFILE,
+  knownProfiles,
+  parseSetArg,
+  resolveParams,
+  type SetOverride,
+  validateSets,
+} from "./params.ts";
+import { type PlannedStage, planRun } from "./plan.ts";
+import { runPlan, type RunResult, type StoreLike } from "./runner.ts";
+import type { Params, StageDef } from "./stage.ts";
+
+/** Options of {@link runCli}. */
+export interface CliOptions {
+  /** Every stage the program knows. */
+  // deno-lint-ignore no-explicit-any
+  stages: StageDef<any>[];
+  /** Program name in help text (default `deno task pipeline`). */
+  program?: string;
+  /** Opens the results store (default: `ResultsStore.open` from `pipeline/store.ts`). */
+  openStore?: (resultsDir: string) => Promise<StoreLike>;
+  /** Resolves the results dir from `--results` (default: `resolveResultsDir` from `pipeline/store.ts`). */
+  resolveResultsDir?: (flag?: string) => string;
+  /** Permission flags for stage children (default: mirror this process's grants). */
+  childFlags?: string[];
+  /** Standard output (default: console.log). */
+  out?: (line: string) => void;
+  /** Standard error (default: console.error). */
+  err?: (line: string) => void;
+}
+
+/** Exit code for usage errors (bad flags, params, stage names, busy results dir). */
+export const EXIT_USAGE = 2;
+/** Exit code when a stage failed. */
+export const EXIT_FAILED = 1;
+/** Exit code after SIGINT/SIGTERM. */
+export const EXIT_INTERRUPTED = 130;
+
+const OPTIONS = {
+  profile: { type: "string" },
+  set: { type: "string", multiple: true },
+  force: { type: "string", multiple: true },
+  "dry-run": { type: "boolean" },
+  json: { type: "boolean" },
+  jobs: { type: "string" },
+  results: { type: "string" },
+  list: { type: "boolean" },
+  params: { type: "string" },
+  help: { type: "boolean", short: "h" },
+  quiet: { type: "boolean", short: "q" },
+  verbose: { type: "boolean", short: "v" },
+  child: { type: "string" },
+} as const;
+
+/** Same rule as `resolveResultsDir` in `store.ts` (kept here so the CLI does not load DuckDB for --help). */
+function defaultResultsDir(flag?: string): string {
+  return resolve(Deno.cwd(), flag || Deno.env.get("LOPT_RESULTS") || "results");
+}
+
+// deno-lint-ignore no-explicit-any
+function helpText(program: string, stages: StageDef<any>[]): string {
+  const w = Math.max(8, ...stages.map((s) => s.name.length));
+  const lines = [
+    `Usage: ${program} [options] [STAGE...]`,
+    "",
+    "Runs the named stages and whatever upstream stages are stale (no names: the whole DAG). A stage is",
+    "cached when an artifact with the same key (stage, version, resolved params, input keys) is published",
+    "under <results>/artifacts/<stage>/<key>/ and its files match their manifest hashes.",
+    "",
+    "Options:",
+    `  --profile NAME        param profile (default "${DEFAULT_PROFILE}"); profiles: ${
+      knownProfiles(stages).join(", ")
+    }`,
+    "  --set STAGE.KEY=VAL   override one param (repeatable); arrays as JSON or comma lists",
+    "  --force STAGE         rerun STAGE even if cached (repeatable; 'all' forces every selected stage);",
+    "                        downstream stages stay cached unless their keys change",
+    "  --dry-run             print what would run and why, run nothing",
+    "  --json                with --dry-run: print a JSON array of {stage, action, key, reason}",
+    "  --jobs N              run up to N independent stages at once (default 1)",
+    "  --results DIR         results directory (default: $LOPT_RESULTS, else ./results)",
+    "  --list                list stages with their deps and descriptions",
+    "  --params STAGE        print STAGE's resolved params with their schema",
+    "  -q, --quiet           no progress output",
+    "  -v, --verbose         echo stage logs to the terminal",
+    "  -h, --help            this help",
+    "",
+    "Exit codes: 0 success, 1 a stage failed, 2 usage error, 130 interrupted.",
+    "Logs of stage runs: <results>/logs/<stage>-<key>.log. The results dir is locked while a run uses it.",
+    "",
+    "Stages:",
+    ...stages.map((s) =>
+      `  ${s.name.padEnd(w)}  ${s.description}${s.deps.length ? ` (after ${s.deps.join(", ")})` : ""}`
+    ),
+  ];
+  return lines.join("\n");
+}
+
+function fmtValue(v: unknown): string {
+  return JSON.stringify(v);
+}
+
+// deno-lint-ignore no-explicit-any
+function paramsText(s: StageDef<any>, profile: string, sets: SetOverride[]): string {
+  const resolved = resolveParams(s, profile, sets);
+  const prof = (s.profiles[profile] ?? {}) as Params;
+  const lines = [`${s.name} (profile ${profile}, version ${s.version}): ${s.description}`];
+  for (const [k, spec] of Object.entries(s.params)) {
+    const fromSet = sets.some((x) => x.stage === s.name && x.key === k);
+    const source = fromSet ? "--set" : k in prof ? `profile ${profile}` : "default";
+    const bounds = spec.min !== undefined || spec.max !== undefined
+      ? ` [${spec.min ?? "-inf"}, ${spec.max ?? "inf"}]`
+      : "";
+    const choices = spec.choices ? ` one of ${spec.choices.join("|")}` : "";
+    lines.push(
+      `  ${k} = ${fmtValue(resolved[k])}  (${spec.type}${bounds}${choices}; ${source}; default ${
+        fmtValue(spec.default)
+      })`,
+      `      ${spec.description}`,
+    );
+  }
+  if (Object.keys(s.params).length === 0) lines.push("  (no params)");
+  return lines.join("\n");
+}
+
+function summaryText(r: RunResult): string {
+  const w = Math.max(5, ...r.outcomes.map((o) => o.stage.length));
+  const lines = ["summary:"];
+  for (const o of r.outcomes) {
+    const secs = o.status === "ran" || o.status === "failed" ? `${o.seconds.toFixed(1)}s` : "";
+    const detail = o.detail ? `  (${o.detail})` : "";
+    lines.push(`  ${o.status.padEnd(7)}  ${o.stage.padEnd(w)}  ${o.key}  ${secs}${detail}`.trimEnd());
+  }
+  const count = (s: string) => r.outcomes.filter((o) => o.status === s).length;
+  lines.push(
+    `${count("ran")} ran, ${count("cached")} cached, ${count("failed")} failed, ${count("skipped")} skipped`,
+  );
+  return lines.join("\n");
+}
+
+/**
+ * Runs the pipeline command line `argv` over `opts.stages`; returns the exit code. With the hidden
+ * `--child <job-file>` flag it runs one stage as a child process of a pipeline run instead.
+ */
+export async function runCli(argv: string[], opts: CliOptions): Promise<number> {
+  const out = opts.out ?? ((l: string) => console.log(l));
+  const err = opts.err ?? ((l: string) => console.error(l));
+  const childAt = argv.indexOf(CHILD_FLAG);
+  if (childAt >= 0 && argv[childAt + 1]) return await runChildJob(argv[childAt + 1], opts.stages);
+  const program = opts.program ?? "deno task pipeline";
+  let store: StoreLike | null = null;
+  let release: (() => void) | null = null;
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new PipelineError(`${(e as Error).message}; see ${program} --help`);
+    }
+    const v = parsed.values;
+    validateGraph(opts.stages);
+    if (v.help) {
+      out(helpText(program, opts.stages));
+      return 0;
+    }
+    const profile = v.profile ?? DEFAULT_PROFILE;
+    assertProfile(opts.stages, profile);
+    const sets = (v.set ?? []).map(parseSetArg);
+    validateSets(opts.stages, sets);
+    if (v.list) {
+      const w = Math.max(...opts.stages.map((s) => s.name.length));
+      for (const s of opts.stages) {
+        out(`${s.name.padEnd(w)}  deps: ${s.deps.join(", ") || "-"}  ${s.description}`);
+      }
+      return 0;
+    }
+    if (v.params !== undefined) {
+      const [s] = selectWithUpstream(opts.stages, [v.params]).filter((x) => x.name === v.params);
+      out(paramsText(s, profile, sets));
+      return 0;
+    }
+    let jobs = 1;
+    if (v.jobs !== undefined) {
+      jobs = Number(v.jobs);
+      if (!Number.isInteger(jobs) || jobs < 1) {
+        throw new PipelineError(`--jobs expects a positive integer, got "${v.jobs}"`);
+      }
+    }
+    if (v.json && !v["dry-run"]) throw new PipelineError("--json only works with --dry-run");
+    const selected = selectWithUpstream(opts.stages, parsed.positionals);
+    const forceNames = v.force ?? [];
+    const force: Set<string> | "all" = forceNames.includes("all") ? "all" : new Set(forceNames);
+    if (force !== "all") {
+      for (const f of force) {
+        if (!selected.some((s) => s.name === f)) {
+          selectWithUpstream(opts.stages, [f]); // unknown stage: lists the valid ones
+          throw new PipelineError(`--force ${f}: stage "${f}" is not among the selected stages`);
+        }
+      }
+    }
+    const resolveDir = opts.resolveResultsDir ?? defaultResultsDir;
+    const resultsDir = resolveDir(v.results);
+    const artifacts = new ArtifactStore(resultsDir);
+
+    if (v["dry-run"]) {
+      const plan = await planRun({ stages: selected, profile, sets, force, artifacts });
+      if (v.json) {
+        out(JSON.stringify(
+          plan.map((p) => ({ stage: p.stage.name, action: p.action, key: p.key, reason: p.reason })),
+          null,
+          2,
+        ));
+      } else {
+        for (const p of plan) out(dryRunLine(p));
+      }
+      return 0;
+    }
+
+    const lock = acquireLock(resultsDir, [program, ...argv].join(" "), err);
+    release = () => lock.release();
+    const plan = await planRun({ stages: selected, profile, sets, force, artifacts });
+    if (!v.quiet) { for (const p of plan) err(dryRunLine(p)); }
+    if (plan.some((p) => p.action === "run") && !canRunChildren()) {
+      throw new PipelineError(
+        `stages run in child Deno processes, which needs permission to run ${Deno.execPath()}: ` +
+          "add --allow-run to the deno run flags",
+      );
+    }
+    store = await (opts.openStore ?? defaultOpenStore)(resultsDir);
+    const result = await runPlan({
+      plan,
+      resultsDir,
+      profile,
+      jobs,
+      store,
+      artifacts,
+      gitCommit: await gitCommit(),
+      childFlags: opts.childFlags,
+      quiet: v.quiet,
+      verbose: v.verbose,
+      notice: err,
+    });
+    out(summaryText(result));
+    if (result.interrupted) return EXIT_INTERRUPTED;
+    return result.outcomes.some((o) => o.status === "failed" || o.status === "skipped") ? EXIT_FAILED : 0;
+  } catch (e) {
+    if (e instanceof PipelineError) {
+      err(`error: ${e.message}`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  } finally {
+    if (store) await store.close().catch((e) => err(`closing the results store failed: ${e}`));
+    release?.();
+  }
+}
+
+/** One dry-run line: `cached  <stage>  <key>` or `run     <stage>  <key>  (<reason>)`. */
+export function dryRunLine(p: PlannedStage): string {
+  return p.action === "cached"
+    ? `cached  ${p.stage.name}  ${p.key}`
+    : `run     ${p.stage.name}  ${p.key}  (${p.reason})`;
+}
+
+function canRunChildren(): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+async function defaultOpenStore(resultsDir: string): Promise<StoreLike> {
+  const { ResultsStore } = await import("./store.ts");
+  return await ResultsStore.open(resultsDir);
+}

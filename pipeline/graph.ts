@@ -1,0 +1,113 @@
+/**
+ * The stage graph: validation (unique names, known deps, no cycles), topological order, and the upstream and
+ * downstream closures used to select what a run covers.
+ *
+ * @module
+ */
+
+import { PipelineError } from "./errors.ts";
+
+/** The part of a stage the graph functions need. */
+export interface GraphNode {
+  name: string;
+  deps: string[];
+}
+
+/**
+ * Checks that stage names are unique, every dep names a stage, and the graph has no cycle. Throws a
+ * {@link PipelineError} naming the duplicate, the unknown dep (with the valid names) or the cycle.
+ */
+export function validateGraph(stages: readonly GraphNode[]): void {
+  const names = new Set<string>();
+  for (const s of stages) {
+    if (names.has(s.name)) throw new PipelineError(`duplicate stage name "${s.name}"`);
+    names.add(s.name);
+  }
+  for (const s of stages) {
+    for (const d of s.deps) {
+      if (!names.has(d)) {
+        throw new PipelineError(
+          `stage "${s.name}" depends on unknown stage "${d}"; valid stages: ${[...names].join(", ")}`,
+        );
+      }
+    }
+  }
+  const byName = new Map(stages.map((s) => [s.name, s]));
+  const state = new Map<string, "visiting" | "done">();
+  const path: string[] = [];
+  const visit = (name: string): void => {
+    const st = state.get(name);
+    if (st === "done") return;
+    if (st === "visiting") {
+      const cycle = [...path.slice(path.indexOf(name)), name];
+      throw new PipelineError(`stage graph has a cycle: ${cycle.join(" -> ")}`);
+    }
+    state.set(name, "visiting");
+    path.push(name);
+    for (const d of byName.get(name)!.deps) visit(d);
+    path.pop();
+    state.set(name, "done");
+  };
+  for (const s of stages) visit(s.name);
+}
+
+/**
+ * Returns the stages in an order where every stage comes after its deps; ties keep declaration order.
+ * Assumes {@link validateGraph} passed.
+ */
+export function topoOrder<T extends GraphNode>(stages: readonly T[]): T[] {
+  const done = new Set<string>();
+  const out: T[] = [];
+  while (out.length < stages.length) {
+    const next = stages.find((s) => !done.has(s.name) && s.deps.every((d) => done.has(d)));
+    if (!next) throw new PipelineError("stage graph has a cycle (run validateGraph for details)");
+    done.add(next.name);
+    out.push(next);
+  }
+  return out;
+}
+
+/** Throws a {@link PipelineError} listing the valid stage names when `name` is not a stage. */
+export function assertStageName(stages: readonly GraphNode[], name: string): void {
+  if (!stages.some((s) => s.name === name)) {
+    throw new PipelineError(
+      `unknown stage "${name}"; valid stages: ${stages.map((s) => s.name).join(", ")}`,
+    );
+  }
+}
+
+/**
+ * The named stages plus everything upstream of them, in topological order. No names selects every stage.
+ * Unknown names throw a {@link PipelineError} listing the valid ones.
+ */
+export function selectWithUpstream<T extends GraphNode>(stages: readonly T[], names: readonly string[]): T[] {
+  if (names.length === 0) return topoOrder(stages);
+  for (const n of names) assertStageName(stages, n);
+  const byName = new Map(stages.map((s) => [s.name, s]));
+  const keep = new Set<string>();
+  const add = (n: string): void => {
+    if (keep.has(n)) return;
+    keep.add(n);
+    for (const d of byName.get(n)!.deps) add(d);
+  };
+  for (const n of names) add(n);
+  return topoOrder(stages).filter((s) => keep.has(s.name));
+}
+
+/** Names of every stage downstream of any of `names` (transitively), excluding `names` themselves. */
+export function downstreamOf(stages: readonly GraphNode[], names: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  const start = new Set(names);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const s of stages) {
+      if (out.has(s.name) || start.has(s.name)) continue;
+      if (s.deps.some((d) => start.has(d) || out.has(d))) {
+        out.add(s.name);
+        grew = true;
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,209 @@
+/**
+ * Param resolution: schema defaults < profile overrides < `--set stage.key=value` overrides, with type,
+ * bounds and choices checked. Errors name the stage, the key and the expected type.
+ *
+ * @module
+ */
+
+import { PipelineError } from "./errors.ts";
+import type { Params, ParamSpec, StageDef } from "./stage.ts";
+
+/** The profile used when none is given. */
+export const DEFAULT_PROFILE = "default";
+
+/** One `--set stage.key=value` override, still as text. */
+export interface SetOverride {
+  stage: string;
+  key: string;
+  raw: string;
+}
+
+/** Parses `stage.key=value` (the value may contain `=` and `.`). */
+export function parseSetArg(arg: string): SetOverride {
+  const m = /^([^.=\s]+)\.([^=\s]+)=(.*)$/s.exec(arg);
+  if (!m) {
+    throw new PipelineError(`--set "${arg}" is not of the form stage.key=value (e.g. --set train.lr=0.01)`);
+  }
+  return { stage: m[1], key: m[2], raw: m[3] };
+}
+
+/** Every profile name the stages know of, sorted, always including `default`. */
+export function knownProfiles(stages: readonly StageDef<Params>[]): string[] {
+  const names = new Set<string>([DEFAULT_PROFILE]);
+  for (const s of stages) for (const p of Object.keys(s.profiles)) names.add(p);
+  return [...names].sort();
+}
+
+/** Throws a {@link PipelineError} listing the profiles when `profile` is unknown to every stage. */
+export function assertProfile(stages: readonly StageDef<Params>[], profile: string): void {
+  const known = knownProfiles(stages);
+  if (!known.includes(profile)) {
+    throw new PipelineError(`unknown profile "${profile}"; profiles: ${known.join(", ")}`);
+  }
+}
+
+function describeSpec(spec: ParamSpec): string {
+  let s = spec.type;
+  if (spec.min !== undefined || spec.max !== undefined) {
+    s += ` in [${spec.min ?? "-inf"}, ${spec.max ?? "inf"}]`;
+  }
+  if (spec.choices) s += ` (one of ${spec.choices.join(", ")})`;
+  return s;
+}
+
+function fail(stage: string, key: string, spec: ParamSpec, got: string, source: string): never {
+  throw new PipelineError(
+    `stage "${stage}": param "${key}" expects ${describeSpec(spec)}, got ${got} (from ${source}); ` +
+      `${key}: ${spec.description}`,
+  );
+}
+
+function show(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+/** Converts `--set` text to a value of the declared type (arrays as JSON or comma lists). */
+export function parseParamValue(stage: string, key: string, spec: ParamSpec, raw: string): unknown {
+  const source = `--set ${stage}.${key}`;
+  const bad = (): never => fail(stage, key, spec, JSON.stringify(raw), source);
+  const num = (t: string): number => {
+    const v = t.trim() === "" ? NaN : Number(t);
+    return Number.isFinite(v) ? v : bad();
+  };
+  switch (spec.type) {
+    case "number":
+    case "integer":
+      return num(raw);
+    case "boolean": {
+      const t = raw.trim().toLowerCase();
+      if (["true", "1", "yes", "on"].includes(t)) return true;
+      if (["false", "0", "no", "off"].includes(t)) return false;
+      return bad();
+    }
+    case "string":
+      return raw;
+    case "number[]":
+    case "string[]": {
+      const t = raw.trim();
+      if (t.startsWith("[")) {
+        try {
+          return JSON.parse(t);
+        } catch {
+          return bad();
+        }
+      }
+      const parts = t === "" ? [] : t.split(",").map((p) => p.trim());
+      return spec.type === "number[]" ? parts.map(num) : parts;
+    }
+    case "json":
+      try {
+        return JSON.parse(raw);
+      } catch {
+        return bad();
+      }
+  }
+}
+
+/** Checks a value against its spec (type, integer-ness, min/max, choices); throws naming stage and key. */
+export function validateParam(
+  stage: string,
+  key: string,
+  spec: ParamSpec,
+  value: unknown,
+  source: string,
+): void {
+  const bad = (): never => fail(stage, key, spec, show(value), source);
+  const checkNum = (v: unknown, integer: boolean): void => {
+    if (typeof v !== "number" || !Number.isFinite(v)) bad();
+    if (integer && !Number.isInteger(v)) bad();
+    if (spec.min !== undefined && (v as number) < spec.min) bad();
+    if (spec.max !== undefined && (v as number) > spec.max) bad();
+  };
+  const checkStr = (v: unknown): void => {
+    if (typeof v !== "string") bad();
+    if (spec.choices && !spec.choices.includes(v as string)) bad();
+  };
+  switch (spec.type) {
+    case "number":
+      return checkNum(value, false);
+    case "integer":
+      return checkNum(value, true);
+    case "boolean":
+      if (typeof value !== "boolean") bad();
+      return;
+    case "string":
+      return checkStr(value);
+    case "number[]":
+      if (!Array.isArray(value)) bad();
+      for (const v of value as unknown[]) checkNum(v, false);
+      return;
+    case "string[]":
+      if (!Array.isArray(value)) bad();
+      for (const v of value as unknown[]) checkStr(v);
+      return;
+    case "json":
+      if (value === undefined) bad();
+      return;
+    default:
+      throw new PipelineError(`stage "${stage}": param "${key}" has unknown type "${String(spec.type)}"`);
+  }
+}
+
+function unknownKey(stage: StageDef<Params>, key: string, source: string): never {
+  throw new PipelineError(
+    `stage "${stage.name}" has no param "${key}" (from ${source}); valid params: ${
+      Object.keys(stage.params).join(", ") || "(none)"
+    }`,
+  );
+}
+
+/**
+ * Resolves a stage's params: defaults < `profile` overrides < `sets` for this stage. Every value is validated.
+ * `sets` may hold overrides of other stages (ignored here).
+ */
+export function resolveParams(
+  stage: StageDef<Params>,
+  profile: string,
+  sets: readonly SetOverride[],
+): Params {
+  const out: Params = {};
+  for (const [k, spec] of Object.entries(stage.params)) {
+    validateParam(stage.name, k, spec, spec.default, "the schema default");
+    out[k] = structuredClone(spec.default);
+  }
+  const prof = stage.profiles[profile] ?? {};
+  for (const [k, v] of Object.entries(prof)) {
+    const spec = stage.params[k];
+    if (!spec) unknownKey(stage, k, `profile "${profile}"`);
+    validateParam(stage.name, k, spec, v, `profile "${profile}"`);
+    out[k] = structuredClone(v);
+  }
+  for (const s of sets) {
+    if (s.stage !== stage.name) continue;
+    const spec = stage.params[s.key];
+    if (!spec) unknownKey(stage, s.key, `--set ${s.stage}.${s.key}`);
+    const v = parseParamValue(stage.name, s.key, spec, s.raw);
+    validateParam(stage.name, s.key, spec, v, `--set ${s.stage}.${s.key}`);
+    out[s.key] = v;
+  }
+  return out;
+}
+
+/** Checks that every `--set` names a known stage (listing the valid ones) and a known param of it. */
+export function validateSets(stages: readonly StageDef<Params>[], sets: readonly SetOverride[]): void {
+  for (const s of sets) {
+    const st = stages.find((x) => x.name === s.stage);
+    if (!st) {
+      throw new PipelineError(
+        `--set ${s.stage}.${s.key}: unknown stage "${s.stage}"; valid stages: ${
+          stages.map((x) => x.name).join(", ")
+        }`,
+      );
+    }
+    if (!st.params[s.key]) unknownKey(st, s.key, `--set ${s.stage}.${s.key}`);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Planning a run: resolve params, compute keys in topological order, and decide per stage whether its
+ * artifact is cached or must run, with the reason (`no artifact`, `params changed: a, b`,
+ * `upstream changed: X`, `forced`, `corrupt artifact: ...`, `version changed`).
+ *
+ * @module
+ */
+
+import type { ArtifactStore, LastRecord } from "./artifacts.ts";
+import { canonicalJson, computeKey } from "./cache.ts";
+import { resolveParams, type SetOverride } from "./params.ts";
+import type { Params, StageDef } from "./stage.ts";
+
+/** A stage's place in a plan. */
+export interface PlannedStage {
+  // deno-lint-ignore no-explicit-any
+  stage: StageDef<any>;
+  params: Params;
+  key: string;
+  /** Artifact keys of the deps by dep name. */
+  inputs: Record<string, string>;
+  action: "cached" | "run";
+  /** Why it runs (empty when cached). */
+  reason: string;
+  /** Set when the published artifact failed verification. */
+  corrupt?: string;
+}
+
+/** What {@link planRun} needs. */
+export interface PlanOptions {
+  /** Selected stages in topological order, including their upstream closure. */
+  // deno-lint-ignore no-explicit-any
+  stages: readonly StageDef<any>[];
+  profile: string;
+  sets: readonly SetOverride[];
+  /** Stage names to rerun regardless of cache, or `"all"`. */
+  force: ReadonlySet<string> | "all";
+  artifacts: ArtifactStore;
+}
+
+/** Names of params whose values differ (including added and removed ones), sorted. */
+export function changedParams(before: Params, after: Params): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].filter((k) => canonicalJson(before[k]) !== canonicalJson(after[k])).sort();
+}
+
+function explainMissing(
+  last: LastRecord | null,
+  s: StageDef<Params>,
+  params: Params,
+  inputs: Record<string, string>,
+) {
+  if (!last) return "no artifact";
+  if (last.version !== s.version) return "version changed";
+  const reasons: string[] = [];
+  const p = changedParams(last.params ?? {}, params);
+  if (p.length) reasons.push(`params changed: ${p.join(", ")}`);
+  const ups = Object.keys(inputs).filter((d) => (last.inputs ?? {})[d] !== inputs[d]);
+  if (ups.length) reasons.push(`upstream changed: ${ups.join(", ")}`);
+  return reasons.length ? reasons.join("; ") : "no artifact";
+}
+
+/** Resolves params and keys of every stage and decides what runs. Throws on bad params. */
+export async function planRun(o: PlanOptions): Promise<PlannedStage[]> {
+  const resolved = o.stages.map((s) => ({ s, params: resolveParams(s, o.profile, o.sets) }));
+  const keys = new Map<string, string>();
+  const out: PlannedStage[] = [];
+  for (const { s, params } of resolved) {
+    const inputs: Record<string, string> = {};
+    for (const d of s.deps) {
+      const k = keys.get(d);
+      if (k === undefined) throw new Error(`internal: dep "${d}" of "${s.name}" was not planned before it`);
+      inputs[d] = k;
+    }
+    const key = computeKey({ stage: s.name, version: s.version, params, inputs });
+    keys.set(s.name, key);
+    const p: PlannedStage = { stage: s, params, key, inputs, action: "run", reason: "" };
+    const v = await o.artifacts.verify(s.name, key);
+    if (o.force === "all" || o.force.has(s.name)) p.reason = "forced";
+    else if (v.status === "ok") p.action = "cached";
+    else if (v.status === "corrupt") {
+      p.corrupt = v.problem;
+      p.reason = `corrupt artifact: ${v.problem}`;
+    } else p.reason = explainMissing(await o.artifacts.readLast(s.name, o.profile), s, params, inputs);
+    if (v.status === "corrupt") p.corrupt = v.problem;
+    out.push(p);
+  }
+  return out;
+}

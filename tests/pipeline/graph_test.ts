@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { downstreamOf, selectWithUpstream, topoOrder, validateGraph } from "../../pipeline/graph.ts";
+
+const g = [
+  { name: "report", deps: ["eval", "train"] },
+  { name: "eval", deps: ["train", "data"] },
+  { name: "train", deps: ["data"] },
+  { name: "data", deps: [] },
+  { name: "other", deps: [] },
+];
+
+Deno.test("graph: validation", () => {
+  validateGraph(g);
+  assert.throws(
+    () => validateGraph([{ name: "a", deps: [] }, { name: "a", deps: [] }]),
+    /duplicate stage name "a"/,
+  );
+  assert.throws(
+    () => validateGraph([{ name: "a", deps: ["zz"] }]),
+    /depends on unknown stage "zz"; valid stages: a/,
+  );
+  assert.throws(
+    () => validateGraph([{ name: "a", deps: ["c"] }, { name: "b", deps: ["a"] }, { name: "c", deps: ["b"] }]),
+    /cycle: a -> c -> b -> a/,
+  );
+});
+
+Deno.test("graph: order and closures", () => {
+  assert.deepEqual(topoOrder(g).map((s) => s.name), ["data", "train", "eval", "report", "other"]);
+  assert.deepEqual(selectWithUpstream(g, ["eval"]).map((s) => s.name), ["data", "train", "eval"]);
+  assert.equal(selectWithUpstream(g, []).length, 5);
+  assert.throws(() => selectWithUpstream(g, ["nope"]), /unknown stage "nope"; valid stages: report, eval/);
+  assert.deepEqual([...downstreamOf(g, ["train"])].sort(), ["eval", "report"]);
+  assert.deepEqual([...downstreamOf(g, ["other"])], []);
+});

@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { formatDuration, ProgressReporter } from "../../pipeline/progress.ts";
+
+Deno.test("progress: durations", () => {
+  assert.equal(formatDuration(45), "45s");
+  assert.equal(formatDuration(123), "2m03s");
+  assert.equal(formatDuration(3720), "1h02m");
+});
+
+Deno.test("progress: plain lines at most every 5 s and at completion", () => {
+  let now = 0;
+  const lines: string[] = [];
+  const p = new ProgressReporter("meta-train", { tty: false, now: () => now, write: (t) => lines.push(t) });
+  now = 1000;
+  p.update(3, 500);
+  for (let i = 4; i < 120; i++) {
+    now += 30;
+    p.update(i, 500);
+  }
+  now = 40000;
+  p.update(120, 500);
+  assert.deepEqual(lines, [
+    "[meta-train] 3/500 (0%) 3.0/s eta 2m46s\n",
+    "[meta-train] 120/500 (24%) 3.0/s eta 2m07s\n",
+  ]);
+  now = 50000;
+  p.update(500, 500);
+  assert.equal(lines.length, 3);
+  assert.match(lines[2], /^\[meta-train\] 500\/500 \(100%\) 10.0\/s eta 0s\n$/);
+  p.update(500, 500);
+  assert.equal(lines.length, 3);
+});
+
+Deno.test("progress: a terminal gets one redrawn bar, at most 10 redraws a second", () => {
+  let now = 0;
+  const out: string[] = [];
+  const p = new ProgressReporter("s", { tty: true, now: () => now, write: (t) => out.push(t) });
+  for (let i = 1; i <= 100; i++) {
+    now += 10;
+    p.update(i, 200, "step");
+  }
+  assert.ok(out.length <= 11, `${out.length} redraws in 1 s`);
+  assert.ok(out.every((t) => t.startsWith("\r\x1b[K") && !t.endsWith("\n")));
+  assert.match(out.at(-1)!, /\[s\] \[#+\.+\] step \d+\/200/);
+  p.finish();
+  assert.ok(out.at(-1)!.endsWith("\n"));
+});
