@@ -1,0 +1,14 @@
+/**
+ * The `deno task pipeline` entry: every stage of lopt's DAG, handed to the generic engine.
+ *
+ * @module
+ */
+import { runCli } from "../pipeline/cli.ts";
+import type { StageDef } from "../pipeline/stage.ts";
+import { generateTasks } from "./generate_tasks.ts";
+
+/** Every stage, in DAG order. */
+// deno-lint-ignore no-explicit-any
+export const STAGES: StageDef<any>[] = [generateTasks];
+
+if (import.meta.main) Deno.exit(await runCli(Deno.args, { stages: STAGES }));

@@ -1,0 +1,98 @@
+/**
+ * MatMulAlgorithm (§8.2): search for a k-multiplication algorithm for n×n matrix products.
+ *
+ * θ_c is the closed-form least-squares solution, computed with a differentiable Gauss-Jordan elimination on the
+ * normal equations (PᵀP + ridge·I) θ_c = PᵀC, written in plain tfjs ops so that first and second derivatives
+ * flow through it. PᵀP + ridge·I is symmetric positive definite, so elimination without pivoting is stable
+ * enough; the ridge (param `ridge`, default 1e-6, absolute) keeps it invertible when P loses rank (k larger
+ * than rank(P)), which the exact (PᵀP)⁻¹ of the reference would not survive in float32.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { type FamilyBuilder, makeProblem } from "../base.ts";
+import { ParamReader } from "../params.ts";
+
+/**
+ * Solves M X = R for symmetric positive definite M [k, k] and R [k, m] by Gauss-Jordan elimination without
+ * pivoting, in differentiable tfjs ops (k vectorised row-elimination steps).
+ */
+export function solveSpd(m: tf.Tensor2D, r: tf.Tensor2D): tf.Tensor2D {
+  const k = m.shape[0];
+  const cols = k + r.shape[1];
+  let a = tf.concat([m, r], 1) as tf.Tensor2D;
+  for (let i = 0; i < k; i++) {
+    const row = tf.slice(a, [i, 0], [1, cols]);
+    const pivot = tf.slice(row, [0, i], [1, 1]);
+    const normRow = tf.div(row, pivot);
+    const col = tf.slice(a, [0, i], [k, 1]);
+    const e = new Float32Array(k);
+    e[i] = 1;
+    const ei = tf.tensor2d(e, [k, 1]);
+    // every row j: a_j − a_ji·normRow; row i instead becomes normRow
+    a = tf.sub(a, tf.mul(tf.sub(col, ei), normRow)) as tf.Tensor2D;
+  }
+  return tf.slice(a, [0, k], [k, cols - k]);
+}
+
+/** The fixed batch (A, B, C) of all ordered pairs of one-hot n×n matrices; see §8.2. */
+export function matmulBatch(n: number): { a: Float32Array; b: Float32Array; c: Float32Array } {
+  const n2 = n * n, rows = n2 * n2;
+  const a = new Float32Array(rows * n2), b = new Float32Array(rows * n2), c = new Float32Array(rows * n2);
+  for (let ia = 0; ia < n2; ia++) {
+    for (let ib = 0; ib < n2; ib++) {
+      const r = ia * n2 + ib; // a cycles slowest, b fastest
+      a[r * n2 + ia] = 1;
+      b[r * n2 + ib] = 1;
+      // a = e_(ra, ca), b = e_(rb, cb) (row-major vec); a·b = e_(ra, cb) iff ca == rb
+      const ra = Math.floor(ia / n), ca = ia % n, rb = Math.floor(ib / n), cb = ib % n;
+      if (ca === rb) c[r * n2 + ra * n + cb] = 1;
+    }
+  }
+  return { a, b, c };
+}
+
+/**
+ * `matmul_algorithm` {n, k, ridge=1e-6, noiseStdev=0}: parameters θ_a, θ_b [n², k]; P = (A θ_a) ⊙ (B θ_b);
+ * f = ‖P θ_c − C‖²_F with θ_c the least-squares fit. Requires n ≥ 2 and n² ≤ k ≤ n³. Init: Gaussian with each
+ * column scaled to unit L2 norm.
+ */
+export const buildMatMulAlgorithm: FamilyBuilder = (spec) => {
+  const p = new ParamReader(spec.family, spec.params);
+  const n = p.int("n", undefined, { min: 2 });
+  const k = p.int("k", undefined, { min: n * n, max: n * n * n });
+  const ridge = p.num("ridge", 1e-6, { min: 0 });
+  const noiseStdev = p.num("noiseStdev", 0, { min: 0 });
+  p.done();
+  const n2 = n * n, rows = n2 * n2;
+  const batch = matmulBatch(n);
+  const A = tf.keep(tf.tensor2d(batch.a, [rows, n2]));
+  const B = tf.keep(tf.tensor2d(batch.b, [rows, n2]));
+  const C = tf.keep(tf.tensor2d(batch.c, [rows, n2]));
+  const ridgeI = tf.keep(tf.tidy(() => tf.mul(tf.eye(k), ridge) as tf.Tensor2D));
+  const shapes = [[n2, k], [n2, k]];
+  return makeProblem({
+    spec,
+    paramNames: ["theta_a", "theta_b"],
+    paramShapes: shapes,
+    noiseStdev,
+    init: (rng) =>
+      shapes.map((s) => {
+        const v = rng.normalArray(s[0] * s[1]);
+        for (let j = 0; j < s[1]; j++) {
+          let norm = 0;
+          for (let i = 0; i < s[0]; i++) norm += v[i * s[1] + j] ** 2;
+          norm = Math.sqrt(norm) || 1;
+          for (let i = 0; i < s[0]; i++) v[i * s[1] + j] /= norm;
+        }
+        return tf.tensor2d(v, s as [number, number]);
+      }),
+    objective: ([ta, tb]) => {
+      const P = tf.mul(tf.matMul(A, ta as tf.Tensor2D), tf.matMul(B, tb as tf.Tensor2D)) as tf.Tensor2D;
+      const ptp = tf.add(tf.matMul(P, P, true, false), ridgeI) as tf.Tensor2D;
+      const thetaC = solveSpd(ptp, tf.matMul(P, C, true, false));
+      return tf.sum(tf.square(tf.sub(tf.matMul(P, thetaC), C))) as tf.Scalar;
+    },
+    dispose: () => tf.dispose([A, B, C, ridgeI]),
+  });
+};

@@ -1,0 +1,90 @@
+/**
+ * Quadratic-type families of the reference (§8.2): Quadratic, Bowl and Norm.
+ *
+ * Fixed random data (W, y) are drawn from an {@link Rng} seeded with the spec's seed, so a spec always rebuilds
+ * the same instance.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Rng } from "../../lib/rng.ts";
+import { type FamilyBuilder, makeProblem, normalInit } from "../base.ts";
+import { ParamReader } from "../params.ts";
+
+/** Draws W [ndim, ndim] and y [ndim, 1] iid N(0,1) from the spec seed (kept tensors). */
+function fixedWy(seed: number, ndim: number): { w: tf.Tensor2D; y: tf.Tensor2D } {
+  const rng = new Rng(seed);
+  const w = tf.keep(tf.tensor2d(rng.normalArray(ndim * ndim), [ndim, ndim]));
+  const y = tf.keep(tf.tensor2d(rng.normalArray(ndim), [ndim, 1]));
+  return { w, y };
+}
+
+/** `quadratic` {ndim, noiseStdev=0}: f(x) = ½‖W x − y‖², x [ndim, 1], W and y iid N(0,1); init N(0,1). */
+export const buildQuadratic: FamilyBuilder = (spec) => {
+  const p = new ParamReader(spec.family, spec.params);
+  const ndim = p.int("ndim", undefined, { min: 1 });
+  const noiseStdev = p.num("noiseStdev", 0, { min: 0 });
+  p.done();
+  const { w, y } = fixedWy(spec.seed, ndim);
+  const shapes = [[ndim, 1]];
+  return makeProblem({
+    spec,
+    paramNames: ["x"],
+    paramShapes: shapes,
+    noiseStdev,
+    init: (rng) => normalInit(shapes, rng),
+    objective: ([x]) =>
+      tf.mul(0.5, tf.sum(tf.square(tf.sub(tf.matMul(w, x as tf.Tensor2D), y)))) as tf.Scalar,
+    dispose: () => tf.dispose([w, y]),
+  });
+};
+
+/**
+ * `bowl` {cond, angle=0, noiseStdev=0}: f(x) = ½‖A x‖², A = diag(√cond, 1)·R(angle), x [2, 1]; init N(0,1).
+ */
+export const buildBowl: FamilyBuilder = (spec) => {
+  const p = new ParamReader(spec.family, spec.params);
+  const cond = p.num("cond", undefined, { above: 0 });
+  const angle = p.num("angle", 0);
+  const noiseStdev = p.num("noiseStdev", 0, { min: 0 });
+  p.done();
+  const c = Math.cos(angle), s = Math.sin(angle), r = Math.sqrt(cond);
+  // diag(√cond, 1) · [[c, −s], [s, c]]
+  const a = tf.keep(tf.tensor2d([r * c, -r * s, s, c], [2, 2]));
+  const shapes = [[2, 1]];
+  return makeProblem({
+    spec,
+    paramNames: ["x"],
+    paramShapes: shapes,
+    noiseStdev,
+    init: (rng) => normalInit(shapes, rng),
+    objective: ([x]) => tf.mul(0.5, tf.sum(tf.square(tf.matMul(a, x as tf.Tensor2D)))) as tf.Scalar,
+    dispose: () => a.dispose(),
+  });
+};
+
+/**
+ * `norm` {ndim, normPower=2, noiseStdev=0}: f(x) = (Σ_i (|(W x − y)_i| + 1e-6)^p)^(1/p), W and y as in Quadratic;
+ * init N(0,1). The reference notes p < 1 gives NaN gradients early on, so p must be >= 1 here.
+ */
+export const buildNorm: FamilyBuilder = (spec) => {
+  const p = new ParamReader(spec.family, spec.params);
+  const ndim = p.int("ndim", undefined, { min: 1 });
+  const power = p.num("normPower", 2, { min: 1 });
+  const noiseStdev = p.num("noiseStdev", 0, { min: 0 });
+  p.done();
+  const { w, y } = fixedWy(spec.seed, ndim);
+  const shapes = [[ndim, 1]];
+  return makeProblem({
+    spec,
+    paramNames: ["x"],
+    paramShapes: shapes,
+    noiseStdev,
+    init: (rng) => normalInit(shapes, rng),
+    objective: ([x]) => {
+      const r = tf.add(tf.abs(tf.sub(tf.matMul(w, x as tf.Tensor2D), y)), 1e-6);
+      return tf.pow(tf.sum(tf.pow(r, power)), 1 / power) as tf.Scalar;
+    },
+    dispose: () => tf.dispose([w, y]),
+  });
+};

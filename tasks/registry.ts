@@ -1,0 +1,104 @@
+/**
+ * The problem registry: {@link buildProblem} turns a JSON {@link ProblemSpec} into a {@link Problem} by
+ * dispatching on `spec.family`. Family names are snake_case versions of the reference's class names.
+ *
+ * @module
+ */
+import type { Problem, ProblemSpec } from "./problem.ts";
+import type { BuildContext, FamilyBuilder } from "./base.ts";
+import type { DatasetResolver } from "./datasets.ts";
+import { isProblemSpec, ProblemSpecError } from "./params.ts";
+import { buildBowl, buildNorm, buildQuadratic } from "./families/quadratic.ts";
+import {
+  buildAckley,
+  buildBeale,
+  buildBooth,
+  buildBranin,
+  buildLogSumExp,
+  buildMatyas,
+  buildMichalewicz,
+  buildRosenbrock,
+  buildStyblinskiTang,
+} from "./families/test_functions.ts";
+import { buildMatMulAlgorithm } from "./families/matmul.ts";
+import {
+  buildConvNet,
+  buildFullyConnected,
+  buildOneHotSparseSoftmaxRegression,
+  buildSoftmaxRegression,
+  buildSparseSoftmaxRegression,
+} from "./families/classifiers.ts";
+import {
+  buildDependencyChain,
+  buildMinMaxWell,
+  buildOutwardSnake,
+  buildProjectionQuadratic,
+  buildSumOfQuadratics,
+} from "./families/disabled.ts";
+import { buildLogObjective, buildRescale, buildSparseProblem, buildSumTask } from "./wrappers.ts";
+
+const FAMILIES: Record<string, FamilyBuilder> = {
+  quadratic: buildQuadratic,
+  bowl: buildBowl,
+  norm: buildNorm,
+  rosenbrock: buildRosenbrock,
+  log_sum_exp: buildLogSumExp,
+  ackley: buildAckley,
+  beale: buildBeale,
+  booth: buildBooth,
+  styblinski_tang: buildStyblinskiTang,
+  matyas: buildMatyas,
+  branin: buildBranin,
+  michalewicz: buildMichalewicz,
+  matmul_algorithm: buildMatMulAlgorithm,
+  softmax_regression: buildSoftmaxRegression,
+  sparse_softmax_regression: buildSparseSoftmaxRegression,
+  one_hot_sparse_softmax_regression: buildOneHotSparseSoftmaxRegression,
+  fully_connected: buildFullyConnected,
+  conv_net: buildConvNet,
+  dependency_chain: buildDependencyChain,
+  min_max_well: buildMinMaxWell,
+  outward_snake: buildOutwardSnake,
+  projection_quadratic: buildProjectionQuadratic,
+  sum_of_quadratics: buildSumOfQuadratics,
+  rescale: buildRescale,
+  sum_task: buildSumTask,
+  log_objective: buildLogObjective,
+  sparse_problem: buildSparseProblem,
+};
+
+/** Families that wrap other specs (`inner` or `problems` params). */
+export const WRAPPER_FAMILIES: readonly string[] = ["rescale", "sum_task", "log_objective", "sparse_problem"];
+
+/** Names of every registered family, in registry order. */
+export function familyNames(): string[] {
+  return Object.keys(FAMILIES);
+}
+
+/** Options of {@link buildProblem}. */
+export interface BuildOptions {
+  /** Resolves dataset kinds that are not synthetic (e.g. `{kind: "mnist"}`), typically from `tasks/data/`. */
+  resolveDataset?: DatasetResolver;
+}
+
+/**
+ * Builds the problem described by `spec`. Throws a {@link ProblemSpecError} naming the family (and param) for an
+ * unknown family, a malformed spec or invalid params. The same spec always gives the same fixed data.
+ */
+export function buildProblem(spec: ProblemSpec, options: BuildOptions = {}): Problem {
+  const ctx: BuildContext = {
+    build: (s) => buildProblem(s, options),
+    resolveDataset: options.resolveDataset,
+  };
+  if (!isProblemSpec(spec)) {
+    const fam = typeof (spec as { family?: unknown })?.family === "string"
+      ? (spec as ProblemSpec).family
+      : "?";
+    throw new ProblemSpecError(fam, `malformed spec ${JSON.stringify(spec)}: need {family, params, seed}`);
+  }
+  const builder = Object.hasOwn(FAMILIES, spec.family) ? FAMILIES[spec.family] : undefined;
+  if (!builder) {
+    throw new ProblemSpecError(spec.family, `unknown family; known families: ${familyNames().join(", ")}`);
+  }
+  return builder(spec, ctx);
+}

@@ -1,0 +1,150 @@
+/**
+ * Wrapper problems of the reference (§8.4): Rescale, SumTask, LogObjective and SparseProblem.
+ *
+ * Noise semantics (param `faithfulNoise`, default false): by default a wrapper's gradient is built from the inner
+ * problems' own `gradients`, so their noise and sparsity stay effective, and the wrapper then applies its own
+ * noise (and, for SparseProblem, its mask). With `faithfulNoise: true` the wrapper differentiates the inner
+ * objective exactly and applies only its own noise, as the released code does (inner noise ignored, §11.15).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Rng } from "../lib/rng.ts";
+import { addNoise, autodiff, type FamilyBuilder, makeProblem, sparsify } from "./base.ts";
+import { ParamReader } from "./params.ts";
+import type { Batch } from "./problem.ts";
+
+/**
+ * `rescale` {inner, scale=10, noiseStdev=0, faithfulNoise=false}: init = inner init × scale;
+ * f(θ) = f_inner(θ/scale); batches come from the inner problem.
+ */
+export const buildRescale: FamilyBuilder = (spec, ctx) => {
+  const p = new ParamReader(spec.family, spec.params);
+  const innerSpec = p.spec("inner");
+  const scale = p.num("scale", 10);
+  if (scale === 0) p.fail("scale", "must be non-zero");
+  const noiseStdev = p.num("noiseStdev", 0, { min: 0 });
+  const faithful = p.bool("faithfulNoise", false);
+  p.done();
+  const inner = ctx.build(innerSpec);
+  const shrink = (ps: tf.Tensor[]) => ps.map((t) => tf.div(t, scale));
+  return makeProblem({
+    spec,
+    paramNames: inner.paramNames,
+    paramShapes: inner.paramShapes,
+    noiseStdev,
+    datasetSize: inner.datasetSize,
+    init: (rng) => tf.tidy(() => inner.init(rng).map((t) => tf.mul(t, scale))),
+    sampleBatch: (rng) => inner.sampleBatch(rng),
+    objective: (ps, batch) => inner.objective(shrink(ps), batch),
+    gradients: faithful ? undefined : (ps, batch, rng) =>
+      tf.tidy(() => {
+        const { loss, grads } = inner.gradients(shrink(ps), batch, rng);
+        return { loss, grads: addNoise(grads.map((g) => tf.div(g, scale)), noiseStdev, rng) };
+      }),
+    dispose: () => inner.dispose(),
+  });
+};
+
+/**
+ * `sum_task` {problems: [spec, ...], noiseStdev=0, faithfulNoise=false}: concatenated parameter lists and
+ * f = Σ_k f_k(own slice). As in the reference, no minibatch is passed down: data-backed inner problems are
+ * evaluated on their full dataset.
+ */
+export const buildSumTask: FamilyBuilder = (spec, ctx) => {
+  const p = new ParamReader(spec.family, spec.params);
+  const specs = p.specList("problems");
+  const noiseStdev = p.num("noiseStdev", 0, { min: 0 });
+  const faithful = p.bool("faithfulNoise", false);
+  p.done();
+  const inner = specs.map((s) => ctx.build(s));
+  const offsets: number[] = [];
+  let total = 0;
+  for (const q of inner) {
+    offsets.push(total);
+    total += q.paramShapes.length;
+  }
+  const part = (ps: tf.Tensor[], k: number) => ps.slice(offsets[k], offsets[k] + inner[k].paramShapes.length);
+  return makeProblem({
+    spec,
+    paramNames: inner.flatMap((q, k) => q.paramNames.map((n) => `p${k}/${n}`)),
+    paramShapes: inner.flatMap((q) => q.paramShapes),
+    noiseStdev,
+    init: (rng) => inner.flatMap((q) => q.init(rng)),
+    sampleBatch: () => null,
+    objective: (ps) => tf.addN(inner.map((q, k) => q.objective(part(ps, k), null))) as tf.Scalar,
+    gradients: faithful ? undefined : (ps, _batch, rng) =>
+      tf.tidy(() => {
+        const parts = inner.map((q, k) => q.gradients(part(ps, k), null, rng));
+        const loss = tf.addN(parts.map((r) => r.loss)) as tf.Scalar;
+        return { loss, grads: addNoise(parts.flatMap((r) => r.grads), noiseStdev, rng) };
+      }),
+    dispose: () => inner.forEach((q) => q.dispose()),
+  });
+};
+
+/** Offset of {@link buildLogObjective}: f = ln(f_inner + ε) − ln(ε). */
+export const LOG_OBJECTIVE_EPS = 1e-6;
+
+/**
+ * `log_objective` {inner, noiseStdev=0, faithfulNoise=false}: f = ln(f_inner + 1e-6) − ln(1e-6), which is ≥ 0
+ * for a non-negative inner objective. Gradient: ∇f_inner / (f_inner + 1e-6).
+ */
+export const buildLogObjective: FamilyBuilder = (spec, ctx) => {
+  const p = new ParamReader(spec.family, spec.params);
+  const innerSpec = p.spec("inner");
+  const noiseStdev = p.num("noiseStdev", 0, { min: 0 });
+  const faithful = p.bool("faithfulNoise", false);
+  p.done();
+  const inner = ctx.build(innerSpec);
+  const logOf = (f: tf.Tensor) => tf.sub(tf.log(tf.add(f, LOG_OBJECTIVE_EPS)), Math.log(LOG_OBJECTIVE_EPS));
+  return makeProblem({
+    spec,
+    paramNames: inner.paramNames,
+    paramShapes: inner.paramShapes,
+    noiseStdev,
+    datasetSize: inner.datasetSize,
+    init: (rng) => inner.init(rng),
+    sampleBatch: (rng) => inner.sampleBatch(rng),
+    objective: (ps, batch) => logOf(inner.objective(ps, batch)) as tf.Scalar,
+    gradients: faithful ? undefined : (ps, batch, rng) =>
+      tf.tidy(() => {
+        const r = inner.gradients(ps, batch, rng);
+        const denom = tf.add(r.loss, LOG_OBJECTIVE_EPS);
+        const grads = r.grads.map((g) => tf.div(g, denom));
+        return { loss: logOf(r.loss) as tf.Scalar, grads: addNoise(grads, noiseStdev, rng) };
+      }),
+    dispose: () => inner.dispose(),
+  });
+};
+
+/**
+ * `sparse_problem` {inner, zeroProbability=0.99, noiseStdev=0, faithfulNoise=false}: objective = inner objective
+ * (with data); gradient = (inner gradient + noise), then each element independently zeroed with probability
+ * `zeroProbability`, fresh at every call.
+ */
+export const buildSparseProblem: FamilyBuilder = (spec, ctx) => {
+  const p = new ParamReader(spec.family, spec.params);
+  const innerSpec = p.spec("inner");
+  const zeroP = p.num("zeroProbability", 0.99, { min: 0, max: 1 });
+  const noiseStdev = p.num("noiseStdev", 0, { min: 0 });
+  const faithful = p.bool("faithfulNoise", false);
+  p.done();
+  const inner = ctx.build(innerSpec);
+  return makeProblem({
+    spec,
+    paramNames: inner.paramNames,
+    paramShapes: inner.paramShapes,
+    noiseStdev,
+    datasetSize: inner.datasetSize,
+    init: (rng) => inner.init(rng),
+    sampleBatch: (rng) => inner.sampleBatch(rng),
+    objective: (ps, batch) => inner.objective(ps, batch),
+    gradients: (ps: tf.Tensor[], batch: Batch | null, rng: Rng) =>
+      tf.tidy(() => {
+        const r = faithful ? autodiff((q) => inner.objective(q, batch), ps) : inner.gradients(ps, batch, rng);
+        return { loss: r.loss, grads: sparsify(addNoise(r.grads, noiseStdev, rng), zeroP, rng) };
+      }),
+    dispose: () => inner.dispose(),
+  });
+};
