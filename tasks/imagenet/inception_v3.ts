@@ -3,7 +3,8 @@
  * `tf.LayersModel`, written from the published definition (TF-slim `nets/inception_v3.py`).
  *
  * Every convolution is conv (no bias) → batch norm without scale (γ ≡ 1; β, moving mean and variance;
- * ε 0.001, decay 0.9997, as in slim's `inception_arg_scope`) → ReLU. Layout:
+ * ε 0.001, decay 0.9997, as in slim's `inception_arg_scope`; the `BatchNorm` layer of `batch_norm.ts`, since
+ * tfjs' own cannot train without scale) → ReLU. Layout:
  *
  * | block | output at 299 px |
  * |---|---|
@@ -18,7 +19,8 @@
  * Deviations, none of which changes a parameter count: logits are a dense layer on the globally pooled
  * features (slim: a 1×1 conv after an 8×8 average pool, which is the same map at 299 px, and which also works
  * for other input sizes here); dropout is off unless `dropout` is given (slim trains with rate 0.2 —
- * `dropout_keep_prob=0.8`; Keras' InceptionV3 has none). Logits get the He initializer of slim's arg scope.
+ * `dropout_keep_prob=0.8`; Keras' InceptionV3 has none) and then uses `SeededDropout` (`dropout.ts`: a fresh,
+ * reproducible mask per step). Logits get the He initializer of slim's arg scope.
  *
  * Parameter count at width 1, 1000 classes, no aux head: 23,851,784 in total (23,817,352 trainable plus
  * 34,432 batch-norm moving statistics), exactly Keras' `InceptionV3(include_top=True)`.
@@ -27,6 +29,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { BatchNorm } from "./batch_norm.ts";
+import { SeededDropout } from "./dropout.ts";
 import { checkInteger, checkPositive, scaledDepth, SeedStream } from "./common.ts";
 
 /** Smallest input size Inception V3 accepts: below 75 px the valid-padded reductions run out of pixels. */
@@ -263,7 +266,7 @@ export function inceptionV3(options: InceptionV3Options = {}): tf.LayersModel {
   // Head.
   x = tf.layers.globalAveragePooling2d({ name: "Logits/AvgPool" }).apply(x) as Sym;
   if (dropout > 0) {
-    x = tf.layers.dropout({ rate: dropout, seed: b.seeds.next(), name: "Logits/Dropout_1b" }).apply(x) as Sym;
+    x = new SeededDropout({ rate: dropout, seed: b.seeds.next(), name: "Logits/Dropout_1b" }).apply(x) as Sym;
   }
   const logits = tf.layers.dense({
     units: numClasses,

@@ -4,6 +4,7 @@ import { initBackend } from "../../../lib/backend.ts";
 import { Rng } from "../../../lib/rng.ts";
 import { makeBaseline } from "../../../models/baselines.ts";
 import { BatchNorm } from "../../../tasks/imagenet/batch_norm.ts";
+import { SeededDropout } from "../../../tasks/imagenet/dropout.ts";
 import { INCEPTION_V3_MIN_INPUT, inceptionV3 } from "../../../tasks/imagenet/inception_v3.ts";
 import { resnetV2, resnetV2Blocks } from "../../../tasks/imagenet/resnet_v2.ts";
 import {
@@ -154,6 +155,29 @@ Deno.test("BatchNorm without scale normalizes with batch statistics and updates 
   assert.ok(Math.abs(inf.dataSync()[0] - (1 - mm[0]) / Math.sqrt(mv[0] + 1e-3)) < 1e-5);
   tf.dispose([x, y, inf]);
   bn.dispose();
+});
+
+Deno.test("SeededDropout: a fresh mask per training call, reproducible from the seed, identity at inference", () => {
+  const x = tf.ones([4, 64]);
+  const masks = (seed: number) => {
+    const d = new SeededDropout({ rate: 0.5, seed });
+    const out = [0, 1].map(() => {
+      const y = d.apply(x, { training: true }) as tf.Tensor;
+      const v = Array.from(y.dataSync());
+      y.dispose();
+      return v;
+    });
+    const inf = d.apply(x, { training: false }) as tf.Tensor;
+    assert.ok(Array.from(inf.dataSync()).every((v) => v === 1));
+    inf.dispose();
+    return out;
+  };
+  const [a1, a2] = masks(5);
+  const [b1] = masks(5);
+  assert.ok(a1.every((v) => v === 0 || v === 2));
+  assert.notDeepEqual(a1, a2);
+  assert.deepEqual(a1, b1);
+  x.dispose();
 });
 
 Deno.test("one Adam training step at tiny width: finite loss, learning, no tensor leaks", async (t) => {
