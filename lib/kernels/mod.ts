@@ -1,0 +1,42 @@
+/**
+ * TypeScript kernels that fill the gaps of the tfjs `wasm` backend (4.22.0) for ConvNet training:
+ * `Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropFilter`, `DepthwiseConv2dNativeBackpropInput`
+ * (convolution gradients) and `UnsortedSegmentSum` (gradient of `tf.gather`).
+ *
+ * `lib/backend.ts` calls {@link registerMissingKernels} from `initBackend`; tests and scripts that switch
+ * backends themselves call {@link registerWasmKernels}.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { conv2dBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
+import { depthwiseConv2dBackpropFilterConfig } from "./depthwise_conv2d_backprop_filter.ts";
+import { depthwiseConv2dBackpropInputConfig } from "./depthwise_conv2d_backprop_input.ts";
+import { unsortedSegmentSumConfig } from "./unsorted_segment_sum.ts";
+
+/** Every kernel lopt provides for the wasm backend. */
+export const WASM_KERNELS: readonly tf.KernelConfig[] = [
+  conv2dBackpropFilterConfig,
+  depthwiseConv2dBackpropFilterConfig,
+  depthwiseConv2dBackpropInputConfig,
+  unsortedSegmentSumConfig,
+];
+
+/**
+ * Registers each of {@link WASM_KERNELS} that the wasm backend does not already have (a later tfjs that ships
+ * its own keeps it). Idempotent. Returns the names registered by this call.
+ */
+export function registerWasmKernels(): string[] {
+  const added: string[] = [];
+  for (const config of WASM_KERNELS) {
+    if (tf.getKernel(config.kernelName, "wasm") !== undefined) continue;
+    tf.registerKernel(config);
+    added.push(config.kernelName);
+  }
+  return added;
+}
+
+/** Kernel registrar for `addKernelRegistrar` in `lib/backend.ts`: registers the wasm kernels for `wasm`. */
+export function registerMissingKernels(backend: string): void {
+  if (backend === "wasm") registerWasmKernels();
+}
