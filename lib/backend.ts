@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerMissingKernels } from "./kernels/mod.ts";
+import { registerZeroGradients } from "./gradients.ts";
 
 /** Backends lopt knows how to set up. */
 export const BACKENDS = ["wasm", "cpu", "tensorflow"] as const;
@@ -45,6 +46,7 @@ export async function initBackend(name: BackendName = defaultBackend()): Promise
       );
     }
   }
+  registerZeroGradients();
   for (const r of registrars) r(name);
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`TensorFlow.js could not initialise the '${name}' backend.`);

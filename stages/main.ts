@@ -6,9 +6,10 @@
 import { runCli } from "../pipeline/cli.ts";
 import type { StageDef } from "../pipeline/stage.ts";
 import { generateTasks } from "./generate_tasks.ts";
+import { metaTrainStage } from "./meta_train.ts";
 
 /** Every stage, in DAG order. */
 // deno-lint-ignore no-explicit-any
-export const STAGES: StageDef<any>[] = [generateTasks];
+export const STAGES: StageDef<any>[] = [generateTasks, metaTrainStage];
 
 if (import.meta.main) Deno.exit(await runCli(Deno.args, { stages: STAGES }));

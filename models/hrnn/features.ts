@@ -1,0 +1,142 @@
+/**
+ * Running mean-square helpers (`hrnn-reference.md` §2.3, §2.4) and the per-coordinate input features of the
+ * hierarchical RNN (§4.6, steps 1–5 of §4.7).
+ *
+ * Per-coordinate quantities use the feature-major layout of the optimizer: one ROW [1, n] per quantity and
+ * timescale (n = number of coordinates of the tensor), so that stacking them is a cheap axis-0 concat.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { HrnnConfig } from "./config.ts";
+import { asinhLog } from "./ops.ts";
+
+/**
+ * 1 if any element of `ms` is non-zero, else 0, as a scalar (ms ≥ 0). Its gradient is zero, so it can sit on a
+ * differentiated path (unlike comparison ops, which have no gradient in tfjs).
+ */
+export function nonZeroIndicator(ms: tf.Tensor): tf.Scalar {
+  return tf.sign(tf.max(tf.abs(ms))) as tf.Scalar;
+}
+
+/**
+ * §2.3: ms_new = (1 − d̃)·(g² + 1e-12) + d̃·ms, with d̃ = 0 when every element of `ms` is exactly 0 (first step
+ * after a reset) and d̃ = decay otherwise. Element-wise; `decay` may be a scalar or broadcast per coordinate.
+ */
+export function newMeanSquared(g: tf.Tensor, decay: tf.Tensor | number, ms: tf.Tensor): tf.Tensor {
+  const d = tf.mul(decay, nonZeroIndicator(ms));
+  return tf.add(tf.mul(tf.sub(1, d), tf.add(tf.square(g), 1e-12)), tf.mul(d, ms));
+}
+
+/** §2.4: returns asinh(g / √(ms_new + 1e-16)) and ms_new from {@link newMeanSquared}. */
+export function rmsScaling(
+  g: tf.Tensor,
+  decay: tf.Tensor | number,
+  ms: tf.Tensor,
+): { scaled: tf.Tensor; ms: tf.Tensor } {
+  const msNew = newMeanSquared(g, decay, ms);
+  return { scaled: asinhLog(tf.div(g, tf.sqrt(tf.add(msNew, 1e-16)))), ms: msNew };
+}
+
+/** §2.5 `make_finite`: replaces non-finite elements by `repl`. */
+export function makeFinite(t: tf.Tensor, repl: number): tf.Tensor {
+  return tf.where(tf.isFinite(t), t, tf.fill(t.shape, repl));
+}
+
+/** Names of the feature rows in §4.6 order for a configuration (length F). */
+export function featureNames(config: HrnnConfig): string[] {
+  const k = config.numGradientScales;
+  const names: string[] = [];
+  for (let i = 1; i <= k; i++) names.push(`scaled_grad_${i}`);
+  if (config.useGradProducts) { for (let i = 1; i < k; i++) names.push(`grad_product_${i}_${i + 1}`); }
+  if (config.useLogMeansSquared) { for (let i = 1; i <= k; i++) names.push(`log_ms_dev_${i}`); }
+  if (config.useRelativeLr) names.push("relative_log_lr");
+  if (config.useExtremeIndicator) names.push("extreme_lr_indicator");
+  if (config.useLrShortcut) names.push("lr_shortcut");
+  return names;
+}
+
+/** Inputs of {@link coordinateFeatures} for one tensor (rows are [1, n]). */
+export interface FeatureInputs {
+  /** Flattened gradient, [1, n]. */
+  grad: tf.Tensor2D;
+  /** Old momentum accumulators a_1..a_K, each [1, n]. */
+  accum: tf.Tensor2D[];
+  /** Old mean squares ms_1..ms_K, each [1, n]. */
+  ms: tf.Tensor2D[];
+  /** Old momentum decay state (inp_decay), [1, n]. */
+  inpDecay: tf.Tensor2D;
+  /** Old RMS decay state (scl_decay), [1, n]. */
+  sclDecay: tf.Tensor2D;
+  /** Old log learning rate ℓ, [1, n]; needed when an LR feature is on. */
+  logLr?: tf.Tensor2D;
+  /** Reference mean μ_ℓ of the old ℓ (problem-wide or this tensor's), scalar; needed for the relative LR. */
+  lrMean?: tf.Tensor;
+}
+
+/** Outputs of {@link coordinateFeatures}. */
+export interface CoordinateFeatures {
+  /** The feature matrix zᵀ, [F, n], rows in {@link featureNames} order. */
+  features: tf.Tensor2D;
+  /** The K scaled accumulators x_1..x_K, each [1, n] (the first K rows of `features`). */
+  scaled: tf.Tensor2D[];
+  /** New accumulators a'_1..a'_K, each [1, n]. */
+  accum: tf.Tensor2D[];
+  /** New mean squares ms'_1..ms'_K, each [1, n]. */
+  ms: tf.Tensor2D[];
+}
+
+/**
+ * Steps 1–5 of §4.7 for one tensor: decays, momentum accumulators, mean squares of the ACCUMULATED gradients,
+ * scaled inputs x_i = asinh(a'_i / √(ms'_i + 1e-16)) and the feature rows of §4.6.
+ */
+export function coordinateFeatures(inp: FeatureInputs, config: HrnnConfig): CoordinateFeatures {
+  const k = config.numGradientScales;
+  if (inp.accum.length !== k || inp.ms.length !== k) {
+    throw new Error(
+      `HRNN state has ${inp.accum.length} accumulators / ${inp.ms.length} mean squares, expected ${k}.`,
+    );
+  }
+  const g = inp.grad;
+  // 1. Decays: d_{i+1} = √d_i; s_i = scl_decay (or repeated square roots).
+  const inpDecays: tf.Tensor[] = [inp.inpDecay];
+  const sclDecays: tf.Tensor[] = [inp.sclDecay];
+  for (let i = 1; i < k; i++) {
+    inpDecays.push(tf.sqrt(inpDecays[i - 1]));
+    sclDecays.push(config.useMultipleScaleDecays ? tf.sqrt(sclDecays[i - 1]) : inp.sclDecay);
+  }
+  const accum: tf.Tensor2D[] = [];
+  const ms: tf.Tensor2D[] = [];
+  const scaled: tf.Tensor2D[] = [];
+  const logMs: tf.Tensor[] = [];
+  for (let i = 0; i < k; i++) {
+    // 2. a'_i = (1 − d_i)·g + d_i·a_i (with K = 1 the accumulator is just g).
+    const a = k === 1 ? g : tf.add(tf.mul(tf.sub(1, inpDecays[i]), g), tf.mul(inpDecays[i], inp.accum[i]));
+    // 3.–4. Mean square of the accumulated gradient and the scaled input.
+    const r = rmsScaling(a, sclDecays[i], inp.ms[i]);
+    accum.push(a as tf.Tensor2D);
+    ms.push(r.ms as tf.Tensor2D);
+    scaled.push(r.scaled as tf.Tensor2D);
+    if (config.useLogMeansSquared) logMs.push(tf.log(tf.add(r.ms, 1e-16)));
+  }
+  // 5. Feature rows in §4.6 order.
+  const rows: tf.Tensor[] = [...scaled];
+  if (config.useGradProducts) { for (let i = 0; i + 1 < k; i++) rows.push(tf.mul(scaled[i], scaled[i + 1])); }
+  if (config.useLogMeansSquared) {
+    const mean = k === 1 ? logMs[0] : tf.div(tf.addN(logMs), k);
+    for (const l of logMs) rows.push(tf.sub(l, mean));
+  }
+  const needLr = config.useRelativeLr || config.useExtremeIndicator || config.useLrShortcut;
+  if (needLr && !inp.logLr) throw new Error("HRNN learning-rate features need the log learning-rate state.");
+  if (config.useRelativeLr) {
+    if (!inp.lrMean) throw new Error("HRNN relative-LR feature needs the mean log learning rate.");
+    rows.push(tf.sub(inp.logLr!, inp.lrMean));
+  }
+  if (config.useExtremeIndicator) {
+    const l = inp.logLr!;
+    rows.push(tf.sub(tf.relu(l), tf.relu(tf.sub(Math.log(1e-6), l))));
+  }
+  if (config.useLrShortcut) rows.push(tf.sub(inp.logLr!, Math.log(1e-3)));
+  const features = (rows.length === 1 ? rows[0] : tf.concat(rows, 0)) as tf.Tensor2D;
+  return { features, scaled, accum, ms };
+}

@@ -1,0 +1,323 @@
+/**
+ * The hierarchical RNN learned optimizer (Wichrowska et al. 2017), `hrnn-reference.md` §4 and §5, as an
+ * {@link Optimizer}.
+ *
+ * One `update` runs §4.7 for every parameter tensor in order (steps 0–12), then the global RNN (step 13):
+ * features from multi-timescale momentum and RMS scaling → per-coordinate GRU (level 0, biased by the old
+ * tensor and global states) → per-tensor GRU on the tensor-means (level 1) → readouts: RMS-normalised direction
+ * plus gradient shortcut, learned RMS/momentum decays for the next step, momentum-smoothed log learning rate
+ * with a straight-through clip, step exp(ℓ̃ + c_off)·δ → global GRU on the last tensor's new level-1 state
+ * (or the mean over tensors, `globalInput: "mean"`).
+ *
+ * Everything is tfjs ops on the given meta-parameter tensors: `update` is differentiable w.r.t. the
+ * meta-parameters and w.r.t. the gradients, parameters and state (meta-training backprops through unrolls of
+ * it, also through the problem gradient). It runs inside `tf.tidy` (which keeps what the gradient tape needs)
+ * and never reads tensor data back.
+ *
+ * State layout (see README.md): `parameter` is [n, N0] as in the reference; every per-coordinate scalar is
+ * a row [1, n] (the reference's [n, 1] column, same memory) and the K accumulators and mean squares are lists
+ * of K rows, so stacking features is an axis-0 concat (cheap on wasm, where axis-1 concat over n rows is a
+ * per-row JavaScript loop). `true_param` is only kept with attention (without it, it always equals the
+ * parameters).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Rng } from "../../lib/rng.ts";
+import type { Optimizer } from "../optimizer.ts";
+import { type HrnnConfig, inpDecayLearned, MIN_LOG_LR, numFeatures, validateConfig } from "./config.ts";
+import { coordinateFeatures } from "./features.ts";
+import { biasGruCell, biasGruCellBatched, type GruWeights, prepareBatchedGru } from "./gru.ts";
+import { type MetaParams, validateMetaParams } from "./meta_params.ts";
+import { matMul, straightThroughClip } from "./ops.ts";
+
+/** RMS decay used when `learnableDecay` is off (§4.3 fallback: σ(logit(0.93))). */
+export const FIXED_SCL_DECAY = 0.93;
+/** Momentum decay used when the input decay is not learned (§4.3 fallback: σ(logit(0.89))). */
+export const FIXED_INP_DECAY = 0.89;
+
+/**
+ * Per-tensor optimizer state (§4.4); n = number of coordinates of the tensor. Per-coordinate scalars are rows
+ * [1, n] (same memory as the reference's [n, 1] columns; a reshape converts them for free).
+ */
+export type HrnnTensorState = {
+  /** Level-0 (parameter RNN) hidden state, [n, N0]: row j is coordinate j's state. */
+  parameter: tf.Tensor2D;
+  /** Level-1 (tensor RNN) hidden state, [1, N1]; present with 2 or 3 levels. */
+  layer?: tf.Tensor2D;
+  /** RMS decay per coordinate, [1, n]; 0 after a reset. */
+  scl_decay: tf.Tensor2D;
+  /** Momentum decay per coordinate, [1, n]; 0 after a reset. */
+  inp_decay: tf.Tensor2D;
+  /** Momentum-smoothed log learning rate ℓ, [1, n]; present with dynamicOutputScale. */
+  log_learning_rate?: tf.Tensor2D;
+  /** Momentum accumulators a_1..a_K, each [1, n]. */
+  grad_accum: tf.Tensor2D[];
+  /** Mean squares ms_1..ms_K, each [1, n]. */
+  ms: tf.Tensor2D[];
+  /** The true parameters θ̄ in the tensor's shape; present with attention. */
+  true_param?: tf.Tensor;
+};
+
+/** Whole optimizer state: one entry per parameter tensor, plus the global RNN state with 3 levels. */
+export type HrnnState = {
+  /** Per-tensor states, in parameter order. */
+  tensors: HrnnTensorState[];
+  /** Level-2 (global RNN) hidden state, [1, N2]; present with 3 levels. */
+  global?: tf.Tensor2D;
+};
+
+/** Options of {@link makeHrnn}. */
+export interface HrnnOptions {
+  /** Stream for the random initial log learning rates; each `init` call continues it. */
+  rng?: Rng;
+  /** Seed for a fresh stream when `rng` is not given (default 0). */
+  seed?: number;
+  /** Optimizer name (default `hrnn`). */
+  name?: string;
+}
+
+/** The HRNN optimizer; also exposes the config it was built with. */
+export interface HrnnOptimizer extends Optimizer<HrnnState> {
+  /** The configuration it was built with. */
+  readonly config: HrnnConfig;
+}
+
+function gruWeights(mp: MetaParams, level: number): GruWeights {
+  return {
+    gatesW: mp[`gru${level}/gates_w`],
+    gatesB: mp[`gru${level}/gates_b`],
+    candW: mp[`gru${level}/cand_w`],
+    candB: mp[`gru${level}/cand_b`],
+  };
+}
+
+/** x·W + b for a [1, d] row. */
+function affineRow(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  return tf.add(tf.matMul(x, w as tf.Tensor2D), b) as tf.Tensor2D;
+}
+
+/** Draws the initial log learning rates of one tensor (§4.4): U_coord + U_tensor, clipped. */
+function initialLogLr(n: number, config: HrnnConfig, rng: Rng): Float32Array {
+  const [minLr, maxLr] = config.initLrRange;
+  const out = new Float32Array(n);
+  if (minLr === maxLr) return out.fill(Math.min(Math.max(Math.log(minLr), MIN_LOG_LR), config.maxLogLr));
+  const lo = Math.log(minLr) / 2, hi = Math.log(maxLr) / 2;
+  const offset = rng.uniform(lo, hi);
+  for (let i = 0; i < n; i++) {
+    out[i] = Math.min(Math.max(rng.uniform(lo, hi) + offset, MIN_LOG_LR), config.maxLogLr);
+  }
+  return out;
+}
+
+/**
+ * Builds the hierarchical RNN optimizer from meta-parameters (see `meta_params.ts`) and a config. The
+ * meta-parameter tensors are used as given (not copied), so gradients w.r.t. them flow through `update`; the
+ * caller keeps ownership. `init` draws the initial log learning rates from `opts.rng` (or a stream seeded by
+ * `opts.seed`). `evalParams` exists only with attention and returns copies of the true parameters.
+ */
+export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnOptions = {}): HrnnOptimizer {
+  validateConfig(config);
+  validateMetaParams(metaParams, config);
+  const mp = metaParams;
+  const rng = opts.rng ?? new Rng(opts.seed ?? 0);
+  const sizes = config.levelSizes;
+  const levels = sizes.length;
+  const [n0] = sizes;
+  const k = config.numGradientScales;
+  const f = numFeatures(config);
+  const dos = config.dynamicOutputScale;
+  const attention = config.useAttention;
+
+  function init(params: tf.Tensor[]): HrnnState {
+    const logLrs = dos ? params.map((p) => initialLogLr(p.size, config, rng)) : [];
+    return tf.tidy(() => {
+      const zerosRows = (n: number) => Array.from({ length: k }, () => tf.zeros([1, n]) as tf.Tensor2D);
+      const tensors = params.map((p, j) => {
+        const n = p.size;
+        const s: HrnnTensorState = {
+          parameter:
+            (config.learnableRnnInit ? tf.tile(mp["init/level0"], [n, 1]) : tf.zeros([n, n0])) as tf.Tensor2D,
+          scl_decay: tf.zeros([1, n]),
+          inp_decay: tf.zeros([1, n]),
+          grad_accum: zerosRows(n),
+          ms: zerosRows(n),
+        };
+        if (levels >= 2) {
+          s.layer =
+            (config.learnableRnnInit ? tf.clone(mp["init/level1"]) : tf.zeros([1, sizes[1]])) as tf.Tensor2D;
+        }
+        if (dos) s.log_learning_rate = tf.tensor2d(logLrs[j], [1, n]);
+        if (attention) s.true_param = tf.clone(p);
+        return s;
+      });
+      const state: HrnnState = { tensors };
+      if (levels >= 3) {
+        state.global =
+          (config.learnableRnnInit ? tf.clone(mp["init/level2"]) : tf.zeros([1, sizes[2]])) as tf.Tensor2D;
+      }
+      return state;
+    });
+  }
+
+  function update(grads: tf.Tensor[], state: HrnnState, params: tf.Tensor[]) {
+    if (grads.length !== state.tensors.length || params.length !== state.tensors.length) {
+      throw new Error(
+        `HRNN update got ${grads.length} gradients and ${params.length} parameters for a state of ` +
+          `${state.tensors.length} tensors; call init() with the same parameter list.`,
+      );
+    }
+    grads.forEach((g, j) => {
+      const n = state.tensors[j].scl_decay.shape[1];
+      if (g.size !== n || params[j].size !== n) {
+        throw new Error(
+          `HRNN update: tensor ${j} has ${g.size} gradient / ${
+            params[j].size
+          } parameter entries, state has ${n}.`,
+        );
+      }
+    });
+    return tf.tidy(() => {
+      // Weights derived once per step (tiny, differentiable).
+      const gru0 = prepareBatchedGru(gruWeights(mp, 0));
+      const wU = mp["readout/update_w"] as tf.Tensor2D;
+      const wA = attention ? mp["readout/attention_w"] as tf.Tensor2D : null;
+      const wGs = config.useGradientShortcut ? tf.unstack(mp["shortcut/update"].reshape([k])) : null;
+      const wGsA = attention && config.useGradientShortcut
+        ? tf.unstack(mp["shortcut/attention"].reshape([k]))
+        : null;
+      const wS = config.learnableDecay ? mp["readout/scl_decay_w"] as tf.Tensor2D : null;
+      const wI = inpDecayLearned(config) ? mp["readout/inp_decay_w"] as tf.Tensor2D : null;
+      const wL = dos ? mp["readout/lr_w"] as tf.Tensor2D : null;
+      const lrMomentum = dos ? tf.sigmoid(mp["lr_momentum_logit"]) : null;
+      const globalOld = state.global ?? null;
+      const bias0Global = levels >= 3
+        ? affineRow(globalOld!, mp["bias0/from_level2_w"], mp["bias0/from_level2_b"])
+        : null;
+      const bias1 = levels >= 3
+        ? affineRow(globalOld!, mp["bias1/from_level2_w"], mp["bias1/from_level2_b"])
+        : null;
+
+      // Step 0: μ_ℓ over all coordinates of all tensors (old ℓ).
+      let problemLrMean: tf.Tensor | null = null;
+      if (dos && config.useRelativeLr && config.useProblemLrMean) {
+        const total = state.tensors.reduce((a, s) => a + s.scl_decay.shape[1], 0);
+        const sums = state.tensors.map((s) => tf.sum(s.log_learning_rate!));
+        problemLrMean = tf.div(sums.length === 1 ? sums[0] : tf.addN(sums), total);
+      }
+
+      const updates: tf.Tensor[] = [];
+      const newTensors: HrnnTensorState[] = [];
+      const newLayers: tf.Tensor2D[] = [];
+      state.tensors.forEach((s, j) => {
+        const n = s.scl_decay.shape[1];
+        const g = grads[j].reshape([1, n]) as tf.Tensor2D;
+        const logLr = s.log_learning_rate;
+        // Steps 1–5.
+        const feats = coordinateFeatures({
+          grad: g,
+          accum: s.grad_accum,
+          ms: s.ms,
+          inpDecay: s.inp_decay,
+          sclDecay: s.scl_decay,
+          logLr,
+          lrMean: config.useRelativeLr ? (problemLrMean ?? tf.mean(logLr!)) : undefined,
+        }, config);
+        // Step 6: level 0, biased by the OLD tensor and global states.
+        let bias0: tf.Tensor2D | null = null;
+        if (levels >= 2) {
+          bias0 = affineRow(s.layer!, mp["bias0/from_level1_w"], mp["bias0/from_level1_b"]);
+          if (bias0Global) bias0 = tf.add(bias0, bias0Global);
+        }
+        const h0 = biasGruCellBatched(gru0, tf.transpose(feats.features), s.parameter, bias0);
+        // Readout h0'·w of a [N0, 1] weight as a row [1, n].
+        const readout = (w: tf.Tensor2D) => matMul(h0, w).reshape([1, n]);
+        // Step 7: level 1 on the tensor-mean of [h0', z] (or of h0' alone when z holds only the K scaled grads).
+        let h1: tf.Tensor2D | null = null;
+        if (levels >= 2) {
+          const meanH = tf.mean(h0, 0, true) as tf.Tensor2D;
+          const u1 = f > k
+            ? tf.concat([meanH, tf.mean(feats.features, 1).reshape([1, f]) as tf.Tensor2D], 1)
+            : meanH;
+          h1 = biasGruCell(gruWeights(mp, 1), u1, s.layer!, bias1);
+          newLayers.push(h1);
+        }
+        // Step 8: direction (+ gradient shortcut), RMS-normalised per tensor.
+        const direction = (w: tf.Tensor2D, wShort: tf.Tensor[] | null) => {
+          let d: tf.Tensor = readout(w);
+          if (wShort) d = tf.addN([d, ...feats.scaled.map((x, i) => tf.mul(x, wShort[i]))]);
+          if (dos) d = tf.div(d, tf.sqrt(tf.add(tf.mean(tf.square(d)), 1e-16)));
+          return d;
+        };
+        const delta = direction(wU, wGs);
+        // Step 9: decay readouts (used next step).
+        const sclNew = wS
+          ? tf.sigmoid(tf.add(readout(wS), mp["readout/scl_decay_b"]))
+          : tf.fill([1, n], FIXED_SCL_DECAY);
+        const inpNew = wI
+          ? tf.sigmoid(tf.add(readout(wI), mp["readout/inp_decay_b"]))
+          : tf.fill([1, n], FIXED_INP_DECAY);
+        // Step 10: log learning rate.
+        let eta: tf.Tensor | number = 1;
+        let etaAttn: tf.Tensor | number = 1;
+        let logLrNew: tf.Tensor | null = null;
+        if (dos) {
+          const proposed = tf.add(logLr!, tf.add(readout(wL!), mp["readout/lr_b"]));
+          const clipped = straightThroughClip(proposed, MIN_LOG_LR, config.maxLogLr);
+          logLrNew = tf.add(tf.mul(lrMomentum!, logLr!), tf.mul(tf.sub(1, lrMomentum!), clipped));
+          eta = tf.exp(tf.add(clipped, mp["step_offset"]));
+          if (attention) etaAttn = tf.exp(clipped);
+        }
+        // Step 11: parameter update (§5 with attention).
+        const shape = params[j].shape;
+        const step = tf.mul(eta, delta).reshape(shape);
+        let trueNew: tf.Tensor | null = null;
+        if (attention) {
+          const trueOld = s.true_param!;
+          trueNew = tf.sub(trueOld, step);
+          const attended = tf.sub(trueOld, tf.mul(etaAttn, direction(wA!, wGsA)).reshape(shape));
+          updates.push(tf.sub(attended, params[j]));
+        } else {
+          updates.push(tf.neg(step));
+        }
+        // Step 12: new per-tensor state.
+        const ns: HrnnTensorState = {
+          parameter: h0,
+          scl_decay: sclNew as tf.Tensor2D,
+          inp_decay: inpNew as tf.Tensor2D,
+          grad_accum: feats.accum,
+          ms: feats.ms,
+        };
+        if (h1) ns.layer = h1;
+        if (logLrNew) ns.log_learning_rate = logLrNew as tf.Tensor2D;
+        if (trueNew) ns.true_param = trueNew;
+        newTensors.push(ns);
+      });
+
+      // Step 13: global RNN, no external bias.
+      const newState: HrnnState = { tensors: newTensors };
+      if (levels >= 3 && newLayers.length > 0) {
+        const input = config.globalInput === "mean"
+          ? (newLayers.length === 1
+            ? newLayers[0]
+            : tf.div(tf.addN(newLayers), newLayers.length)) as tf.Tensor2D
+          : newLayers[newLayers.length - 1];
+        newState.global = biasGruCell(gruWeights(mp, 2), input, globalOld!, null);
+      } else if (globalOld) {
+        newState.global = tf.clone(globalOld);
+      }
+      return { updates, state: newState };
+    });
+  }
+
+  const opt: HrnnOptimizer = {
+    name: opts.name ?? "hrnn",
+    config,
+    init,
+    update,
+  };
+  if (attention) {
+    opt.evalParams = (state: HrnnState) => state.tensors.map((s) => tf.clone(s.true_param!));
+  }
+  return opt;
+}

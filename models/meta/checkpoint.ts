@@ -1,0 +1,106 @@
+/**
+ * Meta-training checkpoints: atomic JSON files `ckpt-<step>.json` in a directory, each holding everything
+ * needed to continue deterministically (meta-params, meta-optimizer state, schedule cursors, carried inner
+ * states, curve so far), tagged with a hash of the run's configuration.
+ *
+ * Writes go to a temporary file in the same directory and are renamed into place, so a kill leaves either the
+ * old or the new checkpoint, never a torn one; loading skips unreadable files and takes the newest valid one.
+ *
+ * @module
+ */
+import { join } from "node:path";
+
+/** File name of the checkpoint of a meta-step. */
+export function checkpointName(metaStep: number): string {
+  return `ckpt-${String(metaStep).padStart(9, "0")}.json`;
+}
+
+const NAME_RE = /^ckpt-(\d{9})\.json$/;
+
+/** Minimal shape every checkpoint has (the trainer adds its payload). */
+export interface CheckpointHeader {
+  /** Format version. */
+  version: number;
+  /** Hash of the configuration the run was started with. */
+  configHash: string;
+  /** Meta-steps completed. */
+  metaStep: number;
+}
+
+/** SHA-256 (hex) of a value's canonical JSON (object keys sorted). */
+export async function configHash(value: unknown): Promise<string> {
+  const bytes = new TextEncoder().encode(canonicalJson(value));
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** JSON with object keys sorted recursively (undefined-valued keys dropped). */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => {
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v).sort()) out[k] = (v as Record<string, unknown>)[k];
+      return out;
+    }
+    return v;
+  });
+}
+
+/** Writes `data` as checkpoint `metaStep` atomically, then removes all but the newest `keep` checkpoints. */
+export async function writeCheckpoint(dir: string, data: CheckpointHeader, keep = 2): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  const name = checkpointName(data.metaStep);
+  const tmp = join(dir, `.tmp-${name}-${Deno.pid}`);
+  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  try {
+    await file.write(new TextEncoder().encode(JSON.stringify(data)));
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  const path = join(dir, name);
+  await Deno.rename(tmp, path);
+  const names = await listCheckpoints(dir);
+  for (const old of names.slice(0, Math.max(0, names.length - Math.max(1, keep)))) {
+    await Deno.remove(join(dir, old)).catch(() => {});
+  }
+  return path;
+}
+
+/** Checkpoint file names in `dir`, oldest first (empty when the directory does not exist). */
+export async function listCheckpoints(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) if (e.isFile && NAME_RE.test(e.name)) names.push(e.name);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+  return names.sort();
+}
+
+/**
+ * The newest checkpoint in `dir` that parses and carries `hash` and `version`, or null. Files that are torn or
+ * belong to another configuration are skipped (reported through `onSkip`).
+ */
+export async function loadLatestCheckpoint<T extends CheckpointHeader>(
+  dir: string,
+  hash: string,
+  version: number,
+  onSkip?: (name: string, why: string) => void,
+): Promise<T | null> {
+  const names = await listCheckpoints(dir);
+  for (let i = names.length - 1; i >= 0; i--) {
+    let data: T;
+    try {
+      data = JSON.parse(await Deno.readTextFile(join(dir, names[i]))) as T;
+    } catch (e) {
+      onSkip?.(names[i], `unreadable (${(e as Error).message})`);
+      continue;
+    }
+    if (data.version !== version) onSkip?.(names[i], `format version ${data.version}, expected ${version}`);
+    else if (data.configHash !== hash) onSkip?.(names[i], "written by a run with a different configuration");
+    else return data;
+  }
+  return null;
+}

@@ -1,0 +1,324 @@
+/**
+ * Meta-gradient estimators, kept separate from the learned optimizer (learned_optimization's
+ * GradientEstimator): truncated backprop through one partial unroll (TBPTT, the paper's method) and
+ * persistent evolution strategies (PES, Vicol et al. 2021) with antithetic pairs.
+ *
+ * An estimator works on an {@link EstimatorCarry}: one trajectory for TBPTT, one per particle for PES (plus
+ * PES's persistent perturbation accumulators). Estimates are returned with the new carry; the caller owns and
+ * disposes both the old and the new carry. Gradients are cleaned by {@link cleanGradients} before return.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Rng } from "../../lib/rng.ts";
+import type { OptState } from "../optimizer.ts";
+import type { Problem } from "../../tasks/problem.ts";
+import type { LearnedOptimizer } from "./learned.ts";
+import { disposeTree } from "./state_tree.ts";
+import {
+  scoped,
+  unroll,
+  type UnrollCarry,
+  type UnrollConfig,
+  type UnrollResult,
+  type UnrollStop,
+} from "./unroll.ts";
+
+/** Estimator choice and its parameters. */
+export interface EstimatorConfig {
+  /** `tbptt` (truncated backprop, the paper) or `pes`. */
+  kind: "tbptt" | "pes";
+  /** PES: number of antithetic pairs (2× as many particles). */
+  pesPairs: number;
+  /** PES: perturbation std σ. */
+  pesSigma: number;
+  /** Element-wise clip of the meta-gradient after zeroing non-finite entries (paper: 1e4; ≤ 0 disables). */
+  clip: number;
+  /** Optional global-norm clip applied after the element-wise clip (≤ 0 disables; paper: off). */
+  globalNormClip: number;
+}
+
+/** Paper defaults (TBPTT, clip 1e4, no global-norm clip); PES values are ours. */
+export const DEFAULT_ESTIMATOR: EstimatorConfig = {
+  kind: "tbptt",
+  pesPairs: 4,
+  pesSigma: 0.01,
+  clip: 1e4,
+  globalNormClip: 0,
+};
+
+/** What an estimator carries between partial unrolls. */
+export interface EstimatorCarry {
+  /** One trajectory (TBPTT) or one per particle (PES: particle 2j is +ε_j, 2j+1 is −ε_j). */
+  trajectories: UnrollCarry[];
+  /** PES only: per pair, the perturbation ξ_j accumulated since the trajectory started (the + particle's). */
+  pesAccum: Record<string, tf.Tensor>[] | null;
+}
+
+/** One meta-gradient estimate. */
+export interface GradientEstimate {
+  /** Meta-loss (TBPTT: of the unperturbed unroll; PES: mean over particles with a finite loss). */
+  loss: number;
+  /** Cleaned meta-gradient, one tensor per meta-parameter (caller disposes). */
+  grads: Record<string, tf.Tensor>;
+  /** The carry after this unroll (caller disposes; the input carry is left untouched). */
+  carry: EstimatorCarry;
+  /** Inner optimizer steps run, summed over particles. */
+  innerSteps: number;
+  /** Planned-length steps of the (first) trajectory. */
+  steps: number;
+  /** Worst stop reason over the trajectories (`length` when all ran to the end). */
+  stop: UnrollStop;
+}
+
+/** A meta-gradient estimator. */
+export interface GradientEstimator {
+  /** The configuration it was made from. */
+  readonly config: EstimatorConfig;
+  /** Trajectories per carry (1 for TBPTT, 2·pairs for PES). */
+  readonly particles: number;
+  /**
+   * The carry of a new trajectory: every particle starts from the same `start` (params are cloned per
+   * particle; `start` stays owned by the caller) with the given optimizer states (null: reset inside the
+   * unroll; one per particle, ownership passes to the carry). PES accumulators start at zero.
+   */
+  initCarry(
+    start: UnrollCarry,
+    optStates: (OptState | null)[],
+    metaParams: Record<string, tf.Tensor>,
+  ): EstimatorCarry;
+  /**
+   * Estimates the meta-gradient of one partial unroll of `length` steps. All particles see the same
+   * minibatches, gradient noise and optimizer-init randomness (derived from `seed`).
+   */
+  estimate(
+    learned: LearnedOptimizer,
+    metaParams: Record<string, tf.Tensor>,
+    problem: Problem,
+    carry: EstimatorCarry,
+    length: number,
+    seed: number,
+    unrollCfg: UnrollConfig,
+  ): GradientEstimate;
+}
+
+/** Disposes every tensor of a carry. */
+export function disposeCarry(carry: EstimatorCarry | null | undefined): void {
+  if (!carry) return;
+  for (const t of carry.trajectories) {
+    tf.dispose(t.params);
+    disposeTree(t.optState);
+  }
+  for (const a of carry.pesAccum ?? []) tf.dispose(Object.values(a));
+}
+
+/**
+ * Meta-gradient hygiene (§6.5 and learned_optimization): non-finite entries → 0, element-wise clip to
+ * [−clip, clip], then optional global-norm clip. Returns new tensors; inputs are not disposed.
+ */
+export function cleanGradients(
+  grads: Record<string, tf.Tensor>,
+  clip: number,
+  globalNormClip: number,
+): Record<string, tf.Tensor> {
+  return tf.tidy(() => {
+    const names = Object.keys(grads).sort();
+    let out = names.map((n) => {
+      const g = grads[n];
+      const finite = tf.logicalNot(tf.logicalOr(tf.isNaN(g), tf.isInf(g)));
+      const z = tf.where(finite, g, tf.zerosLike(g));
+      return clip > 0 ? tf.clipByValue(z, -clip, clip) : z;
+    });
+    if (globalNormClip > 0) {
+      const norm = Math.sqrt(out.reduce((s, g) => s + tf.sum(tf.square(g)).dataSync()[0], 0));
+      if (norm > globalNormClip) out = out.map((g) => tf.mul(g, globalNormClip / norm));
+    }
+    const rec: Record<string, tf.Tensor> = {};
+    names.forEach((n, i) => (rec[n] = out[i]));
+    return rec;
+  });
+}
+
+/** Builds the estimator selected by `config.kind`. */
+export function makeEstimator(config: Partial<EstimatorConfig> = {}): GradientEstimator {
+  const cfg = { ...DEFAULT_ESTIMATOR, ...config };
+  if (cfg.kind === "tbptt") return makeTbptt(cfg);
+  if (cfg.kind === "pes") return makePes(cfg);
+  throw new Error(`unknown gradient estimator '${cfg.kind}'; choose 'tbptt' or 'pes'`);
+}
+
+/** The two random streams of one unroll: minibatches/noise and optimizer init. */
+function unrollRngs(seed: number): { batch: Rng; opt: Rng } {
+  const root = new Rng(seed);
+  return { batch: root.fork("batches"), opt: root.fork("optimizer-init") };
+}
+
+function cloneStart(start: UnrollCarry, optState: OptState | null): UnrollCarry {
+  return { params: start.params.map((p) => p.clone()), optState, f0: start.f0 };
+}
+
+const STOP_RANK: Record<UnrollStop, number> = { length: 0, multiplier: 1, nonfinite: 2 };
+
+function worstStop(stops: UnrollStop[]): UnrollStop {
+  return stops.reduce((a, b) => (STOP_RANK[b] > STOP_RANK[a] ? b : a), "length" as UnrollStop);
+}
+
+function makeTbptt(cfg: EstimatorConfig): GradientEstimator {
+  return {
+    config: cfg,
+    particles: 1,
+    initCarry(start, optStates) {
+      if (optStates.length !== 1) {
+        throw new Error(`TBPTT carries 1 trajectory, got ${optStates.length} states`);
+      }
+      return { trajectories: [cloneStart(start, optStates[0])], pesAccum: null };
+    },
+    estimate(learned, metaParams, problem, carry, length, seed, unrollCfg) {
+      const names = Object.keys(metaParams).sort();
+      const xs = names.map((n) => metaParams[n]);
+      const rngs = unrollRngs(seed);
+      const holder: { result?: UnrollResult } = {};
+      // allowNoGradients: a meta-param may not influence this unroll (e.g. a 1-step unroll whose only update
+      // never reaches an objective); its gradient is then 0.
+      const { value, grads } = tf.engine().gradients(
+        () => {
+          const mp: Record<string, tf.Tensor> = {};
+          names.forEach((n, i) => (mp[n] = xs[i]));
+          holder.result = unroll(
+            learned.optimizer(mp, { rng: rngs.opt }),
+            problem,
+            carry.trajectories[0],
+            length,
+            rngs.batch,
+            unrollCfg,
+            {
+              taped: true,
+            },
+          );
+          return holder.result.loss;
+        },
+        xs,
+        undefined,
+        true,
+      );
+      const loss = value.dataSync()[0];
+      value.dispose();
+      const raw: Record<string, tf.Tensor> = {};
+      names.forEach((n, i) => (raw[n] = grads[i] ?? tf.zerosLike(xs[i])));
+      const clean = cleanGradients(raw, cfg.clip, cfg.globalNormClip);
+      tf.dispose(Object.values(raw));
+      const r = holder.result as UnrollResult;
+      return {
+        loss,
+        grads: clean,
+        carry: { trajectories: [r.carry], pesAccum: null },
+        innerSteps: r.steps,
+        steps: r.steps,
+        stop: r.stop,
+      };
+    },
+  };
+}
+
+function makePes(cfg: EstimatorConfig): GradientEstimator {
+  if (!Number.isInteger(cfg.pesPairs) || cfg.pesPairs < 1) {
+    throw new Error(`PES needs pesPairs >= 1 (got ${cfg.pesPairs})`);
+  }
+  if (!(cfg.pesSigma > 0)) throw new Error(`PES needs pesSigma > 0 (got ${cfg.pesSigma})`);
+  const pairs = cfg.pesPairs;
+  return {
+    config: cfg,
+    particles: 2 * pairs,
+    initCarry(start, optStates, metaParams) {
+      if (optStates.length !== 2 * pairs) {
+        throw new Error(
+          `PES with ${pairs} pairs carries ${2 * pairs} trajectories, got ${optStates.length} states`,
+        );
+      }
+      const zeros = () => {
+        const r: Record<string, tf.Tensor> = {};
+        for (const n of Object.keys(metaParams)) r[n] = tf.zerosLike(metaParams[n]);
+        return r;
+      };
+      return {
+        trajectories: optStates.map((s) => cloneStart(start, s)),
+        pesAccum: Array.from({ length: pairs }, zeros),
+      };
+    },
+    estimate(learned, metaParams, problem, carry, length, seed, unrollCfg) {
+      if (!carry.pesAccum || carry.trajectories.length !== 2 * pairs) {
+        throw new Error(
+          "PES estimate got a carry that was not made by this PES estimator (wrong particle count)",
+        );
+      }
+      const names = Object.keys(metaParams).sort();
+      const noise = new Rng(seed).fork("pes-perturbations");
+      const trajectories: UnrollCarry[] = [];
+      const accum: Record<string, tf.Tensor>[] = [];
+      const losses: number[] = [];
+      const stops: UnrollStop[] = [];
+      let innerSteps = 0, steps = 0;
+      for (let j = 0; j < pairs; j++) {
+        const eps: Record<string, tf.Tensor> = {};
+        for (const n of names) {
+          const m = metaParams[n];
+          eps[n] = tf.tensor(noise.normalArray(m.size, 0, cfg.pesSigma), m.shape, "float32");
+        }
+        for (const sign of [1, -1]) {
+          const i = 2 * j + (sign > 0 ? 0 : 1);
+          const rngs = unrollRngs(seed);
+          const out = scoped(() => {
+            const mp: Record<string, tf.Tensor> = {};
+            for (const n of names) mp[n] = tf.add(metaParams[n], tf.mul(sign, eps[n]));
+            const r = unroll(
+              learned.optimizer(mp, { rng: rngs.opt }),
+              problem,
+              carry.trajectories[i],
+              length,
+              rngs.batch,
+              unrollCfg,
+              {
+                taped: false,
+              },
+            );
+            return { r: { carry: r.carry, stop: r.stop, steps: r.steps }, loss: r.loss.dataSync()[0] };
+          });
+          trajectories.push(out.r.carry);
+          losses.push(out.loss);
+          stops.push(out.r.stop);
+          innerSteps += out.r.steps;
+          if (i === 0) steps = out.r.steps;
+        }
+        const acc: Record<string, tf.Tensor> = {};
+        for (const n of names) acc[n] = tf.add(carry.pesAccum[j][n], eps[n]);
+        accum.push(acc);
+        tf.dispose(Object.values(eps));
+      }
+      // g = Σ_j ξ_j (L_j⁺ − L_j⁻) / (2 σ² · pairs); pairs with a non-finite difference contribute nothing.
+      const raw = tf.tidy(() => {
+        const rec: Record<string, tf.Tensor> = {};
+        for (const n of names) {
+          let g: tf.Tensor = tf.zerosLike(metaParams[n]);
+          for (let j = 0; j < pairs; j++) {
+            const d = losses[2 * j] - losses[2 * j + 1];
+            if (!Number.isFinite(d)) continue;
+            g = tf.add(g, tf.mul(accum[j][n], d / (2 * cfg.pesSigma * cfg.pesSigma * pairs)));
+          }
+          rec[n] = g;
+        }
+        return rec;
+      });
+      const clean = cleanGradients(raw, cfg.clip, cfg.globalNormClip);
+      tf.dispose(Object.values(raw));
+      const finite = losses.filter(Number.isFinite);
+      return {
+        loss: finite.length ? finite.reduce((a, b) => a + b, 0) / finite.length : NaN,
+        grads: clean,
+        carry: { trajectories, pesAccum: accum },
+        innerSteps,
+        steps,
+        stop: worstStop(stops),
+      };
+    },
+  };
+}

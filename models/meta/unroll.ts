@@ -1,0 +1,282 @@
+/**
+ * The differentiable partial unroll of meta-training (reference §6.1) and its meta-loss (§6.2).
+ *
+ * One call runs up to T optimizer steps on a {@link Problem}, starting from a carried state, and returns the
+ * meta-loss as a tensor (differentiable w.r.t. the meta-parameters the optimizer was built from, when called
+ * inside a gradient function) plus the final carry, detached and kept alive for the next partial unroll
+ * (truncation: the carry enters the next unroll as constants).
+ *
+ * Mapping of the reference's loop variables to the {@link Optimizer} interface: `carry.params` is the point the
+ * optimizer moves and where the minibatch gradient is taken, i.e. the *attended* parameters φ when the optimizer
+ * has attention; the *true* parameters θ̄ (where the full-dataset objective for the meta-loss is taken) are
+ * `optimizer.evalParams(state, params)`, or `params` itself without attention. So the reference's
+ * (params, attend_params, states) triple is (evalParams(state, params), params, state) here.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Optimizer, OptState } from "../optimizer.ts";
+import type { Problem } from "../../tasks/problem.ts";
+import type { Rng } from "../../lib/rng.ts";
+import { keepTree, treeTensors } from "./state_tree.ts";
+
+/** ε of the meta-loss (§6.2). */
+export const META_LOSS_EPS = 1e-6;
+
+/** Options of the unroll and of its meta-loss. */
+export interface UnrollConfig {
+  /** Log meta-objective (paper: true); false = linear objective Σ w_t f_t / (F0 + ε) with w_t = 1/T. */
+  logObjective: boolean;
+  /** The use_numerator_epsilon variant of the log objective: ln((f + ε)/(F0 + ε)). Paper: false. */
+  numeratorEpsilon: boolean;
+  /** Backpropagate through the problem gradient (Hessian-vector products). Paper: true. */
+  secondDerivatives: boolean;
+  /** obj_train_max_multiplier: stop when the last objective ≥ F0 + (mult − 1)|F0|; ≤ 0 disables (paper: −1). */
+  objTrainMaxMultiplier: number;
+}
+
+/** The paper configuration (metarun defaults). */
+export const PAPER_UNROLL_CONFIG: UnrollConfig = {
+  logObjective: true,
+  numeratorEpsilon: false,
+  secondDerivatives: true,
+  objTrainMaxMultiplier: -1,
+};
+
+/** State carried from one partial unroll to the next. Tensors are owned by whoever holds the carry. */
+export interface UnrollCarry {
+  /** The optimizer's current point (attended params with attention, the iterate otherwise). */
+  params: tf.Tensor[];
+  /**
+   * Optimizer state, or null to reset: a fresh state is then made by `optimizer.init(params)` *inside* the
+   * unroll, so that learned initial states (the HRNN's init vectors) receive meta-gradients.
+   */
+  optState: OptState | null;
+  /** F0: the full-dataset objective at the start of the whole sequence of partial unrolls. */
+  f0: number;
+}
+
+/** Why an unroll ended. */
+export type UnrollStop = "length" | "nonfinite" | "multiplier";
+
+/** Result of {@link unroll}. */
+export interface UnrollResult {
+  /** The meta-loss (a tensor in the caller's scope). */
+  loss: tf.Scalar;
+  /** All recorded objective values o_0..o_T' (o_0 = f at the start of this unroll, o_1 its duplicate). */
+  objectives: number[];
+  /** Number of completed optimizer steps T'. */
+  steps: number;
+  /** Why the loop ended. */
+  stop: UnrollStop;
+  /** Final carry: cloned, `tf.keep`-ed tensors that survive the caller's tidy / gradient scope. */
+  carry: UnrollCarry;
+}
+
+/** Per-call options of {@link unroll} that the estimators set. */
+export interface UnrollOptions {
+  /**
+   * Whether a gradient tape is recording (TBPTT). When false (forward-only, e.g. PES), the stop-gradient of
+   * `secondDerivatives: false` is skipped since nothing is differentiated.
+   */
+  taped: boolean;
+}
+
+/**
+ * Draws fresh parameters for a new trajectory and computes F0 on the full dataset (the `first_unroll` branch
+ * of §6.1). Returns a carry with a null optimizer state (reset inside the next unroll).
+ */
+export function startTrajectory(problem: Problem, rng: Rng): UnrollCarry {
+  const params = problem.init(rng);
+  const f = problem.fullObjective(params);
+  const f0 = f.dataSync()[0];
+  f.dispose();
+  if (f0 < 0) throw negativeObjectiveError(problem, f0);
+  return { params, optState: null, f0 };
+}
+
+/**
+ * The meta-loss of §6.2 from all recorded objectives (a rank-1 tensor o_0..o_T').
+ * Log: mean_j ln(o_j/(F0+ε) + ε) (or ln((o_j+ε)/(F0+ε)) with `numeratorEpsilon`);
+ * linear: Σ_{j≥1} o_j / T / (F0 + ε), T the planned unroll length (o_0, the pre-loop value, is not in the
+ * accumulator).
+ */
+export function metaLoss(objectives: tf.Tensor1D, f0: number, length: number, cfg: UnrollConfig): tf.Scalar {
+  return tf.tidy(() => {
+    const denom = f0 + META_LOSS_EPS;
+    if (cfg.logObjective) {
+      const ratio = cfg.numeratorEpsilon
+        ? tf.div(tf.add(objectives, META_LOSS_EPS), denom)
+        : tf.add(tf.div(objectives, denom), META_LOSS_EPS);
+      return tf.mean(tf.log(ratio)) as tf.Scalar;
+    }
+    const n = objectives.shape[0];
+    if (n <= 1) return tf.scalar(0);
+    const accumulated = tf.sum(tf.slice(objectives, [1], [n - 1]));
+    return tf.div(accumulated, length * denom) as tf.Scalar;
+  });
+}
+
+/**
+ * Runs one partial unroll (loop body of §6.1). Call it inside `tf.tidy` or a gradient function: the loss and
+ * all intermediates belong to the caller's scope, except `carry` which is kept.
+ *
+ * Loop body at step t: minibatch from `rng`; o = f(true params; full dataset); gradients at the optimizer's
+ * point via `problem.gradients` (with the problem's noise/sparsity, from `rng`); stop-gradient when second
+ * derivatives are off; record o; optimizer update. The loop also stops (after recording it) when the
+ * accumulator Σ o/T is non-finite, and, when enabled, on objective blow-up (obj_train_max_multiplier).
+ */
+export function unroll(
+  opt: Optimizer,
+  problem: Problem,
+  carry: UnrollCarry,
+  length: number,
+  rng: Rng,
+  cfg: UnrollConfig,
+  opts: UnrollOptions = { taped: true },
+): UnrollResult {
+  if (!Number.isInteger(length) || length < 1) {
+    throw new Error(`unroll length must be an integer >= 1, got ${length}`);
+  }
+  const f0 = carry.f0;
+  let params = carry.params;
+  let state: OptState = carry.optState ?? opt.init(params);
+  const trueParams = (st: OptState, p: tf.Tensor[]) => (opt.evalParams ? opt.evalParams(st, p) : p);
+  const objs: tf.Scalar[] = [];
+  const values: number[] = [];
+  const record = (o: tf.Scalar) => {
+    const v = o.dataSync()[0];
+    if (v < 0) throw negativeObjectiveError(problem, v);
+    objs.push(o);
+    values.push(v);
+    return v;
+  };
+  // all_obj starts with f at the start of this unroll; the loop's first objective is the same iterate again.
+  const o0 = problem.fullObjective(trueParams(state, params));
+  record(o0);
+  const w = 1 / length;
+  // Never freed here: the caller's carry, and the initial state (it lives in the caller's scope).
+  const protectedTensors = opts.taped ? [] : [...carry.params, ...treeTensors(state)];
+  const limit = cfg.objTrainMaxMultiplier > 0
+    ? f0 + (cfg.objTrainMaxMultiplier - 1) * Math.abs(f0)
+    : Infinity;
+  let acc = 0;
+  let steps = 0;
+  let stop: UnrollStop = "length";
+  for (let itr = 0; itr < length; itr++) {
+    if (!Number.isFinite(acc)) {
+      stop = "nonfinite";
+      break;
+    }
+    if (values[values.length - 1] >= limit) {
+      stop = "multiplier";
+      break;
+    }
+    const prevParams = params, prevState = state;
+    const body = () => {
+      const batch = problem.sampleBatch(rng);
+      const o = itr === 0 ? o0 : problem.fullObjective(trueParams(prevState, prevParams));
+      // Without second derivatives the gradient is a constant of the meta-graph: taking it at a detached copy
+      // of the point cuts every path through it (cheaper than a zero-gradient op, which still backprops).
+      const at = cfg.secondDerivatives || !opts.taped ? prevParams : prevParams.map(detach);
+      const { grads } = opts.taped
+        ? onFreshTape(() => problem.gradients(at, batch, rng), cfg.secondDerivatives)
+        : problem.gradients(at, batch, rng);
+      const res = opt.update(grads, prevState, prevParams);
+      return { o, params: prevParams.map((p, i) => tf.add(p, res.updates[i])), state: res.state };
+    };
+    let out: { o: tf.Scalar; params: tf.Tensor[]; state: OptState };
+    if (opts.taped) {
+      out = body();
+    } else {
+      // Forward only: free each step's intermediates (and the previous step's params/state) right away.
+      out = tf.tidy(() => {
+        const r = body();
+        return { o: r.o, params: r.params, state: r.state as tf.TensorContainer };
+      }) as typeof out;
+      releaseReplaced([...prevParams, ...treeTensors(prevState)], [
+        ...out.params,
+        ...treeTensors(out.state),
+        ...protectedTensors,
+      ]);
+    }
+    acc += w * record(out.o);
+    params = out.params;
+    state = out.state;
+    steps++;
+  }
+  if (stop === "length" && !Number.isFinite(acc)) stop = "nonfinite";
+  const loss = metaLoss(tf.stack(objs) as tf.Tensor1D, f0, length, cfg);
+  return {
+    loss,
+    objectives: values,
+    steps,
+    stop,
+    carry: { params: params.map((p) => tf.keep(p.clone())), optState: keepTree(state), f0 },
+  };
+}
+
+/**
+ * Runs `fn` in a `tf.tidy` scope and returns its (arbitrary) result: every tensor it creates is freed afterwards
+ * unless `tf.keep`-ed (as {@link unroll}'s carry is), so return numbers and kept tensors only.
+ */
+export function scoped<T>(fn: () => T): T {
+  let out: T | undefined;
+  tf.tidy(() => {
+    out = fn();
+  });
+  return out as T;
+}
+
+/** A copy of `t` with no autodiff connection to anything (a stop-gradient). */
+export function detach(t: tf.Tensor): tf.Tensor {
+  return tf.tensor(t.dataSync(), t.shape, t.dtype);
+}
+
+interface TapeNode {
+  saved?: tf.Tensor[];
+}
+interface EngineTapeState {
+  activeTape: TapeNode[] | null;
+  gradientDepth: number;
+}
+
+/**
+ * Runs `fn` (which computes a nested gradient) on a fresh gradient tape, then appends the nodes it recorded to
+ * the enclosing tape (`append`, for second derivatives) or drops them (their saved tensors are freed; used
+ * when the result is detached anyway).
+ *
+ * Why: tfjs nested gradients share one active tape, and each inner `tf.grads` call scans the whole tape
+ * recorded so far, which makes a T-step unroll cost O(T²) in tape scans. On a fresh tape each inner call scans
+ * only its own nodes; appending afterwards keeps the outer tape in execution order, so the outer backward
+ * pass is unchanged. Relies on the engine state of tfjs-core 4.22 (`activeTape`, `gradientDepth`); when that is
+ * not found it just runs `fn`.
+ */
+function onFreshTape<T>(fn: () => T, append: boolean): T {
+  const state = (tf.engine() as unknown as { state?: EngineTapeState }).state;
+  if (!state || !Array.isArray(state.activeTape) || !(state.gradientDepth > 0)) return fn();
+  const outer = state.activeTape;
+  state.activeTape = [];
+  let inner: TapeNode[] = [];
+  try {
+    return fn();
+  } finally {
+    inner = state.activeTape ?? [];
+    state.activeTape = outer;
+    if (append) { for (const n of inner) outer.push(n); }
+    else for (const n of inner) for (const t of n.saved ?? []) t.dispose();
+  }
+}
+
+/** Disposes the tensors of `old` that are not (by identity) in `kept`. */
+function releaseReplaced(old: tf.Tensor[], kept: tf.Tensor[]): void {
+  const keep = new Set(kept);
+  for (const t of old) if (!keep.has(t)) t.dispose();
+}
+
+function negativeObjectiveError(problem: Problem, v: number): Error {
+  return new Error(
+    `problem '${problem.spec.family}' returned a negative objective (${v}); the meta-loss divides by the initial ` +
+      `objective and needs objectives >= 0. Shift the problem's objective or use a non-negative family.`,
+  );
+}

@@ -1,0 +1,252 @@
+/**
+ * Stage `meta-train`: meta-trains the hierarchical RNN optimizer on the ensemble of `generate-tasks` (split
+ * train) and publishes its weights file. Checkpoints live outside the staging directory
+ * (`<results>/checkpoints/meta-train/<key>/`), so a run that is killed resumes from its last checkpoint.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { defineStage } from "../pipeline/stage.ts";
+import { gitCommit } from "../pipeline/git.ts";
+import { initBackend } from "../lib/backend.ts";
+import { buildProblem } from "../tasks/registry.ts";
+import { preloadDatasets } from "../tasks/external.ts";
+import { hrnnLearnedOptimizer } from "../models/meta/hrnn_learned.ts";
+import { type CurveRow, metaTrain } from "../models/meta/meta_train.ts";
+import { saveWeights } from "../models/hrnn/weights_file.ts";
+import type { HrnnConfig } from "../models/hrnn/config.ts";
+import { readTaskSet } from "./task_set.ts";
+import { WEIGHTS_FILE } from "./learned.ts";
+
+/** Params of {@link metaTrainStage}. */
+export interface MetaTrainParams extends Record<string, unknown> {
+  seed: number;
+  estimator: "tbptt" | "pes";
+  pesPairs: number;
+  pesSigma: number;
+  metaOptimizer: "rmsprop" | "adam";
+  metaLr: number;
+  maxMetaSteps: number;
+  maxSeconds: number;
+  metaBatch: number;
+  numMetaIterations: number;
+  numUnrollScale: number;
+  minNumUnrolls: number;
+  unrollLengthScale: number;
+  minUnrollLength: number;
+  maxUnrollLength: number;
+  secondDerivatives: boolean;
+  maxTaskDims: number;
+  hrnn: Record<string, unknown>;
+  checkpointEvery: number;
+}
+
+/** The `meta-train` stage. */
+export const metaTrainStage = defineStage<MetaTrainParams>({
+  name: "meta-train",
+  description: "Meta-trains the hierarchical RNN optimizer on the training ensemble (weights file)",
+  deps: ["generate-tasks"],
+  version: "1",
+  params: {
+    seed: { type: "integer", default: 0, description: "seed of meta-param init, problem sampling, schedule" },
+    estimator: {
+      type: "string",
+      default: "tbptt",
+      choices: ["tbptt", "pes"],
+      description: "gradient estimator",
+    },
+    pesPairs: { type: "integer", default: 4, min: 1, description: "PES antithetic pairs" },
+    pesSigma: { type: "number", default: 0.01, min: 0, description: "PES perturbation std" },
+    metaOptimizer: {
+      type: "string",
+      default: "rmsprop",
+      choices: ["rmsprop", "adam"],
+      description: "meta-optimizer (paper: RMSProp)",
+    },
+    metaLr: { type: "number", default: 1e-6, min: 0, description: "meta learning rate (paper: 1e-6)" },
+    maxMetaSteps: {
+      type: "integer",
+      default: 1000,
+      min: 0,
+      description: "meta-steps (meta-updates) in total",
+    },
+    maxSeconds: {
+      type: "number",
+      default: 0,
+      min: 0,
+      description: "training-time budget in seconds (0: none)",
+    },
+    metaBatch: {
+      type: "integer",
+      default: 1,
+      min: 1,
+      description: "problems per meta-step (gradients averaged)",
+    },
+    numMetaIterations: {
+      type: "integer",
+      default: 5,
+      min: 1,
+      description: "meta-iterations per sampled problem",
+    },
+    numUnrollScale: { type: "number", default: 40, min: 0, description: "mean of Exp part of #unrolls" },
+    minNumUnrolls: { type: "integer", default: 1, min: 1, description: "minimum #unrolls" },
+    unrollLengthScale: {
+      type: "number",
+      default: 200,
+      min: 0,
+      description: "mean of Exp part of unroll length",
+    },
+    minUnrollLength: { type: "integer", default: 50, min: 1, description: "minimum unroll length" },
+    maxUnrollLength: { type: "integer", default: 0, min: 0, description: "cap on unroll length (0: none)" },
+    secondDerivatives: { type: "boolean", default: true, description: "backprop through problem gradients" },
+    maxTaskDims: {
+      type: "integer",
+      default: 0,
+      min: 0,
+      description: "train only on problems with at most this many parameters (0: all)",
+    },
+    hrnn: { type: "json", default: {}, description: 'HRNN config overrides, e.g. {"useAttention": true}' },
+    checkpointEvery: { type: "integer", default: 20, min: 1, description: "checkpoint every N meta-steps" },
+  },
+  profiles: {
+    smoke: {
+      metaOptimizer: "adam",
+      metaLr: 3e-3,
+      maxMetaSteps: 6,
+      metaBatch: 1,
+      numMetaIterations: 1,
+      numUnrollScale: 1,
+      unrollLengthScale: 5,
+      minUnrollLength: 8,
+      maxUnrollLength: 16,
+      maxTaskDims: 200,
+      checkpointEvery: 2,
+    },
+    default: {
+      metaOptimizer: "adam",
+      metaLr: 3e-3,
+      maxMetaSteps: 400,
+      maxSeconds: 900,
+      metaBatch: 2,
+      numMetaIterations: 5,
+      numUnrollScale: 4,
+      unrollLengthScale: 20,
+      minUnrollLength: 20,
+      maxUnrollLength: 60,
+      maxTaskDims: 2000,
+    },
+    paper: { maxMetaSteps: 100000 },
+  },
+  tables: [{
+    name: "meta_train_curve",
+    description: "meta-training curve: one row per partial unroll (meta-batch slot) per meta-step",
+    columns: [
+      { name: "meta_step", type: "INTEGER", description: "meta-update the unroll contributed to (1-based)" },
+      { name: "slot", type: "INTEGER", description: "meta-batch slot" },
+      {
+        name: "meta_loss",
+        type: "DOUBLE",
+        description: "mean log relative loss of the unroll (NaN: diverged)",
+      },
+      { name: "family", type: "VARCHAR", description: "problem family" },
+      { name: "unroll_len", type: "INTEGER", description: "planned unroll length" },
+      { name: "seconds", type: "DOUBLE", description: "training seconds since the start" },
+    ],
+  }],
+  async run(ctx) {
+    const p = ctx.params;
+    await initBackend();
+    const set = await readTaskSet(ctx.inputs["generate-tasks"].dir);
+    const all = set.tasks.filter((t) => t.split === "train");
+    const resolveDataset = await preloadDatasets(all.map((t) => t.spec));
+    const train = p.maxTaskDims > 0
+      ? all.filter((t) => {
+        const prob = buildProblem(t.spec, { resolveDataset });
+        const dims = prob.paramShapes.reduce((s, sh) => s + sh.reduce((a, b) => a * b, 1), 0);
+        prob.dispose();
+        return dims <= p.maxTaskDims;
+      })
+      : all;
+    if (train.length === 0) {
+      throw new Error(
+        `meta-train: no training problems left (maxTaskDims=${p.maxTaskDims}); raise maxTaskDims`,
+      );
+    }
+    ctx.log(`meta-training on ${train.length} of ${all.length} training problems`);
+    const learned = hrnnLearnedOptimizer(p.hrnn as Partial<HrnnConfig>);
+    const checkpointDir = join(ctx.resultsDir, "checkpoints", "meta-train", ctx.key);
+    await Deno.mkdir(checkpointDir, { recursive: true });
+
+    let buffer: CurveRow[] = [];
+    let pending: Promise<void> = Promise.resolve();
+    /** Queues the buffered curve rows for writing, in order. */
+    const flush = (): Promise<void> => {
+      const rows = buffer;
+      buffer = [];
+      if (rows.length > 0) {
+        pending = pending.then(() => ctx.writeRows("meta_train_curve", rows.map((r) => ({ ...r }))));
+      }
+      return pending;
+    };
+    const result = await metaTrain({
+      learned,
+      problems: { specs: train.map((t) => t.spec), build: (s) => buildProblem(s, { resolveDataset }) },
+      config: {
+        schedule: {
+          numMetaIterations: p.numMetaIterations,
+          numUnrollScale: p.numUnrollScale,
+          minNumUnrolls: p.minNumUnrolls,
+          unrollLengthScale: p.unrollLengthScale,
+          minUnrollLength: p.minUnrollLength,
+          maxUnrollLength: p.maxUnrollLength,
+        },
+        unroll: { secondDerivatives: p.secondDerivatives },
+        estimator: { kind: p.estimator, pesPairs: p.pesPairs, pesSigma: p.pesSigma },
+        metaOptimizer: { kind: p.metaOptimizer, lr: p.metaLr },
+      },
+      seed: p.seed,
+      maxMetaSteps: p.maxMetaSteps,
+      maxSeconds: p.maxSeconds > 0 ? p.maxSeconds : undefined,
+      metaBatch: p.metaBatch,
+      onCurve: (row) => buffer.push(row),
+      onProgress: (pr) => {
+        ctx.progress(pr.metaStep, pr.maxMetaSteps, `meta-loss ${pr.metaLoss.toFixed(3)}`);
+        if (buffer.length >= 20) void flush();
+      },
+      onLog: (m) => ctx.log(m),
+      checkpointDir,
+      checkpointEvery: p.checkpointEvery,
+      signal: ctx.signal,
+    });
+    await flush();
+    if (result.resumedFrom !== null) ctx.log(`resumed from checkpoint at meta-step ${result.resumedFrom}`);
+    const finite = result.curve.filter((r) => Number.isFinite(r.meta_loss));
+    const head = finite.slice(0, Math.max(1, Math.floor(finite.length / 10)));
+    const tail = finite.slice(-Math.max(1, Math.floor(finite.length / 10)));
+    const mean = (rs: CurveRow[]) => rs.reduce((s, r) => s + r.meta_loss, 0) / Math.max(1, rs.length);
+    const stride = Math.max(1, Math.ceil(result.curve.length / 200));
+    await saveWeights(join(ctx.outDir, WEIGHTS_FILE), result.metaParams, learned.config as HrnnConfig, {
+      profile: ctx.profile,
+      params: JSON.parse(JSON.stringify(p)),
+      cacheKey: ctx.key,
+      gitCommit: (await gitCommit()) ?? undefined,
+      metaTraining: {
+        metaSteps: result.metaSteps,
+        stoppedBy: result.stoppedBy,
+        innerSteps: result.innerSteps,
+        wallSeconds: result.seconds,
+        problems: train.length,
+        metaLossFirstTenth: finite.length ? mean(head) : null,
+        metaLossLastTenth: finite.length ? mean(tail) : null,
+        curve: result.curve.filter((_, i) => i % stride === 0).map((r) => [r.meta_step, r.meta_loss]),
+      },
+    });
+    Object.values(result.metaParams).forEach((t) => t.dispose());
+    ctx.log(
+      `meta-trained ${result.metaSteps} meta-steps (${result.stoppedBy}), ${result.innerSteps} inner steps in ` +
+        `${result.seconds.toFixed(1)} s; meta-loss first tenth ${mean(head).toFixed(3)}, last tenth ${
+          mean(tail).toFixed(3)
+        }`,
+    );
+  },
+});
