@@ -135,9 +135,11 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
       const zerosRows = (n: number) => Array.from({ length: k }, () => tf.zeros([1, n]) as tf.Tensor2D);
       const tensors = params.map((p, j) => {
         const n = p.size;
+        // Broadcast add, not tf.tile: tfjs' Tile gradient runs one slice per repetition (1e5 slices at n = 1e5).
         const s: HrnnTensorState = {
-          parameter:
-            (config.learnableRnnInit ? tf.tile(mp["init/level0"], [n, 1]) : tf.zeros([n, n0])) as tf.Tensor2D,
+          parameter: (config.learnableRnnInit
+            ? tf.add(tf.zeros([n, n0]), mp["init/level0"])
+            : tf.zeros([n, n0])) as tf.Tensor2D,
           scl_decay: tf.zeros([1, n]),
           inp_decay: tf.zeros([1, n]),
           grad_accum: zerosRows(n),
@@ -147,8 +149,12 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
           s.layer =
             (config.learnableRnnInit ? tf.clone(mp["init/level1"]) : tf.zeros([1, sizes[1]])) as tf.Tensor2D;
         }
-        if (dos) s.log_learning_rate = tf.tensor2d(logLrs[j], [1, n]);
-        if (attention) s.true_param = tf.clone(p);
+        if (dos) {
+          s.log_learning_rate = tf.tensor2d(logLrs[j], [1, n]);
+        }
+        if (attention) {
+          s.true_param = tf.clone(p);
+        }
         return s;
       });
       const state: HrnnState = { tensors };
