@@ -7,6 +7,7 @@
 
 import "./harness.bench.ts";
 import "./store.bench.ts";
+import "./pipeline.bench.ts";
 
 import { registerBenches } from "../pipeline/bench.ts";
 import { benchmarks as kernelBenchmarks } from "./kernels.bench.ts";

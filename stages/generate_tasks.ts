@@ -5,13 +5,8 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
 import { defineStage } from "../pipeline/stage.ts";
-import { initBackend } from "../lib/backend.ts";
 import { ensemble, GROUP_NAMES, type GroupName } from "../tasks/ensemble.ts";
-import { heldoutSet } from "../tasks/heldout.ts";
-import { buildProblem } from "../tasks/registry.ts";
-import { preloadDatasets } from "../tasks/external.ts";
 import type { ProblemSpec } from "../tasks/problem.ts";
 import { type TaskRecord, type TaskSet, taskSetPath } from "./task_set.ts";
 
@@ -111,6 +106,12 @@ export const generateTasks = defineStage<GenerateTasksParams>({
   }],
   async run(ctx) {
     const p = ctx.params;
+    // Heavy modules (TensorFlow.js) load only when the stage runs, so cached runs and --help stay fast.
+    const tf = await import("@tensorflow/tfjs");
+    const { initBackend } = await import("../lib/backend.ts");
+    const { buildProblem } = await import("../tasks/registry.ts");
+    const { preloadDatasets } = await import("../tasks/external.ts");
+    const { heldoutSet } = await import("../tasks/heldout.ts");
     await initBackend();
     const include: Partial<Record<GroupName, boolean>> = {};
     if (p.groups.length > 0) { for (const g of GROUP_NAMES) include[g] = p.groups.includes(g); }

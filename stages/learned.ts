@@ -5,8 +5,8 @@
  * @module
  */
 import { join } from "node:path";
-import { type HrnnOptimizer, makeHrnn } from "../models/hrnn/hrnn.ts";
-import { loadWeights, type WeightsProvenance } from "../models/hrnn/weights_file.ts";
+import type { HrnnOptimizer } from "../models/hrnn/hrnn.ts";
+import type { WeightsProvenance } from "../models/hrnn/weights_file.ts";
 
 /** File name of the weights inside the `meta-train` artifact. */
 export const WEIGHTS_FILE = "hrnn.weights";
@@ -24,6 +24,8 @@ export interface LoadedLearnedOptimizer {
  * per-coordinate learning rates drawn by `init` (use the evaluation seed, so runs are reproducible).
  */
 export async function loadLearnedOptimizer(metaTrainDir: string, seed = 0): Promise<LoadedLearnedOptimizer> {
+  const { makeHrnn } = await import("../models/hrnn/hrnn.ts");
+  const { loadWeights } = await import("../models/hrnn/weights_file.ts");
   const loaded = await loadWeights(join(metaTrainDir, WEIGHTS_FILE));
   const optimizer = makeHrnn(loaded.metaParams, loaded.config, { seed, name: "learned" });
   return {

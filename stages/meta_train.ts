@@ -8,12 +8,7 @@
 import { join } from "node:path";
 import { defineStage } from "../pipeline/stage.ts";
 import { gitCommit } from "../pipeline/git.ts";
-import { initBackend } from "../lib/backend.ts";
-import { buildProblem } from "../tasks/registry.ts";
-import { preloadDatasets } from "../tasks/external.ts";
-import { hrnnLearnedOptimizer } from "../models/meta/hrnn_learned.ts";
-import { type CurveRow, metaTrain } from "../models/meta/meta_train.ts";
-import { saveWeights } from "../models/hrnn/weights_file.ts";
+import type { CurveRow } from "../models/meta/meta_train.ts";
 import type { HrnnConfig } from "../models/hrnn/config.ts";
 import { readTaskSet } from "./task_set.ts";
 import { WEIGHTS_FILE } from "./learned.ts";
@@ -155,6 +150,13 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
   }],
   async run(ctx) {
     const p = ctx.params;
+    // Heavy modules (TensorFlow.js) load only when the stage runs, so cached runs and --help stay fast.
+    const { initBackend } = await import("../lib/backend.ts");
+    const { buildProblem } = await import("../tasks/registry.ts");
+    const { preloadDatasets } = await import("../tasks/external.ts");
+    const { hrnnLearnedOptimizer } = await import("../models/meta/hrnn_learned.ts");
+    const { metaTrain } = await import("../models/meta/meta_train.ts");
+    const { saveWeights } = await import("../models/hrnn/weights_file.ts");
     await initBackend();
     const set = await readTaskSet(ctx.inputs["generate-tasks"].dir);
     const all = set.tasks.filter((t) => t.split === "train");
