@@ -1,0 +1,159 @@
+/**
+ * Pure helpers for comparing optimizers on a problem set: the learning-rate grid, divergence-aware medians,
+ * the lr pick of a sweep, curve downsampling and the win/ratio summary of an evaluation. No tensors, no I/O.
+ *
+ * Conventions: a run whose final loss is not finite (NaN, ±Infinity) or that diverged counts as +Infinity, so
+ * it loses to any finite run and a median over runs is +Infinity as soon as half of them diverged.
+ *
+ * @module
+ */
+
+/**
+ * `points` learning rates spaced evenly in log space from `min` to `max` (both included; a single point is
+ * `min`). Values are rounded to 6 significant digits so they print and compare cleanly.
+ */
+export function logGrid(min: number, max: number, points: number): number[] {
+  if (!(min > 0) || !(max > 0) || !Number.isFinite(min) || !Number.isFinite(max)) {
+    throw new Error(`logGrid: lrMin and lrMax must be finite numbers > 0, got ${min} and ${max}.`);
+  }
+  if (max < min) throw new Error(`logGrid: lrMax (${max}) must be ≥ lrMin (${min}).`);
+  if (!Number.isInteger(points) || points < 1) {
+    throw new Error(`logGrid: lrPoints must be an integer ≥ 1, got ${points}.`);
+  }
+  if (points === 1) return [min];
+  const lo = Math.log(min), hi = Math.log(max);
+  const out: number[] = [];
+  for (let i = 0; i < points; i++) {
+    const v = i === points - 1 ? max : Math.exp(lo + ((hi - lo) * i) / (points - 1));
+    out.push(Number(v.toPrecision(6)));
+  }
+  return out;
+}
+
+/** A final loss as a ranking value: non-finite or diverged becomes +Infinity. */
+export function rankValue(finalLoss: number, diverged = false): number {
+  return diverged || !Number.isFinite(finalLoss) ? Infinity : finalLoss;
+}
+
+/** Median of ranking values (NaN counted as +Infinity); throws on an empty list. */
+export function medianLoss(values: readonly number[]): number {
+  if (values.length === 0) throw new Error("medianLoss: no values");
+  const v = values.map((x) => (Number.isNaN(x) ? Infinity : x)).sort((a, b) => a - b);
+  const m = Math.floor(v.length / 2);
+  if (v.length % 2 === 1) return v[m];
+  const a = v[m - 1], b = v[m];
+  if (a === b) return a; // also covers Infinity, Infinity (avoids NaN from ∞ − ∞ style arithmetic)
+  return a / 2 + b / 2;
+}
+
+/** One candidate of a learning-rate sweep: a learning rate and the final losses of its seeds. */
+export interface SweepPoint {
+  learningRate: number;
+  /** Ranking values per seed (see {@link rankValue}). */
+  losses: number[];
+}
+
+/** The pick of {@link pickLearningRate}. */
+export interface SweepPick {
+  learningRate: number;
+  /** Median ranking value at that learning rate (+Infinity when every candidate diverged). */
+  medianLoss: number;
+  /** True when every candidate's median is +Infinity (the smallest learning rate is returned). */
+  allDiverged: boolean;
+  /** Median per candidate, in the order given. */
+  medians: number[];
+}
+
+/**
+ * The learning rate with the lowest median final loss. Ties (including all-diverged) go to the smallest
+ * learning rate, the conservative choice.
+ */
+export function pickLearningRate(points: readonly SweepPoint[]): SweepPick {
+  if (points.length === 0) throw new Error("pickLearningRate: empty sweep");
+  const medians = points.map((p) => medianLoss(p.losses));
+  let best = -1;
+  for (let i = 0; i < points.length; i++) {
+    if (
+      best < 0 || medians[i] < medians[best] ||
+      (medians[i] === medians[best] && points[i].learningRate < points[best].learningRate)
+    ) best = i;
+  }
+  return {
+    learningRate: points[best].learningRate,
+    medianLoss: medians[best],
+    allDiverged: medians[best] === Infinity,
+    medians,
+  };
+}
+
+/**
+ * Which minibatch steps of a run of `n` steps to keep so that at most about `maxPoints` remain: every k-th
+ * step from 0 and always the last one. `maxPoints` ≤ 0 keeps all.
+ */
+export function downsampleSteps(n: number, maxPoints: number): number[] {
+  if (n <= 0) return [];
+  if (maxPoints <= 0 || n <= maxPoints) return Array.from({ length: n }, (_, i) => i);
+  const stride = Math.ceil(n / Math.max(1, maxPoints - 1));
+  const out: number[] = [];
+  for (let i = 0; i < n; i += stride) out.push(i);
+  if (out[out.length - 1] !== n - 1) out.push(n - 1);
+  return out;
+}
+
+/** Learned-vs-baselines comparison of one problem from median final losses per optimizer. */
+export interface ProblemComparison {
+  /** Optimizer with the lowest median (learned included; ties go to the learned optimizer, then list order). */
+  bestOptimizer: string;
+  learnedMedian: number;
+  bestBaseline: string;
+  bestBaselineMedian: number;
+  /**
+   * learned / best baseline median; null unless both are finite and > 0 (a ratio of negative or zero losses,
+   * which some test functions reach, has no meaning).
+   */
+  ratio: number | null;
+  /** Per baseline: whether the learned median is strictly lower. */
+  wins: Record<string, boolean>;
+  /** Per baseline: learned / baseline median under the same rule as `ratio`. */
+  ratios: Record<string, number | null>;
+}
+
+/** Ratio a / b when both are finite and > 0, else null. */
+export function lossRatio(a: number, b: number): number | null {
+  return Number.isFinite(a) && Number.isFinite(b) && a > 0 && b > 0 ? a / b : null;
+}
+
+/**
+ * Compares the learned optimizer with each baseline on one problem. `medians` maps optimizer name to median
+ * ranking value; `learned` names the learned optimizer's entry; the others are baselines (at least one).
+ */
+export function compareOnProblem(medians: Record<string, number>, learned: string): ProblemComparison {
+  if (!(learned in medians)) throw new Error(`compareOnProblem: no median for '${learned}'`);
+  const baselines = Object.keys(medians).filter((k) => k !== learned);
+  if (baselines.length === 0) throw new Error("compareOnProblem: no baseline to compare with");
+  const l = medians[learned];
+  let bestBaseline = baselines[0];
+  for (const b of baselines) if (medians[b] < medians[bestBaseline]) bestBaseline = b;
+  const bb = medians[bestBaseline];
+  const wins: Record<string, boolean> = {};
+  const ratios: Record<string, number | null> = {};
+  for (const b of baselines) {
+    wins[b] = l < medians[b];
+    ratios[b] = lossRatio(l, medians[b]);
+  }
+  return {
+    bestOptimizer: l <= bb ? learned : bestBaseline,
+    learnedMedian: l,
+    bestBaseline,
+    bestBaselineMedian: bb,
+    ratio: lossRatio(l, bb),
+    wins,
+    ratios,
+  };
+}
+
+/** Median of the non-null entries, or null when there are none. */
+export function medianOfDefined(values: readonly (number | null)[]): number | null {
+  const v = values.filter((x): x is number => x !== null);
+  return v.length === 0 ? null : medianLoss(v);
+}

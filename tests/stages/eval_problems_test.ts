@@ -1,0 +1,158 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { compareOnProblem } from "../../models/eval/stats.ts";
+import { type EvalSummary, summarize } from "../../stages/eval_problems.ts";
+import { readTuned } from "../../stages/eval_common.ts";
+import { artifactDir, dryRun, query, runEvalOk } from "./fixtures/eval_harness.ts";
+
+Deno.test("compareOnProblem and summarize: wins, ratios, per-family table", () => {
+  const a = compareOnProblem({ learned: 1, adam: 2, rmsprop: 0.5, momentum: Infinity }, "learned");
+  assert.equal(a.bestOptimizer, "rmsprop");
+  assert.equal(a.bestBaseline, "rmsprop");
+  assert.equal(a.ratio, 2);
+  assert.deepEqual(a.wins, { adam: true, rmsprop: false, momentum: true });
+  assert.equal(a.ratios.momentum, null);
+  const b = compareOnProblem({ learned: -3, adam: -1, rmsprop: 1, momentum: 2 }, "learned");
+  assert.equal(b.bestOptimizer, "learned");
+  assert.equal(b.ratio, null); // negative losses: no ratio
+  const s = summarize([{ family: "quadratic", cmp: a }, { family: "bowl", cmp: b }], {
+    version: 1,
+    learnedStandIn: true,
+    learnedProvenance: {},
+    baselines: ["momentum", "rmsprop", "adam"],
+    seeds: [0],
+    horizon: 10,
+    tuneHorizon: 10,
+    notRun: [],
+  });
+  assert.equal(s.problems, 2);
+  assert.deepEqual(s.winFraction, { momentum: 1, rmsprop: 0.5, adam: 1 });
+  assert.equal(s.winFractionVsBest, 0.5);
+  assert.equal(s.medianRatio.best, 2);
+  assert.equal(s.medianRatio.adam, 0.5);
+  assert.deepEqual(s.perFamily.bowl, {
+    problems: 1,
+    wins: { momentum: 1, rmsprop: 1, adam: 1 },
+    winsVsBest: 1,
+  });
+});
+
+Deno.test("eval-problems through the engine (smoke profile, stand-in meta-train)", async () => {
+  const results = await Deno.makeTempDir({ prefix: "lopt-eval-" });
+  try {
+    await runEvalOk(results, ["--profile", "smoke"]);
+    const plan = await dryRun(results, ["--profile", "smoke"]);
+    for (const s of ["generate-tasks", "meta-train", "tune-baselines", "eval-problems"]) {
+      assert.equal(plan[s].action, "cached", s);
+    }
+    const tuned = await readTuned(artifactDir(results, "tune-baselines", plan["tune-baselines"].key));
+    const nProblems = tuned.problems.length;
+    assert.equal(nProblems, 4);
+    const optimizers = ["learned", ...tuned.optimizers];
+
+    // eval_final: one row per (problem, optimizer, seed); baselines at their tuned rate, learned without.
+    const finals = await query(
+      results,
+      "SELECT task_id, optimizer, learning_rate, seed, final_loss, diverged, seconds_per_step FROM eval_final",
+      ["task_id", "optimizer", "learning_rate", "seed", "final_loss", "diverged", "seconds_per_step"],
+    );
+    assert.equal(finals.length, nProblems * optimizers.length * 1);
+    for (const f of finals) {
+      if (f.optimizer === "learned") assert.equal(f.learning_rate, null);
+      else {
+        const tp = tuned.problems.find((p) => p.taskId === f.task_id)!;
+        assert.equal(f.learning_rate, tp.learningRate[f.optimizer as string]);
+      }
+      assert.ok((f.seconds_per_step as number) > 0);
+    }
+
+    // eval_curves: same initial point across optimizers per (problem, seed); bounded size; full loss at 0,
+    // every fullEvery (10) steps and at the end (40).
+    const curves = await query(
+      results,
+      "SELECT task_id, optimizer, seed, step, minibatch_loss, full_loss FROM eval_curves ORDER BY task_id, optimizer, step",
+      ["task_id", "optimizer", "seed", "step", "minibatch_loss", "full_loss"],
+    );
+    assert.ok(curves.length > 0);
+    for (const tp of tuned.problems) {
+      const firsts = optimizers.map((o) =>
+        curves.find((c) => c.task_id === tp.taskId && c.optimizer === o && c.step === 0)!
+      );
+      for (const c of firsts) {
+        assert.ok(c, `${tp.taskId}: missing step 0`);
+        assert.equal(c.full_loss, firsts[0].full_loss, `${tp.taskId} ${c.optimizer}: different init`);
+        assert.equal(
+          c.minibatch_loss,
+          firsts[0].minibatch_loss,
+          `${tp.taskId} ${c.optimizer}: different data`,
+        );
+      }
+      for (const o of optimizers) {
+        const run = curves.filter((c) => c.task_id === tp.taskId && c.optimizer === o);
+        assert.ok(run.length <= 200 + 10, `${tp.taskId} ${o}: ${run.length} points`);
+        const fullSteps = run.filter((c) => c.full_loss !== null).map((c) => c.step);
+        const final = finals.find((f) => f.task_id === tp.taskId && f.optimizer === o)!;
+        if (!final.diverged) {
+          assert.deepEqual(fullSteps, [0, 10, 20, 30, 40]);
+          assert.equal(run.find((c) => c.step === 40)!.full_loss, final.final_loss);
+        }
+      }
+    }
+
+    // eval_summary: one row per problem, consistent with eval_final medians (1 seed: the value itself).
+    const summary = await query(
+      results,
+      "SELECT task_id, best_optimizer, learned_median_loss, best_baseline, best_baseline_median_loss, ratio, " +
+        "wins_vs_adam, wins_vs_rmsprop, wins_vs_momentum, learned_stand_in, status FROM eval_summary",
+      [
+        "task_id",
+        "best_optimizer",
+        "learned_median_loss",
+        "best_baseline",
+        "best_baseline_median_loss",
+        "ratio",
+        "wins_vs_adam",
+        "wins_vs_rmsprop",
+        "wins_vs_momentum",
+        "learned_stand_in",
+        "status",
+      ],
+    );
+    assert.equal(summary.length, nProblems);
+    const loss = (task: unknown, o: string) => {
+      const f = finals.find((x) => x.task_id === task && x.optimizer === o)!;
+      return f.diverged || f.final_loss === null ? Infinity : f.final_loss as number;
+    };
+    for (const s of summary) {
+      assert.equal(s.status, "evaluated");
+      assert.equal(s.learned_stand_in, true);
+      for (const b of ["adam", "rmsprop", "momentum"]) {
+        assert.equal(s[`wins_vs_${b}`], loss(s.task_id, "learned") < loss(s.task_id, b), `${s.task_id} ${b}`);
+      }
+      const best = tuned.optimizers.reduce((m, b) => (loss(s.task_id, b) < loss(s.task_id, m) ? b : m));
+      assert.equal(s.best_baseline, best);
+    }
+
+    // summary.json
+    const file = JSON.parse(
+      await Deno.readTextFile(
+        join(artifactDir(results, "eval-problems", plan["eval-problems"].key), "summary.json"),
+      ),
+    ) as EvalSummary;
+    assert.equal(file.problems, nProblems);
+    assert.equal(file.learnedStandIn, true);
+    const wins = summary.filter((s) => s.wins_vs_adam).length;
+    assert.equal(file.winFraction.adam, wins / nProblems);
+    assert.equal(Object.values(file.perFamily).reduce((n, f) => n + f.problems, 0), nProblems);
+
+    // A new learned optimizer reruns eval-problems only; tuning stays cached.
+    const after = await dryRun(results, ["--profile", "smoke", "--set", "meta-train.seed=1"]);
+    assert.equal(after["meta-train"].action, "run");
+    assert.equal(after["tune-baselines"].action, "cached");
+    assert.equal(after["tune-baselines"].key, plan["tune-baselines"].key);
+    assert.equal(after["eval-problems"].action, "run");
+    assert.notEqual(after["eval-problems"].key, plan["eval-problems"].key);
+  } finally {
+    await Deno.remove(results, { recursive: true });
+  }
+});
