@@ -52,6 +52,11 @@ export interface CliOptions {
   err?: (line: string) => void;
 }
 
+/** Default `--jobs`: the number of CPU cores, at most 4 (each stage is one single-threaded process). */
+export function defaultJobs(): number {
+  return Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
+}
+
 /** Exit code for usage errors (bad flags, params, stage names, busy results dir). */
 export const EXIT_USAGE = 2;
 /** Exit code when a stage failed. */
@@ -99,7 +104,7 @@ function helpText(program: string, stages: StageDef<any>[]): string {
     "                        downstream stages stay cached unless their keys change",
     "  --dry-run             print what would run and why, run nothing",
     "  --json                with --dry-run: print a JSON array of {stage, action, key, reason}",
-    "  --jobs N              run up to N independent stages at once (default 1)",
+    "  --jobs N              run up to N independent stages at once (default: CPU cores, at most 4)",
     "  --results DIR         results directory (default: $LOPT_RESULTS, else ./results)",
     "  --list                list stages with their deps and descriptions",
     "  --params STAGE        print STAGE's resolved params with their schema",
@@ -201,7 +206,7 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
       out(paramsText(s, profile, sets));
       return 0;
     }
-    let jobs = 1;
+    let jobs = defaultJobs();
     if (v.jobs !== undefined) {
       jobs = Number(v.jobs);
       if (!Number.isInteger(jobs) || jobs < 1) {
