@@ -12,3 +12,5 @@ import "./pipeline.bench.ts";
 import { registerBenches } from "../pipeline/bench.ts";
 import { benchmarks as kernelBenchmarks } from "./kernels.bench.ts";
 registerBenches(kernelBenchmarks);
+import { benchmarks as cnnBenchmarks } from "./cnn.bench.ts";
+registerBenches(cnnBenchmarks);

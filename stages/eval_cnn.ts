@@ -1,0 +1,210 @@
+/**
+ * Stage `eval-cnn`: the learned optimizer (the `meta-train` artifact's `hrnn.weights`) on the evaluation
+ * ConvNets with the same models, data, horizon, init and minibatch order per seed as `baselines-cnn` — it takes
+ * those params from its `baselines-cnn` input rather than declaring its own, so the two can never disagree.
+ *
+ * Writes its runs to `cnn_runs` / `cnn_curves` (optimizer `learned`) and the comparison `cnn_summary`: per model
+ * and baseline family, the tuned learning rate (lowest median final training loss over seeds), the baseline's
+ * and the learned optimizer's median final training loss, test accuracy and seconds per step, and the ratios.
+ * Weights marked as a stand-in in their provenance (e.g. an untrained HRNN) are named so in every row and log.
+ *
+ * @module
+ */
+import { initBackend } from "../lib/backend.ts";
+import { defineStage } from "../pipeline/stage.ts";
+import { loadLearnedOptimizer } from "./learned.ts";
+import type { WeightsProvenance } from "../models/hrnn/weights_file.ts";
+import {
+  bestCells,
+  cnnModels,
+  type CnnParams,
+  curvesTable,
+  LEARNED_NAME,
+  loadCnnData,
+  loadRuns,
+  notRunRecord,
+  runsTable,
+  saveRuns,
+  type StoredRun,
+  storedRun,
+  sweepCells,
+  trainConvNet,
+  validateCnnParams,
+  writeRun,
+} from "./cnn_common.ts";
+
+/** Params of {@link evalCnn}: none of its own (the evaluation settings come from `baselines-cnn`). */
+export type EvalCnnParams = Record<string, never>;
+
+/** A one-line description of where the learned weights came from, flagging stand-ins. */
+export function describeWeights(prov: WeightsProvenance): string {
+  const parts = [
+    prov.standIn ? "STAND-IN learned-optimizer weights" : "learned-optimizer weights",
+    prov.profile ? `profile ${prov.profile}` : null,
+    prov.cacheKey ? `meta-train ${prov.cacheKey}` : null,
+    prov.notes ? prov.notes : null,
+  ];
+  return parts.filter((s) => s !== null).join("; ");
+}
+
+/** The `eval-cnn` stage. */
+export const evalCnn = defineStage<EvalCnnParams>({
+  name: "eval-cnn",
+  description: "Learned optimizer on the ConvNets, compared with the tuned baselines (cnn_runs, cnn_summary)",
+  deps: ["meta-train", "baselines-cnn"],
+  version: "1",
+  params: {},
+  profiles: {},
+  tables: [
+    runsTable(
+      "cnn_runs",
+      "ConvNet runs of the learned optimizer plus copies of the baseline runs compared against (one run_key)",
+    ),
+    curvesTable("cnn_curves", "learning curves of the runs in cnn_runs"),
+    {
+      name: "cnn_summary",
+      description:
+        "per model and baseline family: tuned baseline vs the learned optimizer (medians over seeds)",
+      columns: [
+        { name: "model", type: "VARCHAR" },
+        { name: "dataset", type: "VARCHAR" },
+        { name: "baseline", type: "VARCHAR", description: "momentum | rmsprop | adam" },
+        {
+          name: "baseline_lr",
+          type: "DOUBLE",
+          description: "tuned learning rate (lowest median final loss)",
+        },
+        {
+          name: "baseline_final_train_loss",
+          type: "DOUBLE",
+          description: "median over seeds at the tuned lr",
+        },
+        { name: "baseline_test_accuracy", type: "DOUBLE", description: "median over seeds at the tuned lr" },
+        { name: "baseline_seconds_per_step", type: "DOUBLE" },
+        { name: "learned_final_train_loss", type: "DOUBLE", description: "median over seeds" },
+        { name: "learned_test_accuracy", type: "DOUBLE", description: "median over seeds" },
+        { name: "learned_seconds_per_step", type: "DOUBLE" },
+        {
+          name: "loss_ratio",
+          type: "DOUBLE",
+          description: "learned / baseline final training loss (< 1: better)",
+        },
+        { name: "step_time_ratio", type: "DOUBLE", description: "learned / baseline seconds per step" },
+        { name: "seeds", type: "INTEGER" },
+        { name: "learned_diverged_seeds", type: "INTEGER" },
+        { name: "learned_stand_in", type: "BOOLEAN", description: "the learned weights are a stand-in" },
+        { name: "status", type: "VARCHAR", description: "ok | not run" },
+        { name: "note", type: "VARCHAR" },
+      ],
+    },
+  ],
+  async run(ctx) {
+    const base = ctx.inputs["baselines-cnn"];
+    const meta = ctx.inputs["meta-train"];
+    const p = base.params as CnnParams;
+    validateCnnParams(p);
+    await initBackend();
+    const baselineRuns = await loadRuns(base.dir);
+    const models = cnnModels(p);
+    const total = models.length * p.seeds.length * p.steps;
+    let done = 0;
+    const runs: StoredRun[] = [];
+    const tables = { runs: "cnn_runs", curves: "cnn_curves" };
+    for (const r of baselineRuns) await writeRun(ctx, tables, r);
+    let weightsNote = "";
+    let standIn = false;
+    for (const spec of models) {
+      const data = await loadCnnData(spec, p);
+      if (!data.ok) {
+        ctx.log(`${spec.name}: not run: ${data.reason}`);
+        const r = storedRun(notRunRecord(spec, LEARNED_NAME, null, null, data.reason), p.curvePoints);
+        runs.push(r);
+        await writeRun(ctx, tables, r);
+        done += p.seeds.length * p.steps;
+        continue;
+      }
+      for (const seed of p.seeds) {
+        const learned = await loadLearnedOptimizer(meta.dir, seed);
+        standIn = learned.provenance.standIn === true;
+        weightsNote = describeWeights(learned.provenance);
+        if (standIn) ctx.log(`WARNING: ${weightsNote}`);
+        try {
+          const rec = await trainConvNet({
+            spec,
+            optimizer: learned.optimizer,
+            optimizerName: LEARNED_NAME,
+            learningRate: null,
+            seed,
+            train: data.train,
+            test: data.test,
+            params: p,
+            note: weightsNote,
+            signal: ctx.signal,
+            onStep: () => ctx.progress(++done, total, `${spec.name} learned seed=${seed}`),
+          });
+          done += p.steps - rec.stepsRun;
+          const r = storedRun(rec, p.curvePoints);
+          runs.push(r);
+          await writeRun(ctx, tables, r);
+          ctx.log(
+            `${spec.name} learned seed=${seed}: final train loss ${r.finalTrainLoss.toFixed(4)}, test acc ` +
+              `${r.testAccuracy.toFixed(4)}, ${(r.secondsPerStep * 1000).toFixed(1)} ms/step` +
+              (r.diverged ? `, DIVERGED at step ${r.stepsRun - 1}` : ""),
+          );
+        } finally {
+          learned.dispose();
+        }
+      }
+    }
+    await saveRuns(ctx.outDir, runs);
+
+    const best = bestCells(sweepCells(baselineRuns));
+    const rows: Record<string, unknown>[] = [];
+    for (const spec of models) {
+      const mine = runs.filter((r) => r.model === spec.name);
+      const notRun = mine.find((r) => r.status === "not run");
+      for (const o of p.optimizers) {
+        const b = best.get(`${spec.name}\u0000${o}`);
+        if (notRun || !b) {
+          const baseNote = baselineRuns.find((r) => r.model === spec.name && r.optimizer === o)?.note;
+          rows.push({
+            model: spec.name,
+            dataset: spec.dataset,
+            baseline: o,
+            seeds: 0,
+            learned_stand_in: standIn,
+            status: "not run",
+            note: notRun?.note ?? baseNote ?? "no baseline runs for this model",
+          });
+          continue;
+        }
+        const ok = mine.filter((r) => r.status === "ok");
+        // The same medians as the baselines' (a diverged seed counts as +Infinity loss).
+        const cell = sweepCells(ok)[0];
+        const learnedMedian = cell ? cell.medianFinalTrainLoss : NaN;
+        const learnedSecs = cell ? cell.medianSecondsPerStep : NaN;
+        const diverged = ok.filter((r) => r.diverged).length;
+        rows.push({
+          model: spec.name,
+          dataset: spec.dataset,
+          baseline: o,
+          baseline_lr: b.learningRate,
+          baseline_final_train_loss: b.medianFinalTrainLoss,
+          baseline_test_accuracy: b.medianTestAccuracy,
+          baseline_seconds_per_step: b.medianSecondsPerStep,
+          learned_final_train_loss: learnedMedian,
+          learned_test_accuracy: cell ? cell.medianTestAccuracy : NaN,
+          learned_seconds_per_step: learnedSecs,
+          loss_ratio: learnedMedian / b.medianFinalTrainLoss,
+          step_time_ratio: learnedSecs / b.medianSecondsPerStep,
+          seeds: ok.length,
+          learned_diverged_seeds: diverged,
+          learned_stand_in: standIn,
+          status: "ok",
+          note: weightsNote,
+        });
+      }
+    }
+    await ctx.writeRows("cnn_summary", rows);
+  },
+});
