@@ -1,7 +1,10 @@
 /**
  * TypeScript kernels that fill the gaps of the tfjs `wasm` backend (4.22.0) for ConvNet training:
  * `Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropFilter`, `DepthwiseConv2dNativeBackpropInput`
- * (convolution gradients) and `UnsortedSegmentSum` (gradient of `tf.gather`).
+ * (convolution gradients) and `UnsortedSegmentSum` (gradient of `tf.gather`), plus two guards against the
+ * backend corrupting its own heap: out-of-memory allocations throw a {@link WasmOutOfMemoryError}
+ * (`heap_guard.ts`), and convolutions / poolings with a zero-size output skip the native kernel
+ * (`zero_size_guard.ts`).
  *
  * `lib/backend.ts` calls {@link registerMissingKernels} from `initBackend`; tests and scripts that switch
  * backends themselves call {@link registerWasmKernels}.
@@ -13,6 +16,11 @@ import { conv2dBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
 import { depthwiseConv2dBackpropFilterConfig } from "./depthwise_conv2d_backprop_filter.ts";
 import { depthwiseConv2dBackpropInputConfig } from "./depthwise_conv2d_backprop_input.ts";
 import { unsortedSegmentSumConfig } from "./unsorted_segment_sum.ts";
+import { installHeapGuard } from "./heap_guard.ts";
+import { guardZeroSizeOutputs } from "./zero_size_guard.ts";
+
+export { installHeapGuard, WASM_HEAP_LIMIT, WasmOutOfMemoryError } from "./heap_guard.ts";
+export { guardZeroSizeOutputs, ZERO_SIZE_GUARDED_KERNELS } from "./zero_size_guard.ts";
 
 /** Every kernel lopt provides for the wasm backend. */
 export const WASM_KERNELS: readonly tf.KernelConfig[] = [
@@ -24,9 +32,12 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [
 
 /**
  * Registers each of {@link WASM_KERNELS} that the wasm backend does not already have (a later tfjs that ships
- * its own keeps it). Idempotent. Returns the names registered by this call.
+ * its own keeps it) and installs the out-of-memory and zero-size guards ({@link installHeapGuard},
+ * {@link guardZeroSizeOutputs}). Idempotent. Returns the names registered by this call.
  */
 export function registerWasmKernels(): string[] {
+  installHeapGuard();
+  guardZeroSizeOutputs();
   const added: string[] = [];
   for (const config of WASM_KERNELS) {
     if (tf.getKernel(config.kernelName, "wasm") !== undefined) continue;
