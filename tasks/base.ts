@@ -70,6 +70,13 @@ export interface ProblemDef {
   objective(params: tf.Tensor[], batch: Batch | null): tf.Scalar;
   /** The problem's dataset and minibatch size, if it has data; `owned`: dispose the dataset with the problem. */
   data?: ProblemData;
+  /**
+   * True when the objective is a mean over the batch's rows plus a data-independent term (the classifiers).
+   * The full-dataset objective is then evaluated in chunks of {@link FULL_OBJECTIVE_CHUNK} rows and averaged
+   * with weights proportional to chunk size, which equals the one-pass value but bounds memory (60k MNIST
+   * images through a ConvNet in one pass exceed the 4 GiB wasm heap).
+   */
+  meanOverRows?: boolean;
   /** Custom gradients (wrappers); default: autodiff of `objective` plus own noise. */
   gradients?(params: tf.Tensor[], batch: Batch | null, rng: Rng): { loss: tf.Scalar; grads: tf.Tensor[] };
   /** Custom batch sampling (wrappers delegate to the inner problem). */
@@ -138,6 +145,9 @@ export function checkParams(spec: ProblemSpec, shapes: number[][], params: tf.Te
   }
 }
 
+/** Rows per chunk of a chunked full-dataset objective (see {@link ProblemDef.meanOverRows}). */
+export const FULL_OBJECTIVE_CHUNK = 4096;
+
 /** Assembles a {@link Problem} from a family's {@link ProblemDef}. */
 export function makeProblem(def: ProblemDef): Problem {
   const data = def.data;
@@ -164,7 +174,28 @@ export function makeProblem(def: ProblemDef): Problem {
       });
     },
     objective,
-    fullObjective: (params) => objective(params, null),
+    fullObjective(params) {
+      if (!data || !fullBatch || !def.meanOverRows || data.dataset.size <= FULL_OBJECTIVE_CHUNK) {
+        return objective(params, null);
+      }
+      checkParams(def.spec, def.paramShapes, params);
+      const n = data.dataset.size;
+      return tf.tidy(() => {
+        let total: tf.Tensor | null = null;
+        for (let start = 0; start < n; start += FULL_OBJECTIVE_CHUNK) {
+          const rows = Math.min(FULL_OBJECTIVE_CHUNK, n - start);
+          const part = tf.tidy(() => {
+            const chunk: Batch = {
+              x: tf.slice(fullBatch.x, start, rows),
+              y: tf.slice(fullBatch.y, start, rows),
+            };
+            return tf.mul(def.objective(params, chunk), rows / n);
+          });
+          total = total ? tf.add(total, part) : part;
+        }
+        return total as tf.Scalar;
+      });
+    },
     gradients(params, batch, rng) {
       checkParams(def.spec, def.paramShapes, params);
       if (def.gradients) return def.gradients(params, batch, rng);

@@ -94,6 +94,7 @@ function classifier(
     noiseStdev,
     init: m.init,
     data,
+    meanOverRows: true,
     objective: (params, batch) => {
       const b = batch as Batch;
       return tf.add(classifierLoss(m.logits(params, b.x), b.y, kind), l2Penalty(params, l2)) as tf.Scalar;
