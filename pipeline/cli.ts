@@ -48,6 +48,11 @@ export interface CliOptions {
   childFlags?: string[];
   /** Standard output (default: console.log). */
   out?: (line: string) => void;
+  /**
+   * Lines to print after a run's summary (e.g. where the report is), given the results directory and the
+   * names of the stages that ran or were cached; return none to print nothing.
+   */
+  epilogue?: (resultsDir: string, stages: string[]) => Promise<string[]> | string[];
   /** Standard error (default: console.error). */
   err?: (line: string) => void;
 }
@@ -268,6 +273,12 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
       notice: err,
     });
     out(summaryText(result));
+    if (opts.epilogue && !result.interrupted) {
+      const ok = result.outcomes.filter((o) => o.status === "ran" || o.status === "cached").map((o) =>
+        o.stage
+      );
+      for (const line of await opts.epilogue(resultsDir, ok)) out(line);
+    }
     if (result.interrupted) return EXIT_INTERRUPTED;
     return result.outcomes.some((o) => o.status === "failed" || o.status === "skipped") ? EXIT_FAILED : 0;
   } catch (e) {

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { runCli } from "../pipeline/cli.ts";
 import type { StageDef } from "../pipeline/stage.ts";
 import { generateTasks } from "./generate_tasks.ts";
@@ -11,9 +12,31 @@ import { tuneBaselines } from "./tune_baselines.ts";
 import { evalProblems } from "./eval_problems.ts";
 import { baselinesCnn } from "./baselines_cnn.ts";
 import { evalCnn } from "./eval_cnn.ts";
+import { createReportStage } from "./report.ts";
+
+/** The stages that produce results (the report depends on all of them). */
+// deno-lint-ignore no-explicit-any
+const RESULT_STAGES: StageDef<any>[] = [
+  generateTasks,
+  metaTrainStage,
+  tuneBaselines,
+  evalProblems,
+  baselinesCnn,
+  evalCnn,
+];
 
 /** Every stage, in DAG order. */
 // deno-lint-ignore no-explicit-any
-export const STAGES: StageDef<any>[] = [generateTasks, metaTrainStage, tuneBaselines, evalProblems, baselinesCnn, evalCnn];
+export const STAGES: StageDef<any>[] = [...RESULT_STAGES, createReportStage(RESULT_STAGES)];
 
-if (import.meta.main) Deno.exit(await runCli(Deno.args, { stages: STAGES }));
+/** After a run that produced or reused the report, says where it is. */
+function reportEpilogue(resultsDir: string, stages: string[]): string[] {
+  if (!stages.includes("report")) return [];
+  return [
+    `report: ${join(resultsDir, "report", "index.html")}  (summary: ${
+      join(resultsDir, "report", "summary.md")
+    })`,
+  ];
+}
+
+if (import.meta.main) Deno.exit(await runCli(Deno.args, { stages: STAGES, epilogue: reportEpilogue }));

@@ -1,0 +1,36 @@
+/**
+ * Cell and text formatting shared by the HTML and Markdown writers.
+ *
+ * @module
+ */
+
+/** Formats one table cell: numbers to 4 significant digits (integers as is), NULL as `–`, booleans yes/no. */
+export function formatCell(v: unknown): string {
+  if (v === null || v === undefined) return "–";
+  if (typeof v === "boolean") return v ? "yes" : "no";
+  if (typeof v === "number") {
+    if (!Number.isFinite(v)) return String(v);
+    if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
+    const a = Math.abs(v);
+    return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(3) : String(Number(v.toPrecision(4)));
+  }
+  if (typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+
+/** Escapes text for HTML. */
+export function escapeHtml(s: string): string {
+  return s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
+}
+
+/** Escaped HTML of a note: `code` spans and **bold** are rendered; everything else is text. */
+export function inlineHtml(text: string): string {
+  return escapeHtml(text)
+    .replace(/`([^`]+)`/g, "<code>$1</code>")
+    .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>");
+}
+
+/** The shell command that reruns a query against the results database. */
+export function queryCommand(sql: string): string {
+  return `deno task query "${sql.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("$", "\\$")}"`;
+}

@@ -1,0 +1,146 @@
+/**
+ * The report stage's data source. The pipeline's parent process holds the only connection to
+ * `results/lopt.duckdb`, so the stage (a child process) rebuilds the tables it needs in an in-memory DuckDB
+ * from its upstream artifacts' `rows/<table>.ndjson` files: same table names, `run_key` (the artifact key)
+ * first, then the declared columns with their declared types. The `bench` table, which lives only in the
+ * results database, is attached read-only when that file is free.
+ *
+ * @module
+ */
+import { DuckDBInstance } from "@duckdb/node-api";
+import { join } from "node:path";
+import type { ArtifactRef, TableSpec } from "../pipeline/stage.ts";
+import { quoteIdent } from "../pipeline/store.ts";
+import { runQuery } from "./duck.ts";
+import { sqlString } from "./sections.ts";
+import type { QueryFn } from "./types.ts";
+
+/** An open in-memory database of artifact rows. */
+export interface ArtifactsDb {
+  /** Runs SQL against it. */
+  query: QueryFn;
+  /** Tables loaded, with their row counts. */
+  loaded: Record<string, number>;
+  /** Why `bench` is unavailable (undefined when it was attached). */
+  benchUnavailable?: string;
+  /** Closes the database. */
+  close(): void;
+}
+
+/** Options of {@link openArtifactsDb}. */
+export interface ArtifactsDbOptions {
+  /** Declared result tables (from the upstream stages' `tables`), used for exact column types. */
+  tables?: TableSpec[];
+  /** Results database to take `bench` from, opened read-only (skipped when absent or locked). */
+  benchDb?: string;
+}
+
+async function ndjsonFiles(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  try {
+    for await (const e of Deno.readDir(join(dir, "rows"))) {
+      const m = /^([A-Za-z_][A-Za-z0-9_]*)\.ndjson$/.exec(e.name);
+      if (e.isFile && m) out.set(m[1], join(dir, "rows", e.name));
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return out;
+}
+
+/**
+ * Loads the rows of `artifacts` into a new in-memory DuckDB. A declared table of an upstream stage that
+ * wrote no rows is created empty; an ndjson file without a declaration is loaded with `read_json_auto`.
+ */
+export async function openArtifactsDb(
+  artifacts: ArtifactRef[],
+  opts: ArtifactsDbOptions = {},
+): Promise<ArtifactsDb> {
+  const instance = await DuckDBInstance.create(":memory:");
+  const conn = await instance.connect();
+  const specs = new Map((opts.tables ?? []).map((t) => [t.name, t]));
+  const created = new Set<string>();
+  const loaded: Record<string, number> = {};
+  const run = (sql: string) => conn.run(sql);
+  try {
+    for (const a of artifacts) {
+      const files = await ndjsonFiles(a.dir);
+      for (const [table, path] of files) {
+        const size = (await Deno.stat(path)).size;
+        const spec = specs.get(table);
+        const q = quoteIdent(table);
+        if (spec) {
+          if (!created.has(table)) {
+            await run(
+              `CREATE TABLE ${q} (run_key VARCHAR, ${
+                spec.columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(", ")
+              })`,
+            );
+            created.add(table);
+          }
+          if (size > 0) {
+            const cols = spec.columns.map((c) => `${sqlString(c.name)}: ${sqlString(c.type)}`).join(", ");
+            await run(
+              `INSERT INTO ${q} SELECT ${sqlString(a.key)}, * FROM read_json(${sqlString(path)}, ` +
+                `format = 'newline_delimited', columns = {${cols}})`,
+            );
+          }
+        } else if (size > 0) {
+          const src = `SELECT ${sqlString(a.key)} AS run_key, * FROM read_json_auto(${
+            sqlString(path)
+          }, format = 'newline_delimited')`;
+          await run(created.has(table) ? `INSERT INTO ${q} BY NAME ${src}` : `CREATE TABLE ${q} AS ${src}`);
+          created.add(table);
+        }
+      }
+    }
+    // Declared tables with no file in any artifact: create them empty so queries see zero rows, not an error.
+    for (const [name, spec] of specs) {
+      if (created.has(name)) continue;
+      await run(
+        `CREATE TABLE ${quoteIdent(name)} (run_key VARCHAR, ${
+          spec.columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(", ")
+        })`,
+      );
+      created.add(name);
+    }
+    for (const t of created) {
+      const r = await runQuery(conn, `SELECT count(*) FROM ${quoteIdent(t)}`);
+      loaded[t] = Number(r.rows[0][0]);
+    }
+  } catch (e) {
+    conn.closeSync();
+    instance.closeSync();
+    throw new Error(`report: loading artifact rows into DuckDB failed: ${(e as Error).message}`);
+  }
+  let benchUnavailable: string | undefined;
+  if (opts.benchDb) {
+    try {
+      await Deno.stat(opts.benchDb);
+      await run(`ATTACH ${sqlString(opts.benchDb)} AS lopt_results (READ_ONLY)`);
+      const has = await runQuery(
+        conn,
+        "SELECT 1 FROM information_schema.tables WHERE table_catalog = 'lopt_results' AND table_name = 'bench'",
+      );
+      if (has.rows.length > 0) await run("CREATE VIEW bench AS SELECT * FROM lopt_results.bench");
+      else benchUnavailable = `${opts.benchDb} has no bench table`;
+    } catch (e) {
+      benchUnavailable = e instanceof Deno.errors.NotFound
+        ? `no results database at ${opts.benchDb}`
+        : /lock/i.test((e as Error).message)
+        ? "the results database is held by the running pipeline"
+        : `cannot open ${opts.benchDb} read-only: ${(e as Error).message.split("\n")[0]}`;
+    }
+  } else {
+    benchUnavailable = "the bench table lives only in the results database";
+  }
+  return {
+    query: (sql) => runQuery(conn, sql),
+    loaded,
+    benchUnavailable,
+    close() {
+      conn.closeSync();
+      instance.closeSync();
+    },
+  };
+}

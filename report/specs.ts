@@ -1,0 +1,309 @@
+/**
+ * Pure functions from query rows to Vega-Lite specs. Every figure embeds its rows as inline `data.values`,
+ * uses the same colour per optimizer, and picks a log y scale when all plotted values are positive (symlog
+ * otherwise, so negative objectives still plot).
+ *
+ * @module
+ */
+import type { TopLevelSpec } from "vega-lite";
+
+/** A row as an object keyed by column name. */
+export type Row = Record<string, unknown>;
+
+/** Fixed colours so an optimizer looks the same in every figure. */
+const OPTIMIZER_COLORS: Record<string, string> = {
+  learned: "#d62728",
+  adam: "#1f77b4",
+  rmsprop: "#2ca02c",
+  momentum: "#ff7f0e",
+  sgd: "#9467bd",
+};
+const EXTRA_COLORS = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+/** Common config: white background, readable fonts, no chart border. */
+const CONFIG = {
+  background: "white",
+  font: "sans-serif",
+  view: { stroke: null },
+  axis: { labelFontSize: 11, titleFontSize: 12, grid: true, gridColor: "#eee" },
+  legend: { labelFontSize: 11, titleFontSize: 12 },
+  title: { fontSize: 14, anchor: "start" as const },
+};
+
+/** The colour scale for a set of optimizer names: `learned` first, then known baselines, then the rest. */
+export function optimizerScale(names: Iterable<string>): { domain: string[]; range: string[] } {
+  const set = new Set(names);
+  const known = Object.keys(OPTIMIZER_COLORS).filter((n) => set.has(n));
+  const extra = [...set].filter((n) => !(n in OPTIMIZER_COLORS)).sort();
+  return {
+    domain: [...known, ...extra],
+    range: [
+      ...known.map((n) => OPTIMIZER_COLORS[n]),
+      ...extra.map((_, i) => EXTRA_COLORS[i % EXTRA_COLORS.length]),
+    ],
+  };
+}
+
+function finite(v: unknown): v is number {
+  return typeof v === "number" && Number.isFinite(v);
+}
+
+/** `log` when every finite value is > 0, else `symlog`; `linear` when there is no value. */
+export function yScaleType(values: unknown[]): "log" | "symlog" | "linear" {
+  const xs = values.filter(finite);
+  if (xs.length === 0) return "linear";
+  return xs.every((x) => x > 0) ? "log" : "symlog";
+}
+
+/** A power of ten at or below the smallest positive value: where bars on a log scale start. */
+export function logBase(values: unknown[]): number {
+  const xs = values.filter((x): x is number => finite(x) && x > 0);
+  return xs.length === 0 ? 1 : 10 ** Math.floor(Math.log10(Math.min(...xs)));
+}
+
+function distinct(rows: Row[], field: string): string[] {
+  return [...new Set(rows.map((r) => String(r[field])))];
+}
+
+/** Meta-training curve: each unroll's meta-loss as a point (by family) and the per-step mean as a line. */
+export function metaTrainSpec(rows: Row[]): TopLevelSpec {
+  const values = rows.filter((r) => finite(r.meta_loss));
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: "Meta-training curve",
+    width: 560,
+    height: 260,
+    config: CONFIG,
+    data: { values },
+    layer: [
+      {
+        mark: { type: "point", filled: true, size: 30, opacity: 0.6 },
+        encoding: {
+          x: { field: "meta_step", type: "quantitative", title: "meta-step" },
+          y: { field: "meta_loss", type: "quantitative", title: "meta-loss (mean log relative loss)" },
+          color: { field: "family", type: "nominal", title: "problem family" },
+        },
+      },
+      {
+        mark: { type: "line", color: "black", strokeWidth: 2 },
+        encoding: {
+          x: { field: "meta_step", type: "quantitative" },
+          y: { aggregate: "mean", field: "meta_loss", type: "quantitative" },
+        },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
+/**
+ * Loss curves of several problems side by side (one panel per `panelField` value, each with its own y scale
+ * type), coloured by optimizer.
+ */
+export function curvesPanelsSpec(opts: {
+  title: string;
+  rows: Row[];
+  panelField: string;
+  x: string;
+  xTitle: string;
+  y: string;
+  yTitle: string;
+  columns?: number;
+  width?: number;
+  height?: number;
+}): TopLevelSpec {
+  const panels = distinct(opts.rows, opts.panelField);
+  const color = optimizerScale(distinct(opts.rows, "optimizer"));
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: opts.title,
+    config: CONFIG,
+    columns: opts.columns ?? 3,
+    concat: panels.map((panel) => {
+      const values = opts.rows.filter((r) => String(r[opts.panelField]) === panel && finite(r[opts.y]));
+      const type = yScaleType(values.map((r) => r[opts.y]));
+      return {
+        title: { text: panel, fontSize: 12 },
+        width: opts.width ?? 230,
+        height: opts.height ?? 170,
+        data: { values: type === "log" ? values.filter((r) => (r[opts.y] as number) > 0) : values },
+        mark: { type: "line", strokeWidth: 1.8 },
+        encoding: {
+          x: { field: opts.x, type: "quantitative", title: opts.xTitle },
+          y: {
+            field: opts.y,
+            type: "quantitative",
+            title: `${opts.yTitle}${type === "linear" ? "" : ` (${type})`}`,
+            scale: type === "log" ? { type } : { type, zero: false },
+          },
+          color: { field: "optimizer", type: "nominal", title: "optimizer", scale: color },
+        },
+      };
+    }),
+    resolve: { scale: { y: "independent", x: "independent" } },
+  } as TopLevelSpec;
+}
+
+/** Horizontal bars of `ratio` (log scale) per problem, with a rule at 1 (left of it: the learned optimizer wins). */
+export function ratioSpec(rows: Row[], title: string): TopLevelSpec {
+  const values = rows.filter((r) => finite(r.ratio) && (r.ratio as number) > 0);
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title,
+    config: CONFIG,
+    width: 520,
+    height: { step: 18 },
+    layer: [
+      {
+        data: { values },
+        mark: { type: "bar", height: 12 },
+        encoding: {
+          y: {
+            field: "task_id",
+            type: "nominal",
+            sort: { field: "ratio" },
+            title: "problem",
+            axis: { labelLimit: 260 },
+          },
+          x: {
+            field: "ratio",
+            type: "quantitative",
+            scale: { type: "log" },
+            title: "learned / best tuned baseline, median final loss (log; < 1: learned wins)",
+          },
+          x2: { datum: 1 },
+          color: { field: "family", type: "nominal", title: "family" },
+        },
+      },
+      {
+        data: { values: [{ one: 1 }] },
+        mark: { type: "rule", color: "black", strokeDash: [4, 3] },
+        encoding: { x: { field: "one", type: "quantitative" } },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
+/** Grouped bars: `y` per optimizer, one panel per `panelField` value. */
+export function barsSpec(opts: {
+  title: string;
+  rows: Row[];
+  panelField: string;
+  y: string;
+  yTitle: string;
+  logScale?: boolean;
+}): TopLevelSpec {
+  const values = opts.rows.filter((r) => finite(r[opts.y]) && (!opts.logScale || (r[opts.y] as number) > 0));
+  const color = optimizerScale(distinct(values, "optimizer"));
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: opts.title,
+    config: CONFIG,
+    data: { values },
+    facet: { column: { field: opts.panelField, type: "nominal", title: null } },
+    spec: {
+      width: { step: 34 },
+      height: 200,
+      mark: { type: "bar" },
+      encoding: {
+        x: {
+          field: "optimizer",
+          type: "nominal",
+          sort: color.domain,
+          title: null,
+          axis: { labelAngle: -30 },
+        },
+        y: {
+          field: opts.y,
+          type: "quantitative",
+          title: opts.yTitle,
+          ...(opts.logScale ? { scale: { type: "log" } } : {}),
+        },
+        ...(opts.logScale ? { y2: { datum: logBase(values.map((r) => r[opts.y])) } } : {}),
+        color: { field: "optimizer", type: "nominal", title: "optimizer", scale: color },
+      },
+    },
+  } as TopLevelSpec;
+}
+
+/**
+ * Learning-rate sensitivity: each baseline's final loss over its learning-rate grid (log-log), one panel per
+ * model, with the learned optimizer (which has no learning rate) as a horizontal rule. Rows carry
+ * `kind` = `baseline` (with `learning_rate`) or `learned`.
+ */
+export function lrSensitivitySpec(rows: Row[], title: string): TopLevelSpec {
+  const values = rows.filter((r) => finite(r.final_train_loss) && (r.final_train_loss as number) > 0);
+  const color = optimizerScale(distinct(values, "optimizer"));
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title,
+    config: CONFIG,
+    data: { values },
+    facet: { column: { field: "model", type: "nominal", title: null } },
+    spec: {
+      width: 280,
+      height: 200,
+      layer: [
+        {
+          transform: [{ filter: "datum.kind === 'baseline'" }],
+          mark: { type: "line", point: true },
+          encoding: {
+            x: {
+              field: "learning_rate",
+              type: "quantitative",
+              scale: { type: "log" },
+              title: "learning rate (log)",
+            },
+            y: {
+              field: "final_train_loss",
+              type: "quantitative",
+              scale: { type: "log" },
+              title: "final training loss (log)",
+            },
+            color: { field: "optimizer", type: "nominal", title: "optimizer", scale: color },
+          },
+        },
+        {
+          transform: [{ filter: "datum.kind === 'learned'" }],
+          mark: { type: "rule", strokeWidth: 2, strokeDash: [6, 3] },
+          encoding: {
+            y: { field: "final_train_loss", type: "quantitative" },
+            color: { field: "optimizer", type: "nominal", scale: color },
+          },
+        },
+      ],
+    },
+    resolve: { scale: { y: "independent" } },
+  } as TopLevelSpec;
+}
+
+/** Horizontal bars of benchmark medians (log x) with min–max whiskers, grouped by bench group. */
+export function benchSpec(rows: Row[]): TopLevelSpec {
+  const values = rows.filter((r) => finite(r.median_ms) && (r.median_ms as number) > 0);
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: "Benchmarks (latest run of each)",
+    config: CONFIG,
+    data: { values },
+    width: 480,
+    height: { step: 16 },
+    layer: [
+      {
+        mark: { type: "bar", height: 10 },
+        encoding: {
+          y: { field: "name", type: "nominal", title: null, sort: null, axis: { labelLimit: 320 } },
+          x: { field: "median_ms", type: "quantitative", scale: { type: "log" }, title: "median ms (log)" },
+          x2: { datum: logBase(values.flatMap((r) => [r.median_ms, r.min_ms])) },
+          color: { field: "group_name", type: "nominal", title: "group" },
+        },
+      },
+      {
+        mark: { type: "rule", color: "black" },
+        encoding: {
+          y: { field: "name", type: "nominal", sort: null },
+          x: { field: "min_ms", type: "quantitative" },
+          x2: { field: "max_ms" },
+        },
+      },
+    ],
+  } as TopLevelSpec;
+}

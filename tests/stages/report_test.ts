@@ -1,0 +1,250 @@
+/**
+ * The report: rendered from a store filled by the real smoke pipeline (`stages/main.ts`), plus synthetic
+ * fixture artifacts for the result stages the smoke run did not produce, through both data paths (the
+ * stage's in-memory DuckDB over artifact rows, and `deno task report`'s read-only results database). Every
+ * figure must be well-formed SVG with marks and the expected series; missing stages must say "not run".
+ */
+import { strict as assert } from "node:assert";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ResultsStore } from "../../pipeline/store.ts";
+import type { ArtifactRef } from "../../pipeline/stage.ts";
+import { STAGES } from "../../stages/main.ts";
+import { openArtifactsDb } from "../../report/memdb.ts";
+import { readRunInfo, sortRuns } from "../../report/runs.ts";
+import { renderReport, type RenderResult } from "../../report/render.ts";
+import { reportFromDatabase, runReportCli } from "../../report/cli.ts";
+import { writeFixtureArtifacts } from "../../report/fixtures.ts";
+import { optimizerScale, yScaleType } from "../../report/specs.ts";
+import { REPORTED_STAGES } from "../../report/sections.ts";
+import type { ReportMeta } from "../../report/types.ts";
+
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const FLAGS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys", "--allow-run"];
+
+/** Runs the real smoke pipeline into `results`. */
+async function smokePipeline(results: string): Promise<void> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...FLAGS, "stages/main.ts", "--profile", "smoke", "--results", results],
+    cwd: REPO,
+    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.ok(out.success, `smoke pipeline failed:\n${text}`);
+}
+
+/** The smoke run's published artifacts (from `last-smoke.json`), except the report's own. */
+async function smokeArtifacts(results: string): Promise<ArtifactRef[]> {
+  const out: ArtifactRef[] = [];
+  for await (const e of Deno.readDir(join(results, "artifacts"))) {
+    if (!e.isDirectory || e.name === "report") continue;
+    const last = JSON.parse(await Deno.readTextFile(join(results, "artifacts", e.name, "last-smoke.json")));
+    out.push({
+      stage: e.name,
+      key: last.key,
+      dir: join(results, "artifacts", e.name, last.key),
+      params: last.params,
+    });
+  }
+  return out;
+}
+
+/** Minimal XML well-formedness check; returns the root element's name and the element names seen. */
+export function parseSvg(text: string): { root: string; elements: string[]; texts: string[] } {
+  const body = text.replace(/^<\?xml[^>]*\?>\s*/, "").replace(/<!--[\s\S]*?-->/g, "");
+  const stack: string[] = [];
+  const elements: string[] = [];
+  const texts: string[] = [];
+  let root = "";
+  const re = /<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*(\/?)>|([^<]+)/gy;
+  let m: RegExpExecArray | null;
+  let pos = 0;
+  while ((m = re.exec(body)) !== null) {
+    pos = re.lastIndex;
+    if (m[5] !== undefined) {
+      if (stack.length === 0 && m[5].trim()) throw new Error("text outside the root element");
+      if (stack.at(-1) === "text" && m[5].trim()) texts.push(m[5].trim());
+      continue;
+    }
+    const [, close, name, , selfClose] = m;
+    if (close) {
+      const open = stack.pop();
+      if (open !== name) throw new Error(`</${name}> closes <${open}>`);
+      continue;
+    }
+    if (!root) root = name;
+    else if (stack.length === 0) throw new Error(`second root element <${name}>`);
+    elements.push(name);
+    if (!selfClose) stack.push(name);
+  }
+  if (pos !== body.length) {
+    throw new Error(`unparsable markup at offset ${pos}: ${body.slice(pos, pos + 40)}`);
+  }
+  if (stack.length) throw new Error(`unclosed <${stack.at(-1)}>`);
+  return { root, elements, texts };
+}
+
+/** Series each figure must show (legend or axis labels). */
+const EXPECTED_SERIES: Record<string, string[]> = {
+  heldout_curves: ["learned", "adam", "rmsprop", "momentum"],
+  cnn_train_loss: ["learned", "adam"],
+  cnn_test_accuracy: ["learned", "adam"],
+  cnn_lr_sensitivity: ["learned", "adam"],
+  imagenet_curves: ["learned", "adam", "rmsprop"],
+  imagenet_update_ms: ["learned", "adam"],
+};
+
+async function checkFigures(dir: string, r: RenderResult): Promise<void> {
+  for (const f of r.figures) {
+    const svg = parseSvg(await Deno.readTextFile(join(dir, f.file)));
+    assert.equal(svg.root, "svg", `${f.file}: root element`);
+    assert.ok(svg.elements.filter((e) => e === "path").length >= 3, `${f.file}: has marks`);
+    for (const s of EXPECTED_SERIES[f.id] ?? []) {
+      assert.ok(
+        svg.texts.includes(s),
+        `${f.file}: no '${s}' label among ${svg.texts.slice(0, 30).join(", ")}`,
+      );
+    }
+    assert.match(f.sql, /^(SELECT|WITH)\b/, `${f.file}: SQL shown`);
+  }
+  const html = await Deno.readTextFile(r.index);
+  for (const f of r.figures) assert.ok(html.includes(`src="${f.file}"`), `index.html shows ${f.file}`);
+  assert.ok(!/<script/i.test(html), "index.html has no scripts");
+  assert.ok(!/(src|href)="(https?:)?\/\//i.test(html), "index.html loads nothing from the network");
+}
+
+Deno.test({
+  name: "report: renders from the smoke pipeline (+ fixtures) through both data paths",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const results = await Deno.makeTempDir({ prefix: "lopt-report-" });
+    try {
+      await smokePipeline(results);
+      const smoke = await smokeArtifacts(results);
+      assert.ok(smoke.some((a) => a.stage === "meta-train"), "smoke run published meta-train");
+
+      await t.step(
+        "stage path: in-memory DuckDB over artifact rows, fixtures for missing stages",
+        async () => {
+          const present = new Set(smoke.map((a) => a.stage));
+          const fixtures = await writeFixtureArtifacts(
+            join(results, "fixtures"),
+            REPORTED_STAGES.map((s) => s.stage).filter((s) => !present.has(s)),
+          );
+          const artifacts = [...smoke, ...fixtures];
+          const db = await openArtifactsDb(artifacts, {
+            tables: STAGES.flatMap((s) => s.tables),
+            benchDb: join(results, "lopt.duckdb"),
+          });
+          try {
+            assert.ok((db.loaded.meta_train_curve ?? 0) > 0, "meta_train_curve rows loaded");
+            const meta: ReportMeta = {
+              source: "stage",
+              profile: "smoke",
+              gitCommit: null,
+              generatedAt: new Date().toISOString(),
+              resultsDir: results,
+              runs: sortRuns(await Promise.all(artifacts.map((a) => readRunInfo(a.dir)))),
+              benchUnavailable: db.benchUnavailable,
+            };
+            const out = join(results, "stage-report");
+            const r = await renderReport(db.query, meta, out);
+            const ids = r.figures.map((f) => f.id);
+            for (const id of ["meta_train_curve", ...Object.keys(EXPECTED_SERIES)]) {
+              assert.ok(ids.includes(id), `figure ${id} rendered (got ${ids.join(", ")})`);
+            }
+            await checkFigures(out, r);
+            const byId = Object.fromEntries(r.sections.map((s) => [s.id, s]));
+            for (const id of ["summary", "meta-train", "heldout", "convnets", "imagenet"]) {
+              assert.equal(byId[id].status, "ok", `section ${id}`);
+            }
+            const md = await Deno.readTextFile(r.summary);
+            assert.match(md, /Wins of the learned optimizer per family/);
+            assert.match(md, /mnist-rgb \(stand-in\)/, "stand-in data named in summary.md");
+            const html = await Deno.readTextFile(r.index);
+            assert.match(html, /deno task query &quot;SELECT meta_step/);
+          } finally {
+            db.close();
+          }
+        },
+      );
+
+      await t.step(
+        "database path: deno task report reads lopt.duckdb read-only; SQL reruns there",
+        async () => {
+          const r = await reportFromDatabase(results, { outDir: join(results, "db-report") });
+          assert.ok(r.figures.some((f) => f.id === "meta_train_curve"));
+          await checkFigures(join(results, "db-report"), r);
+          const present = new Set((await smokeArtifacts(results)).map((a) => a.stage));
+          for (const s of r.sections) {
+            const needs =
+              { heldout: "eval-problems", convnets: "eval-cnn", imagenet: "imagenet-transfer" }[s.id];
+            if (needs && !present.has(needs)) {
+              assert.equal(s.status, "not run", `${s.id} says not run`);
+              assert.ok(s.blocks.some((b) => b.kind === "note" && /^Not run/.test(b.text)));
+            }
+          }
+          assert.equal(r.sections.find((s) => s.id === "bench")!.status, "not run", "empty bench: not run");
+          const store = await ResultsStore.open(results, { readOnly: true });
+          try {
+            for (const f of r.figures) {
+              assert.ok((await store.query(f.sql)).rows.length > 0, `${f.id} SQL reruns`);
+            }
+          } finally {
+            await store.close();
+          }
+          // The CLI itself, into <results>/report/.
+          assert.equal(await runReportCli(["--results", results]), 0);
+          assert.ok((await Deno.stat(join(results, "report", "index.html"))).size > 0);
+          assert.ok((await Deno.stat(join(results, "report", "summary.md"))).size > 0);
+        },
+      );
+
+      await t.step("no upstream data at all: every data section says not run, nothing throws", async () => {
+        const db = await openArtifactsDb([]);
+        try {
+          const meta: ReportMeta = {
+            source: "stage",
+            profile: "smoke",
+            gitCommit: null,
+            generatedAt: new Date().toISOString(),
+            resultsDir: results,
+            runs: [],
+            benchUnavailable: db.benchUnavailable,
+          };
+          const r = await renderReport(db.query, meta, join(results, "empty-report"));
+          assert.equal(r.figures.length, 0);
+          for (
+            const s of r.sections.filter((s) => s.id !== "summary")
+          ) assert.equal(s.status, "not run", s.id);
+          const html = await Deno.readTextFile(r.index);
+          assert.match(html, /Not run: stage eval-problems is not part of this run/);
+          assert.match(html, /run <code>deno task bench<\/code> then <code>deno task report<\/code>/);
+        } finally {
+          db.close();
+        }
+      });
+    } finally {
+      await Deno.remove(results, { recursive: true });
+    }
+  },
+});
+
+Deno.test("report specs: log scale only for positive data; fixed optimizer colours", () => {
+  assert.equal(yScaleType([1, 2, 0.5]), "log");
+  assert.equal(yScaleType([1, -2, null]), "symlog");
+  assert.equal(yScaleType([null]), "linear");
+  const s = optimizerScale(["momentum", "zzz", "learned", "adam"]);
+  assert.deepEqual(s.domain, ["learned", "adam", "momentum", "zzz"]);
+  assert.equal(new Set(s.range).size, 4);
+});
+
+Deno.test("report cli: --help and usage errors", async () => {
+  assert.equal(await runReportCli(["--help"]), 0);
+  assert.equal(await runReportCli(["--bogus"]), 2);
+  assert.equal(await runReportCli(["--results", "/nonexistent/lopt-report"]), 1);
+});
