@@ -14,3 +14,5 @@ import { benchmarks as kernelBenchmarks } from "./kernels.bench.ts";
 registerBenches(kernelBenchmarks);
 import { benchmarks as cnnBenchmarks } from "./cnn.bench.ts";
 registerBenches(cnnBenchmarks);
+import { benchmarks as imagenetBenchmarks } from "./imagenet.bench.ts";
+registerBenches(imagenetBenchmarks);

@@ -12,6 +12,7 @@ import { tuneBaselines } from "./tune_baselines.ts";
 import { evalProblems } from "./eval_problems.ts";
 import { baselinesCnn } from "./baselines_cnn.ts";
 import { evalCnn } from "./eval_cnn.ts";
+import { imagenetTransfer } from "./imagenet_transfer.ts";
 import { createReportStage } from "./report.ts";
 
 /** The stages that produce results (the report depends on all of them). */
@@ -23,6 +24,7 @@ const RESULT_STAGES: StageDef<any>[] = [
   evalProblems,
   baselinesCnn,
   evalCnn,
+  imagenetTransfer,
 ];
 
 /** Every stage, in DAG order. */
