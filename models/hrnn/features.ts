@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { HrnnConfig } from "./config.ts";
 import { asinhLog } from "./ops.ts";
+import type { Segments } from "./segments.ts";
 
 /**
  * 1 if any element of `ms` is non-zero, else 0, as a scalar (ms ≥ 0). Its gradient is zero, so it can sit on a
@@ -125,6 +126,95 @@ export function coordinateFeatures(inp: FeatureInputs, config: HrnnConfig): Coor
   if (config.useLogMeansSquared) {
     const mean = k === 1 ? logMs[0] : tf.div(tf.addN(logMs), k);
     for (const l of logMs) rows.push(tf.sub(l, mean));
+  }
+  const needLr = config.useRelativeLr || config.useExtremeIndicator || config.useLrShortcut;
+  if (needLr && !inp.logLr) throw new Error("HRNN learning-rate features need the log learning-rate state.");
+  if (config.useRelativeLr) {
+    if (!inp.lrMean) throw new Error("HRNN relative-LR feature needs the mean log learning rate.");
+    rows.push(tf.sub(inp.logLr!, inp.lrMean));
+  }
+  if (config.useExtremeIndicator) {
+    const l = inp.logLr!;
+    rows.push(tf.sub(tf.relu(l), tf.relu(tf.sub(Math.log(1e-6), l))));
+  }
+  if (config.useLrShortcut) rows.push(tf.sub(inp.logLr!, Math.log(1e-3)));
+  const features = (rows.length === 1 ? rows[0] : tf.concat(rows, 0)) as tf.Tensor2D;
+  return { features, scaled, accum, ms };
+}
+
+/** Inputs of {@link blockFeatures}: a block of T tensors, N coordinates, K timescales stacked as rows. */
+export interface BlockFeatureInputs {
+  /** Flattened gradients of the block's tensors, concatenated, [1, N]. */
+  grad: tf.Tensor2D;
+  /** Old accumulators, row i = a_{i+1}, [K, N]. */
+  accum: tf.Tensor2D;
+  /** Old mean squares, row i = ms_{i+1}, [K, N]. */
+  ms: tf.Tensor2D;
+  /** Old momentum decay state, [1, N]. */
+  inpDecay: tf.Tensor2D;
+  /** Old RMS decay state, [1, N]. */
+  sclDecay: tf.Tensor2D;
+  /** Old log learning rate, [1, N]; needed when an LR feature is on. */
+  logLr?: tf.Tensor2D;
+  /** μ_ℓ broadcastable to [1, N] (a scalar or per-coordinate row); needed for the relative LR. */
+  lrMean?: tf.Tensor;
+}
+
+/** Outputs of {@link blockFeatures} (all [·, N]). */
+export interface BlockFeatures {
+  /** The feature matrix zᵀ, [F, N], rows in {@link featureNames} order. */
+  features: tf.Tensor2D;
+  /** Scaled accumulators x_1..x_K as rows, [K, N]. */
+  scaled: tf.Tensor2D;
+  /** New accumulators, [K, N]. */
+  accum: tf.Tensor2D;
+  /** New mean squares, [K, N]. */
+  ms: tf.Tensor2D;
+}
+
+/**
+ * {@link coordinateFeatures} for a block of tensors with the K timescales stacked as rows, so that each step
+ * is one op over [K, N] instead of K ops per tensor. The first-step rule (§2.3) stays per tensor and per
+ * timescale through `seg`: d̃ = decay · [any element of that tensor's ms_i ≠ 0]. Same values as
+ * {@link coordinateFeatures} on each tensor, up to float32 rounding.
+ */
+export function blockFeatures(inp: BlockFeatureInputs, seg: Segments, config: HrnnConfig): BlockFeatures {
+  const k = config.numGradientScales;
+  if (inp.accum.shape[0] !== k || inp.ms.shape[0] !== k) {
+    throw new Error(
+      `HRNN state has ${inp.accum.shape[0]} accumulators / ${inp.ms.shape[0]} mean squares, expected ${k}.`,
+    );
+  }
+  const g = inp.grad;
+  const stackRows = (first: tf.Tensor): tf.Tensor => {
+    if (k === 1) return first;
+    const rows = [first];
+    for (let i = 1; i < k; i++) rows.push(tf.sqrt(rows[i - 1]));
+    return tf.concat(rows, 0);
+  };
+  // 1. Decays: d_{i+1} = √d_i; s_i = scl_decay (or repeated square roots).
+  const inpDecays = stackRows(inp.inpDecay);
+  const sclDecays = config.useMultipleScaleDecays ? stackRows(inp.sclDecay) : inp.sclDecay;
+  // 2. a'_i = (1 − d_i)·g + d_i·a_i (with K = 1 the accumulator is just g).
+  const accum =
+    (k === 1 ? g : tf.add(tf.mul(tf.sub(1, inpDecays), g), tf.mul(inpDecays, inp.accum))) as tf.Tensor2D;
+  // 3. Mean squares with the per-tensor, per-timescale first-step indicator.
+  const anyNonZero = seg.count === 1
+    ? tf.sign(tf.max(tf.abs(inp.ms), 1, true))
+    : seg.expand(tf.sign(seg.meanRows(tf.sign(tf.abs(inp.ms)) as tf.Tensor2D)) as tf.Tensor2D);
+  const d = tf.mul(sclDecays, anyNonZero);
+  const ms = tf.add(tf.mul(tf.sub(1, d), tf.add(tf.square(accum), 1e-12)), tf.mul(d, inp.ms)) as tf.Tensor2D;
+  // 4. Scaled inputs.
+  const scaled = asinhLog(tf.div(accum, tf.sqrt(tf.add(ms, 1e-16)))) as tf.Tensor2D;
+  // 5. Feature rows in §4.6 order.
+  const n = g.shape[1];
+  const rows: tf.Tensor[] = [scaled];
+  if (config.useGradProducts && k > 1) {
+    rows.push(tf.mul(tf.slice(scaled, [0, 0], [k - 1, n]), tf.slice(scaled, [1, 0], [k - 1, n])));
+  }
+  if (config.useLogMeansSquared) {
+    const logMs = tf.log(tf.add(ms, 1e-16));
+    rows.push(k === 1 ? tf.sub(logMs, logMs) : tf.sub(logMs, tf.mean(logMs, 0, true)));
   }
   const needLr = config.useRelativeLr || config.useExtremeIndicator || config.useLrShortcut;
   if (needLr && !inp.logLr) throw new Error("HRNN learning-rate features need the log learning-rate state.");

@@ -138,3 +138,32 @@ export function biasGruCellBatched(
   // u⊙h + (1 − u)⊙c̃, written with one fewer full-size op.
   return tf.add(tf.mul(u, tf.sub(h, cand)), cand) as tf.Tensor2D;
 }
+
+/**
+ * {@link biasGruCell} (the reference row form: one gate matmul on [x, h], one candidate matmul) with a
+ * different external bias per group of rows: `member` [B, T] holds one-hot group-membership columns and
+ * `rowBias` [T, 3N] the groups' biases (b_r, b_u, b_c blocks). The biases ride on the two matmuls as T extra
+ * weight rows ([x, h, member]·[W_g; b_ru] and [x, r⊙h, member]·[W_c; b_c]). Few ops, but it concatenates
+ * along axis 1 and slices the gate matrix, which is slow on wasm for many rows: used for blocks of small
+ * tensors (≤ 8,192 rows). Equals {@link biasGruCell} on each group up to float32 rounding.
+ */
+export function biasGruCellGroups(
+  w: GruWeights,
+  x: tf.Tensor2D,
+  h: tf.Tensor2D,
+  member: tf.Tensor2D,
+  rowBias: tf.Tensor2D,
+): tf.Tensor2D {
+  const n = gruUnits(w);
+  const t = rowBias.shape[0];
+  const b = x.shape[0];
+  const gatesW = tf.concat([w.gatesW as tf.Tensor2D, tf.slice(rowBias, [0, 0], [t, 2 * n])], 0);
+  const candW = tf.concat([w.candW as tf.Tensor2D, tf.slice(rowBias, [0, 2 * n], [t, n])], 0);
+  const gates = tf.add(tf.matMul(tf.concat([x, h, member], 1), gatesW), w.gatesB) as tf.Tensor2D;
+  const r = tf.sigmoid(tf.slice(gates, [0, 0], [b, n]));
+  const u = tf.sigmoid(tf.slice(gates, [0, n], [b, n]));
+  const cand = tf.tanh(
+    tf.add(tf.matMul(tf.concat([x, tf.mul(r, h) as tf.Tensor2D, member], 1), candW), w.candB),
+  );
+  return tf.add(tf.mul(u, h), tf.mul(tf.sub(1, u), cand)) as tf.Tensor2D;
+}

@@ -7,7 +7,10 @@
  * tensor and global states) → per-tensor GRU on the tensor-means (level 1) → readouts: RMS-normalised direction
  * plus gradient shortcut, learned RMS/momentum decays for the next step, momentum-smoothed log learning rate
  * with a straight-through clip, step exp(ℓ̃ + c_off)·δ → global GRU on the last tensor's new level-1 state
- * (or the mean over tensors, `globalInput: "mean"`).
+ * (or the mean over tensors, `globalInput: "mean"`). For speed, consecutive small tensors are processed as one
+ * block (`segments.ts`): their rows are concatenated and every per-coordinate op runs once per block, with
+ * per-tensor statistics kept exact by segment matrices; the results equal the tensor-by-tensor update up to
+ * float32 rounding.
  *
  * Everything is tfjs ops on the given meta-parameter tensors: `update` is differentiable w.r.t. the
  * meta-parameters and w.r.t. the gradients, parameters and state (meta-training backprops through unrolls of
@@ -26,8 +29,16 @@ import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../../lib/rng.ts";
 import type { Optimizer } from "../optimizer.ts";
 import { type HrnnConfig, inpDecayLearned, MIN_LOG_LR, numFeatures, validateConfig } from "./config.ts";
-import { coordinateFeatures } from "./features.ts";
-import { biasGruCell, biasGruCellBatched, type GruWeights, prepareBatchedGru } from "./gru.ts";
+import { blockFeatures, coordinateFeatures } from "./features.ts";
+import {
+  type BatchedGru,
+  biasGruCell,
+  biasGruCellBatched,
+  biasGruCellGroups,
+  type GruWeights,
+  prepareBatchedGru,
+} from "./gru.ts";
+import { type Block, makeSegments, MAX_BLOCK_COORDS, planBlocks } from "./segments.ts";
 import { type MetaParams, validateMetaParams } from "./meta_params.ts";
 import { matMul, straightThroughClip } from "./ops.ts";
 
@@ -185,13 +196,12 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
     });
     return tf.tidy(() => {
       // Weights derived once per step (tiny, differentiable).
-      const gru0 = prepareBatchedGru(gruWeights(mp, 0));
+      let gru0Prepared: BatchedGru | null = null;
+      const gru0 = () => (gru0Prepared ??= prepareBatchedGru(gruWeights(mp, 0)));
       const wU = mp["readout/update_w"] as tf.Tensor2D;
       const wA = attention ? mp["readout/attention_w"] as tf.Tensor2D : null;
-      const wGs = config.useGradientShortcut ? tf.unstack(mp["shortcut/update"].reshape([k])) : null;
-      const wGsA = attention && config.useGradientShortcut
-        ? tf.unstack(mp["shortcut/attention"].reshape([k]))
-        : null;
+      const wGs = config.useGradientShortcut ? mp["shortcut/update"].reshape([k, 1]) : null;
+      const wGsA = attention && config.useGradientShortcut ? mp["shortcut/attention"].reshape([k, 1]) : null;
       const wS = config.learnableDecay ? mp["readout/scl_decay_w"] as tf.Tensor2D : null;
       const wI = inpDecayLearned(config) ? mp["readout/inp_decay_w"] as tf.Tensor2D : null;
       const wL = dos ? mp["readout/lr_w"] as tf.Tensor2D : null;
@@ -204,65 +214,132 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
         ? affineRow(globalOld!, mp["bias1/from_level2_w"], mp["bias1/from_level2_b"])
         : null;
 
+      // Blocks of consecutive tensors processed together (see segments.ts); rows [1, n_j] concatenate to [1, N].
+      const sizes = state.tensors.map((s) => s.scl_decay.shape[1]);
+      const blocks = planBlocks(sizes);
+      const row = (blk: Block, get: (s: HrnnTensorState, j: number) => tf.Tensor2D): tf.Tensor2D => {
+        const rows = blk.index.map((j) => get(state.tensors[j], j));
+        return rows.length === 1 ? rows[0] : tf.concat(rows, 1);
+      };
+      /** K rows per tensor → [K, N]. */
+      const stacked = (blk: Block, get: (s: HrnnTensorState) => tf.Tensor2D[]): tf.Tensor2D => {
+        if (k === 1) return row(blk, (s) => get(s)[0]);
+        if (blk.index.length === 1) return tf.concat(get(state.tensors[blk.index[0]]), 0);
+        // Fewer ops: T concats of K rows then one along axis 1, or K concats of T rows then one along axis 0.
+        if (blk.index.length < k) {
+          return tf.concat(blk.index.map((j) => tf.concat(get(state.tensors[j]), 0)), 1);
+        }
+        return tf.concat(Array.from({ length: k }, (_, i) => row(blk, (s) => get(s)[i])), 0);
+      };
+      const logLrRows = dos ? blocks.map((b) => row(b, (s) => s.log_learning_rate!)) : [];
+
       // Step 0: μ_ℓ over all coordinates of all tensors (old ℓ).
       let problemLrMean: tf.Tensor | null = null;
       if (dos && config.useRelativeLr && config.useProblemLrMean) {
-        const total = state.tensors.reduce((a, s) => a + s.scl_decay.shape[1], 0);
-        const sums = state.tensors.map((s) => tf.sum(s.log_learning_rate!));
+        const total = sizes.reduce((a, n) => a + n, 0);
+        const sums = logLrRows.map((l) => tf.sum(l));
         problemLrMean = tf.div(sums.length === 1 ? sums[0] : tf.addN(sums), total);
       }
 
-      const updates: tf.Tensor[] = [];
-      const newTensors: HrnnTensorState[] = [];
+      const updates: tf.Tensor[] = new Array(sizes.length);
+      const newTensors: HrnnTensorState[] = new Array(sizes.length);
       const newLayers: tf.Tensor2D[] = [];
-      state.tensors.forEach((s, j) => {
-        const n = s.scl_decay.shape[1];
-        const g = grads[j].reshape([1, n]) as tf.Tensor2D;
-        const logLr = s.log_learning_rate;
-        // Steps 1–5.
-        const feats = coordinateFeatures({
-          grad: g,
-          accum: s.grad_accum,
-          ms: s.ms,
-          inpDecay: s.inp_decay,
-          sclDecay: s.scl_decay,
-          logLr,
-          lrMean: config.useRelativeLr ? (problemLrMean ?? tf.mean(logLr!)) : undefined,
-        }, config);
+      blocks.forEach((blk, b) => {
+        const seg = makeSegments(blk);
+        const t = blk.index.length;
+        const nTot = blk.total;
+        const g = row(blk, (_s, j) => grads[j].reshape([1, sizes[j]]) as tf.Tensor2D);
+        const logLr = dos ? logLrRows[b] : undefined;
+        // Steps 1–5. A large single tensor keeps its K timescales as separate rows (stacking them into a
+        // [K, n] matrix would cost copies: a wasm slice reads back its whole input); a block of small tensors
+        // stacks them so that each step is one op per block.
+        const lrMean = config.useRelativeLr ? (problemLrMean ?? seg.expand(seg.meanRows(logLr!))) : undefined;
+        let feats: { features: tf.Tensor2D; accum: tf.Tensor2D[][]; ms: tf.Tensor2D[][] };
+        let shortcut: (w: tf.Tensor) => tf.Tensor;
+        if (t === 1 && nTot > MAX_BLOCK_COORDS) {
+          const s = state.tensors[blk.index[0]];
+          const fr = coordinateFeatures({
+            grad: g,
+            accum: s.grad_accum,
+            ms: s.ms,
+            inpDecay: s.inp_decay,
+            sclDecay: s.scl_decay,
+            logLr,
+            lrMean,
+          }, config);
+          feats = { features: fr.features, accum: [fr.accum], ms: [fr.ms] };
+          shortcut = (w) => tf.addN(fr.scaled.map((x, i) => tf.mul(x, tf.slice(w, [i, 0], [1, 1]))));
+        } else {
+          const fb = blockFeatures(
+            {
+              grad: g,
+              accum: stacked(blk, (s) => s.grad_accum),
+              ms: stacked(blk, (s) => s.ms),
+              inpDecay: row(blk, (s) => s.inp_decay),
+              sclDecay: row(blk, (s) => s.scl_decay),
+              logLr,
+              lrMean,
+            },
+            seg,
+            config,
+          );
+          const toRows = (m: tf.Tensor2D): tf.Tensor2D[][] =>
+            seg.split(m, 1).map((p) => (k === 1 ? [p] : tf.split(p, k, 0)) as tf.Tensor2D[]);
+          feats = { features: fb.features, accum: toRows(fb.accum), ms: toRows(fb.ms) };
+          shortcut = (w) => tf.sum(tf.mul(fb.scaled, w), 0, true);
+        }
         // Step 6: level 0, biased by the OLD tensor and global states.
+        const layersOld = levels >= 2
+          ? (t === 1
+            ? state.tensors[blk.index[0]].layer!
+            : tf.concat(blk.index.map((j) => state.tensors[j].layer!), 0))
+          : null;
         let bias0: tf.Tensor2D | null = null;
-        if (levels >= 2) {
-          bias0 = affineRow(s.layer!, mp["bias0/from_level1_w"], mp["bias0/from_level1_b"]);
+        if (layersOld) {
+          bias0 = affineRow(layersOld, mp["bias0/from_level1_w"], mp["bias0/from_level1_b"]);
           if (bias0Global) bias0 = tf.add(bias0, bias0Global);
         }
-        const h0 = biasGruCellBatched(gru0, tf.transpose(feats.features), s.parameter, bias0);
-        // Readout h0'·w of a [N0, 1] weight as a row [1, n].
-        const readout = (w: tf.Tensor2D) => matMul(h0, w).reshape([1, n]);
-        // Step 7: level 1 on the tensor-mean of [h0', z] (or of h0' alone when z holds only the K scaled grads).
+        const hOld = t === 1
+          ? state.tensors[blk.index[0]].parameter
+          : tf.concat(blk.index.map((j) => state.tensors[j].parameter), 0);
+        // Small blocks: the reference row form (fewest ops); a large tensor: the per-gate form (fast on wasm).
+        const xT = tf.transpose(feats.features) as tf.Tensor2D;
+        const h0 = nTot > MAX_BLOCK_COORDS
+          ? biasGruCellBatched(gru0(), xT, hOld, bias0)
+          : t === 1 || !bias0
+          ? biasGruCell(gruWeights(mp, 0), xT, hOld, bias0)
+          : biasGruCellGroups(gruWeights(mp, 0), xT, hOld, seg.oneHot(), bias0);
+        // Readout h0'·w of a [N0, 1] weight as a row [1, N].
+        const readout = (w: tf.Tensor2D) => matMul(h0, w).reshape([1, nTot]);
+        // Step 7: level 1 on the tensor-means of [h0', z] (or of h0' alone when z holds only the K scaled grads).
         let h1: tf.Tensor2D | null = null;
-        if (levels >= 2) {
-          const meanH = tf.mean(h0, 0, true) as tf.Tensor2D;
+        if (layersOld) {
+          const meanH = seg.meanCoords(h0);
           const u1 = f > k
-            ? tf.concat([meanH, tf.mean(feats.features, 1).reshape([1, f]) as tf.Tensor2D], 1)
+            ? tf.concat([meanH, tf.transpose(seg.meanRows(feats.features)) as tf.Tensor2D], 1)
             : meanH;
-          h1 = biasGruCell(gruWeights(mp, 1), u1, s.layer!, bias1);
-          newLayers.push(h1);
+          h1 = biasGruCell(gruWeights(mp, 1), u1, layersOld, bias1);
         }
         // Step 8: direction (+ gradient shortcut), RMS-normalised per tensor.
-        const direction = (w: tf.Tensor2D, wShort: tf.Tensor[] | null) => {
+        const direction = (w: tf.Tensor2D, wShort: tf.Tensor | null) => {
           let d: tf.Tensor = readout(w);
-          if (wShort) d = tf.addN([d, ...feats.scaled.map((x, i) => tf.mul(x, wShort[i]))]);
-          if (dos) d = tf.div(d, tf.sqrt(tf.add(tf.mean(tf.square(d)), 1e-16)));
+          if (wShort) d = tf.add(d, shortcut(wShort));
+          if (dos) {
+            d = tf.div(
+              d,
+              seg.expand(tf.sqrt(tf.add(seg.meanRows(tf.square(d) as tf.Tensor2D), 1e-16)) as tf.Tensor2D),
+            );
+          }
           return d;
         };
         const delta = direction(wU, wGs);
         // Step 9: decay readouts (used next step).
         const sclNew = wS
           ? tf.sigmoid(tf.add(readout(wS), mp["readout/scl_decay_b"]))
-          : tf.fill([1, n], FIXED_SCL_DECAY);
+          : tf.fill([1, nTot], FIXED_SCL_DECAY);
         const inpNew = wI
           ? tf.sigmoid(tf.add(readout(wI), mp["readout/inp_decay_b"]))
-          : tf.fill([1, n], FIXED_INP_DECAY);
+          : tf.fill([1, nTot], FIXED_INP_DECAY);
         // Step 10: log learning rate.
         let eta: tf.Tensor | number = 1;
         let etaAttn: tf.Tensor | number = 1;
@@ -275,29 +352,40 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
           if (attention) etaAttn = tf.exp(clipped);
         }
         // Step 11: parameter update (§5 with attention).
-        const shape = params[j].shape;
-        const step = tf.mul(eta, delta).reshape(shape);
-        let trueNew: tf.Tensor | null = null;
-        if (attention) {
-          const trueOld = s.true_param!;
-          trueNew = tf.sub(trueOld, step);
-          const attended = tf.sub(trueOld, tf.mul(etaAttn, direction(wA!, wGsA)).reshape(shape));
-          updates.push(tf.sub(attended, params[j]));
-        } else {
-          updates.push(tf.neg(step));
-        }
-        // Step 12: new per-tensor state.
-        const ns: HrnnTensorState = {
-          parameter: h0,
-          scl_decay: sclNew as tf.Tensor2D,
-          inp_decay: inpNew as tf.Tensor2D,
-          grad_accum: feats.accum,
-          ms: feats.ms,
-        };
-        if (h1) ns.layer = h1;
-        if (logLrNew) ns.log_learning_rate = logLrNew as tf.Tensor2D;
-        if (trueNew) ns.true_param = trueNew;
-        newTensors.push(ns);
+        const stepRow = tf.mul(eta, delta);
+        const step = attention ? seg.split(stepRow, 1) : null;
+        const attendedStep = attention ? seg.split(tf.mul(etaAttn, direction(wA!, wGsA)), 1) : null;
+        const negStep = attention ? null : seg.split(tf.neg(stepRow), 1);
+        // Step 12: new per-tensor states.
+        const hNew = seg.split(h0, 0);
+        const sclRows = seg.split(sclNew, 1);
+        const inpRows = seg.split(inpNew, 1);
+        const lrRows = logLrNew ? seg.split(logLrNew, 1) : null;
+        const layerRows = h1 ? (t === 1 ? [h1] : tf.split(h1, t, 0) as tf.Tensor2D[]) : null;
+        const accRows = feats.accum;
+        const msRows = feats.ms;
+        blk.index.forEach((j, q) => {
+          const shape = params[j].shape;
+          if (attention) {
+            const trueOld = state.tensors[j].true_param!;
+            const trueNew = tf.sub(trueOld, step![q].reshape(shape));
+            const attended = tf.sub(trueOld, attendedStep![q].reshape(shape));
+            updates[j] = tf.sub(attended, params[j]);
+            newTensors[j] = { true_param: trueNew } as HrnnTensorState;
+          } else {
+            updates[j] = negStep![q].reshape(shape);
+            newTensors[j] = {} as HrnnTensorState;
+          }
+          const ns = newTensors[j];
+          ns.parameter = hNew[q] as tf.Tensor2D;
+          ns.scl_decay = sclRows[q] as tf.Tensor2D;
+          ns.inp_decay = inpRows[q] as tf.Tensor2D;
+          ns.grad_accum = accRows[q];
+          ns.ms = msRows[q];
+          if (layerRows) ns.layer = layerRows[q];
+          if (lrRows) ns.log_learning_rate = lrRows[q] as tf.Tensor2D;
+        });
+        if (layerRows) newLayers.push(...layerRows);
       });
 
       // Step 13: global RNN, no external bias.

@@ -33,10 +33,20 @@ const fastMatMul: Fn2 = tf.customGrad(
 ) as unknown as Fn2;
 
 /**
+ * Below this many elements in the left operand, {@link matMul} and {@link matMulBias} use the built-in tfjs ops
+ * (`matMulBias` as a plain matMul + add: `tf.fused.matMul` adds three reshapes around the kernel): for small
+ * matrices the transposed-operand slow path costs nothing, and a `tf.customGrad` wrapper costs more dispatch
+ * (a nested scope and extra tape bookkeeping) than the product itself.
+ */
+export const CUSTOM_GRAD_MIN_ELEMENTS = 1 << 16;
+
+/**
  * a · b for 2-D tensors, differentiable w.r.t. both, with a backward pass made of explicit transposes and
- * plain matmuls (fast on wasm). Same values as `tf.matMul(a, b)`.
+ * plain matmuls (fast on wasm) for large `a`; small products use `tf.matMul` directly. Same values as
+ * `tf.matMul(a, b)`.
  */
 export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  if (a.size < CUSTOM_GRAD_MIN_ELEMENTS) return tf.matMul(a, b);
   return fastMatMul(a, b) as tf.Tensor2D;
 }
 
@@ -61,6 +71,7 @@ const fastMatMulBias: Fn3 = tf.customGrad(
  * {@link matMul}. On wasm the fused bias avoids a broadcast add over a [n, m] matrix, which is slow.
  */
 export function matMulBias(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor1D): tf.Tensor2D {
+  if (a.size < CUSTOM_GRAD_MIN_ELEMENTS) return tf.add(tf.matMul(a, b), bias);
   return fastMatMulBias(a, b, bias) as tf.Tensor2D;
 }
 

@@ -138,6 +138,20 @@ export function unroll(
   if (!Number.isInteger(length) || length < 1) {
     throw new Error(`unroll length must be an integer >= 1, got ${length}`);
   }
+  return opts.taped
+    ? withAliasedSaves(() => unrollImpl(opt, problem, carry, length, rng, cfg, opts))
+    : unrollImpl(opt, problem, carry, length, rng, cfg, opts);
+}
+
+function unrollImpl(
+  opt: Optimizer,
+  problem: Problem,
+  carry: UnrollCarry,
+  length: number,
+  rng: Rng,
+  cfg: UnrollConfig,
+  opts: UnrollOptions,
+): UnrollResult {
   const f0 = carry.f0;
   let params = carry.params;
   let state: OptState = carry.optState ?? opt.init(params);
@@ -265,6 +279,50 @@ function onFreshTape<T>(fn: () => T, append: boolean): T {
     state.activeTape = outer;
     if (append) { for (const n of inner) outer.push(n); }
     else for (const n of inner) for (const t of n.saved ?? []) t.dispose();
+  }
+}
+
+interface EngineSaveHook {
+  saveTensorsForBackwardMode?: (tensors: tf.Tensor[]) => tf.Tensor[];
+  incRef?: (t: tf.Tensor, backend: unknown) => void;
+  backend?: unknown;
+}
+
+type TensorCtor = new (shape: number[], dtype: tf.DataType, dataId: object, id: number) => tf.Tensor;
+
+/**
+ * Runs `fn` with the engine saving tensors for backprop as *aliases* instead of copies.
+ *
+ * tfjs 4.22 saves every input/output a gradient needs with `keep(clone(t))`: on wasm the clone is an
+ * `Identity` kernel that copies the data, plus two tape nodes (the kernel's and the clone's), and the outer
+ * backward pass of second derivatives runs a `Cast` through every such clone. In a taped unroll that is more
+ * than half of all tape nodes. An alias is a new Tensor object with the same id and the same data (the
+ * backend reference count is raised, exactly what an Identity without a copy would do): it survives the
+ * caller disposing the original and is freed by the engine after the backward pass like a clone, and since it
+ * carries the original's id, ops that the inner backward pass builds from it connect to the original on the
+ * outer tape directly (the clone's tape node only forwarded the gradient unchanged). The values and
+ * gradients are identical. Falls back to `fn()` when the engine internals are not found.
+ */
+export function withAliasedSaves<T>(fn: () => T): T {
+  const engine = tf.engine() as unknown as EngineSaveHook;
+  const original = engine.saveTensorsForBackwardMode;
+  if (
+    typeof original !== "function" || typeof engine.incRef !== "function" ||
+    Object.hasOwn(engine, "saveTensorsForBackwardMode")
+  ) {
+    return fn();
+  }
+  const Ctor = tf.Tensor as unknown as TensorCtor;
+  engine.saveTensorsForBackwardMode = (tensors: tf.Tensor[]) =>
+    tensors.map((t) => {
+      const alias = new Ctor(t.shape, t.dtype, t.dataId, t.id);
+      engine.incRef!(alias, engine.backend);
+      return tf.keep(alias);
+    });
+  try {
+    return fn();
+  } finally {
+    delete engine.saveTensorsForBackwardMode;
   }
 }
 

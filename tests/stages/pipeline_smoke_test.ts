@@ -40,7 +40,9 @@ Deno.test("smoke DAG: all stages run, then all cached; a meta-train change rerun
         "every stage has a run row",
       );
       assert.ok(runs.rows.every((r) => r[1] === "success"), JSON.stringify(runs.rows));
-      const tasks = await store.query("SELECT split, family, count(*) AS n FROM tasks GROUP BY ALL ORDER BY ALL");
+      const tasks = await store.query(
+        "SELECT split, family, count(*) AS n FROM tasks GROUP BY ALL ORDER BY ALL",
+      );
       const splits = new Set(tasks.rows.map((r) => r[0]));
       assert.deepEqual([...splits].sort(), ["test", "train"]);
     } finally {
