@@ -16,3 +16,7 @@ import { benchmarks as cnnBenchmarks } from "./cnn.bench.ts";
 registerBenches(cnnBenchmarks);
 import { benchmarks as imagenetBenchmarks } from "./imagenet.bench.ts";
 registerBenches(imagenetBenchmarks);
+import { benchmarks as hrnnBenchmarks } from "./hrnn.bench.ts";
+import { benchmarks as metaBenchmarks } from "./meta.bench.ts";
+registerBenches(hrnnBenchmarks);
+registerBenches(metaBenchmarks);

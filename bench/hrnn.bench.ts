@@ -1,0 +1,174 @@
+/**
+ * Benchmarks of one HRNN update (paper configuration) against one Adam update on the same parameters, at
+ * 1e4, 1e5 and 1e6 parameters split into four tensors (50/25/15/10 %), on the configured backend (wasm by
+ * default). Target (issue 4): HRNN ≤ 30× Adam at 1e6 parameters.
+ *
+ * Each HRNN bench interleaves one Adam and one HRNN update per iteration, timing each, and reports the
+ * medians `hrnn_ms`, `adam_ms` and `ratio` = hrnn_ms / adam_ms as extra metrics, so the ratio compares
+ * measurements taken under the same machine load. Plain Adam benches are listed too.
+ *
+ * Exports plain definitions for the bench harness; `deno run -A bench/hrnn.bench.ts [filter]` runs them
+ * directly and prints the table.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend.ts";
+import { Rng } from "../lib/rng.ts";
+import { type BenchDef, type BenchExtra, formatBenchTable, median, runBenches } from "../pipeline/bench.ts";
+import { adam } from "../models/baselines.ts";
+import type { Optimizer, OptState } from "../models/optimizer.ts";
+import { makeHrnnConfig } from "../models/hrnn/config.ts";
+import { makeHrnn } from "../models/hrnn/hrnn.ts";
+import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";
+
+/** Fractions of the parameters in each of the four tensors. */
+export const TENSOR_SPLIT = [0.5, 0.25, 0.15, 0.1];
+
+/** The parameter sizes benchmarked. */
+export const UPDATE_SIZES = [1e4, 1e5, 1e6];
+
+/** Sizes of the tensors that `total` parameters are split into ({@link TENSOR_SPLIT}). */
+export function splitSizes(total: number): number[] {
+  const sizes = TENSOR_SPLIT.map((f) => Math.round(total * f));
+  sizes[sizes.length - 1] += total - sizes.reduce((a, b) => a + b, 0);
+  return sizes;
+}
+
+/** A running optimizer over fixed random params and grads (one update per {@link step}). */
+export interface UpdateContext {
+  /** Parameters (fixed; updates are not applied so every step sees the same inputs). */
+  params: tf.Tensor[];
+  /** Gradients (fixed). */
+  grads: tf.Tensor[];
+  /** The optimizer. */
+  opt: Optimizer;
+  /** Its current state (replaced by every step). */
+  state: OptState;
+  /** Meta-parameters to dispose (HRNN only). */
+  meta?: MetaParams;
+}
+
+/** Builds params/grads of `total` parameters in four tensors and the optimizer's initial state. */
+export function updateContext(kind: "hrnn" | "adam", total: number): UpdateContext {
+  const rng = new Rng(7);
+  const make = (n: number) => tf.tensor1d(rng.normalArray(n));
+  const sizes = splitSizes(total);
+  const params = sizes.map(make);
+  const grads = sizes.map(make);
+  let opt: Optimizer;
+  let meta: MetaParams | undefined;
+  if (kind === "hrnn") {
+    const config = makeHrnnConfig();
+    meta = createMetaParams(config, 0);
+    opt = makeHrnn(meta, config, { seed: 0 }) as unknown as Optimizer;
+  } else {
+    opt = adam({ learningRate: 1e-3 }) as unknown as Optimizer;
+  }
+  return { params, grads, opt, state: opt.init(params), meta };
+}
+
+/** One update: new state replaces the old, the updates are disposed. */
+export function step(ctx: UpdateContext): void {
+  const next = tf.tidy(() => {
+    const r = ctx.opt.update(ctx.grads, ctx.state, ctx.params);
+    // Read one element so that a lazily-executing backend finishes (wasm is synchronous anyway).
+    r.updates[r.updates.length - 1].dataSync();
+    return r.state as tf.TensorContainer;
+  });
+  tf.dispose(ctx.state as tf.TensorContainer);
+  ctx.state = next as OptState;
+}
+
+/** Disposes everything of a context. */
+export function disposeContext(ctx: UpdateContext): void {
+  tf.dispose([...ctx.params, ...ctx.grads, ctx.state as tf.TensorContainer]);
+  if (ctx.meta) disposeMetaParams(ctx.meta);
+}
+
+function label(total: number): string {
+  return `1e${Math.round(Math.log10(total))}`;
+}
+
+/** Adam update bench at `total` parameters. */
+export function adamUpdateBench(total: number): BenchDef<UpdateContext> {
+  return {
+    group: "hrnn-update",
+    name: `adam update, ${label(total)} params in 4 tensors`,
+    unit: "update",
+    iterations: total >= 1e6 ? 15 : 30,
+    warmup: 3,
+    backend: () => tf.getBackend(),
+    setup: async () => {
+      await initBackend();
+      return updateContext("adam", total);
+    },
+    fn: (ctx) => step(ctx),
+    teardown: disposeContext,
+  };
+}
+
+interface HrnnBenchContext {
+  hrnn: UpdateContext;
+  adam: UpdateContext;
+  adamMs: number[];
+  hrnnMs: number[];
+}
+
+/**
+ * HRNN update bench at `total` parameters. Every iteration runs one Adam update and then one HRNN update on
+ * same-sized tensors, each timed on its own, so both see the same machine load; the extra metrics are the
+ * medians `hrnn_ms` and `adam_ms` and `ratio` = hrnn_ms / adam_ms. The harness time of an iteration is the sum
+ * (Adam is 1–3 % of it).
+ */
+export function hrnnUpdateBench(total: number): BenchDef<HrnnBenchContext> {
+  return {
+    group: "hrnn-update",
+    name: `hrnn update (paper config) + adam, ${label(total)} params in 4 tensors`,
+    unit: "update",
+    iterations: total >= 1e6 ? 9 : total >= 1e5 ? 15 : 25,
+    warmup: 2,
+    backend: () => tf.getBackend(),
+    setup: async () => {
+      await initBackend();
+      return {
+        hrnn: updateContext("hrnn", total),
+        adam: updateContext("adam", total),
+        adamMs: [],
+        hrnnMs: [],
+      };
+    },
+    fn: (ctx, i): BenchExtra => {
+      const t0 = performance.now();
+      step(ctx.adam);
+      const t1 = performance.now();
+      step(ctx.hrnn);
+      const t2 = performance.now();
+      if (i >= 0) {
+        ctx.adamMs.push(t1 - t0);
+        ctx.hrnnMs.push(t2 - t1);
+      }
+      if (!ctx.hrnnMs.length) return {};
+      const h = median(ctx.hrnnMs), a = median(ctx.adamMs);
+      return { hrnn_ms: h, adam_ms: a, ratio: h / a, params: total };
+    },
+    teardown: (ctx) => {
+      disposeContext(ctx.hrnn);
+      disposeContext(ctx.adam);
+    },
+  };
+}
+
+/** Adam and HRNN update benches at 1e4, 1e5 and 1e6 parameters. */
+export const benchmarks: BenchDef[] = UPDATE_SIZES.flatMap((n) => [
+  adamUpdateBench(n) as BenchDef,
+  hrnnUpdateBench(n) as BenchDef,
+]);
+
+if (import.meta.main) {
+  const results = await runBenches(benchmarks, {
+    filter: Deno.args[0],
+    onStart: (b) => console.error(`bench ${b.group}/${b.name} ...`),
+  });
+  console.log(formatBenchTable(results));
+}
