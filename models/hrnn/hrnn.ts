@@ -86,6 +86,11 @@ export interface HrnnOptions {
   seed?: number;
   /** Optimizer name (default `hrnn`). */
   name?: string;
+  /**
+   * Small consecutive tensors are updated together in blocks of at most this many coordinates (default
+   * {@link MAX_BLOCK_COORDS}); 0 updates every tensor on its own. Results agree to float32 rounding.
+   */
+  maxBlockCoords?: number;
 }
 
 /** The HRNN optimizer; also exposes the config it was built with. */
@@ -216,7 +221,7 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
 
       // Blocks of consecutive tensors processed together (see segments.ts); rows [1, n_j] concatenate to [1, N].
       const sizes = state.tensors.map((s) => s.scl_decay.shape[1]);
-      const blocks = planBlocks(sizes);
+      const blocks = planBlocks(sizes, opts.maxBlockCoords ?? MAX_BLOCK_COORDS);
       const row = (blk: Block, get: (s: HrnnTensorState, j: number) => tf.Tensor2D): tf.Tensor2D => {
         const rows = blk.index.map((j) => get(state.tensors[j], j));
         return rows.length === 1 ? rows[0] : tf.concat(rows, 1);
