@@ -11,7 +11,15 @@
 import * as tf from "@tensorflow/tfjs";
 
 /** Binary kernels (inputs `a`, `b`) given a zero gradient. */
-export const ZERO_GRAD_BINARY = ["Equal", "NotEqual", "Greater", "Less", "LessEqual", "LogicalAnd", "LogicalOr"];
+export const ZERO_GRAD_BINARY = [
+  "Equal",
+  "NotEqual",
+  "Greater",
+  "Less",
+  "LessEqual",
+  "LogicalAnd",
+  "LogicalOr",
+];
 /** Unary kernels (input `x`) given a zero gradient. */
 export const ZERO_GRAD_UNARY = ["LogicalNot"];
 
