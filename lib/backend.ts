@@ -42,7 +42,7 @@ export async function initBackend(name: BackendName = defaultBackend()): Promise
     if (!loaded) {
       throw new Error(
         "Backend 'tensorflow' needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, which is not installed. " +
-          "Install one of them in this project (npm i @tensorflow/tfjs-node-gpu), or select the "wasm" backend instead (for a stage: --set STAGE.backend=wasm; elsewhere: LOPT_BACKEND=wasm).",
+          "Install one of them in this project (npm i @tensorflow/tfjs-node-gpu), or select the 'wasm' backend instead (for a stage: --set STAGE.backend=wasm; elsewhere: LOPT_BACKEND=wasm).",
       );
     }
   }
