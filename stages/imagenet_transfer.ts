@@ -234,6 +234,7 @@ async function trainOne(
   run: OptimizerRun,
   source: ImageBatchSource,
   order: Int32Array[],
+  onStep: (label: string) => void = () => {},
 ): Promise<RunRow> {
   const p = ctx.params;
   const model = buildNetwork(network, {
@@ -285,6 +286,7 @@ async function trainOne(
   try {
     for (let s = 0; s < order.length; s++) {
       if (ctx.signal.aborted) throw new Error("interrupted");
+      if (s > 0) onStep(label);
       const { x, y } = await source.batch(order[s]);
       let r;
       try {
@@ -759,7 +761,8 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
       ctx.log(`learned optimizer: ${join(learnedDir, "hrnn.weights")} ${JSON.stringify(provenance)}`);
     }
     const runs = optimizerRuns(p);
-    const total = p.networks.length * runs.length + (p.overhead ? p.networks.length : 0);
+    // Progress in training steps; each overhead measurement counts as as many units as one training run.
+    const total = p.networks.length * runs.length * p.steps + (p.overhead ? p.networks.length * p.steps : 0);
     let done = 0;
     const runRows: RunRow[] = [];
     for (const network of p.networks) {
@@ -767,9 +770,12 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
       const src = source.forSize(size);
       const order = M.batchOrder(src.n, p.batchSize, p.steps, p.seed);
       for (const run of runs) {
+        const before = done;
         ctx.progress(done, total, `${network}/${run.name}`);
-        runRows.push(await trainOne(ctx, network, run, src, order));
-        done++;
+        runRows.push(
+          await trainOne(ctx, network, run, src, order, (label) => ctx.progress(++done, total, label)),
+        );
+        done = before + p.steps;
       }
     }
     const overheadRows: Record<string, unknown>[] = [];
@@ -777,7 +783,7 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
       for (const network of p.networks) {
         ctx.progress(done, total, `${network} overhead`);
         overheadRows.push(...await overheadOf(ctx, network, backend));
-        done++;
+        done += p.steps;
       }
     }
     ctx.progress(total, total, "done");
