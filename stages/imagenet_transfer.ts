@@ -758,7 +758,15 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
       const l = await loadLearnedOptimizer(learnedDir, p.seed);
       provenance = l.provenance;
       l.dispose();
-      ctx.log(`learned optimizer: ${join(learnedDir, "hrnn.weights")} ${JSON.stringify(provenance)}`);
+      const prov = l.provenance;
+      ctx.log(
+        `learned optimizer: ${join(learnedDir, "hrnn.weights")} (profile ${
+          prov.profile ?? "?"
+        }, meta-train ` +
+          `${prov.cacheKey ?? "?"}, ${prov.metaTraining?.metaSteps ?? "?"} meta-steps${
+            prov.standIn ? ", STAND-IN weights" : ""
+          })`,
+      );
     }
     const runs = optimizerRuns(p);
     // Progress in training steps; each overhead measurement counts as as many units as one training run.
