@@ -62,13 +62,26 @@ export function defaultBackend(): BackendName {
   return "wasm";
 }
 
+/**
+ * Loads tfjs-node-gpu or tfjs-node if the user installed it into `node_modules/` (e.g. `npm i
+ * @tensorflow/tfjs-node-gpu`). Only an installed package is imported, by its path: importing an `npm:`
+ * specifier would make Deno fetch the package (without its native library) and rewrite deno.lock.
+ */
 async function loadTfjsNode(): Promise<boolean> {
   for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    const dir = `${Deno.cwd()}/node_modules/${pkg}`;
+    let main: string;
     try {
-      await import(`npm:${pkg}@4.22.0`);
-      return true;
+      const manifest = JSON.parse(await Deno.readTextFile(`${dir}/package.json`)) as { main?: string };
+      main = `${dir}/${manifest.main ?? "index.js"}`;
     } catch {
-      // not installed: try the next one
+      continue; // not installed
+    }
+    try {
+      await import(new URL(`file://${main}`).href);
+      return true;
+    } catch (e) {
+      throw new Error(`${pkg} is installed in ${dir} but failed to load: ${(e as Error).message}`);
     }
   }
   return false;
