@@ -153,11 +153,26 @@ export async function runQueryCli(argv: string[], io: QueryIo = stdio): Promise<
   if (sql === "-") sql = (await readStdin()).trim();
 
   let store: ResultsStore;
+  const resultsDir = resolveResultsDir(values.results);
   try {
-    store = await ResultsStore.open(resolveResultsDir(values.results), { readOnly: true, log: () => {} });
+    store = await ResultsStore.open(resultsDir, { readOnly: true, log: () => {} });
   } catch (e) {
-    await io.err(`error: ${(e as Error).message}\n`);
-    return 1;
+    if (!/in use by another process/.test((e as Error).message)) {
+      await io.err(`error: ${(e as Error).message}\n`);
+      return 1;
+    }
+    try {
+      store = await ResultsStore.openArtifactSnapshot(resultsDir);
+    } catch (e2) {
+      await io.err(
+        `error: ${(e as Error).message}\n(no artifact row files to fall back on: ${(e2 as Error).message})\n`,
+      );
+      return 1;
+    }
+    await io.err(
+      "note: the results database is held by a running pipeline; answering from the stages' row files " +
+        "(artifacts/*/*/rows, including stages still running). Only stage result tables are available.\n",
+    );
   }
   try {
     if (store.schemaVersion > 0 && store.schemaVersion < store.latestSchemaVersion) {

@@ -671,6 +671,50 @@ export class ResultsStore {
     });
   }
 
+  /**
+   * A read-only, in-memory snapshot of the stage result tables, built from the row files that every stage
+   * writes into its artifact (`artifacts/<stage>/<key>/rows/<table>.ndjson`, and those of stages still running
+   * in `.staging-<key>-<pid>/`). `run_key` is taken from the directory name. Used by `deno task query` while a
+   * pipeline holds the database; core tables (stage_runs, artifacts, bench) are not in it.
+   */
+  static async openArtifactSnapshot(resultsDir: string): Promise<ResultsStore> {
+    const dir = resolve(resultsDir);
+    const byTable = new Map<string, string[]>();
+    const root = join(dir, "artifacts");
+    try {
+      for await (const stage of Deno.readDir(root)) {
+        if (!stage.isDirectory) continue;
+        for await (const art of Deno.readDir(join(root, stage.name))) {
+          if (!art.isDirectory) continue;
+          const rows = join(root, stage.name, art.name, "rows");
+          try {
+            for await (const f of Deno.readDir(rows)) {
+              if (!f.isFile || !f.name.endsWith(".ndjson")) continue;
+              const path = join(rows, f.name);
+              if ((await Deno.stat(path)).size === 0) continue;
+              const table = f.name.slice(0, -".ndjson".length);
+              byTable.set(table, [...(byTable.get(table) ?? []), path]);
+            }
+          } catch { /* no rows folder */ }
+        }
+      }
+    } catch {
+      throw new Error(`no results yet in ${dir}: run \`deno task pipeline\` first`);
+    }
+    const instance = await DuckDBInstance.create(":memory:");
+    const conn = await instance.connect();
+    for (const [table, files] of byTable) {
+      const list = files.map((f) => `'${f.replaceAll("'", "''")}'`).join(", ");
+      await conn.run(
+        `CREATE TABLE ${quoteIdent(table)} AS SELECT ` +
+          `regexp_extract(filename, '/artifacts/[^/]+/(?:\\.staging-)?([0-9a-f]+)', 1) AS run_key, ` +
+          `* EXCLUDE (filename) FROM read_json_auto([${list}], format = 'newline_delimited', ` +
+          `union_by_name = true, filename = true)`,
+      );
+    }
+    return new ResultsStore(dir, ":memory:", true, instance, conn, () => {});
+  }
+
   /** Runs SQL (several statements allowed; the last one's result is returned) and converts values to plain JS. */
   query(sql: string): Promise<QueryResult> {
     return this.#exclusive(async () => {
