@@ -5,7 +5,8 @@ Deno.test("backend: 'tensorflow' without tfjs-node installed is a clear error an
   const lock = await Deno.readTextFile("deno.lock");
   await assert.rejects(
     () => initBackend("tensorflow"),
-    (e: Error) => /tfjs-node-gpu or @tensorflow\/tfjs-node, which is not installed/.test(e.message) &&
+    (e: Error) =>
+      /tfjs-node-gpu or @tensorflow\/tfjs-node, which is not installed/.test(e.message) &&
       /'wasm' backend/.test(e.message),
   );
   assert.equal(await Deno.readTextFile("deno.lock"), lock, "deno.lock must not change");
