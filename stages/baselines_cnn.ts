@@ -43,7 +43,8 @@ export function baselineHparams(name: string, lr: number): Record<string, unknow
 /** The `baselines-cnn` stage. */
 export const baselinesCnn = defineStage<CnnParams>({
   name: "baselines-cnn",
-  description: "ConvNet baselines (momentum, RMSProp, Adam) over a learning-rate grid and seeds (cnn_runs)",
+  description:
+    "ConvNet baselines (momentum, RMSProp, Adam) over a learning-rate grid and seeds (cnn_baseline_runs, cnn_baseline_curves, cnn_lr_sweep)",
   deps: [],
   version: "1",
   params: CNN_PARAMS,

@@ -50,7 +50,8 @@ export function describeWeights(prov: WeightsProvenance): string {
 /** The `eval-cnn` stage. */
 export const evalCnn = defineStage<EvalCnnParams>({
   name: "eval-cnn",
-  description: "Learned optimizer on the ConvNets, compared with the tuned baselines (cnn_runs, cnn_summary)",
+  description:
+    "Learned optimizer on the ConvNets, compared with the tuned baselines (cnn_runs, cnn_curves, cnn_summary)",
   deps: ["meta-train", "baselines-cnn"],
   version: "1",
   params: {},
