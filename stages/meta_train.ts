@@ -176,14 +176,18 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
     const set = await readTaskSet(ctx.inputs["generate-tasks"].dir);
     const all = set.tasks.filter((t) => t.split === "train");
     const resolveDataset = await preloadDatasets(all.map((t) => t.spec));
-    const train = p.maxTaskDims > 0
-      ? all.filter((t) => {
-        const prob = buildProblem(t.spec, { resolveDataset });
-        const dims = prob.paramShapes.reduce((s, sh) => s + sh.reduce((a, b) => a * b, 1), 0);
-        prob.dispose();
-        return dims <= p.maxTaskDims;
-      })
-      : all;
+    // generate-tasks already measured every problem's size (its `tasks` rows); build only unknown ones.
+    const { readTaskDims } = await import("./eval_common.ts");
+    const known = await readTaskDims(ctx.inputs["generate-tasks"].dir);
+    const dimsOf = (t: (typeof all)[number]): number => {
+      const d = known.get(t.id);
+      if (d !== undefined) return d;
+      const prob = buildProblem(t.spec, { resolveDataset });
+      const n = prob.paramShapes.reduce((s, sh) => s + sh.reduce((a, b) => a * b, 1), 0);
+      prob.dispose();
+      return n;
+    };
+    const train = p.maxTaskDims > 0 ? all.filter((t) => dimsOf(t) <= p.maxTaskDims) : all;
     if (train.length === 0) {
       throw new Error(
         `meta-train: no training problems left (maxTaskDims=${p.maxTaskDims}); raise maxTaskDims`,
