@@ -41,6 +41,7 @@ import {
 import { type Block, makeSegments, MAX_BLOCK_COORDS, planBlocks } from "./segments.ts";
 import { type MetaParams, validateMetaParams } from "./meta_params.ts";
 import { matMul, straightThroughClip } from "./ops.ts";
+import { fusedAvailable, fusedUnsupportedReason, type FusedUpdater, makeFusedUpdater } from "./fused.ts";
 
 /** RMS decay used when `learnableDecay` is off (§4.3 fallback: σ(logit(0.93))). */
 export const FIXED_SCL_DECAY = 0.93;
@@ -91,6 +92,12 @@ export interface HrnnOptions {
    * {@link MAX_BLOCK_COORDS}); 0 updates every tensor on its own. Results agree to float32 rounding.
    */
   maxBlockCoords?: number;
+  /**
+   * How `update` computes: `"ops"` = differentiable tfjs ops (meta-training); `"fused"` = the WebAssembly SIMD
+   * kernel of `fused.ts` (wasm backend only, not differentiable; an error elsewhere); `"auto"` (default) = fused
+   * when the backend is wasm, no gradient is being recorded and the config is supported, else ops.
+   */
+  kernel?: "auto" | "ops" | "fused";
 }
 
 /** The HRNN optimizer; also exposes the config it was built with. */
@@ -144,6 +151,31 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
   const f = numFeatures(config);
   const dos = config.dynamicOutputScale;
   const attention = config.useAttention;
+  const kernel = opts.kernel ?? "auto";
+  if (kernel !== "auto" && kernel !== "ops" && kernel !== "fused") {
+    throw new Error(`HRNN kernel must be "auto", "ops" or "fused", got ${JSON.stringify(kernel)}.`);
+  }
+  const unsupported = fusedUnsupportedReason(config);
+  if (kernel === "fused" && unsupported) {
+    throw new Error(
+      `HRNN kernel "fused" cannot run this config: ${unsupported}. Use kernel "ops" or "auto".`,
+    );
+  }
+  let fused: FusedUpdater | null = null;
+  /** The fused updater when this update should use it (see {@link HrnnOptions.kernel}). */
+  function fusedFor(sizes: number[]): FusedUpdater | null {
+    if (kernel === "ops" || unsupported || sizes.some((n) => n === 0)) return null;
+    if (!fusedAvailable()) {
+      if (kernel === "fused") {
+        throw new Error(
+          `HRNN kernel "fused" needs the wasm backend (active: ${tf.getBackend()}) and no gradient recording; ` +
+            'use kernel "auto" to fall back to tfjs ops.',
+        );
+      }
+      return null;
+    }
+    return (fused ??= makeFusedUpdater(mp, config));
+  }
 
   function init(params: tf.Tensor[]): HrnnState {
     const logLrs = dos ? params.map((p) => initialLogLr(p.size, config, rng)) : [];
@@ -199,6 +231,8 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
         );
       }
     });
+    const fast = fusedFor(state.tensors.map((s) => s.scl_decay.shape[1]));
+    if (fast) return fast.update(grads, state, params);
     return tf.tidy(() => {
       // Weights derived once per step (tiny, differentiable).
       let gru0Prepared: BatchedGru | null = null;

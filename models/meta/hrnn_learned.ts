@@ -19,6 +19,6 @@ export function hrnnLearnedOptimizer(config: Partial<HrnnConfig> = {}): LearnedO
     name: "hrnn",
     config: cfg,
     init: (seed) => createMetaParams(cfg, seed),
-    optimizer: (mp, opts) => makeHrnn(mp, cfg, { rng: opts?.rng }),
+    optimizer: (mp, opts) => makeHrnn(mp, cfg, { rng: opts?.rng, kernel: "ops" }),
   };
 }

@@ -1,0 +1,302 @@
+/*
+ * lopt: the per-coordinate part of one hierarchical-RNN update (hrnn-reference.md §4.7 steps 1-6, 8-10), fused
+ * into one pass over a parameter tensor's coordinates, for inference (no gradients). Compiled to WebAssembly
+ * with SIMD (4 coordinates per vector) by models/hrnn/kernel/build.ts; the module imports the tfjs wasm
+ * backend's memory, so it reads the optimizer state and writes the new state in place of tfjs tensors with no
+ * copies. The TypeScript driver (models/hrnn/fused.ts) documents the argument block and does the per-tensor
+ * and global parts (tensor RNN, global RNN, RMS normalisation) with the sums this pass returns.
+ *
+ * The module has no data segment and uses only the stack the caller provides (the driver sets
+ * __stack_pointer to the top of a scratch block it allocated on the tfjs heap before every call).
+ *
+ * Numerics: exp and log are Cephes-style polynomials (relative error about 1e-7); tanh(x) = 2σ(2x) − 1 and
+ * asinh(x) = ln(x + √(x² + 1)) as in the tfjs implementation, so results agree with the ops path to float32
+ * rounding.
+ */
+#include <stdint.h>
+#include <wasm_simd128.h>
+
+typedef float f4 __attribute__((vector_size(16)));
+typedef int32_t i4 __attribute__((vector_size(16)));
+
+#define MAX_K 16
+#define MAX_F 52
+#define MAX_N 64
+
+#ifndef GROUPS
+#define GROUPS 4
+#endif
+#ifndef OB
+#define OB 2
+#endif
+#define BLK (4 * GROUPS)
+
+/* Flags (argument block int 4). */
+#define F_GRAD_PRODUCTS 1
+#define F_LOG_MS 2
+#define F_RELATIVE_LR 4
+#define F_EXTREME 8
+#define F_LR_SHORTCUT 16
+#define F_MULTI_SCALE_DECAYS 32
+#define F_LEARNED_SCL 64
+#define F_LEARNED_INP 128
+#define F_GRAD_SHORTCUT 256
+#define F_DOS 512
+
+/* Integer argument block layout (int32 words). */
+#define A_N 0
+#define A_K 1
+#define A_N0 2
+#define A_F 3
+#define A_FLAGS 4
+#define A_G 5
+#define A_H 6
+#define A_INP 7
+#define A_SCL 8
+#define A_LR 9
+#define A_OUT_H 10
+#define A_OUT_SCL 11
+#define A_OUT_INP 12
+#define A_OUT_LR 13
+#define A_OUT_STEP 14
+#define A_ACC 16  /* K pointers: accumulators in, then ms in, accumulators out, ms out */
+#define A_FLOATS 96  /* float block starts at word 96 */
+#define A_SUMS 80    /* word offset of a pointer to the double sums block */
+
+static inline f4 splat(float x) { return (f4){x, x, x, x}; }
+
+/* a·b + c (two instructions: fused multiply-add needs relaxed SIMD, which clang 14 cannot target). */
+#ifdef __wasm_relaxed_simd__
+static inline f4 madd(f4 a, f4 b, f4 c) { return (f4)wasm_f32x4_relaxed_madd((v128_t)a, (v128_t)b, (v128_t)c); }
+#else
+static inline f4 madd(f4 a, f4 b, f4 c) { return a * b + c; }
+#endif
+static inline f4 vmin(f4 a, f4 b) { return (f4)wasm_f32x4_min((v128_t)a, (v128_t)b); }
+static inline f4 vmax(f4 a, f4 b) { return (f4)wasm_f32x4_max((v128_t)a, (v128_t)b); }
+static inline f4 vsqrt(f4 a) { return (f4)wasm_f32x4_sqrt((v128_t)a); }
+static inline f4 vsel(i4 m, f4 a, f4 b) { return (f4)wasm_v128_bitselect((v128_t)a, (v128_t)b, (v128_t)m); }
+
+/*
+ * e^x, Cephes expf: x = n·ln2 + r, e^r by a degree-6 polynomial, 2^n from exponent bits. n is rounded with the
+ * 1.5·2^23 trick (its integer sits in the low mantissa bits), cheaper than f32x4.nearest + trunc_sat on V8.
+ * pmin/pmax (one instruction each) keep a NaN input as NaN because x is their first operand.
+ */
+static inline f4 vexp(f4 x) {
+  x = (f4)wasm_f32x4_pmax((v128_t)x, (v128_t)splat(-87.3f));
+  x = (f4)wasm_f32x4_pmin((v128_t)x, (v128_t)splat(88.3f));
+  const float magic = 12582912.0f;
+  f4 t = x * 1.44269504088896341f + magic;
+  f4 n = t - magic;
+  f4 r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  f4 z = r * r;
+  f4 p = splat(1.9875691500e-4f);
+  p = madd(p, r, splat(1.3981999507e-3f));
+  p = madd(p, r, splat(8.3334519073e-3f));
+  p = madd(p, r, splat(4.1665795894e-2f));
+  p = madd(p, r, splat(1.6666665459e-1f));
+  p = madd(p, r, splat(5.0000001201e-1f));
+  p = p * z + r + 1.0f;
+  i4 e = ((i4)t - 0x4B400000 + 127) << 23;
+  return p * (f4)e;
+}
+
+/*
+ * ln x, Cephes logf: x = m·2^e with m in [√½, √2), ln m by a degree-9 polynomial. ln 0 = −∞; negative and NaN
+ * inputs give NaN; +∞ is not special-cased (never an input here: ms + 1e-16 and x + √(x² + 1) are finite for
+ * finite gradients).
+ */
+static inline f4 vlog(f4 x) {
+  i4 xi = (i4)x;
+  i4 e = (xi >> 23) - 126;
+  f4 m = (f4)((xi & 0x807fffff) | 0x3f000000);
+  i4 small = m < 0.707106781186547524f;
+  f4 ef = __builtin_convertvector(e + small, f4);
+  m = m - 1.0f + (f4)((i4)m & small);
+  f4 z = m * m;
+  f4 y = splat(7.0376836292e-2f);
+  y = madd(y, m, splat(-1.1514610310e-1f));
+  y = madd(y, m, splat(1.1676998740e-1f));
+  y = madd(y, m, splat(-1.2420140846e-1f));
+  y = madd(y, m, splat(1.4249322787e-1f));
+  y = madd(y, m, splat(-1.6668057665e-1f));
+  y = madd(y, m, splat(2.0000714765e-1f));
+  y = madd(y, m, splat(-2.4999993993e-1f));
+  y = madd(y, m, splat(3.3333331174e-1f));
+  y = y * m * z;
+  y = y - ef * 2.12194440e-4f;
+  y = y - 0.5f * z;
+  f4 res = m + y + ef * 0.693359375f;
+  i4 bad = ~(x > 0.0f);
+  if (wasm_v128_any_true((v128_t)bad)) {
+    res = vsel(x == 0.0f, splat(-__builtin_inff()), vsel(bad, splat(__builtin_nanf("")), res));
+  }
+  return res;
+}
+
+static inline f4 vsigmoid(f4 x) { return 1.0f / (1.0f + vexp(-x)); }
+static inline f4 vtanh(f4 x) { return 2.0f * vsigmoid(2.0f * x) - 1.0f; }
+static inline f4 vasinh(f4 x) { return vlog(x + vsqrt(x * x + 1.0f)); }
+
+/* Full-width loads / stores, and four floats at a stride (lanes built with constant indices: a lane written
+ * through a variable index goes through the stack and stalls store forwarding). */
+static inline f4 ld(const float* p) { return (f4)wasm_v128_load(p); }
+static inline void st(float* p, f4 v) { wasm_v128_store(p, (v128_t)v); }
+static inline f4 gather4(const float* p, int stride) {
+  return (f4)wasm_f32x4_make(p[0], p[stride], p[2 * stride], p[3 * stride]);
+}
+static inline void scatter4(float* p, int stride, f4 v) {
+  p[0] = wasm_f32x4_extract_lane((v128_t)v, 0);
+  p[stride] = wasm_f32x4_extract_lane((v128_t)v, 1);
+  p[2 * stride] = wasm_f32x4_extract_lane((v128_t)v, 2);
+  p[3 * stride] = wasm_f32x4_extract_lane((v128_t)v, 3);
+}
+
+/* The data pointers of one pass (inputs, then outputs). */
+typedef struct {
+  const float *g, *h, *inpD, *sclD, *lr;
+  float *oh, *oscl, *oinp, *olr, *ostep;
+  const float* acc[MAX_K];
+  const float* ms[MAX_K];
+  float* oacc[MAX_K];
+  float* oms[MAX_K];
+} Ptrs;
+
+/* SIMD partial sums of h', the features and d² (flushed into doubles every 128 blocks). */
+typedef struct {
+  f4 accH[MAX_N];
+  f4 accF[MAX_F];
+  f4 accD2;
+} Sums;
+
+/* Zero-padded buffers for the last partial block of eight coordinates. */
+typedef struct {
+  float g[BLK], h[BLK * MAX_N], inpD[BLK], sclD[BLK], lr[BLK];
+  float oh[BLK * MAX_N], oscl[BLK], oinp[BLK], olr[BLK], ostep[BLK];
+  float acc[MAX_K][BLK], ms[MAX_K][BLK], oacc[MAX_K][BLK], oms[MAX_K][BLK];
+} Tail;
+
+static void copy_in(float* dst, const float* src, int count, int total) {
+  for (int i = 0; i < total; i++) dst[i] = i < count ? src[i] : 0.0f;
+}
+
+/* Points Q at T's buffers, filled with coordinates from..from+rem-1 of P and zeros after them. */
+static void tail_in(Tail* T, Ptrs* Q, const Ptrs* P, int from, int rem, int K, int N0) {
+  copy_in(T->g, P->g + from, rem, BLK);
+  copy_in(T->h, P->h + (int64_t)from * N0, rem * N0, BLK * N0);
+  copy_in(T->inpD, P->inpD + from, rem, BLK);
+  copy_in(T->sclD, P->sclD + from, rem, BLK);
+  if (P->lr) copy_in(T->lr, P->lr + from, rem, BLK);
+  for (int i = 0; i < K; i++) {
+    copy_in(T->acc[i], P->acc[i] + from, rem, BLK);
+    copy_in(T->ms[i], P->ms[i] + from, rem, BLK);
+    Q->acc[i] = T->acc[i];
+    Q->ms[i] = T->ms[i];
+    Q->oacc[i] = T->oacc[i];
+    Q->oms[i] = T->oms[i];
+  }
+  Q->g = T->g;
+  Q->h = T->h;
+  Q->inpD = T->inpD;
+  Q->sclD = T->sclD;
+  Q->lr = T->lr;
+  Q->oh = T->oh;
+  Q->oscl = T->oscl;
+  Q->oinp = T->oinp;
+  Q->olr = T->olr;
+  Q->ostep = T->ostep;
+}
+
+/* Copies the first rem coordinates of Q's outputs to P's outputs at `from`. */
+static void tail_out(const Ptrs* Q, const Ptrs* P, int from, int rem, int K, int N0, int dos) {
+  for (int i = 0; i < rem * N0; i++) P->oh[(int64_t)from * N0 + i] = Q->oh[i];
+  for (int q = 0; q < rem; q++) {
+    P->oscl[from + q] = Q->oscl[q];
+    P->oinp[from + q] = Q->oinp[q];
+    if (dos) P->olr[from + q] = Q->olr[q];
+    P->ostep[from + q] = Q->ostep[q];
+    for (int i = 0; i < K; i++) {
+      P->oacc[i][from + q] = Q->oacc[i][q];
+      P->oms[i][from + q] = Q->oms[i][q];
+    }
+  }
+}
+
+static const float* fptr(int32_t* a, int word) { return (const float*)(intptr_t)a[word]; }
+static float* optr(int32_t* a, int word) { return (float*)(intptr_t)a[word]; }
+
+/*
+ * One pass over the n coordinates of a tensor. Float block (from word A_FLOATS): lrMean, maxLogLr,
+ * stepOffset, lrMomentum (σ of its logit), bScl, bInp, bLr, nz[K] (1 where that ms_i has a non-zero
+ * element), then Wg [(F+N0)·2N0] row-major, cg [2N0] (learned bias plus the external bias), Wc [(F+N0)·N0],
+ * cc [N0], wU [N0], wS [N0], wI [N0], wL [N0], wGs [K]. Sums (doubles, pointer at word A_SUMS): Σh' [N0],
+ * Σfeatures [F], Σd² over coordinates.
+ */
+#define UNROLL_FULL _Pragma("clang loop unroll(full)")
+
+/* The paper configuration (K = 4, N0 = 10, F = 12), specialised: constant trip counts, loops unrolled. */
+#define COORDS_NAME coords_paper
+#define COORDS_K 4
+#define COORDS_N0 10
+#define COORDS_F 12
+#define UNROLL UNROLL_FULL
+#include "hrnn_coords_body.h"
+#undef COORDS_NAME
+#undef COORDS_K
+#undef COORDS_N0
+#undef COORDS_F
+#undef UNROLL
+
+/* Any other configuration. */
+#define COORDS_NAME coords_generic
+#define COORDS_K a[A_K]
+#define COORDS_N0 a[A_N0]
+#define COORDS_F a[A_F]
+#define UNROLL
+#include "hrnn_coords_body.h"
+
+/*
+ * Entry point. The paper configuration (K = 4, N0 = 10, F = 12) gets a copy specialised at compile time
+ * (constant trip counts: the GRU loops unroll and the weight offsets become immediates, about 5x faster);
+ * every other configuration runs the generic copy.
+ */
+__attribute__((export_name("hrnn_coords"))) void hrnn_coords(int32_t* a) {
+  const int K = a[A_K], N0 = a[A_N0], F = a[A_F];
+  if (K == 4 && N0 == 10 && F == 12) {
+    coords_paper(a);
+  } else {
+    coords_generic(a);
+  }
+}
+
+/* Σ p[0..n) in double precision. */
+__attribute__((export_name("sum_f32"))) double sum_f32(const float* p, int n) {
+  double s = 0.0;
+  f4 acc = splat(0.0f);
+  int j = 0, groups = 0;
+  for (; j + 4 <= n; j += 4) {
+    acc += (f4)wasm_v128_load(p + j);
+    if (++groups == 256) {
+      s += (double)acc[0] + acc[1] + acc[2] + acc[3];
+      acc = splat(0.0f);
+      groups = 0;
+    }
+  }
+  s += (double)acc[0] + acc[1] + acc[2] + acc[3];
+  for (; j < n; j++) s += p[j];
+  return s;
+}
+
+/* 1 when some element of p[0..n) is not zero (stops at the first one), else 0. */
+__attribute__((export_name("any_nonzero"))) int any_nonzero(const float* p, int n) {
+  for (int j = 0; j < n; j++) {
+    if (p[j] != 0.0f) return 1;
+  }
+  return 0;
+}
+
+/* p[i] *= s in place. */
+__attribute__((export_name("scale_f32"))) void scale_f32(float* p, int n, float s) {
+  int j = 0;
+  for (; j + 4 <= n; j += 4) wasm_v128_store(p + j, (v128_t)((f4)wasm_v128_load(p + j) * s));
+  for (; j < n; j++) p[j] *= s;
+}
