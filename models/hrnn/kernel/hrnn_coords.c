@@ -77,7 +77,7 @@ static inline f4 vsqrt(f4 a) { return (f4)wasm_f32x4_sqrt((v128_t)a); }
 static inline f4 vsel(i4 m, f4 a, f4 b) { return (f4)wasm_v128_bitselect((v128_t)a, (v128_t)b, (v128_t)m); }
 
 /*
- * e^x, Cephes expf: x = n·ln2 + r, e^r by a degree-6 polynomial, 2^n from exponent bits. n is rounded with the
+ * e^x: x = n·ln2 + r (Cephes' two-part ln2), e^r by a degree-5 polynomial, 2^n from exponent bits. n is rounded with the
  * 1.5·2^23 trick (its integer sits in the low mantissa bits), cheaper than f32x4.nearest + trunc_sat on V8.
  * pmin/pmax (one instruction each) keep a NaN input as NaN because x is their first operand.
  */
@@ -88,14 +88,12 @@ static inline f4 vexp(f4 x) {
   f4 t = x * 1.44269504088896341f + magic;
   f4 n = t - magic;
   f4 r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  f4 z = r * r;
-  f4 p = splat(1.9875691500e-4f);
-  p = madd(p, r, splat(1.3981999507e-3f));
-  p = madd(p, r, splat(8.3334519073e-3f));
-  p = madd(p, r, splat(4.1665795894e-2f));
-  p = madd(p, r, splat(1.6666665459e-1f));
-  p = madd(p, r, splat(5.0000001201e-1f));
-  p = p * z + r + 1.0f;
+  // e^r = 1 + r + r²·q(r) with q of degree 3 fitted for minimal relative error on [−ln2/2, ln2/2]
+  // (max 2e-7 in float32, measured over 2e5 points).
+  f4 q = madd(r, splat(8.312524894676234e-3f), splat(4.189011520219711e-2f));
+  q = madd(q, r, splat(1.6667114472984196e-1f));
+  q = madd(q, r, splat(4.9999231775714237e-1f));
+  f4 p = madd(r * r, q, r) + 1.0f;
   i4 e = ((i4)t - 0x4B400000 + 127) << 23;
   return p * (f4)e;
 }
