@@ -50,7 +50,11 @@ export interface UpdateContext {
 }
 
 /** Builds params/grads of `total` parameters in four tensors and the optimizer's initial state. */
-export function updateContext(kind: "hrnn" | "adam", total: number): UpdateContext {
+export function updateContext(
+  kind: "hrnn" | "adam",
+  total: number,
+  kernel: "auto" | "ops" = "auto",
+): UpdateContext {
   const rng = new Rng(7);
   const make = (n: number) => tf.tensor1d(rng.normalArray(n));
   const sizes = splitSizes(total);
@@ -61,7 +65,7 @@ export function updateContext(kind: "hrnn" | "adam", total: number): UpdateConte
   if (kind === "hrnn") {
     const config = makeHrnnConfig();
     meta = createMetaParams(config, 0);
-    opt = makeHrnn(meta, config, { seed: 0 }) as unknown as Optimizer;
+    opt = makeHrnn(meta, config, { seed: 0, kernel }) as unknown as Optimizer;
   } else {
     opt = adam({ learningRate: 1e-3 }) as unknown as Optimizer;
   }
@@ -119,12 +123,15 @@ interface HrnnBenchContext {
  * HRNN update bench at `total` parameters. Every iteration runs one Adam update and then one HRNN update on
  * same-sized tensors, each timed on its own, so both see the same machine load; the extra metrics are the
  * medians `hrnn_ms` and `adam_ms` and `ratio` = hrnn_ms / adam_ms. The harness time of an iteration is the sum
- * (Adam is 1–3 % of it).
+ * (Adam is 1–3 % of it). `kernel` "auto" is what users get on wasm (the fused kernel); "ops" times the
+ * differentiable tfjs-ops path that meta-training uses (forward only here).
  */
-export function hrnnUpdateBench(total: number): BenchDef<HrnnBenchContext> {
+export function hrnnUpdateBench(total: number, kernel: "auto" | "ops" = "auto"): BenchDef<HrnnBenchContext> {
   return {
     group: "hrnn-update",
-    name: `hrnn update (paper config) + adam, ${label(total)} params in 4 tensors`,
+    name: `hrnn update (paper config${kernel === "ops" ? ", ops path" : ""}) + adam, ${
+      label(total)
+    } params in 4 tensors`,
     unit: "update",
     iterations: total >= 1e6 ? 9 : total >= 1e5 ? 15 : 25,
     warmup: 2,
@@ -132,7 +139,7 @@ export function hrnnUpdateBench(total: number): BenchDef<HrnnBenchContext> {
     setup: async () => {
       await initBackend();
       return {
-        hrnn: updateContext("hrnn", total),
+        hrnn: updateContext("hrnn", total, kernel),
         adam: updateContext("adam", total),
         adamMs: [],
         hrnnMs: [],
@@ -159,10 +166,11 @@ export function hrnnUpdateBench(total: number): BenchDef<HrnnBenchContext> {
   };
 }
 
-/** Adam and HRNN update benches at 1e4, 1e5 and 1e6 parameters. */
+/** Adam and HRNN update (fused kernel, and the ops path) benches at 1e4, 1e5 and 1e6 parameters. */
 export const benchmarks: BenchDef[] = UPDATE_SIZES.flatMap((n) => [
   adamUpdateBench(n) as BenchDef,
   hrnnUpdateBench(n) as BenchDef,
+  hrnnUpdateBench(n, "ops") as BenchDef,
 ]);
 
 if (import.meta.main) {
