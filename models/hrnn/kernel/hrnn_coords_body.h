@@ -120,10 +120,15 @@ static inline __attribute__((always_inline)) void BLOCK8(int32_t* a, const Ptrs*
       f4 m = (1.0f - d) * (av * av + 1e-12f) + d * ld(ms[i] + j);
       st(oacc[i] + j, av);
       st(oms[i] + j, m);
-      x[s][i] = vasinh(av / vsqrt(m + 1e-16f));
+      // x = asinh(a / √M) with M = ms' + 1e-16, written as ln(a + √(a² + M)) − ½·ln M: the same value (and the
+      // same cancellation for large negative x as the reference's ln(x + √(x² + 1))), with ln M shared with the
+      // log-mean-square feature and one square root and one division fewer.
+      const f4 mm = m + 1e-16f;
+      const f4 logM = vlog(mm);
+      x[s][i] = vlog(av + vsqrt(av * av + mm)) - 0.5f * logM;
       if (flags & F_LOG_MS) {
-        lms[i] = vlog(m + 1e-16f);
-        logMsSum += lms[i];
+        lms[i] = logM;
+        logMsSum += logM;
       }
     }
     // Step 5: feature rows in §4.6 order.
