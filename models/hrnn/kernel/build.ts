@@ -72,6 +72,11 @@ async function main(): Promise<void> {
   }
   const wasm = await Deno.readFile(tmp);
   const tmpForFrames = tmp;
+  if (sectionIds(wasm).includes(11)) {
+    throw new Error(
+      "the kernel module has a data section: it would overwrite tfjs memory; remove static data",
+    );
+  }
   const mod = new WebAssembly.Module(wasm);
   const imports = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}`);
   if (imports.join() !== "env.memory") throw new Error(`unexpected imports ${imports.join(", ")}`);
@@ -100,6 +105,24 @@ export const WASM_BASE64 = "${encodeBase64(wasm)}";
   const dest = new URL("hrnn_coords_wasm.ts", HERE).pathname;
   await Deno.writeTextFile(dest, text);
   console.log(`wrote ${dest}: ${wasm.length} bytes of wasm, source sha256 ${sourceHash.slice(0, 16)}…`);
+}
+
+/** Ids of the sections of a wasm binary (11 = data). */
+export function sectionIds(wasm: Uint8Array): number[] {
+  const ids: number[] = [];
+  let o = 8;
+  while (o < wasm.length) {
+    const id = wasm[o++];
+    let size = 0, shift = 0, b: number;
+    do {
+      b = wasm[o++];
+      size |= (b & 0x7f) << shift;
+      shift += 7;
+    } while (b & 0x80);
+    ids.push(id);
+    o += size;
+  }
+  return ids;
 }
 
 /**

@@ -205,3 +205,15 @@ Deno.test("the committed kernel module was built from the current C sources", as
     "models/hrnn/kernel/hrnn_coords.c or hrnn_coords_body.h changed: run `deno task build-kernel` and commit the result",
   );
 });
+
+Deno.test("the kernel module has no data section (it shares the tfjs heap) and imports only env.memory", async () => {
+  const { decodeBase64 } = await import("../../../models/hrnn/kernel/encoding.ts");
+  const { WASM_BASE64, STACK_BYTES } = await import("../../../models/hrnn/kernel/hrnn_coords_wasm.ts");
+  const { sectionIds } = await import("../../../models/hrnn/kernel/build.ts");
+  const bytes = decodeBase64(WASM_BASE64);
+  assert.ok(!sectionIds(bytes).includes(11), "no data section");
+  assert.ok(sectionIds(bytes).includes(10), "has a code section (the parser works)");
+  const imports = WebAssembly.Module.imports(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>));
+  assert.deepEqual(imports.map((i) => `${i.module}.${i.name}:${i.kind}`), ["env.memory:memory"]);
+  assert.ok(STACK_BYTES > 0 && STACK_BYTES < 1 << 20, `stack frames ${STACK_BYTES} bytes`);
+});
