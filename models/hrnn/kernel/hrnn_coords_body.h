@@ -167,6 +167,12 @@ static inline __attribute__((always_inline)) void BLOCK8(int32_t* a, const Ptrs*
     }
   }
   AFFINE_G(gates, xin, Wc, N0, cc);
+  // This block's sums, kept in registers and added to S once per block.
+  f4 bH[MAX_N], bF[MAX_F], bD2 = zero;
+  UNROLL
+  for (int i = 0; i < N0; i++) bH[i] = zero;
+  UNROLL
+  for (int i = 0; i < F; i++) bF[i] = zero;
   UNROLL
   for (int s = 0; s < GROUPS; s++) {
     const int j = j0 + 4 * s;
@@ -202,19 +208,24 @@ static inline __attribute__((always_inline)) void BLOCK8(int32_t* a, const Ptrs*
     // Per-tensor sums (zero-padding lanes of a partial last block masked out).
     if (valid >= 4 * s + 4) {
       UNROLL
-      for (int i = 0; i < N0; i++) S->accH[i] += hn[i];
+      for (int i = 0; i < N0; i++) bH[i] += hn[i];
       UNROLL
-      for (int i = 0; i < F; i++) S->accF[i] += feat[s][i];
-      S->accD2 += du * du;
+      for (int i = 0; i < F; i++) bF[i] += feat[s][i];
+      bD2 += du * du;
     } else {
       i4 in = (i4){0, 1, 2, 3} < valid - 4 * s;
       UNROLL
-      for (int i = 0; i < N0; i++) S->accH[i] += vsel(in, hn[i], zero);
+      for (int i = 0; i < N0; i++) bH[i] += vsel(in, hn[i], zero);
       UNROLL
-      for (int i = 0; i < F; i++) S->accF[i] += vsel(in, feat[s][i], zero);
-      S->accD2 += vsel(in, du * du, zero);
+      for (int i = 0; i < F; i++) bF[i] += vsel(in, feat[s][i], zero);
+      bD2 += vsel(in, du * du, zero);
     }
   }
+  UNROLL
+  for (int i = 0; i < N0; i++) S->accH[i] += bH[i];
+  UNROLL
+  for (int i = 0; i < F; i++) S->accF[i] += bF[i];
+  S->accD2 += bD2;
 }
 
 /* Adds the SIMD partial sums into the double sums block and clears them. */
