@@ -42,7 +42,9 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
   name: "meta-train",
   description: "Meta-trains the hierarchical RNN optimizer on the training ensemble (weights file)",
   deps: ["generate-tasks"],
-  version: "1",
+  // 2: on wasm, tf.sign was wrong below 1.19e-7 (lib/kernels/sign.ts), which broke the first-step rule of the
+  // mean squares (§2.3) for small gradients during meta-training; weights trained before the fix differ.
+  version: "2",
   params: {
     seed: { type: "integer", default: 0, description: "seed of meta-param init, problem sampling, schedule" },
     estimator: {

@@ -4,7 +4,8 @@
  * (convolution gradients) and `UnsortedSegmentSum` (gradient of `tf.gather`), plus two guards against the
  * backend corrupting its own heap: out-of-memory allocations throw a {@link WasmOutOfMemoryError}
  * (`heap_guard.ts`), and convolutions / poolings with a zero-size output skip the native kernel
- * (`zero_size_guard.ts`).
+ * (`zero_size_guard.ts`). Built-in kernels with wrong results are replaced: `Sign` (`sign.ts`; the built-in
+ * one returns 0 for |x| < 1.19e-7).
  *
  * `lib/backend.ts` calls {@link registerMissingKernels} from `initBackend`; tests and scripts that switch
  * backends themselves call {@link registerWasmKernels}.
@@ -16,6 +17,7 @@ import { conv2dBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
 import { depthwiseConv2dBackpropFilterConfig } from "./depthwise_conv2d_backprop_filter.ts";
 import { depthwiseConv2dBackpropInputConfig } from "./depthwise_conv2d_backprop_input.ts";
 import { unsortedSegmentSumConfig } from "./unsorted_segment_sum.ts";
+import { signConfig } from "./sign.ts";
 import { installHeapGuard } from "./heap_guard.ts";
 import { guardZeroSizeOutputs } from "./zero_size_guard.ts";
 
@@ -30,6 +32,9 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [
   unsortedSegmentSumConfig,
 ];
 
+/** lopt's replacements for built-in wasm kernels that give wrong results (registered over them). */
+export const WASM_KERNEL_FIXES: readonly tf.KernelConfig[] = [signConfig];
+
 /**
  * Registers each of {@link WASM_KERNELS} that the wasm backend does not already have (a later tfjs that ships
  * its own keeps it) and installs the out-of-memory and zero-size guards ({@link installHeapGuard},
@@ -41,6 +46,13 @@ export function registerWasmKernels(): string[] {
   const added: string[] = [];
   for (const config of WASM_KERNELS) {
     if (tf.getKernel(config.kernelName, "wasm") !== undefined) continue;
+    tf.registerKernel(config);
+    added.push(config.kernelName);
+  }
+  for (const config of WASM_KERNEL_FIXES) {
+    const current = tf.getKernel(config.kernelName, "wasm");
+    if (current?.kernelFunc === config.kernelFunc) continue;
+    if (current !== undefined) tf.unregisterKernel(config.kernelName, "wasm");
     tf.registerKernel(config);
     added.push(config.kernelName);
   }

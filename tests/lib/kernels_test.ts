@@ -322,3 +322,19 @@ Deno.test("wasm kernels", async (t) => {
     );
   }
 });
+
+Deno.test("wasm Sign is replaced by a correct one (the built-in returns 0 below 1.19e-7)", async () => {
+  registerWasmKernels();
+  const { signConfig } = await import("../../lib/kernels/sign.ts");
+  assert.equal(tf.getKernel("Sign", "wasm")?.kernelFunc, signConfig.kernelFunc);
+  const values = [3.7e-12, 1e-7, 1e-6, -1e-9, 0, -0, 1e-30, -2.5, NaN, Infinity, -Infinity];
+  const expected = [1, 1, 1, -1, 0, 0, 1, -1, 0, 1, -1];
+  for (const backend of ["wasm", "cpu"]) {
+    await tf.setBackend(backend);
+    const got = Array.from(tf.sign(tf.tensor1d(values)).dataSync());
+    assert.deepEqual(got.map((v) => (Object.is(v, -0) ? 0 : v)), expected, backend);
+    assert.deepEqual(Array.from(tf.sign(tf.tensor1d([-3, 0, 7], "int32")).dataSync()), [-1, 0, 1], backend);
+    assert.equal(tf.sign(tf.tensor1d([-3, 0, 7], "int32")).dtype, "int32");
+  }
+  await tf.setBackend("wasm");
+});

@@ -44,7 +44,7 @@ function maxRelDiff(a: tf.Tensor[], b: tf.Tensor[], floor: number): number {
  * gradients, parameters moved by the ops updates) and returns the worst relative differences of the updates and
  * of the states.
  */
-function compare(config: HrnnConfig, sizes: number[], steps = 4, seed = 3) {
+function compare(config: HrnnConfig, sizes: number[], steps = 4, seed = 3, gradScale = 0.1) {
   const mp = createMetaParams(config, seed);
   const ops = makeHrnn(mp, config, { seed, kernel: "ops" });
   const fused = makeHrnn(mp, config, { seed, kernel: "fused" });
@@ -53,7 +53,7 @@ function compare(config: HrnnConfig, sizes: number[], steps = 4, seed = 3) {
   let sa = ops.init(params), sb = fused.init(params);
   let worstUpdate = 0, worstState = 0;
   for (let t = 0; t < steps; t++) {
-    const grads = sizes.map((n) => tf.tensor1d(rng.normalArray(n).map((v) => v * 0.1)));
+    const grads = sizes.map((n) => tf.tensor1d(rng.normalArray(n).map((v) => v * gradScale)));
     const ra = ops.update(grads, sa, params), rb = fused.update(grads, sb, params);
     // Updates are RMS-normalised (scale ~ η): compare relative to their largest entry per tensor.
     ra.updates.forEach((u, j) => {
@@ -80,6 +80,15 @@ Deno.test("fused kernel equals the ops path: paper config, full blocks and parti
   // Sizes cover n < 16, multiples of 16 and tails of every length class.
   const config = makeHrnnConfig({ zeroInitLrWeights: false });
   const r = compare(config, [1, 5, 16, 33, 250, 4099]);
+  assert.ok(r.worstUpdate < 1e-4, `updates differ by ${r.worstUpdate}`);
+  assert.ok(r.worstState < 1e-3, `states differ by ${r.worstState}`);
+});
+
+Deno.test("fused kernel equals the ops path with tiny gradients (mean squares below float32 epsilon)", () => {
+  // Regression: the built-in wasm Sign returned 0 below 1.19e-7, so the ops path's first-step rule (§2.3)
+  // treated every step as the first when all mean squares of a tensor were that small (lib/kernels/sign.ts).
+  const config = makeHrnnConfig({ zeroInitLrWeights: false });
+  const r = compare(config, [7, 300, 9000], 4, 5, 1e-6);
   assert.ok(r.worstUpdate < 1e-4, `updates differ by ${r.worstUpdate}`);
   assert.ok(r.worstState < 1e-3, `states differ by ${r.worstState}`);
 });
