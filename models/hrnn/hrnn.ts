@@ -343,7 +343,9 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
           : tf.concat(blk.index.map((j) => state.tensors[j].parameter), 0);
         // Small blocks: the reference row form (fewest ops); a large tensor: the per-gate form (fast on wasm).
         const xT = tf.transpose(feats.features) as tf.Tensor2D;
-        const h0 = nTot > MAX_BLOCK_COORDS
+        // (The batched form takes one bias row: a large block of several tensors, possible only with a
+        // maxBlockCoords above the default, uses the grouped form.)
+        const h0 = nTot > MAX_BLOCK_COORDS && (t === 1 || !bias0)
           ? biasGruCellBatched(gru0(), xT, hOld, bias0)
           : t === 1 || !bias0
           ? biasGruCell(gruWeights(mp, 0), xT, hOld, bias0)

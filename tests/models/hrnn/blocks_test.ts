@@ -61,3 +61,24 @@ Deno.test("hrnn blocks: grouped update equals per-tensor update (values and meta
   assert.ok(maxDiff <= 1e-3 * maxAbs, `meta-gradients differ: ${maxDiff} vs scale ${maxAbs}`);
   tf.dispose(list);
 });
+
+Deno.test("hrnn blocks: a block above 8,192 coordinates of several tensors (maxBlockCoords raised) works", async () => {
+  await initBackend();
+  const cfg = makeHrnnConfig({ zeroInitLrWeights: false });
+  const mp = createMetaParams(cfg, 1);
+  const rng = new Rng(2);
+  const sizes = [72, 9000];
+  const params = sizes.map((n) => tf.tensor1d(rng.normalArray(n)));
+  const grads = sizes.map((n) => tf.tensor1d(rng.normalArray(n)));
+  const one = makeHrnn(mp, cfg, { seed: 1, kernel: "ops", maxBlockCoords: 1 << 20 });
+  const each = makeHrnn(mp, cfg, { seed: 1, kernel: "ops", maxBlockCoords: 0 });
+  const a = one.update(grads, one.init(params), params);
+  const b = each.update(grads, each.init(params), params);
+  a.updates.forEach((u, j) => {
+    const x = u.dataSync(), y = b.updates[j].dataSync();
+    const scale = Math.max(...Array.from(y, Math.abs));
+    x.forEach((v, i) =>
+      assert.ok(Math.abs(v - y[i]) <= 1e-4 * scale, `tensor ${j} entry ${i}: ${v} vs ${y[i]}`)
+    );
+  });
+});
