@@ -94,6 +94,12 @@ function instanceFor(backend: tf.KernelBackend): Instance {
         'Use makeHrnn(..., { kernel: "ops" }).',
     );
   }
+  if (typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer) {
+    throw new Error(
+      "HRNN fused kernel: the tfjs wasm backend uses shared (multi-threaded) memory, which the kernel module " +
+        'does not import; the update runs as tfjs ops (kernel "auto") instead.',
+    );
+  }
   compiled ??= new WebAssembly.Module(decodeBase64(WASM_BASE64) as Uint8Array<ArrayBuffer>);
   const inst = new WebAssembly.Instance(compiled, { env: { memory } });
   const exports = inst.exports as unknown as KernelExports;
@@ -117,7 +123,28 @@ function instanceFor(backend: tf.KernelBackend): Instance {
 export function fusedAvailable(): boolean {
   if (tf.getBackend() !== "wasm") return false;
   const state = (tf.engine() as unknown as { state: { gradientDepth: number } }).state;
-  return !(state.gradientDepth > 0);
+  return !(state.gradientDepth > 0) && fusedLoadError() === null;
+}
+
+const loadErrors = new WeakMap<object, Error>();
+
+/**
+ * Why the kernel cannot be instantiated on the active wasm backend (e.g. a multi-threaded tfjs build whose
+ * memory is shared, or a tfjs version whose internals moved), or null when it can. Tried once per backend.
+ */
+export function fusedLoadError(): Error | null {
+  const backend = tf.backend();
+  if (instances.has(backend)) return null;
+  const known = loadErrors.get(backend);
+  if (known) return known;
+  try {
+    instanceFor(backend);
+    return null;
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    loadErrors.set(backend, err);
+    return err;
+  }
 }
 
 function offsetOf(backend: BackendWasm, t: tf.TensorInfo): number {

@@ -41,7 +41,13 @@ import {
 import { type Block, makeSegments, MAX_BLOCK_COORDS, planBlocks } from "./segments.ts";
 import { type MetaParams, validateMetaParams } from "./meta_params.ts";
 import { matMul, straightThroughClip } from "./ops.ts";
-import { fusedAvailable, fusedUnsupportedReason, type FusedUpdater, makeFusedUpdater } from "./fused.ts";
+import {
+  fusedAvailable,
+  fusedLoadError,
+  fusedUnsupportedReason,
+  type FusedUpdater,
+  makeFusedUpdater,
+} from "./fused.ts";
 
 /** RMS decay used when `learnableDecay` is off (§4.3 fallback: σ(logit(0.93))). */
 export const FIXED_SCL_DECAY = 0.93;
@@ -167,9 +173,12 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
     if (kernel === "ops" || unsupported || sizes.some((n) => n === 0)) return null;
     if (!fusedAvailable()) {
       if (kernel === "fused") {
+        const loadError = tf.getBackend() === "wasm" ? fusedLoadError() : null;
         throw new Error(
-          `HRNN kernel "fused" needs the wasm backend (active: ${tf.getBackend()}) and no gradient recording; ` +
-            'use kernel "auto" to fall back to tfjs ops.',
+          loadError
+            ? `HRNN kernel "fused" cannot load: ${loadError.message}`
+            : `HRNN kernel "fused" needs the wasm backend (active: ${tf.getBackend()}) and no gradient ` +
+              'recording; use kernel "auto" to fall back to tfjs ops.',
         );
       }
       return null;

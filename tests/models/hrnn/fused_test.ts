@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../../lib/backend.ts";
 import { Rng } from "../../../lib/rng.ts";
 import { type HrnnConfig, makeHrnnConfig } from "../../../models/hrnn/config.ts";
-import { fusedUnsupportedReason } from "../../../models/hrnn/fused.ts";
+import { fusedAvailable, fusedLoadError, fusedUnsupportedReason } from "../../../models/hrnn/fused.ts";
 import { type HrnnState, makeHrnn } from "../../../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams } from "../../../models/hrnn/meta_params.ts";
 import { kernelSourceHash } from "../../../models/hrnn/kernel/build.ts";
@@ -172,6 +172,8 @@ Deno.test("fused kernel follows a meta-parameter replaced in place (Variable.ass
 });
 
 Deno.test("kernel option errors are clear", () => {
+  assert.equal(fusedLoadError(), null, "the kernel loads on the wasm backend");
+  assert.equal(fusedAvailable(), true);
   const attention = makeHrnnConfig({ useAttention: true });
   assert.match(fusedUnsupportedReason(attention) ?? "", /attention/);
   const mpA = createMetaParams(attention, 0);
