@@ -11,7 +11,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { allocOutput, heapView, input, type KernelArgs, wasmBackend } from "./wasm_io.ts";
+import { heapView, input, type KernelArgs, wasmBackend } from "./wasm_io.ts";
 
 /** sign of every element of `x` into `out` (−1, 0 or 1; NaN → 0, as on the cpu backend). */
 export function signInto(x: ArrayLike<number>, out: { [i: number]: number; length: number }): void {
@@ -26,7 +26,8 @@ export function sign(args: KernelArgs): tf.TensorInfo {
   const backend = wasmBackend(args);
   const x = input(args, "x");
   const dtype = x.dtype === "int32" ? "int32" : "float32";
-  const out = allocOutput(backend, x.shape, dtype);
+  // Every element is written, so the output is not zero-filled first (allocOutput would).
+  const out = backend.makeOutput(x.shape, dtype);
   const outView = heapView(backend, out);
   const xs = x.dtype === dtype ? heapView(backend, x) : (backend.readSync(x.dataId) as ArrayLike<number>);
   signInto(xs, outView);

@@ -63,10 +63,9 @@ interface Instance {
   backend: BackendWasm;
   exports: KernelExports;
   memory: WebAssembly.Memory;
-  /** Start of the scratch block (argument block + sums), after the stack. */
+  /** Start of the scratch block (argument block + sums); the kernel's stack grows down from here. */
   scratch: number;
   scratchBytes: number;
-  stackTop: number;
 }
 
 let compiled: WebAssembly.Module | null = null;
@@ -82,7 +81,10 @@ function wasmModule(backend: BackendWasm): EmscriptenModule {
   return (backend as unknown as { wasm: EmscriptenModule }).wasm;
 }
 
-/** The fused kernel on the current backend, or null with the reason when the backend is not wasm. */
+/**
+ * The kernel instantiated on a wasm backend's memory (once per backend), with its stack and scratch block
+ * allocated on that heap. Throws when it cannot be (see {@link fusedLoadError}).
+ */
 function instanceFor(backend: tf.KernelBackend): Instance {
   const cached = instances.get(backend);
   if (cached) return cached;
@@ -112,7 +114,6 @@ function instanceFor(backend: tf.KernelBackend): Instance {
     memory,
     scratch: aligned + STACK_BYTES,
     scratchBytes,
-    stackTop: aligned + STACK_BYTES,
   };
   instances.set(backend, instance);
   registerKernelOnce();
@@ -193,7 +194,7 @@ function registerKernelOnce(): void {
         ints[A_ACC + 2 * k + i] = ptr(outAcc[i]);
         ints[A_ACC + 3 * k + i] = ptr(outMs[i]);
       }
-      req.inst.exports.__stack_pointer.value = req.inst.stackTop;
+      req.inst.exports.__stack_pointer.value = req.inst.scratch;
       req.inst.exports.hrnn_coords(req.inst.scratch);
       const outs = [outH, outScl, outInp, outStep, ...outAcc, ...outMs];
       if (outLr) outs.push(outLr);
@@ -361,7 +362,7 @@ export function makeFusedUpdater(mp: MetaParams, config: HrnnConfig): FusedUpdat
     const s = snapshot();
     const ex = inst.exports;
     const b = inst.backend;
-    ex.__stack_pointer.value = inst.stackTop;
+    ex.__stack_pointer.value = inst.scratch;
     const ptr = (t: tf.Tensor) => offsetOf(b, t);
     const global = state.global ? state.global.dataSync() : null;
     const bias0Global = global && s.bias0L2 ? affine(s.bias0L2, global) : null;

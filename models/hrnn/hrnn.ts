@@ -12,6 +12,9 @@
  * per-tensor statistics kept exact by segment matrices; the results equal the tensor-by-tensor update up to
  * float32 rounding.
  *
+ * On the wasm backend, when no gradient is being recorded, `update` instead runs the fused WebAssembly kernel
+ * of `fused.ts` (same results to float32 rounding, several times faster; option `kernel`). Otherwise:
+ *
  * Everything is tfjs ops on the given meta-parameter tensors: `update` is differentiable w.r.t. the
  * meta-parameters and w.r.t. the gradients, parameters and state (meta-training backprops through unrolls of
  * it, also through the problem gradient). It runs inside `tf.tidy` (which keeps what the gradient tape needs)
