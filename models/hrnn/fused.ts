@@ -15,6 +15,10 @@
  * 80 a pointer to the sums block (doubles Σh' [N0], Σfeatures [F], Σd²), 96… the float block: scalars, the
  * first-step indicators nz[K] and the level-0 GRU and readout weights with the external bias folded in.
  *
+ * Two engines run that pass: `"wasm"` (the kernel module above) and `"native"` (the same C compiled for x86-64
+ * and loaded through Deno's FFI by `native.ts`, about twice as fast; it works on the same heap through the bytes
+ * of `memory.buffer`, after checking that every tensor it touches lies inside that heap).
+ *
  * Meta-parameters are read once (a snapshot) and read again only when one of the meta-parameter tensors changes
  * identity (e.g. `tf.Variable.assign`).
  *
@@ -27,6 +31,10 @@ import type { MetaParams } from "./meta_params.ts";
 import type { HrnnState, HrnnTensorState } from "./hrnn.ts";
 import { decodeBase64 } from "./kernel/encoding.ts";
 import { STACK_BYTES as KERNEL_STACK_BYTES, WASM_BASE64 } from "./kernel/hrnn_coords_wasm.ts";
+import { type NativeKernel, nativeKernel } from "./native.ts";
+
+/** Which compiled form of the fused pass runs it: the WebAssembly module or the native x86-64 library. */
+export type FusedEngine = "wasm" | "native";
 
 /** Largest level-0 size, feature count and number of timescales the kernel supports. */
 export const FUSED_LIMITS = { maxN0: 64, maxF: 52, maxK: 16 } as const;
@@ -155,7 +163,30 @@ function offsetOf(backend: BackendWasm, t: tf.TensorInfo): number {
 }
 
 /** Per-call request handed to the registered kernel through a module variable (tfjs attrs are plain data). */
-let pending: { inst: Instance; n: number; k: number; n0: number; dos: boolean } | null = null;
+let pending:
+  | { inst: Instance; n: number; k: number; n0: number; dos: boolean; native: NativeKernel | null }
+  | null = null;
+
+/**
+ * Checks that tensor `t` holds `elements` floats and lies inside the heap (`heapBytes`): native code has no
+ * bounds checks of its own, so a wrong pointer must stop here rather than write outside the heap.
+ */
+function checkInHeap(
+  b: BackendWasm,
+  t: tf.TensorInfo | undefined,
+  elements: number,
+  heapBytes: number,
+): void {
+  if (!t) throw new Error("HRNN native kernel: an input tensor is missing — refusing to run.");
+  const size = t.shape.reduce((a, d) => a * d, 1);
+  const off = offsetOf(b, t);
+  if (size !== elements || !(off > 0) || off + 4 * size > heapBytes) {
+    throw new Error(
+      `HRNN native kernel: tensor [${t.shape}] at heap offset ${off} (expected ${elements} floats inside ` +
+        `${heapBytes} bytes) — refusing to run; use kernel "fused" or "ops" and report this.`,
+    );
+  }
+}
 
 let registered = false;
 function registerKernelOnce(): void {
@@ -194,8 +225,20 @@ function registerKernelOnce(): void {
         ints[A_ACC + 2 * k + i] = ptr(outAcc[i]);
         ints[A_ACC + 3 * k + i] = ptr(outMs[i]);
       }
-      req.inst.exports.__stack_pointer.value = req.inst.scratch;
-      req.inst.exports.hrnn_coords(req.inst.scratch);
+      if (req.native) {
+        const heap = new Uint8Array(req.inst.memory.buffer);
+        const ins = [inputs.grad, inputs.inpDecay, inputs.sclDecay, ...(req.dos ? [inputs.logLr] : [])];
+        for (let i = 0; i < k; i++) ins.push(inputs[`accum${i}`], inputs[`ms${i}`]);
+        for (const t of [...ins, outScl, outInp, outStep, ...(outLr ? [outLr] : []), ...outAcc, ...outMs]) {
+          checkInHeap(b, t, n, heap.length);
+        }
+        checkInHeap(b, inputs.parameter, n * n0, heap.length);
+        checkInHeap(b, outH, n * n0, heap.length);
+        req.native.run(heap, req.inst.scratch);
+      } else {
+        req.inst.exports.__stack_pointer.value = req.inst.scratch;
+        req.inst.exports.hrnn_coords(req.inst.scratch);
+      }
       const outs = [outH, outScl, outInp, outStep, ...outAcc, ...outMs];
       if (outLr) outs.push(outLr);
       return outs;
@@ -291,11 +334,17 @@ export interface FusedUpdater {
 
 /**
  * Builds the fused updater for meta-parameters and a config the kernel supports (check
- * {@link fusedUnsupportedReason} first).
+ * {@link fusedUnsupportedReason} first), running the pass on `engine` ("native": throws when the native
+ * library cannot load, see `native.ts`).
  */
-export function makeFusedUpdater(mp: MetaParams, config: HrnnConfig): FusedUpdater {
+export function makeFusedUpdater(
+  mp: MetaParams,
+  config: HrnnConfig,
+  engine: FusedEngine = "wasm",
+): FusedUpdater {
   const reason = fusedUnsupportedReason(config);
   if (reason) throw new Error(`HRNN fused kernel cannot run this config: ${reason}. Use kernel "ops".`);
+  const native = engine === "native" ? nativeKernel() : null;
   const sizes = config.levelSizes;
   const levels = sizes.length;
   const n0 = sizes[0];
@@ -425,7 +474,7 @@ export function makeFusedUpdater(mp: MetaParams, config: HrnnConfig): FusedUpdat
           inputs[`accum${i}`] = ts.grad_accum[i];
           inputs[`ms${i}`] = ts.ms[i];
         }
-        pending = { inst, n, k, n0, dos };
+        pending = { inst, n, k, n0, dos, native };
         let outs: tf.Tensor[];
         try {
           outs = tf.engine().runKernel(KERNEL_NAME, inputs as unknown as tf.NamedTensorMap) as tf.Tensor[];

@@ -12,8 +12,9 @@
  * per-tensor statistics kept exact by segment matrices; the results equal the tensor-by-tensor update up to
  * float32 rounding.
  *
- * On the wasm backend, when no gradient is being recorded, `update` instead runs the fused WebAssembly kernel
- * of `fused.ts` (same results to float32 rounding, several times faster; option `kernel`). Otherwise:
+ * On the wasm backend, when no gradient is being recorded, `update` instead runs the fused kernel of `fused.ts`
+ * (same results to float32 rounding, several times faster; option `kernel`): its native x86-64 build where that
+ * loads (`native.ts`), else its WebAssembly build. Otherwise:
  *
  * Everything is tfjs ops on the given meta-parameter tensors: `update` is differentiable w.r.t. the
  * meta-parameters and w.r.t. the gradients, parameters and state (meta-training backprops through unrolls of
@@ -51,6 +52,7 @@ import {
   type FusedUpdater,
   makeFusedUpdater,
 } from "./fused.ts";
+import { nativeKernelError } from "./native.ts";
 
 /** RMS decay used when `learnableDecay` is off (§4.3 fallback: σ(logit(0.93))). */
 export const FIXED_SCL_DECAY = 0.93;
@@ -103,10 +105,12 @@ export interface HrnnOptions {
   maxBlockCoords?: number;
   /**
    * How `update` computes: `"ops"` = differentiable tfjs ops (meta-training); `"fused"` = the WebAssembly SIMD
-   * kernel of `fused.ts` (wasm backend only, not differentiable; an error elsewhere); `"auto"` (default) = fused
-   * when the backend is wasm, no gradient is being recorded and the config is supported, else ops.
+   * kernel of `fused.ts` (wasm backend only, not differentiable; an error elsewhere); `"native"` = the same
+   * kernel compiled for x86-64, loaded through FFI (`native.ts`: Linux x86-64 and `--allow-ffi`; an error
+   * elsewhere); `"auto"` (default) = native, else fused, when the backend is wasm, no gradient is being
+   * recorded and the config is supported, else ops.
    */
-  kernel?: "auto" | "ops" | "fused";
+  kernel?: "auto" | "ops" | "fused" | "native";
 }
 
 /** The HRNN optimizer; also exposes the config it was built with. */
@@ -161,13 +165,13 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
   const dos = config.dynamicOutputScale;
   const attention = config.useAttention;
   const kernel = opts.kernel ?? "auto";
-  if (kernel !== "auto" && kernel !== "ops" && kernel !== "fused") {
-    throw new Error(`HRNN kernel must be "auto", "ops" or "fused", got ${JSON.stringify(kernel)}.`);
+  if (kernel !== "auto" && kernel !== "ops" && kernel !== "fused" && kernel !== "native") {
+    throw new Error(`HRNN kernel must be "auto", "ops", "fused" or "native", got ${JSON.stringify(kernel)}.`);
   }
   const unsupported = fusedUnsupportedReason(config);
-  if (kernel === "fused" && unsupported) {
+  if ((kernel === "fused" || kernel === "native") && unsupported) {
     throw new Error(
-      `HRNN kernel "fused" cannot run this config: ${unsupported}. Use kernel "ops" or "auto".`,
+      `HRNN kernel "${kernel}" cannot run this config: ${unsupported}. Use kernel "ops" or "auto".`,
     );
   }
   let fused: FusedUpdater | null = null;
@@ -175,18 +179,25 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
   function fusedFor(sizes: number[]): FusedUpdater | null {
     if (kernel === "ops" || unsupported || sizes.some((n) => n === 0)) return null;
     if (!fusedAvailable()) {
-      if (kernel === "fused") {
+      if (kernel === "fused" || kernel === "native") {
         const loadError = tf.getBackend() === "wasm" ? fusedLoadError() : null;
         throw new Error(
           loadError
-            ? `HRNN kernel "fused" cannot load: ${loadError.message}`
-            : `HRNN kernel "fused" needs the wasm backend (active: ${tf.getBackend()}) and no gradient ` +
+            ? `HRNN kernel "${kernel}" cannot load: ${loadError.message}`
+            : `HRNN kernel "${kernel}" needs the wasm backend (active: ${tf.getBackend()}) and no gradient ` +
               'recording; use kernel "auto" to fall back to tfjs ops.',
         );
       }
       return null;
     }
-    return (fused ??= makeFusedUpdater(mp, config));
+    if (!fused) {
+      // "native" throws here with the reason when the library cannot load; "auto" falls back to wasm.
+      const engine = kernel === "native" || (kernel === "auto" && nativeKernelError() === null)
+        ? "native"
+        : "wasm";
+      fused = makeFusedUpdater(mp, config, engine);
+    }
+    return fused;
   }
 
   function init(params: tf.Tensor[]): HrnnState {

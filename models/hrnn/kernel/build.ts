@@ -1,10 +1,14 @@
 /**
- * Builds the fused HRNN kernel: compiles `hrnn_coords.c` to WebAssembly (wasm32, SIMD) with clang and wasm-ld
- * and writes `hrnn_coords_wasm.ts` (the module as base64 plus the SHA-256 of the C source it came from).
+ * Builds the fused HRNN kernel from `hrnn_coords.c`:
+ * - WebAssembly (wasm32, SIMD) with clang and wasm-ld → `hrnn_coords_wasm.ts` (the module as base64 plus the
+ *   SHA-256 of the C sources it came from);
+ * - native shared libraries for Linux x86-64 with clang and ld.lld → `native/*.so` (a baseline SSE2 build and an
+ *   x86-64-v3 build with AVX2 and FMA; no C runtime, no undefined symbols) and their manifest
+ *   `hrnn_coords_native.ts` (file, CPU features required, SHA-256 of each library and of the sources).
  *
- * Run: `deno task build-kernel` (needs `clang` and `wasm-ld`: `apt-get install clang lld`). Only developers who
- * change the C source need it; the generated module is committed, and a test fails when the committed module
- * was not rebuilt from the current source.
+ * Run: `deno task build-kernel` (needs `clang`, `lld` and `llvm`: `apt-get install clang lld llvm`). Only
+ * developers who change the C sources need it; the outputs are committed, and tests fail when they were not
+ * rebuilt from the current sources.
  *
  * @module
  */
@@ -27,10 +31,42 @@ export const CLANG_FLAGS = [
   "-Wl,--no-entry,--import-memory,--export=__stack_pointer,-z,stack-size=0",
 ];
 
+/** Flags of every native library (its `-march` comes from {@link NATIVE_TARGETS}). */
+export const NATIVE_FLAGS = [
+  "--target=x86_64-linux-gnu",
+  "-O3",
+  "-fPIC",
+  "-shared",
+  "-nostdlib",
+  "-ffreestanding",
+  "-fvisibility=hidden",
+  "-fuse-ld=lld",
+  "-Wall",
+  "-Wextra",
+  "-Werror",
+  "-Wl,-z,noexecstack,--build-id=none",
+  "-s",
+];
+
+/** One native library: its file under `native/` and clang's `-march`. */
+export interface NativeTarget {
+  file: string;
+  march: string;
+}
+
+/**
+ * The native libraries: the x86-64-v3 build (AVX2, FMA), used where the baseline build's
+ * `lopt_x86_64_v3_supported()` (cpuid) says the CPU runs it, and the SSE2 baseline that every x86-64 runs.
+ */
+export const NATIVE_TARGETS: NativeTarget[] = [
+  { file: "hrnn_coords-linux-x86_64-v3.so", march: "x86-64-v3" },
+  { file: "hrnn_coords-linux-x86_64.so", march: "x86-64" },
+];
+
 const HERE = new URL(".", import.meta.url);
 
-/** The C sources the module is built from, in hashing order. */
-export const KERNEL_SOURCES = ["hrnn_coords.c", "hrnn_coords_body.h"];
+/** The C sources the kernels are built from, in hashing order. */
+export const KERNEL_SOURCES = ["hrnn_coords.c", "hrnn_coords_body.h", "simd_native.h"];
 
 /** SHA-256 over the kernel's C sources (what the generated file records as SOURCE_SHA256). */
 export async function kernelSourceHash(): Promise<string> {
@@ -48,27 +84,95 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ args: Deno.args, options: { help: { type: "boolean", short: "h" } } });
   if (values.help) {
     console.log(
-      "Usage: deno task build-kernel\n\nCompiles models/hrnn/kernel/hrnn_coords.c to WebAssembly and regenerates " +
-        "models/hrnn/kernel/hrnn_coords_wasm.ts.\nNeeds clang and wasm-ld on PATH (Debian: apt-get install clang lld).",
+      "Usage: deno task build-kernel\n\nCompiles models/hrnn/kernel/hrnn_coords.c to WebAssembly " +
+        "(hrnn_coords_wasm.ts) and to native x86-64 libraries (native/*.so, manifest hrnn_coords_native.ts).\n" +
+        "Needs clang, ld.lld and llvm-nm / llvm-objdump on PATH (Debian: apt-get install clang lld llvm).",
     );
     return;
   }
+  await buildWasm();
+  await buildNative();
+}
+
+/** Runs clang with `args`; a missing clang or a failed compile is an error that says what to do. */
+async function clang(args: string[]): Promise<void> {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("clang", { args }).output();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Error("clang not found: install it (Debian: apt-get install clang lld llvm) and rerun.");
+    }
+    throw e;
+  }
+  if (!out.success) throw new Error(`clang failed:\n${new TextDecoder().decode(out.stderr)}`);
+}
+
+/** Output of the first of `tools` that runs (llvm tools carry a version suffix on Debian). */
+async function llvmTool(tools: string[], args: string[]): Promise<string | null> {
+  for (const tool of tools) {
+    let out: Deno.CommandOutput;
+    try {
+      out = await new Deno.Command(tool, { args }).output();
+    } catch {
+      continue;
+    }
+    if (out.success) return new TextDecoder().decode(out.stdout);
+  }
+  return null;
+}
+
+async function buildNative(): Promise<void> {
+  const src = new URL("hrnn_coords.c", HERE).pathname;
+  const dir = new URL("native/", HERE).pathname;
+  await Deno.mkdir(dir, { recursive: true });
+  const libs: { file: string; march: string; sha256: string; bytes: number }[] = [];
+  for (const t of NATIVE_TARGETS) {
+    const dest = dir + t.file;
+    await clang([...NATIVE_FLAGS, `-march=${t.march}`, "-o", dest, src]);
+    const nm = ["llvm-nm", "llvm-nm-14", "llvm-nm-19"];
+    const undef = await llvmTool(nm, ["-D", "--undefined-only", dest]);
+    const defined = await llvmTool(nm, ["-D", "--defined-only", dest]);
+    if (undef === null || defined === null) {
+      throw new Error(
+        "llvm-nm not found (Debian: apt-get install llvm); it checks the native libraries' symbols.",
+      );
+    }
+    if (undef.trim() !== "") {
+      throw new Error(`${t.file} has undefined symbols (it must link nothing):\n${undef}`);
+    }
+    for (const sym of ["hrnn_coords_native", "lopt_x86_64_v3_supported"]) {
+      if (!new RegExp(`\\b${sym}\\b`).test(defined)) throw new Error(`${t.file} does not export ${sym}`);
+    }
+    const bytes = await Deno.readFile(dest);
+    libs.push({ ...t, sha256: await sha256Hex(bytes), bytes: bytes.length });
+    console.log(`wrote ${dest}: ${bytes.length} bytes`);
+  }
+  const text =
+    `// Generated by models/hrnn/kernel/build.ts from hrnn_coords.c (deno task build-kernel). Do not edit.
+// deno-fmt-ignore-file
+
+/** SHA-256 of the C sources the libraries were compiled from (${KERNEL_SOURCES.join(", ")}). */
+export const SOURCE_SHA256 = "${await kernelSourceHash()}";
+
+/** The clang command line (flags) of every library; each adds its own -march. */
+export const CLANG_COMMAND = ${JSON.stringify(["clang", ...NATIVE_FLAGS].join(" "))};
+
+/** The native libraries under native/: the x86-64-v3 build, then the SSE2 baseline. */
+export const NATIVE_LIBS: { file: string; march: string; sha256: string; bytes: number }[] =
+  ${JSON.stringify(libs)};
+`;
+  const dest = new URL("hrnn_coords_native.ts", HERE).pathname;
+  await Deno.writeTextFile(dest, text);
+  console.log(`wrote ${dest}`);
+}
+
+async function buildWasm(): Promise<void> {
   const src = new URL("hrnn_coords.c", HERE).pathname;
   const tmp = await Deno.makeTempFile({ suffix: ".wasm" });
   let wasm: Uint8Array, stackBytes: number;
   try {
-    let out: Deno.CommandOutput;
-    try {
-      out = await new Deno.Command("clang", { args: [...CLANG_FLAGS, "-o", tmp, src] }).output();
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
-        throw new Error("clang not found: install it (Debian: apt-get install clang lld llvm) and rerun.");
-      }
-      throw e;
-    }
-    if (!out.success) {
-      throw new Error(`clang failed:\n${new TextDecoder().decode(out.stderr)}`);
-    }
+    await clang([...CLANG_FLAGS, "-o", tmp, src]);
     wasm = await Deno.readFile(tmp);
     stackBytes = await frameBytes(tmp);
   } finally {
@@ -87,7 +191,7 @@ async function main(): Promise<void> {
     `// Generated by models/hrnn/kernel/build.ts from hrnn_coords.c (deno task build-kernel). Do not edit.
 // deno-fmt-ignore-file
 
-/** SHA-256 of the C sources the module was compiled from (hrnn_coords.c, then hrnn_coords_body.h). */
+/** SHA-256 of the C sources the module was compiled from (${KERNEL_SOURCES.join(", ")}). */
 export const SOURCE_SHA256 = "${sourceHash}";
 
 /**
@@ -130,26 +234,20 @@ export function sectionIds(wasm: Uint8Array): number[] {
  * is `global.get 0` (the stack pointer), `i32.const FRAME`, `i32.sub`.
  */
 async function frameBytes(wasmPath: string): Promise<number> {
-  for (const tool of ["llvm-objdump", "llvm-objdump-14", "llvm-objdump-19"]) {
-    let out: Deno.CommandOutput;
-    try {
-      out = await new Deno.Command(tool, { args: ["-d", wasmPath] }).output();
-    } catch {
-      continue;
-    }
-    if (!out.success) continue;
-    const lines = new TextDecoder().decode(out.stdout).split("\n");
-    let total = 0;
-    for (let i = 0; i + 2 < lines.length; i++) {
-      if (!/\tglobal\.get\t0\s*$/.test(lines[i])) continue;
-      const c = lines[i + 1].match(/\ti32\.const\t(\d+)/);
-      if (c && /\ti32\.sub/.test(lines[i + 2])) total += Number(c[1]);
-    }
-    return total;
+  const text = await llvmTool(["llvm-objdump", "llvm-objdump-14", "llvm-objdump-19"], ["-d", wasmPath]);
+  if (text === null) {
+    throw new Error(
+      "llvm-objdump not found (Debian: apt-get install llvm); it measures the kernel's stack frames.",
+    );
   }
-  throw new Error(
-    "llvm-objdump not found (Debian: apt-get install llvm); it measures the kernel's stack frames.",
-  );
+  const lines = text.split("\n");
+  let total = 0;
+  for (let i = 0; i + 2 < lines.length; i++) {
+    if (!/\tglobal\.get\t0\s*$/.test(lines[i])) continue;
+    const c = lines[i + 1].match(/\ti32\.const\t(\d+)/);
+    if (c && /\ti32\.sub/.test(lines[i + 2])) total += Number(c[1]);
+  }
+  return total;
 }
 
 if (import.meta.main) {

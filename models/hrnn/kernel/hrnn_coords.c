@@ -9,12 +9,23 @@
  * The module has no data segment and uses only the stack the caller provides (the driver sets
  * __stack_pointer to the top of a scratch block it allocated on the tfjs heap before every call).
  *
+ * The same source also compiles natively for x86-64 (build.ts: a baseline SSE2 library and an x86-64-v3 one with
+ * AVX2 and FMA), loaded through Deno's FFI by models/hrnn/native.ts: there `simd_native.h` stands in for the
+ * WebAssembly SIMD intrinsics (same semantics, NaN included), multiply-adds fuse when the target has FMA, and every
+ * pointer in the argument block is an offset from the start of the tfjs heap that the caller passes in.
+ *
  * Numerics: exp and log (small fitted polynomials) have relative errors of about 2e-7; tanh(x) = 2σ(2x) − 1
  * as on the ops path; asinh(a/√M) is evaluated as ln(a + √(a² + M)) − ½·ln M (same value, sharing ln M with the
  * log-mean-square feature). Results agree with the ops path to float32 rounding (tests/models/hrnn/fused_test.ts).
  */
 #include <stdint.h>
+#ifdef __wasm__
 #include <wasm_simd128.h>
+#define EXPORT(name) __attribute__((export_name(name)))
+#else
+#include "simd_native.h"
+#define EXPORT(name) __attribute__((visibility("default")))
+#endif
 
 typedef float f4 __attribute__((vector_size(16)));
 typedef int32_t i4 __attribute__((vector_size(16)));
@@ -65,9 +76,12 @@ typedef int32_t i4 __attribute__((vector_size(16)));
 
 static inline f4 splat(float x) { return (f4){x, x, x, x}; }
 
-/* a·b + c (two instructions: fused multiply-add needs relaxed SIMD, which clang 14 cannot target). */
+/* a·b + c (two instructions in wasm: fused multiply-add needs relaxed SIMD, which clang 14 cannot target; one FMA
+ * instruction natively where the target has it). */
 #ifdef __wasm_relaxed_simd__
 static inline f4 madd(f4 a, f4 b, f4 c) { return (f4)wasm_f32x4_relaxed_madd((v128_t)a, (v128_t)b, (v128_t)c); }
+#elif defined(__FMA__)
+static inline f4 madd(f4 a, f4 b, f4 c) { return (f4)_mm_fmadd_ps((__m128)a, (__m128)b, (__m128)c); }
 #else
 static inline f4 madd(f4 a, f4 b, f4 c) { return a * b + c; }
 #endif
@@ -211,8 +225,13 @@ static void tail_out(const Ptrs* Q, const Ptrs* P, int from, int rem, int K, int
   }
 }
 
-static const float* fptr(int32_t* a, int word) { return (const float*)(intptr_t)a[word]; }
-static float* optr(int32_t* a, int word) { return (float*)(intptr_t)a[word]; }
+/* Argument-block pointer `word` as an address: heap offset + base (0 in wasm, where offsets are addresses); 0 → NULL. */
+static const float* fptr(const int32_t* a, int word, uint8_t* base) {
+  return a[word] ? (const float*)(base + (uint32_t)a[word]) : 0;
+}
+static float* optr(const int32_t* a, int word, uint8_t* base) {
+  return a[word] ? (float*)(base + (uint32_t)a[word]) : 0;
+}
 
 /*
  * One pass over the n coordinates of a tensor. Float block (from word A_FLOATS): lrMean, maxLogLr,
@@ -249,17 +268,71 @@ static float* optr(int32_t* a, int word) { return (float*)(intptr_t)a[word]; }
  * (constant trip counts: the GRU loops unroll and the weight offsets become immediates, about 5x faster);
  * every other configuration runs the generic copy.
  */
-__attribute__((export_name("hrnn_coords"))) void hrnn_coords(int32_t* a) {
+static void run_coords(int32_t* a, uint8_t* base) {
   const int K = a[A_K], N0 = a[A_N0], F = a[A_F];
   if (K == 4 && N0 == 10 && F == 12) {
-    coords_paper(a);
+    coords_paper(a, base);
   } else {
-    coords_generic(a);
+    coords_generic(a, base);
   }
 }
 
+#ifdef __wasm__
+EXPORT("hrnn_coords") void hrnn_coords(int32_t* a) { run_coords(a, (uint8_t*)0); }
+#else
+/* Native entry: `base` is the start of the tfjs wasm heap, `args` the argument block's offset in it. */
+EXPORT("hrnn_coords_native") void hrnn_coords_native(uint8_t* base, int32_t args) {
+  run_coords((int32_t*)(base + (uint32_t)args), base);
+}
+
+static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4]) {
+  __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+
+/*
+ * 1 when this CPU and OS run x86-64-v3 code (AVX, AVX2, BMI1, BMI2, F16C, FMA, LZCNT, MOVBE, and the OS saves
+ * the YMM registers), else 0. The loader asks the baseline library before it opens the v3 one. Uses only
+ * baseline instructions (cpuid; xgetbv only once OSXSAVE says it exists).
+ */
+EXPORT("lopt_x86_64_v3_supported") int lopt_x86_64_v3_supported(void) {
+  uint32_t r[4];
+  cpuid(0, 0, r);
+  if (r[0] < 7) return 0;
+  cpuid(1, 0, r);
+  const uint32_t ecx1 = r[2];
+  const uint32_t need1 = (1u << 12) | (1u << 22) | (1u << 27) | (1u << 28) | (1u << 29); /* fma movbe osxsave avx f16c */
+  if ((ecx1 & need1) != need1) return 0;
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  (void)hi;
+  if ((lo & 6) != 6) return 0; /* XMM and YMM state enabled by the OS */
+  cpuid(7, 0, r);
+  const uint32_t need7 = (1u << 3) | (1u << 5) | (1u << 8); /* bmi1 avx2 bmi2 */
+  if ((r[1] & need7) != need7) return 0;
+  cpuid(0x80000000u, 0, r);
+  if (r[0] < 0x80000001u) return 0;
+  cpuid(0x80000001u, 0, r);
+  return (r[2] >> 5) & 1; /* lzcnt (abm) */
+}
+
+/* The compiler may call these for struct copies and zeroing; the library links no C runtime. */
+void* memset(void* d, int c, unsigned long n) {
+  unsigned char* p = d;
+  while (n--) *p++ = (unsigned char)c;
+  return d;
+}
+void* memcpy(void* d, const void* s, unsigned long n) {
+  unsigned char* p = d;
+  const unsigned char* q = s;
+  while (n--) *p++ = *q++;
+  return d;
+}
+#endif
+
+#ifdef __wasm__
+
 /* Σ p[0..n) in double precision. */
-__attribute__((export_name("sum_f32"))) double sum_f32(const float* p, int n) {
+EXPORT("sum_f32") double sum_f32(const float* p, int n) {
   double s = 0.0;
   f4 acc = splat(0.0f);
   int j = 0, groups = 0;
@@ -277,7 +350,7 @@ __attribute__((export_name("sum_f32"))) double sum_f32(const float* p, int n) {
 }
 
 /* 1 when some element of p[0..n) is not zero (stops at the first one), else 0. */
-__attribute__((export_name("any_nonzero"))) int any_nonzero(const float* p, int n) {
+EXPORT("any_nonzero") int any_nonzero(const float* p, int n) {
   for (int j = 0; j < n; j++) {
     if (p[j] != 0.0f) return 1;
   }
@@ -285,8 +358,9 @@ __attribute__((export_name("any_nonzero"))) int any_nonzero(const float* p, int 
 }
 
 /* p[i] *= s in place. */
-__attribute__((export_name("scale_f32"))) void scale_f32(float* p, int n, float s) {
+EXPORT("scale_f32") void scale_f32(float* p, int n, float s) {
   int j = 0;
   for (; j + 4 <= n; j += 4) wasm_v128_store(p + j, (v128_t)((f4)wasm_v128_load(p + j) * s));
   for (; j < n; j++) p[j] *= s;
 }
+#endif

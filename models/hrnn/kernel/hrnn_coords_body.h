@@ -246,28 +246,28 @@ static inline __attribute__((always_inline)) void CAT(COORDS_NAME, _flush)(int32
   (void)a;
 }
 
-static void COORDS_NAME(int32_t* a) {
+static void COORDS_NAME(int32_t* a, uint8_t* base) {
   const int K = COORDS_K, N0 = COORDS_N0, F = COORDS_F;
   const int n = a[A_N];
   Ptrs P;
-  P.g = fptr(a, A_G);
-  P.h = fptr(a, A_H);
-  P.inpD = fptr(a, A_INP);
-  P.sclD = fptr(a, A_SCL);
-  P.lr = fptr(a, A_LR);
-  P.oh = optr(a, A_OUT_H);
-  P.oscl = optr(a, A_OUT_SCL);
-  P.oinp = optr(a, A_OUT_INP);
-  P.olr = optr(a, A_OUT_LR);
-  P.ostep = optr(a, A_OUT_STEP);
+  P.g = fptr(a, A_G, base);
+  P.h = fptr(a, A_H, base);
+  P.inpD = fptr(a, A_INP, base);
+  P.sclD = fptr(a, A_SCL, base);
+  P.lr = fptr(a, A_LR, base);
+  P.oh = optr(a, A_OUT_H, base);
+  P.oscl = optr(a, A_OUT_SCL, base);
+  P.oinp = optr(a, A_OUT_INP, base);
+  P.olr = optr(a, A_OUT_LR, base);
+  P.ostep = optr(a, A_OUT_STEP, base);
   UNROLL
   for (int i = 0; i < K; i++) {
-    P.acc[i] = fptr(a, A_ACC + i);
-    P.ms[i] = fptr(a, A_ACC + K + i);
-    P.oacc[i] = optr(a, A_ACC + 2 * K + i);
-    P.oms[i] = optr(a, A_ACC + 3 * K + i);
+    P.acc[i] = fptr(a, A_ACC + i, base);
+    P.ms[i] = fptr(a, A_ACC + K + i, base);
+    P.oacc[i] = optr(a, A_ACC + 2 * K + i, base);
+    P.oms[i] = optr(a, A_ACC + 3 * K + i, base);
   }
-  double* sums = (double*)(intptr_t)a[A_SUMS];
+  double* sums = (double*)(base + (uint32_t)a[A_SUMS]);
   Sums S;
   UNROLL
   for (int i = 0; i < N0; i++) S.accH[i] = splat(0.0f);

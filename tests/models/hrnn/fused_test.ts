@@ -8,6 +8,7 @@ import { type HrnnState, makeHrnn } from "../../../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams } from "../../../models/hrnn/meta_params.ts";
 import { kernelSourceHash } from "../../../models/hrnn/kernel/build.ts";
 import { SOURCE_SHA256 } from "../../../models/hrnn/kernel/hrnn_coords_wasm.ts";
+import { nativeKernelError } from "../../../models/hrnn/native.ts";
 import { disposeState } from "./helpers.ts";
 
 await initBackend("wasm");
@@ -39,15 +40,25 @@ function maxRelDiff(a: tf.Tensor[], b: tf.Tensor[], floor: number): number {
   return worst;
 }
 
+/** The fused engines testable here: the WebAssembly kernel, and the native build where it loads. */
+export const ENGINES: ("fused" | "native")[] = nativeKernelError() === null ? ["fused", "native"] : ["fused"];
+
 /**
  * Runs the ops path and the fused path side by side for `steps` updates on tensors of the given sizes (random
  * gradients, parameters moved by the ops updates) and returns the worst relative differences of the updates and
  * of the states.
  */
-function compare(config: HrnnConfig, sizes: number[], steps = 4, seed = 3, gradScale = 0.1) {
+function compare(
+  config: HrnnConfig,
+  sizes: number[],
+  steps = 4,
+  seed = 3,
+  gradScale = 0.1,
+  kernel: "fused" | "native" = "fused",
+) {
   const mp = createMetaParams(config, seed);
   const ops = makeHrnn(mp, config, { seed, kernel: "ops" });
-  const fused = makeHrnn(mp, config, { seed, kernel: "fused" });
+  const fused = makeHrnn(mp, config, { seed, kernel });
   const rng = new Rng(seed + 1);
   let params: tf.Tensor[] = sizes.map((n) => tf.tensor1d(rng.normalArray(n)));
   let sa = ops.init(params), sb = fused.init(params);
@@ -79,18 +90,22 @@ function compare(config: HrnnConfig, sizes: number[], steps = 4, seed = 3, gradS
 Deno.test("fused kernel equals the ops path: paper config, full blocks and partial tails", () => {
   // Sizes cover n < 16, multiples of 16 and tails of every length class.
   const config = makeHrnnConfig({ zeroInitLrWeights: false });
-  const r = compare(config, [1, 5, 16, 33, 250, 4099]);
-  assert.ok(r.worstUpdate < 1e-4, `updates differ by ${r.worstUpdate}`);
-  assert.ok(r.worstState < 1e-3, `states differ by ${r.worstState}`);
+  for (const kernel of ENGINES) {
+    const r = compare(config, [1, 5, 16, 33, 250, 4099], 4, 3, 0.1, kernel);
+    assert.ok(r.worstUpdate < 1e-4, `${kernel}: updates differ by ${r.worstUpdate}`);
+    assert.ok(r.worstState < 1e-3, `${kernel}: states differ by ${r.worstState}`);
+  }
 });
 
 Deno.test("fused kernel equals the ops path with tiny gradients (mean squares below float32 epsilon)", () => {
   // Regression: the built-in wasm Sign returned 0 below 1.19e-7, so the ops path's first-step rule (§2.3)
   // treated every step as the first when all mean squares of a tensor were that small (lib/kernels/sign.ts).
   const config = makeHrnnConfig({ zeroInitLrWeights: false });
-  const r = compare(config, [7, 300, 9000], 4, 5, 1e-6);
-  assert.ok(r.worstUpdate < 1e-4, `updates differ by ${r.worstUpdate}`);
-  assert.ok(r.worstState < 1e-3, `states differ by ${r.worstState}`);
+  for (const kernel of ENGINES) {
+    const r = compare(config, [7, 300, 9000], 4, 5, 1e-6, kernel);
+    assert.ok(r.worstUpdate < 1e-4, `${kernel}: updates differ by ${r.worstUpdate}`);
+    assert.ok(r.worstState < 1e-3, `${kernel}: states differ by ${r.worstState}`);
+  }
 });
 
 Deno.test("fused kernel equals the ops path on other configurations (generic kernel)", () => {
@@ -103,10 +118,12 @@ Deno.test("fused kernel equals the ops path on other configurations (generic ker
   ];
   for (const overrides of configs) {
     const config = makeHrnnConfig({ zeroInitLrWeights: false, ...overrides });
-    const r = compare(config, [3, 40, 301], 3);
-    const what = JSON.stringify(overrides);
-    assert.ok(r.worstUpdate < 1e-4, `${what}: updates differ by ${r.worstUpdate}`);
-    assert.ok(r.worstState < 1e-3, `${what}: states differ by ${r.worstState}`);
+    for (const kernel of ENGINES) {
+      const r = compare(config, [3, 40, 301], 3, 3, 0.1, kernel);
+      const what = `${kernel} ${JSON.stringify(overrides)}`;
+      assert.ok(r.worstUpdate < 1e-4, `${what}: updates differ by ${r.worstUpdate}`);
+      assert.ok(r.worstState < 1e-3, `${what}: states differ by ${r.worstState}`);
+    }
   }
 });
 
@@ -114,7 +131,7 @@ Deno.test("fused kernel: NaN gradients give NaN updates, as on the ops path", ()
   const config = makeHrnnConfig();
   const mp = createMetaParams(config, 0);
   const params = [tf.ones([20])];
-  for (const kernel of ["ops", "fused"] as const) {
+  for (const kernel of ["ops", ...ENGINES] as const) {
     const opt = makeHrnn(mp, config, { kernel });
     const s = opt.init(params);
     const g = tf.tensor1d(Array.from({ length: 20 }, (_, i) => (i === 7 ? NaN : 0.5)));
@@ -187,7 +204,10 @@ Deno.test("kernel option errors are clear", () => {
   disposeMetaParams(mpA);
   const config = makeHrnnConfig();
   const mp = createMetaParams(config, 0);
-  assert.throws(() => makeHrnn(mp, config, { kernel: "fast" as "ops" }), /"auto", "ops" or "fused"/);
+  assert.throws(
+    () => makeHrnn(mp, config, { kernel: "fast" as "ops" }),
+    /"auto", "ops", "fused" or "native"/,
+  );
   disposeMetaParams(mp);
 });
 
@@ -213,7 +233,7 @@ Deno.test("the committed kernel module was built from the current C sources", as
   assert.equal(
     SOURCE_SHA256,
     await kernelSourceHash(),
-    "models/hrnn/kernel/hrnn_coords.c or hrnn_coords_body.h changed: run `deno task build-kernel` and commit the result",
+    "the kernel's C sources changed: run `deno task build-kernel` and commit the result",
   );
 });
 
