@@ -59,7 +59,8 @@ export interface CnnBenchmark {
 const SPEC = convNetSpec("convnet_mnist_relu");
 const BATCH = 64;
 
-type OptKind = "adam" | "momentum" | "learned";
+/** "learned" = the HRNN as users get it (native kernel where it loads); "learned-wasm" = its WebAssembly kernel. */
+type OptKind = "adam" | "momentum" | "learned" | "learned-wasm";
 
 /** Builds an optimizer of `kind`; the learned one is an untrained HRNN whose meta-parameters go in `hold`. */
 function makeOpt(kind: OptKind, hold: MetaParams[]): Optimizer {
@@ -68,7 +69,11 @@ function makeOpt(kind: OptKind, hold: MetaParams[]): Optimizer {
   const config = makeHrnnConfig();
   const mp = createMetaParams(config, 0);
   hold.push(mp);
-  return makeHrnn(mp, config, { seed: 0, name: "learned" });
+  return makeHrnn(mp, config, {
+    seed: 0,
+    name: "learned",
+    kernel: kind === "learned-wasm" ? "fused" : "auto",
+  });
 }
 
 async function mnistBatch(oneHot: boolean): Promise<{ x: tf.Tensor; y: tf.Tensor }> {
@@ -137,20 +142,25 @@ function median(xs: number[]): number {
  * Alternates one Adam step and one learned-optimizer step per iteration (same model, data and init) and
  * reports the medians so far and their ratio (`learned_over_adam`; target ≤ 1.15).
  */
-export function interleavedRatio(iterations: number): CnnBenchmark {
+export function interleavedRatio(
+  iterations: number,
+  kind: "learned" | "learned-wasm" = "learned",
+): CnnBenchmark {
   const hold: MetaParams[] = [];
   let adam: PureRun | null = null, learned: PureRun | null = null;
   let batch: { x: tf.Tensor; y: tf.Tensor } | null = null;
   const ta: number[] = [], tl: number[] = [];
   return {
-    name: "MNIST ConvNet train step, learned (untrained HRNN) vs Adam, interleaved",
+    name: `MNIST ConvNet train step, learned (untrained HRNN${
+      kind === "learned-wasm" ? ", wasm kernel" : ""
+    }) vs Adam, interleaved`,
     group: "cnn-train-step",
     iterations,
     setup: async () => {
       await initBackend("wasm");
       batch = await mnistBatch(false);
       adam = startRun("adam", hold);
-      learned = startRun("learned", hold);
+      learned = startRun(kind, hold);
       ta.length = 0;
       tl.length = 0;
     },
@@ -214,7 +224,8 @@ export const benchmarks: CnnBenchmark[] = [
   pureTrainStep("adam", 15),
   pureTrainStep("momentum", 15),
   pureTrainStep("learned", 15),
-  interleavedRatio(15),
+  interleavedRatio(25),
+  interleavedRatio(15, "learned-wasm"),
   layersTrainStep("adam", 8),
   layersTrainStep("learned", 8),
 ];

@@ -53,7 +53,7 @@ export interface UpdateContext {
 export function updateContext(
   kind: "hrnn" | "adam",
   total: number,
-  kernel: "auto" | "ops" = "auto",
+  kernel: HrnnKernel = "auto",
 ): UpdateContext {
   const rng = new Rng(7);
   const make = (n: number) => tf.tensor1d(rng.normalArray(n));
@@ -119,19 +119,22 @@ interface HrnnBenchContext {
   hrnnMs: number[];
 }
 
+/** The HRNN `kernel` option (see models/hrnn/hrnn.ts). */
+type HrnnKernel = "auto" | "ops" | "fused" | "native";
+
 /**
  * HRNN update bench at `total` parameters. Every iteration runs one Adam update and then one HRNN update on
  * same-sized tensors, each timed on its own, so both see the same machine load; the extra metrics are the
  * medians `hrnn_ms` and `adam_ms` and `ratio` = hrnn_ms / adam_ms. The harness time of an iteration is the sum
- * (Adam is 1–3 % of it). `kernel` "auto" is what users get on wasm (the fused kernel); "ops" times the
- * differentiable tfjs-ops path that meta-training uses (forward only here).
+ * (Adam is 1–3 % of it). `kernel` "auto" is what users get on wasm (the native fused kernel where it loads,
+ * else the WebAssembly one); "fused" times the WebAssembly kernel; "ops" the differentiable tfjs-ops path that
+ * meta-training uses (forward only here).
  */
-export function hrnnUpdateBench(total: number, kernel: "auto" | "ops" = "auto"): BenchDef<HrnnBenchContext> {
+export function hrnnUpdateBench(total: number, kernel: HrnnKernel = "auto"): BenchDef<HrnnBenchContext> {
+  const path = { auto: "", ops: ", ops path", fused: ", wasm kernel", native: ", native kernel" }[kernel];
   return {
     group: "hrnn-update",
-    name: `hrnn update (paper config${kernel === "ops" ? ", ops path" : ""}) + adam, ${
-      label(total)
-    } params in 4 tensors`,
+    name: `hrnn update (paper config${path}) + adam, ${label(total)} params in 4 tensors`,
     unit: "update",
     iterations: total >= 1e6 ? 9 : total >= 1e5 ? 15 : 25,
     warmup: 2,
@@ -166,10 +169,11 @@ export function hrnnUpdateBench(total: number, kernel: "auto" | "ops" = "auto"):
   };
 }
 
-/** Adam and HRNN update (fused kernel, and the ops path) benches at 1e4, 1e5 and 1e6 parameters. */
+/** Adam and HRNN update (default = native where it loads, the wasm kernel, the ops path) at 1e4, 1e5, 1e6. */
 export const benchmarks: BenchDef[] = UPDATE_SIZES.flatMap((n) => [
   adamUpdateBench(n) as BenchDef,
   hrnnUpdateBench(n) as BenchDef,
+  hrnnUpdateBench(n, "fused") as BenchDef,
   hrnnUpdateBench(n, "ops") as BenchDef,
 ]);
 

@@ -54,8 +54,9 @@ export const evalCnn = defineStage<EvalCnnParams>({
     "Learned optimizer on the ConvNets, compared with the tuned baselines (cnn_runs, cnn_curves, cnn_summary)",
   deps: ["meta-train", "baselines-cnn"],
   // 2: the learned optimizer runs the fused WebAssembly kernel at evaluation (same results to float32
-  // rounding, faster: seconds-per-step columns change).
-  version: "2",
+  // rounding, faster: seconds-per-step columns change). 3: its native x86-64 build where that loads (again
+  // float32 rounding — FMA — and faster).
+  version: "3",
   params: {},
   profiles: {},
   tables: [
@@ -107,6 +108,7 @@ export const evalCnn = defineStage<EvalCnnParams>({
     const p = base.params as CnnParams;
     validateCnnParams(p);
     await initBackend();
+    ctx.log((await import("../models/hrnn/native.ts")).describeFusedEngine());
     const baselineRuns = await loadRuns(base.dir);
     const models = cnnModels(p);
     const total = models.length * p.seeds.length * p.steps;

@@ -188,8 +188,9 @@ export const evalProblems = defineStage<EvalProblemsParams>({
     "Learned optimizer vs tuned baselines on the held-out problems (eval_curves, eval_final, eval_summary)",
   deps: ["generate-tasks", "meta-train", "tune-baselines"],
   // 2: the learned optimizer runs the fused WebAssembly kernel at evaluation (same results to float32
-  // rounding, faster: seconds-per-step columns change).
-  version: "2",
+  // rounding, faster: seconds-per-step columns change). 3: its native x86-64 build where that loads (again
+  // float32 rounding — FMA — and faster).
+  version: "3",
   params: {
     seed: { type: "integer", default: 0, description: "first evaluation seed (seeds are seed, seed+1, …)" },
     seeds: { type: "integer", default: 3, min: 1, max: 100, description: "seeds per (problem, optimizer)" },
@@ -290,6 +291,7 @@ export const evalProblems = defineStage<EvalProblemsParams>({
   async run(ctx) {
     const p = ctx.params;
     await initBackend();
+    ctx.log((await import("../models/hrnn/native.ts")).describeFusedEngine());
     const metaDir = ctx.inputs["meta-train"].dir;
     const tuned = await readTuned(ctx.inputs["tune-baselines"].dir);
     const set = await readTaskSet(ctx.inputs["generate-tasks"].dir);

@@ -500,8 +500,9 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
     "Learned optimizer vs RMSProp/Adam on Inception V3 and ResNet V2; update overhead at full width",
   deps: ["meta-train"],
   // 2: the learned optimizer runs the fused WebAssembly kernel at evaluation (same results to float32
-  // rounding, faster: seconds-per-step columns change).
-  version: "2",
+  // rounding, faster: seconds-per-step columns change). 3: its native x86-64 build where that loads (again
+  // float32 rounding — FMA — and faster).
+  version: "3",
   params: {
     seed: {
       type: "integer",
@@ -751,6 +752,7 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
     M = await loadModules();
     const backend = await setUpBackend(p.backend);
     ctx.log(`backend: ${backend}`);
+    if (backend === "wasm") ctx.log((await import("../models/hrnn/native.ts")).describeFusedEngine());
     const source = await openSource(p, (m) => ctx.log(m));
     const learnedDir = ctx.inputs["meta-train"]?.dir;
     let provenance: unknown = null;

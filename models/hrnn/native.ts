@@ -217,3 +217,15 @@ export function nativeKernelError(): Error | null {
     return e as Error;
   }
 }
+
+/** One line for logs: which build of the fused HRNN pass runs at evaluation here, and why not native if not. */
+export function describeFusedEngine(): string {
+  const err = nativeKernelError();
+  if (err === null) {
+    const k = nativeKernel();
+    return `HRNN update: native fused kernel (${k.march}, ${k.file})`;
+  }
+  return `HRNN update: WebAssembly fused kernel (${
+    err.message.replace(/^HRNN native kernel: /, "native: ")
+  })`;
+}

@@ -19,16 +19,47 @@
  * log-mean-square feature). Results agree with the ops path to float32 rounding (tests/models/hrnn/fused_test.ts).
  */
 #include <stdint.h>
+
+/* Coordinates per SIMD vector: 4 (WebAssembly SIMD, SSE2), 8 natively with AVX2. */
+#if !defined(__wasm__) && defined(__AVX2__)
+#define LANES 8
+#else
+#define LANES 4
+#endif
+typedef float fv __attribute__((vector_size(4 * LANES)));
+typedef int32_t iv __attribute__((vector_size(4 * LANES)));
+
+/*
+ * Per-target vector primitives, with WebAssembly semantics everywhere: vmin/vmax propagate NaN, vpmin(a, b) =
+ * b < a ? b : a and vpmax(a, b) = a < b ? b : a, vsel(m, a, b) takes a where m is set, vany is "any lane set",
+ * ld/st are unaligned, gatherv/scatterv read/write LANES floats at a stride (lanes built with constant indices:
+ * a lane written through a variable index goes through the stack and stalls store forwarding).
+ */
 #ifdef __wasm__
 #include <wasm_simd128.h>
 #define EXPORT(name) __attribute__((export_name(name)))
+static inline fv vmin(fv a, fv b) { return (fv)wasm_f32x4_min((v128_t)a, (v128_t)b); }
+static inline fv vmax(fv a, fv b) { return (fv)wasm_f32x4_max((v128_t)a, (v128_t)b); }
+static inline fv vpmin(fv a, fv b) { return (fv)wasm_f32x4_pmin((v128_t)a, (v128_t)b); }
+static inline fv vpmax(fv a, fv b) { return (fv)wasm_f32x4_pmax((v128_t)a, (v128_t)b); }
+static inline fv vsqrt(fv a) { return (fv)wasm_f32x4_sqrt((v128_t)a); }
+static inline fv vsel(iv m, fv a, fv b) { return (fv)wasm_v128_bitselect((v128_t)a, (v128_t)b, (v128_t)m); }
+static inline int vany(iv m) { return wasm_v128_any_true((v128_t)m); }
+static inline fv ld(const float* p) { return (fv)wasm_v128_load(p); }
+static inline void st(float* p, fv v) { wasm_v128_store(p, (v128_t)v); }
+static inline fv gatherv(const float* p, int stride) {
+  return (fv)wasm_f32x4_make(p[0], p[stride], p[2 * stride], p[3 * stride]);
+}
+static inline void scatterv(float* p, int stride, fv v) {
+  p[0] = wasm_f32x4_extract_lane((v128_t)v, 0);
+  p[stride] = wasm_f32x4_extract_lane((v128_t)v, 1);
+  p[2 * stride] = wasm_f32x4_extract_lane((v128_t)v, 2);
+  p[3 * stride] = wasm_f32x4_extract_lane((v128_t)v, 3);
+}
 #else
-#include "simd_native.h"
 #define EXPORT(name) __attribute__((visibility("default")))
+#include "simd_native.h"
 #endif
-
-typedef float f4 __attribute__((vector_size(16)));
-typedef int32_t i4 __attribute__((vector_size(16)));
 
 #define MAX_K 16
 #define MAX_F 52
@@ -40,7 +71,7 @@ typedef int32_t i4 __attribute__((vector_size(16)));
 #ifndef OB
 #define OB 2
 #endif
-#define BLK (4 * GROUPS)
+#define BLK (LANES * GROUPS)
 
 /* Flags (argument block int 4). */
 #define F_GRAD_PRODUCTS 1
@@ -74,42 +105,56 @@ typedef int32_t i4 __attribute__((vector_size(16)));
 #define A_FLOATS 96  /* float block starts at word 96 */
 #define A_SUMS 80    /* word offset of a pointer to the double sums block */
 
-static inline f4 splat(float x) { return (f4){x, x, x, x}; }
+#if LANES == 8
+static inline fv splat(float x) { return (fv){x, x, x, x, x, x, x, x}; }
+#else
+static inline fv splat(float x) { return (fv){x, x, x, x}; }
+#endif
+
+/* Lane indices 0 .. LANES−1 (masks for a partial block). */
+#if LANES == 8
+#define LANE_IDS ((iv){0, 1, 2, 3, 4, 5, 6, 7})
+#else
+#define LANE_IDS ((iv){0, 1, 2, 3})
+#endif
+
+/* Σ of the lanes in double precision, in lane order. */
+static inline double hsum(fv v) {
+  double r = v[0];
+  for (int k = 1; k < LANES; k++) r += v[k];
+  return r;
+}
 
 /* a·b + c (two instructions in wasm: fused multiply-add needs relaxed SIMD, which clang 14 cannot target; one FMA
  * instruction natively where the target has it). */
 #ifdef __wasm_relaxed_simd__
-static inline f4 madd(f4 a, f4 b, f4 c) { return (f4)wasm_f32x4_relaxed_madd((v128_t)a, (v128_t)b, (v128_t)c); }
-#elif defined(__FMA__)
-static inline f4 madd(f4 a, f4 b, f4 c) { return (f4)_mm_fmadd_ps((__m128)a, (__m128)b, (__m128)c); }
+static inline fv madd(fv a, fv b, fv c) { return (fv)wasm_f32x4_relaxed_madd((v128_t)a, (v128_t)b, (v128_t)c); }
+#elif defined(__FMA__) && LANES == 8
+static inline fv madd(fv a, fv b, fv c) { return (fv)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c); }
 #else
-static inline f4 madd(f4 a, f4 b, f4 c) { return a * b + c; }
+static inline fv madd(fv a, fv b, fv c) { return a * b + c; }
 #endif
-static inline f4 vmin(f4 a, f4 b) { return (f4)wasm_f32x4_min((v128_t)a, (v128_t)b); }
-static inline f4 vmax(f4 a, f4 b) { return (f4)wasm_f32x4_max((v128_t)a, (v128_t)b); }
-static inline f4 vsqrt(f4 a) { return (f4)wasm_f32x4_sqrt((v128_t)a); }
-static inline f4 vsel(i4 m, f4 a, f4 b) { return (f4)wasm_v128_bitselect((v128_t)a, (v128_t)b, (v128_t)m); }
 
 /*
  * e^x: x = n·ln2 + r (Cephes' two-part ln2), e^r by a degree-5 polynomial, 2^n from exponent bits. n is rounded with the
  * 1.5·2^23 trick (its integer sits in the low mantissa bits), cheaper than f32x4.nearest + trunc_sat on V8.
  * pmin/pmax (one instruction each) keep a NaN input as NaN because x is their first operand.
  */
-static inline f4 vexp(f4 x) {
-  x = (f4)wasm_f32x4_pmax((v128_t)x, (v128_t)splat(-87.3f));
-  x = (f4)wasm_f32x4_pmin((v128_t)x, (v128_t)splat(88.3f));
+static inline fv vexp(fv x) {
+  x = vpmax(x, splat(-87.3f));
+  x = vpmin(x, splat(88.3f));
   const float magic = 12582912.0f;
-  f4 t = x * 1.44269504088896341f + magic;
-  f4 n = t - magic;
-  f4 r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  fv t = x * 1.44269504088896341f + magic;
+  fv n = t - magic;
+  fv r = x - n * 0.693359375f + n * 2.12194440e-4f;
   // e^r = 1 + r + r²·q(r) with q of degree 3 fitted for minimal relative error on [−ln2/2, ln2/2]
   // (max 2e-7 in float32, measured over 2e5 points).
-  f4 q = madd(r, splat(8.312524894676234e-3f), splat(4.189011520219711e-2f));
+  fv q = madd(r, splat(8.312524894676234e-3f), splat(4.189011520219711e-2f));
   q = madd(q, r, splat(1.6667114472984196e-1f));
   q = madd(q, r, splat(4.9999231775714237e-1f));
-  f4 p = madd(r * r, q, r) + 1.0f;
-  i4 e = ((i4)t - 0x4B400000 + 127) << 23;
-  return p * (f4)e;
+  fv p = madd(r * r, q, r) + 1.0f;
+  iv e = ((iv)t - 0x4B400000 + 127) << 23;
+  return p * (fv)e;
 }
 
 /*
@@ -118,42 +163,28 @@ static inline f4 vexp(f4 x) {
  * fewer operations than Cephes' degree-9 polynomial. ln 0 = −∞; negative and NaN inputs give NaN; +∞ is not
  * special-cased (never an input here: ms + 1e-16 and a + √(a² + M) are finite for finite gradients).
  */
-static inline f4 vlog(f4 x) {
-  i4 xi = (i4)x;
-  i4 e = (xi >> 23) - 126;
-  f4 m = (f4)((xi & 0x807fffff) | 0x3f000000);
-  i4 small = m < 0.707106781186547524f;
-  f4 ef = __builtin_convertvector(e + small, f4);
-  m = m + (f4)((i4)m & small);
-  f4 s = (m - 1.0f) / (m + 1.0f);
-  f4 t = s * s;
-  f4 p = madd(madd(t, splat(2.9871044825623466e-1f), splat(3.997756972901198e-1f)), t,
+static inline fv vlog(fv x) {
+  iv xi = (iv)x;
+  iv e = (xi >> 23) - 126;
+  fv m = (fv)((xi & 0x807fffff) | 0x3f000000);
+  iv small = m < 0.707106781186547524f;
+  fv ef = __builtin_convertvector(e + small, fv);
+  m = m + (fv)((iv)m & small);
+  fv s = (m - 1.0f) / (m + 1.0f);
+  fv t = s * s;
+  fv p = madd(madd(t, splat(2.9871044825623466e-1f), splat(3.997756972901198e-1f)), t,
               splat(6.66667761221169e-1f));
-  f4 y = madd(s * t, p, s + s);
-  f4 res = madd(ef, splat(0.693359375f), madd(ef, splat(-2.12194440e-4f), y));
-  i4 bad = ~(x > 0.0f);
-  if (wasm_v128_any_true((v128_t)bad)) {
+  fv y = madd(s * t, p, s + s);
+  fv res = madd(ef, splat(0.693359375f), madd(ef, splat(-2.12194440e-4f), y));
+  iv bad = ~(x > 0.0f);
+  if (vany(bad)) {
     res = vsel(x == 0.0f, splat(-__builtin_inff()), vsel(bad, splat(__builtin_nanf("")), res));
   }
   return res;
 }
 
-static inline f4 vsigmoid(f4 x) { return 1.0f / (1.0f + vexp(-x)); }
-static inline f4 vtanh(f4 x) { return 2.0f * vsigmoid(2.0f * x) - 1.0f; }
-
-/* Full-width loads / stores, and four floats at a stride (lanes built with constant indices: a lane written
- * through a variable index goes through the stack and stalls store forwarding). */
-static inline f4 ld(const float* p) { return (f4)wasm_v128_load(p); }
-static inline void st(float* p, f4 v) { wasm_v128_store(p, (v128_t)v); }
-static inline f4 gather4(const float* p, int stride) {
-  return (f4)wasm_f32x4_make(p[0], p[stride], p[2 * stride], p[3 * stride]);
-}
-static inline void scatter4(float* p, int stride, f4 v) {
-  p[0] = wasm_f32x4_extract_lane((v128_t)v, 0);
-  p[stride] = wasm_f32x4_extract_lane((v128_t)v, 1);
-  p[2 * stride] = wasm_f32x4_extract_lane((v128_t)v, 2);
-  p[3 * stride] = wasm_f32x4_extract_lane((v128_t)v, 3);
-}
+static inline fv vsigmoid(fv x) { return 1.0f / (1.0f + vexp(-x)); }
+static inline fv vtanh(fv x) { return 2.0f * vsigmoid(2.0f * x) - 1.0f; }
 
 /* The data pointers of one pass (inputs, then outputs). */
 typedef struct {
@@ -167,9 +198,9 @@ typedef struct {
 
 /* SIMD partial sums of h', the features and d² (flushed into doubles every 128 blocks). */
 typedef struct {
-  f4 accH[MAX_N];
-  f4 accF[MAX_F];
-  f4 accD2;
+  fv accH[MAX_N];
+  fv accF[MAX_F];
+  fv accD2;
 } Sums;
 
 /* Zero-padded buffers for the last partial block of eight coordinates. */
@@ -334,10 +365,10 @@ void* memcpy(void* d, const void* s, unsigned long n) {
 /* Σ p[0..n) in double precision. */
 EXPORT("sum_f32") double sum_f32(const float* p, int n) {
   double s = 0.0;
-  f4 acc = splat(0.0f);
+  fv acc = splat(0.0f);
   int j = 0, groups = 0;
   for (; j + 4 <= n; j += 4) {
-    acc += (f4)wasm_v128_load(p + j);
+    acc += (fv)wasm_v128_load(p + j);
     if (++groups == 256) {
       s += (double)acc[0] + acc[1] + acc[2] + acc[3];
       acc = splat(0.0f);
@@ -360,7 +391,7 @@ EXPORT("any_nonzero") int any_nonzero(const float* p, int n) {
 /* p[i] *= s in place. */
 EXPORT("scale_f32") void scale_f32(float* p, int n, float s) {
   int j = 0;
-  for (; j + 4 <= n; j += 4) wasm_v128_store(p + j, (v128_t)((f4)wasm_v128_load(p + j) * s));
+  for (; j + 4 <= n; j += 4) wasm_v128_store(p + j, (v128_t)((fv)wasm_v128_load(p + j) * s));
   for (; j < n; j++) p[j] *= s;
 }
 #endif

@@ -4,9 +4,9 @@
  * (compile-time constants, or reads of the argument block `a` for the generic copy) and UNROLL (a full-unroll
  * pragma, or nothing).
  *
- * Layout of the work: the coordinates are processed eight at a time, as two groups of four SIMD lanes that
- * share every weight broadcast of the GRU. The main loop only sees full blocks of eight (no lane-count
- * branches); the last partial block is copied into zero-padded local buffers, run through the same code and
+ * Layout of the work: the coordinates are processed LANES·GROUPS at a time (16 with four lanes, 32 with eight),
+ * as GROUPS groups of one SIMD vector that share every weight broadcast of the GRU. The main loop only sees
+ * full blocks (no lane-count branches); the last partial block is copied into zero-padded local buffers, run through the same code and
  * copied back. Every pointer is read once into a local: stores through v128 intrinsics may alias anything, so
  * pointers kept in memory would be reloaded after every store.
  */
@@ -24,14 +24,14 @@
     int o_ = 0;                                                                           \
     _Pragma("nounroll") for (; o_ + OB <= (M); o_ += OB) {                               \
       const float* w_ = (W) + o_;                                                         \
-      f4 ac_[GROUPS][OB];                                                                 \
+      fv ac_[GROUPS][OB];                                                                 \
       _Pragma("clang loop unroll(full)") for (int s_ = 0; s_ < GROUPS; s_++) {            \
         _Pragma("clang loop unroll(full)") for (int q_ = 0; q_ < OB; q_++) ac_[s_][q_] = splat((b)[o_ + q_]); \
       }                                                                                   \
       UNROLL for (int i_ = 0; i_ < D; i_++) {                                             \
         const float* wr_ = w_ + i_ * (M);                                                 \
         _Pragma("clang loop unroll(full)") for (int q_ = 0; q_ < OB; q_++) {              \
-          const f4 wv_ = splat(wr_[q_]);                                                  \
+          const fv wv_ = splat(wr_[q_]);                                                  \
           _Pragma("clang loop unroll(full)") for (int s_ = 0; s_ < GROUPS; s_++)          \
             ac_[s_][q_] = madd((xin)[s_][i_], wv_, ac_[s_][q_]);                          \
         }                                                                                 \
@@ -41,10 +41,10 @@
       }                                                                                   \
     }                                                                                     \
     for (; o_ < (M); o_++) {                                                              \
-      f4 e_[GROUPS];                                                                      \
+      fv e_[GROUPS];                                                                      \
       _Pragma("clang loop unroll(full)") for (int s_ = 0; s_ < GROUPS; s_++) e_[s_] = splat((b)[o_]); \
       for (int i_ = 0; i_ < D; i_++) {                                                    \
-        const f4 wv_ = splat((W)[i_ * (M) + o_]);                                         \
+        const fv wv_ = splat((W)[i_ * (M) + o_]);                                         \
         _Pragma("clang loop unroll(full)") for (int s_ = 0; s_ < GROUPS; s_++)            \
           e_[s_] = madd((xin)[s_][i_], wv_, e_[s_]);                                      \
       }                                                                                   \
@@ -53,7 +53,7 @@
   } while (0)
 
 /*
- * Coordinates j0 .. j0+4·GROUPS−1 (all present in P's arrays); `valid` (1..4·GROUPS) of them count in the per-tensor sums
+ * Coordinates j0 .. j0+LANES·GROUPS−1 (all present in P's arrays); `valid` (1..LANES·GROUPS) of them count in the per-tensor sums
  * (the rest are zero padding of a partial last block).
  */
 static inline __attribute__((always_inline)) void BLOCK8(int32_t* a, const Ptrs* P, int j0, int valid,
@@ -96,35 +96,35 @@ static inline __attribute__((always_inline)) void BLOCK8(int32_t* a, const Ptrs*
   const float* wL = wI + N0;
   const float* wGs = wL + N0;
   const int dos = flags & F_DOS;
-  const f4 zero = splat(0.0f);
+  const fv zero = splat(0.0f);
 
-  f4 feat[GROUPS][MAX_F], hv[GROUPS][MAX_N], uv[GROUPS][MAX_N], x[GROUPS][MAX_K], lms[MAX_K], l[GROUPS];
-  f4 xin[GROUPS][MAX_F + MAX_N], gates[GROUPS][2 * MAX_N];
+  fv feat[GROUPS][MAX_F], hv[GROUPS][MAX_N], uv[GROUPS][MAX_N], x[GROUPS][MAX_K], lms[MAX_K], l[GROUPS];
+  fv xin[GROUPS][MAX_F + MAX_N], gates[GROUPS][2 * MAX_N];
   UNROLL
   for (int s = 0; s < GROUPS; s++) {
-    const int j = j0 + 4 * s;
-    const f4 gv = ld(g + j);
+    const int j = j0 + LANES * s;
+    const fv gv = ld(g + j);
     l[s] = dos ? ld(lr + j) : zero;
     // Steps 1-4: decays, accumulators, mean squares, scaled inputs.
-    f4 dI = ld(inpD + j);
-    f4 dS = ld(sclD + j);
-    f4 logMsSum = zero;
+    fv dI = ld(inpD + j);
+    fv dS = ld(sclD + j);
+    fv logMsSum = zero;
     UNROLL
     for (int i = 0; i < K; i++) {
       if (i > 0) {
         dI = vsqrt(dI);
         if (flags & F_MULTI_SCALE_DECAYS) dS = vsqrt(dS);
       }
-      f4 av = K == 1 ? gv : (1.0f - dI) * gv + dI * ld(acc[i] + j);
-      f4 d = dS * nz[i];
-      f4 m = (1.0f - d) * (av * av + 1e-12f) + d * ld(ms[i] + j);
+      fv av = K == 1 ? gv : (1.0f - dI) * gv + dI * ld(acc[i] + j);
+      fv d = dS * nz[i];
+      fv m = (1.0f - d) * (av * av + 1e-12f) + d * ld(ms[i] + j);
       st(oacc[i] + j, av);
       st(oms[i] + j, m);
       // x = asinh(a / √M) with M = ms' + 1e-16, written as ln(a + √(a² + M)) − ½·ln M: the same value (and the
       // same cancellation for large negative x as the reference's ln(x + √(x² + 1))), with ln M shared with the
       // log-mean-square feature and one square root and one division fewer.
-      const f4 mm = m + 1e-16f;
-      const f4 logM = vlog(mm);
+      const fv mm = m + 1e-16f;
+      const fv logM = vlog(mm);
       x[s][i] = vlog(av + vsqrt(av * av + mm)) - 0.5f * logM;
       if (flags & F_LOG_MS) {
         lms[i] = logM;
@@ -140,7 +140,7 @@ static inline __attribute__((always_inline)) void BLOCK8(int32_t* a, const Ptrs*
       for (int i = 0; i + 1 < K; i++) feat[s][f++] = x[s][i] * x[s][i + 1];
     }
     if (flags & F_LOG_MS) {
-      f4 mean = K == 1 ? zero : logMsSum / (float)K;
+      fv mean = K == 1 ? zero : logMsSum / (float)K;
       UNROLL
       for (int i = 0; i < K; i++) feat[s][f++] = K == 1 ? lms[i] - lms[i] : lms[i] - mean;
     }
@@ -152,7 +152,7 @@ static inline __attribute__((always_inline)) void BLOCK8(int32_t* a, const Ptrs*
     for (int i = 0; i < F; i++) xin[s][i] = feat[s][i];
     UNROLL
     for (int i = 0; i < N0; i++) {
-      hv[s][i] = gather4(h + (int64_t)j * N0 + i, N0);
+      hv[s][i] = gatherv(h + (int64_t)j * N0 + i, N0);
       xin[s][F + i] = hv[s][i];
     }
   }
@@ -168,23 +168,23 @@ static inline __attribute__((always_inline)) void BLOCK8(int32_t* a, const Ptrs*
   }
   AFFINE_G(gates, xin, Wc, N0, cc);
   // This block's sums, kept in registers and added to S once per block.
-  f4 bH[MAX_N], bF[MAX_F], bD2 = zero;
+  fv bH[MAX_N], bF[MAX_F], bD2 = zero;
   UNROLL
   for (int i = 0; i < N0; i++) bH[i] = zero;
   UNROLL
   for (int i = 0; i < F; i++) bF[i] = zero;
   UNROLL
   for (int s = 0; s < GROUPS; s++) {
-    const int j = j0 + 4 * s;
-    f4 hn[MAX_N];
+    const int j = j0 + LANES * s;
+    fv hn[MAX_N];
     UNROLL
     for (int o = 0; o < N0; o++) {
-      f4 cand = vtanh(gates[s][o]);
+      fv cand = vtanh(gates[s][o]);
       hn[o] = uv[s][o] * (hv[s][o] - cand) + cand;
-      scatter4(oh + (int64_t)j * N0 + o, N0, hn[o]);
+      scatterv(oh + (int64_t)j * N0 + o, N0, hn[o]);
     }
     // Steps 8-10: readouts.
-    f4 du = zero, rs = splat(bScl), ri = splat(bInp), rl = splat(bLr);
+    fv du = zero, rs = splat(bScl), ri = splat(bInp), rl = splat(bLr);
     UNROLL
     for (int o = 0; o < N0; o++) {
       du = madd(hn[o], splat(wU[o]), du);
@@ -198,22 +198,22 @@ static inline __attribute__((always_inline)) void BLOCK8(int32_t* a, const Ptrs*
     }
     st(oscl + j, (flags & F_LEARNED_SCL) ? vsigmoid(rs) : splat(0.93f));
     st(oinp + j, (flags & F_LEARNED_INP) ? vsigmoid(ri) : splat(0.89f));
-    f4 step = du;
+    fv step = du;
     if (dos) {
-      f4 clipped = vmin(vmax(l[s] + rl, splat(-33.0f)), splat(maxLogLr));
+      fv clipped = vmin(vmax(l[s] + rl, splat(-33.0f)), splat(maxLogLr));
       st(olr + j, lrMom * l[s] + (1.0f - lrMom) * clipped);
       step = vexp(clipped + stepOffset) * du;
     }
     st(ostep + j, step);
     // Per-tensor sums (zero-padding lanes of a partial last block masked out).
-    if (valid >= 4 * s + 4) {
+    if (valid >= LANES * s + LANES) {
       UNROLL
       for (int i = 0; i < N0; i++) bH[i] += hn[i];
       UNROLL
       for (int i = 0; i < F; i++) bF[i] += feat[s][i];
       bD2 += du * du;
     } else {
-      i4 in = (i4){0, 1, 2, 3} < valid - 4 * s;
+      iv in = LANE_IDS < valid - LANES * s;
       UNROLL
       for (int i = 0; i < N0; i++) bH[i] += vsel(in, hn[i], zero);
       UNROLL
@@ -233,15 +233,15 @@ static inline __attribute__((always_inline)) void CAT(COORDS_NAME, _flush)(int32
   const int N0 = COORDS_N0, F = COORDS_F;
   UNROLL
   for (int i = 0; i < N0; i++) {
-    sums[i] += (double)S->accH[i][0] + S->accH[i][1] + S->accH[i][2] + S->accH[i][3];
+    sums[i] += hsum(S->accH[i]);
     S->accH[i] = splat(0.0f);
   }
   UNROLL
   for (int i = 0; i < F; i++) {
-    sums[N0 + i] += (double)S->accF[i][0] + S->accF[i][1] + S->accF[i][2] + S->accF[i][3];
+    sums[N0 + i] += hsum(S->accF[i]);
     S->accF[i] = splat(0.0f);
   }
-  sums[N0 + F] += (double)S->accD2[0] + S->accD2[1] + S->accD2[2] + S->accD2[3];
+  sums[N0 + F] += hsum(S->accD2);
   S->accD2 = splat(0.0f);
   (void)a;
 }
@@ -277,10 +277,10 @@ static void COORDS_NAME(int32_t* a, uint8_t* base) {
   UNROLL
   for (int i = 0; i < N0 + F + 1; i++) sums[i] = 0.0;
 
-  const int full = n - n % (4 * GROUPS);
+  const int full = n - n % (LANES * GROUPS);
   int blocks = 0;
-  for (int j0 = 0; j0 < full; j0 += 4 * GROUPS) {
-    BLOCK8(a, &P, j0, 4 * GROUPS, &S);
+  for (int j0 = 0; j0 < full; j0 += LANES * GROUPS) {
+    BLOCK8(a, &P, j0, LANES * GROUPS, &S);
     if (++blocks == 128) {
       blocks = 0;
       CAT(COORDS_NAME, _flush)(a, &S, sums);

@@ -2,11 +2,11 @@
 // deno-fmt-ignore-file
 
 /** SHA-256 of the C sources the libraries were compiled from (hrnn_coords.c, hrnn_coords_body.h, simd_native.h). */
-export const SOURCE_SHA256 = "d0c920394e880823315faf3d3a8765feccce466091c07dab32532b3461821771";
+export const SOURCE_SHA256 = "b9505836d33e060d8391ad3d24325dadfc3bd72857ff77c8575fa72b15688478";
 
 /** The clang command line (flags) of every library; each adds its own -march. */
 export const CLANG_COMMAND = "clang --target=x86_64-linux-gnu -O3 -fPIC -shared -nostdlib -ffreestanding -fvisibility=hidden -fuse-ld=lld -Wall -Wextra -Werror -Wl,-z,noexecstack,--build-id=none -s";
 
 /** The native libraries under native/: the x86-64-v3 build, then the SSE2 baseline. */
 export const NATIVE_LIBS: { file: string; march: string; sha256: string; bytes: number }[] =
-  [{"file":"hrnn_coords-linux-x86_64-v3.so","march":"x86-64-v3","sha256":"621b4df36c692ad49341b56c98a8e9419c6895424982569b46f45e12dda2915a","bytes":149000},{"file":"hrnn_coords-linux-x86_64.so","march":"x86-64","sha256":"837b4dd561884959bcf0532d945839ed827a39fca57de06d2b3d97b22d01a31d","bytes":152912}];
+  [{"file":"hrnn_coords-linux-x86_64-v3.so","march":"x86-64-v3","sha256":"613f1ad9fd15606760cd672f69216ecf8e3452085c1e478fc829387d469fcb04","bytes":167040},{"file":"hrnn_coords-linux-x86_64.so","march":"x86-64","sha256":"85c920e107c6626ea76378d3b20c4fa4742d1a831b7bb1a9209d12d72bdf7273","bytes":152288}];

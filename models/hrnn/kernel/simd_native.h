@@ -1,27 +1,47 @@
 /*
- * lopt: native x86-64 stand-ins (SSE2; AVX2/FMA when the target has them) for the WebAssembly SIMD intrinsics that
- * hrnn_coords.c uses, with the same semantics, NaN included: f32x4.min/max propagate NaN (SSE's minps/maxps
- * return the second operand instead, so NaN lanes are patched in); pmin/pmax are exactly minps/maxps with the
- * operands swapped. Included only when the kernel is not compiled for WebAssembly.
+ * lopt: the vector primitives of hrnn_coords.c for native x86-64, with the same semantics as their WebAssembly
+ * versions there, NaN included: SSE2 with four lanes, AVX2 with eight (LANES). vmin/vmax propagate NaN (x86's
+ * minps/maxps return the second operand when either is NaN, so NaN lanes are patched in); vpmin/vpmax are exactly
+ * minps/maxps with the operands swapped. Included only when the kernel is not compiled for WebAssembly, after
+ * LANES, fv and iv are defined.
  */
 #include <immintrin.h>
-typedef float v128_t __attribute__((vector_size(16)));
-static inline v128_t wasm_v128_load(const void* p) { return (v128_t)_mm_loadu_ps((const float*)p); }
-static inline void wasm_v128_store(void* p, v128_t v) { _mm_storeu_ps((float*)p, (__m128)v); }
-static inline v128_t wasm_f32x4_make(float a, float b, float c, float d) { return (v128_t)_mm_setr_ps(a, b, c, d); }
-#define wasm_f32x4_extract_lane(v, i) (((v128_t)(v))[i])
-static inline v128_t wasm_f32x4_pmin(v128_t a, v128_t b) { return (v128_t)_mm_min_ps((__m128)b, (__m128)a); }
-static inline v128_t wasm_f32x4_pmax(v128_t a, v128_t b) { return (v128_t)_mm_max_ps((__m128)b, (__m128)a); }
-static inline v128_t wasm_f32x4_min(v128_t a, v128_t b) {
-  __m128 nan = _mm_cmpunord_ps((__m128)a, (__m128)b);
-  return (v128_t)_mm_or_ps(_mm_andnot_ps(nan, _mm_min_ps((__m128)a, (__m128)b)), _mm_and_ps(nan, _mm_add_ps((__m128)a, (__m128)b)));
+
+#if LANES == 8
+typedef __m256 vreg;
+#define V_(op) _mm256_##op
+#define V_MOVEMASK(m) _mm256_movemask_ps((__m256)(m))
+#else
+typedef __m128 vreg;
+#define V_(op) _mm_##op
+#define V_MOVEMASK(m) _mm_movemask_ps((__m128)(m))
+#endif
+
+static inline fv vpmin(fv a, fv b) { return (fv)V_(min_ps)((vreg)b, (vreg)a); }
+static inline fv vpmax(fv a, fv b) { return (fv)V_(max_ps)((vreg)b, (vreg)a); }
+static inline fv vsqrt(fv a) { return (fv)V_(sqrt_ps)((vreg)a); }
+static inline fv vsel(iv m, fv a, fv b) { return (fv)V_(or_ps)(V_(and_ps)((vreg)a, (vreg)m), V_(andnot_ps)((vreg)m, (vreg)b)); }
+/* Masks here are whole lanes (comparison results), so the lanes' sign bits say whether any is set. */
+static inline int vany(iv m) { return V_MOVEMASK(m) != 0; }
+/* NaN lanes (a + b is NaN where either is) over minps/maxps. */
+static inline fv vmin(fv a, fv b) {
+  iv nan = (iv)(a != a) | (iv)(b != b);
+  return vsel(nan, a + b, (fv)V_(min_ps)((vreg)a, (vreg)b));
 }
-static inline v128_t wasm_f32x4_max(v128_t a, v128_t b) {
-  __m128 nan = _mm_cmpunord_ps((__m128)a, (__m128)b);
-  return (v128_t)_mm_or_ps(_mm_andnot_ps(nan, _mm_max_ps((__m128)a, (__m128)b)), _mm_and_ps(nan, _mm_add_ps((__m128)a, (__m128)b)));
+static inline fv vmax(fv a, fv b) {
+  iv nan = (iv)(a != a) | (iv)(b != b);
+  return vsel(nan, a + b, (fv)V_(max_ps)((vreg)a, (vreg)b));
 }
-static inline v128_t wasm_f32x4_sqrt(v128_t a) { return (v128_t)_mm_sqrt_ps((__m128)a); }
-static inline v128_t wasm_v128_bitselect(v128_t a, v128_t b, v128_t m) {
-  return (v128_t)_mm_or_ps(_mm_and_ps((__m128)a, (__m128)m), _mm_andnot_ps((__m128)m, (__m128)b));
+static inline fv ld(const float* p) { return (fv)V_(loadu_ps)(p); }
+static inline void st(float* p, fv v) { V_(storeu_ps)(p, (vreg)v); }
+static inline fv gatherv(const float* p, int stride) {
+#if LANES == 8
+  return (fv){p[0], p[stride], p[2 * stride], p[3 * stride], p[4 * stride], p[5 * stride], p[6 * stride],
+              p[7 * stride]};
+#else
+  return (fv){p[0], p[stride], p[2 * stride], p[3 * stride]};
+#endif
 }
-static inline int wasm_v128_any_true(v128_t v) { return _mm_movemask_epi8((__m128i)v) != 0; }
+static inline void scatterv(float* p, int stride, fv v) {
+  for (int k = 0; k < LANES; k++) p[k * stride] = v[k];
+}

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { NATIVE_ENV, nativeKernel, nativeKernelError, sha256HexSync } from "../../../models/hrnn/native.ts";
+import {
+  describeFusedEngine,
+  NATIVE_ENV,
+  nativeKernel,
+  nativeKernelError,
+  sha256HexSync,
+} from "../../../models/hrnn/native.ts";
 import { kernelSourceHash } from "../../../models/hrnn/kernel/build.ts";
 import { sha256Hex } from "../../../models/hrnn/kernel/encoding.ts";
 import { NATIVE_LIBS, SOURCE_SHA256 } from "../../../models/hrnn/kernel/hrnn_coords_native.ts";
@@ -119,5 +125,13 @@ Deno.test({
     assert.match(off.error, /turned off/);
     const bad = JSON.parse(await runDeno(COMPARE_BASELINE, { [NATIVE_ENV]: "avx9000" }));
     assert.match(bad.error, /not 0 or one of x86-64-v3, x86-64/);
+  },
+});
+
+Deno.test({
+  name: "describeFusedEngine names the build that runs (for stage logs)",
+  ignore: !HERE_LINUX_X64,
+  fn: () => {
+    assert.match(describeFusedEngine(), new RegExp(`native fused kernel \\(${nativeKernel().march}, `));
   },
 });
