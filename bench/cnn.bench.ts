@@ -224,7 +224,7 @@ export const benchmarks: CnnBenchmark[] = [
   pureTrainStep("adam", 15),
   pureTrainStep("momentum", 15),
   pureTrainStep("learned", 15),
-  interleavedRatio(25),
+  interleavedRatio(41),
   interleavedRatio(15, "learned-wasm"),
   layersTrainStep("adam", 8),
   layersTrainStep("learned", 8),

@@ -8,8 +8,8 @@
  * It loads only where it can run safely: Linux on x86-64, FFI permission granted (`--allow-ffi`), the library's
  * bytes matching the SHA-256 its manifest records, and the environment variable `LOPT_NATIVE_KERNEL` not set to
  * `0`. It opens the SSE2 baseline library (every x86-64 runs it), asks it (cpuid) whether the CPU and OS run
- * x86-64-v3 code (AVX2, FMA, …), and if so uses the x86-64-v3 library instead (`LOPT_NATIVE_KERNEL=x86-64` or
- * `=x86-64-v3` picks one). Otherwise {@link nativeKernelError} says why, and the HRNN uses the WebAssembly kernel.
+ * x86-64-v4 code (AVX-512) or x86-64-v3 code (AVX2, FMA, …), and uses the best of those libraries
+ * (`LOPT_NATIVE_KERNEL=x86-64`, `=x86-64-v3` or `=x86-64-v4` picks one). Otherwise {@link nativeKernelError} says why, and the HRNN uses the WebAssembly kernel.
  *
  * @module
  */
@@ -25,12 +25,14 @@ export interface NativeKernel {
   run(heap: Uint8Array, args: number): void;
 }
 
-/** Environment variable: `0` turns the native kernel off; a `-march` name (`x86-64`, `x86-64-v3`) picks a library. */
+/** Environment variable: `0` turns the native kernel off; a `-march` name (`x86-64`, `x86-64-v3`, `x86-64-v4`)
+ * picks a library. */
 export const NATIVE_ENV = "LOPT_NATIVE_KERNEL";
 
 const SYMBOLS = {
   hrnn_coords_native: { parameters: ["buffer", "i32"], result: "void" },
   lopt_x86_64_v3_supported: { parameters: [], result: "i32" },
+  lopt_x86_64_v4_supported: { parameters: [], result: "i32" },
 } as const;
 
 let loaded: NativeKernel | Error | null = null;
@@ -182,11 +184,16 @@ function load(): NativeKernel {
     return { lib, dl: Deno.dlopen(url, SYMBOLS) };
   };
   let { lib, dl } = open("x86-64");
-  const v3 = dl.symbols.lopt_x86_64_v3_supported() === 1;
-  if (choice === "x86-64-v3" && !v3) throw new Error("this CPU does not run x86-64-v3 code (AVX2, FMA)");
-  if (v3 && choice !== "x86-64") {
+  const runs: Record<string, boolean> = {
+    "x86-64": true,
+    "x86-64-v3": dl.symbols.lopt_x86_64_v3_supported() === 1,
+    "x86-64-v4": dl.symbols.lopt_x86_64_v4_supported() === 1,
+  };
+  if (choice !== "" && !runs[choice]) throw new Error(`this CPU does not run ${choice} code`);
+  const best = choice || NATIVE_LIBS.map((l) => l.march).find((m) => runs[m]) || "x86-64";
+  if (best !== "x86-64") {
     dl.close();
-    ({ lib, dl } = open("x86-64-v3"));
+    ({ lib, dl } = open(best));
   }
   return {
     file: lib.file,

@@ -3,7 +3,8 @@
  * - WebAssembly (wasm32, SIMD) with clang and wasm-ld → `hrnn_coords_wasm.ts` (the module as base64 plus the
  *   SHA-256 of the C sources it came from);
  * - native shared libraries for Linux x86-64 with clang and ld.lld → `native/*.so` (a baseline SSE2 build and an
- *   x86-64-v3 build with AVX2 and FMA; no C runtime, no undefined symbols) and their manifest
+ *   x86-64-v3 build with AVX2 and FMA, and an x86-64-v4 build with AVX-512; no C runtime, no undefined symbols)
+ *   and their manifest
  *   `hrnn_coords_native.ts` (file, CPU features required, SHA-256 of each library and of the sources).
  *
  * Run: `deno task build-kernel` (needs `clang`, `lld` and `llvm`: `apt-get install clang lld llvm`). Only
@@ -55,10 +56,12 @@ export interface NativeTarget {
 }
 
 /**
- * The native libraries: the x86-64-v3 build (AVX2, FMA), used where the baseline build's
+ * The native libraries, preferred first: the x86-64-v4 build (AVX-512, 16 lanes) and the x86-64-v3 build (AVX2,
+ * FMA, 8 lanes), each used where the baseline build's `lopt_x86_64_v4_supported()` /
  * `lopt_x86_64_v3_supported()` (cpuid) says the CPU runs it, and the SSE2 baseline that every x86-64 runs.
  */
 export const NATIVE_TARGETS: NativeTarget[] = [
+  { file: "hrnn_coords-linux-x86_64-v4.so", march: "x86-64-v4" },
   { file: "hrnn_coords-linux-x86_64-v3.so", march: "x86-64-v3" },
   { file: "hrnn_coords-linux-x86_64.so", march: "x86-64" },
 ];
@@ -141,7 +144,7 @@ async function buildNative(): Promise<void> {
     if (undef.trim() !== "") {
       throw new Error(`${t.file} has undefined symbols (it must link nothing):\n${undef}`);
     }
-    for (const sym of ["hrnn_coords_native", "lopt_x86_64_v3_supported"]) {
+    for (const sym of ["hrnn_coords_native", "lopt_x86_64_v3_supported", "lopt_x86_64_v4_supported"]) {
       if (!new RegExp(`\\b${sym}\\b`).test(defined)) throw new Error(`${t.file} does not export ${sym}`);
     }
     const bytes = await Deno.readFile(dest);
@@ -158,7 +161,7 @@ export const SOURCE_SHA256 = "${await kernelSourceHash()}";
 /** The clang command line (flags) of every library; each adds its own -march. */
 export const CLANG_COMMAND = ${JSON.stringify(["clang", ...NATIVE_FLAGS].join(" "))};
 
-/** The native libraries under native/: the x86-64-v3 build, then the SSE2 baseline. */
+/** The native libraries under native/, preferred first: x86-64-v4, x86-64-v3, the SSE2 baseline. */
 export const NATIVE_LIBS: { file: string; march: string; sha256: string; bytes: number }[] =
   ${JSON.stringify(libs)};
 `;

@@ -2,11 +2,11 @@
 // deno-fmt-ignore-file
 
 /** SHA-256 of the C sources the libraries were compiled from (hrnn_coords.c, hrnn_coords_body.h, simd_native.h). */
-export const SOURCE_SHA256 = "b9505836d33e060d8391ad3d24325dadfc3bd72857ff77c8575fa72b15688478";
+export const SOURCE_SHA256 = "747c49b116ea6b0db98223f4c9713881449adf68bb3f19e628f7a32fbb83fa6f";
 
 /** The clang command line (flags) of every library; each adds its own -march. */
 export const CLANG_COMMAND = "clang --target=x86_64-linux-gnu -O3 -fPIC -shared -nostdlib -ffreestanding -fvisibility=hidden -fuse-ld=lld -Wall -Wextra -Werror -Wl,-z,noexecstack,--build-id=none -s";
 
-/** The native libraries under native/: the x86-64-v3 build, then the SSE2 baseline. */
+/** The native libraries under native/, preferred first: x86-64-v4, x86-64-v3, the SSE2 baseline. */
 export const NATIVE_LIBS: { file: string; march: string; sha256: string; bytes: number }[] =
-  [{"file":"hrnn_coords-linux-x86_64-v3.so","march":"x86-64-v3","sha256":"613f1ad9fd15606760cd672f69216ecf8e3452085c1e478fc829387d469fcb04","bytes":167040},{"file":"hrnn_coords-linux-x86_64.so","march":"x86-64","sha256":"85c920e107c6626ea76378d3b20c4fa4742d1a831b7bb1a9209d12d72bdf7273","bytes":152288}];
+  [{"file":"hrnn_coords-linux-x86_64-v4.so","march":"x86-64-v4","sha256":"cb41b3fd626e506f0f5daf40cc77870deaea34ea8d5d89fdd07ea1bbebbe8a0b","bytes":76536},{"file":"hrnn_coords-linux-x86_64-v3.so","march":"x86-64-v3","sha256":"be89eac9844fc20920ba783ac92328a606a707171cb9624a2250ea4182103baf","bytes":74768},{"file":"hrnn_coords-linux-x86_64.so","march":"x86-64","sha256":"41d7766a9ec52f61bf7a13bef4e8e0f0e3095bff09d1a76644df7445324658a8","bytes":152480}];
