@@ -9,10 +9,11 @@
  * The module has no data segment and uses only the stack the caller provides (the driver sets
  * __stack_pointer to the top of a scratch block it allocated on the tfjs heap before every call).
  *
- * The same source also compiles natively for x86-64 (build.ts: a baseline SSE2 library and an x86-64-v3 one with
- * AVX2 and FMA), loaded through Deno's FFI by models/hrnn/native.ts: there `simd_native.h` stands in for the
- * WebAssembly SIMD intrinsics (same semantics, NaN included), multiply-adds fuse when the target has FMA, and every
- * pointer in the argument block is an offset from the start of the tfjs heap that the caller passes in.
+ * The same source also compiles natively for x86-64 (build.ts: a baseline SSE2 library, an x86-64-v3 one with AVX2
+ * and FMA, an x86-64-v4 one with AVX-512), loaded through Deno's FFI by models/hrnn/native.ts: there
+ * `simd_native.h` gives the vector primitives the same semantics (NaN included), vectors have 4, 8 or 16 lanes,
+ * multiply-adds fuse when the target has FMA, and every pointer in the argument block is an offset from the start
+ * of the tfjs heap that the caller passes in.
  *
  * Numerics: exp and log (small fitted polynomials) have relative errors of about 2e-7; tanh(x) = 2σ(2x) − 1
  * as on the ops path; asinh(a/√M) is evaluated as ln(a + √(a² + M)) − ½·ln M (same value, sharing ln M with the
