@@ -94,16 +94,24 @@ function startRun(kind: OptKind, hold: MetaParams[]): PureRun {
   return { opt, params, state: tf.tidy(() => opt.init(params) as unknown as tf.TensorContainer) as OptState };
 }
 
-/** One training step on the pure path (what the stages time as seconds per step). */
-async function pureStep(run: PureRun, x: tf.Tensor, y: tf.Tensor): Promise<void> {
+/**
+ * One training step on the pure path (what the stages time as seconds per step). Returns the milliseconds of
+ * its optimizer update (`update`, from gradients read back to updates read back).
+ */
+async function pureStep(run: PureRun, x: tf.Tensor, y: tf.Tensor): Promise<number> {
   const { loss, grads } = convNetLossAndGrads(SPEC, run.params, x, y);
+  await grads[grads.length - 1].data();
+  const u0 = performance.now();
   const r = tidyUpdate(run.opt, grads, run.state, run.params);
+  await r.updates[r.updates.length - 1].data();
+  const updateMs = performance.now() - u0;
   const next = tf.tidy(() => run.params.map((q, i) => tf.add(q, r.updates[i])));
   await loss.data();
   await next[next.length - 1].data();
   disposeReplaced([run.state, run.params, grads, r.updates, loss], r.state, next);
   run.state = r.state;
   run.params = next;
+  return updateMs;
 }
 
 /** A pure-path train step of the MNIST ConvNet with optimizer `kind`. */
@@ -122,7 +130,9 @@ export function pureTrainStep(kind: OptKind, iterations: number): CnnBenchmark {
       batch = await mnistBatch(false);
       run = startRun(kind, hold);
     },
-    fn: () => pureStep(run!, batch!.x, batch!.y),
+    fn: async () => {
+      await pureStep(run!, batch!.x, batch!.y);
+    },
     teardown: () => {
       if (run) disposeReplaced([run.state, run.params]);
       tf.dispose([batch!.x, batch!.y]);
@@ -140,7 +150,9 @@ function median(xs: number[]): number {
 
 /**
  * Alternates one Adam step and one learned-optimizer step per iteration (same model, data and init) and
- * reports the medians so far and their ratio (`learned_over_adam`; target ≤ 1.15).
+ * reports the medians so far and their ratio (`learned_over_adam`; target ≤ 1.15), plus the medians of the
+ * optimizer updates alone (`adam_update_ms`, `learned_update_ms`): the gradient part, the same for both, varies
+ * most from step to step, so the update medians tell the optimizer's own cost more steadily.
  */
 export function interleavedRatio(
   iterations: number,
@@ -149,7 +161,7 @@ export function interleavedRatio(
   const hold: MetaParams[] = [];
   let adam: PureRun | null = null, learned: PureRun | null = null;
   let batch: { x: tf.Tensor; y: tf.Tensor } | null = null;
-  const ta: number[] = [], tl: number[] = [];
+  const ta: number[] = [], tl: number[] = [], ua: number[] = [], ul: number[] = [];
   return {
     name: `MNIST ConvNet train step, learned (untrained HRNN${
       kind === "learned-wasm" ? ", wasm kernel" : ""
@@ -161,21 +173,22 @@ export function interleavedRatio(
       batch = await mnistBatch(false);
       adam = startRun("adam", hold);
       learned = startRun(kind, hold);
-      ta.length = 0;
-      tl.length = 0;
+      for (const xs of [ta, tl, ua, ul]) xs.length = 0;
     },
     fn: async () => {
       let t0 = performance.now();
-      await pureStep(adam!, batch!.x, batch!.y);
+      ua.push(await pureStep(adam!, batch!.x, batch!.y));
       ta.push(performance.now() - t0);
       t0 = performance.now();
-      await pureStep(learned!, batch!.x, batch!.y);
+      ul.push(await pureStep(learned!, batch!.x, batch!.y));
       tl.push(performance.now() - t0);
       const a = median(ta), l = median(tl);
       return {
         adam_ms: Number(a.toFixed(2)),
         learned_ms: Number(l.toFixed(2)),
         learned_over_adam: Number((l / a).toFixed(3)),
+        adam_update_ms: Number(median(ua).toFixed(2)),
+        learned_update_ms: Number(median(ul).toFixed(2)),
       };
     },
     teardown: () => {
