@@ -171,7 +171,7 @@ let pending:
  * Checks that tensor `t` holds `elements` floats and lies inside the heap (`heapBytes`): native code has no
  * bounds checks of its own, so a wrong pointer must stop here rather than write outside the heap.
  */
-function checkInHeap(
+export function checkInHeap(
   b: BackendWasm,
   t: tf.TensorInfo | undefined,
   elements: number,

@@ -248,3 +248,15 @@ Deno.test("the kernel module has no data section (it shares the tfjs heap) and i
   assert.deepEqual(imports.map((i) => `${i.module}.${i.name}:${i.kind}`), ["env.memory:memory"]);
   assert.ok(STACK_BYTES > 0 && STACK_BYTES < 1 << 20, `stack frames ${STACK_BYTES} bytes`);
 });
+
+Deno.test("checkInHeap refuses a tensor of the wrong size or outside the heap (the native kernel's guard)", async () => {
+  const { checkInHeap } = await import("../../../models/hrnn/fused.ts");
+  const backend = tf.backend() as unknown as Parameters<typeof checkInHeap>[0];
+  const heapBytes = (backend as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
+  const t = tf.zeros([3, 5]);
+  checkInHeap(backend, t, 15, heapBytes);
+  assert.throws(() => checkInHeap(backend, t, 16, heapBytes), /expected 16 floats/);
+  assert.throws(() => checkInHeap(backend, t, 15, 64), /refusing to run/);
+  assert.throws(() => checkInHeap(backend, undefined, 15, heapBytes), /missing/);
+  t.dispose();
+});
