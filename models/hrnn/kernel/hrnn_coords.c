@@ -384,18 +384,6 @@ EXPORT("lopt_x86_64_v4_supported") int lopt_x86_64_v4_supported(void) {
   return (r[1] & need) == need;
 }
 
-/* The compiler may call these for struct copies and zeroing; the library links no C runtime. */
-void* memset(void* d, int c, unsigned long n) {
-  unsigned char* p = d;
-  while (n--) *p++ = (unsigned char)c;
-  return d;
-}
-void* memcpy(void* d, const void* s, unsigned long n) {
-  unsigned char* p = d;
-  const unsigned char* q = s;
-  while (n--) *p++ = *q++;
-  return d;
-}
 #endif
 
 #ifdef __wasm__

@@ -2,11 +2,11 @@
 // deno-fmt-ignore-file
 
 /** SHA-256 of the C sources the libraries were compiled from (hrnn_coords.c, hrnn_coords_body.h, simd_native.h). */
-export const SOURCE_SHA256 = "42e2f1bd45b77fffe58dfcd3fad889a51ae97dfdcbeebb47f4262a6f2834a63c";
+export const SOURCE_SHA256 = "7e70dead16dbdbf4f9903b30065827373c1799c1a7331a16c6709375081cf327";
 
 /** The clang command line (flags) of every library; each adds its own -march. */
 export const CLANG_COMMAND = "clang --target=x86_64-linux-gnu -O3 -fPIC -shared -nostdlib -ffreestanding -fvisibility=hidden -fuse-ld=lld -Wall -Wextra -Werror -Wl,-z,noexecstack,--build-id=none -s";
 
 /** The native libraries under native/, preferred first: x86-64-v4, x86-64-v3, the SSE2 baseline. */
 export const NATIVE_LIBS: { file: string; march: string; sha256: string; bytes: number }[] =
-  [{"file":"hrnn_coords-linux-x86_64-v4.so","march":"x86-64-v4","sha256":"cb41b3fd626e506f0f5daf40cc77870deaea34ea8d5d89fdd07ea1bbebbe8a0b","bytes":76536},{"file":"hrnn_coords-linux-x86_64-v3.so","march":"x86-64-v3","sha256":"be89eac9844fc20920ba783ac92328a606a707171cb9624a2250ea4182103baf","bytes":74768},{"file":"hrnn_coords-linux-x86_64.so","march":"x86-64","sha256":"41d7766a9ec52f61bf7a13bef4e8e0f0e3095bff09d1a76644df7445324658a8","bytes":152480}];
+  [{"file":"hrnn_coords-linux-x86_64-v4.so","march":"x86-64-v4","sha256":"678c30381bea6050309730a8b6d926194013e950d2903d6027bfe27b48fce45e","bytes":75208},{"file":"hrnn_coords-linux-x86_64-v3.so","march":"x86-64-v3","sha256":"98e79eb8de5e8932db3b9f579f5811544f855da6dcd79ba192b870c1c146e919","bytes":73424},{"file":"hrnn_coords-linux-x86_64.so","march":"x86-64","sha256":"d14fa6620b4529788ae2994d5d5c9330c94af643b47f14c478b64ff73771bdc7","bytes":151504}];

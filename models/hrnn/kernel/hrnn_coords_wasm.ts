@@ -2,7 +2,7 @@
 // deno-fmt-ignore-file
 
 /** SHA-256 of the C sources the module was compiled from (hrnn_coords.c, hrnn_coords_body.h, simd_native.h). */
-export const SOURCE_SHA256 = "42e2f1bd45b77fffe58dfcd3fad889a51ae97dfdcbeebb47f4262a6f2834a63c";
+export const SOURCE_SHA256 = "7e70dead16dbdbf4f9903b30065827373c1799c1a7331a16c6709375081cf327";
 
 /**
  * Stack bytes the kernel may use: the sum of every function's frame (an upper bound on any call chain). The

@@ -4,20 +4,12 @@ import {
   NATIVE_ENV,
   nativeKernel,
   nativeKernelError,
-  sha256HexSync,
 } from "../../../models/hrnn/native.ts";
 import { kernelSourceHash } from "../../../models/hrnn/kernel/build.ts";
 import { sha256Hex } from "../../../models/hrnn/kernel/encoding.ts";
 import { NATIVE_LIBS, SOURCE_SHA256 } from "../../../models/hrnn/kernel/hrnn_coords_native.ts";
 
 const HERE_LINUX_X64 = Deno.build.os === "linux" && Deno.build.arch === "x86_64";
-
-Deno.test("sha256HexSync equals WebCrypto's SHA-256 (padding boundaries included)", async () => {
-  for (const n of [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 70000]) {
-    const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 131 + 7) & 255);
-    assert.equal(sha256HexSync(bytes), await sha256Hex(bytes), `${n} bytes`);
-  }
-});
 
 Deno.test("the committed native libraries were built from the current C sources and match their manifest", async () => {
   assert.equal(
