@@ -227,7 +227,7 @@ function registerKernelOnce(): void {
       }
       if (req.native) {
         const heap = new Uint8Array(req.inst.memory.buffer);
-        const ins = [inputs.grad, inputs.inpDecay, inputs.sclDecay, ...(req.dos ? [inputs.logLr] : [])];
+        const ins = [inputs.grad, inputs.inpDecay, inputs.sclDecay, ...(dos ? [inputs.logLr] : [])];
         for (let i = 0; i < k; i++) ins.push(inputs[`accum${i}`], inputs[`ms${i}`]);
         for (const t of [...ins, outScl, outInp, outStep, ...(outLr ? [outLr] : []), ...outAcc, ...outMs]) {
           checkInHeap(b, t, n, heap.length);
