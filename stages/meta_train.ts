@@ -139,8 +139,9 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       metaLr: 1e-3,
       globalNormClip: 1,
       hrnn: { initLrRange: [0.0001, 0.01] },
+      // No time cap: a cap makes the number of meta-steps (and so the weights) depend on the machine's load;
+      // with other stages sharing the cores a capped run stopped at 985 of 1200 steps and evaluated far worse.
       maxMetaSteps: 1200,
-      maxSeconds: 1150,
       metaBatch: 2,
       numMetaIterations: 5,
       numUnrollScale: 4,
