@@ -8,7 +8,15 @@ import type { Problem, ProblemSpec } from "./problem.ts";
 import type { BuildContext, FamilyBuilder } from "./base.ts";
 import type { DatasetResolver } from "./datasets.ts";
 import { isProblemSpec, ProblemSpecError } from "./params.ts";
-import { buildBowl, buildNorm, buildQuadratic } from "./families/quadratic.ts";
+import {
+  batchedBowl,
+  batchedNorm,
+  batchedQuadratic,
+  buildBowl,
+  buildNorm,
+  buildQuadratic,
+} from "./families/quadratic.ts";
+import { type BatchedBuilder, type BatchedProblem, batchInstances } from "./batched.ts";
 import {
   buildAckley,
   buildBeale,
@@ -22,6 +30,8 @@ import {
 } from "./families/test_functions.ts";
 import { buildMatMulAlgorithm } from "./families/matmul.ts";
 import {
+  batchedFullyConnected,
+  batchedSoftmaxRegression,
   buildConvNet,
   buildFullyConnected,
   buildOneHotSparseSoftmaxRegression,
@@ -101,4 +111,34 @@ export function buildProblem(spec: ProblemSpec, options: BuildOptions = {}): Pro
     throw new ProblemSpecError(spec.family, `unknown family; known families: ${familyNames().join(", ")}`);
   }
   return builder(spec, ctx);
+}
+
+/** Families with a vectorized batched implementation (see `batched.ts`); the others stack instances. */
+const VECTORIZED: Record<string, BatchedBuilder> = {
+  quadratic: batchedQuadratic,
+  bowl: batchedBowl,
+  norm: batchedNorm,
+  softmax_regression: batchedSoftmaxRegression,
+  fully_connected: batchedFullyConnected,
+};
+
+/** Whether `family` has a vectorized batched implementation. */
+export function isVectorized(family: string): boolean {
+  return Object.hasOwn(VECTORIZED, family);
+}
+
+/**
+ * Builds `size` independent instances of `spec` (instance 0 is `spec` itself, see `instanceSpec`) as one
+ * {@link BatchedProblem}: vectorized for the families that have it, else evaluated one after the other.
+ *
+ * @example
+ * ```ts
+ * const bp = buildBatched({ family: "quadratic", params: { ndim: 10 }, seed: 3 }, 4);
+ * console.log(bp.size, bp.vectorized); // 4 true
+ * bp.dispose();
+ * ```
+ */
+export function buildBatched(spec: ProblemSpec, size: number, options: BuildOptions = {}): BatchedProblem {
+  const vectorized = Object.hasOwn(VECTORIZED, spec.family) ? VECTORIZED[spec.family] : undefined;
+  return batchInstances(spec, size, (s) => buildProblem(s, options), vectorized);
 }

@@ -10,6 +10,8 @@ import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../../lib/rng.ts";
 import { type FamilyBuilder, makeProblem, normalInit } from "../base.ts";
 import { ParamReader } from "../params.ts";
+import type { ProblemSpec } from "../problem.ts";
+import { type BatchedBuilder, makeVectorizedProblem } from "../batched.ts";
 
 /** Draws W [ndim, ndim] and y [ndim, 1] iid N(0,1) from the spec seed (kept tensors). */
 function fixedWy(seed: number, ndim: number): { w: tf.Tensor2D; y: tf.Tensor2D } {
@@ -86,5 +88,75 @@ export const buildNorm: FamilyBuilder = (spec) => {
       return tf.pow(tf.sum(tf.pow(r, power)), 1 / power) as tf.Scalar;
     },
     dispose: () => tf.dispose([w, y]),
+  });
+};
+
+/** Reads the params every instance of a quadratic-type batch shares (they differ only in their seeds). */
+function sharedParams(spec: ProblemSpec): { ndim: number; noiseStdev: number; power: number } {
+  const p = spec.params as { ndim?: number; noiseStdev?: number; normPower?: number };
+  return { ndim: p.ndim ?? 2, noiseStdev: p.noiseStdev ?? 0, power: p.normPower ?? 2 };
+}
+
+/** Stacked W [B, n, n] and y [B, n, 1] of the instances (each from its own seed, as {@link fixedWy}). */
+function stackedWy(specs: ProblemSpec[], ndim: number): { w: tf.Tensor3D; y: tf.Tensor3D } {
+  return tf.tidy(() => {
+    const parts = specs.map((s) => fixedWy(s.seed, ndim));
+    const w = tf.keep(tf.stack(parts.map((q) => q.w)) as tf.Tensor3D);
+    const y = tf.keep(tf.stack(parts.map((q) => q.y)) as tf.Tensor3D);
+    tf.dispose(parts.flatMap((q) => [q.w, q.y]));
+    return { w, y };
+  });
+}
+
+/** Batched `quadratic`: f_b = ½‖W_b x_b − y_b‖² for all instances in one batched matmul. */
+export const batchedQuadratic: BatchedBuilder = (specs, build) => {
+  const instances = specs.map(build);
+  const { ndim, noiseStdev } = sharedParams(specs[0]);
+  const { w, y } = stackedWy(specs, ndim);
+  return makeVectorizedProblem({
+    specs,
+    paramShapes: instances[0].paramShapes,
+    noiseStdev,
+    instances,
+    objectives: ([x]) =>
+      tf.mul(0.5, tf.sum(tf.square(tf.sub(tf.matMul(w, x as tf.Tensor3D), y)), [1, 2])) as tf.Tensor1D,
+    dispose: () => tf.dispose([w, y]),
+  });
+};
+
+/** Batched `norm`: f_b = (Σ_i (|(W_b x_b − y_b)_i| + 1e-6)^p)^(1/p). */
+export const batchedNorm: BatchedBuilder = (specs, build) => {
+  const instances = specs.map(build);
+  const { ndim, noiseStdev, power } = sharedParams(specs[0]);
+  const { w, y } = stackedWy(specs, ndim);
+  return makeVectorizedProblem({
+    specs,
+    paramShapes: instances[0].paramShapes,
+    noiseStdev,
+    instances,
+    objectives: ([x]) => {
+      const r = tf.add(tf.abs(tf.sub(tf.matMul(w, x as tf.Tensor3D), y)), 1e-6);
+      return tf.pow(tf.sum(tf.pow(r, power), [1, 2]), 1 / power) as tf.Tensor1D;
+    },
+    dispose: () => tf.dispose([w, y]),
+  });
+};
+
+/** Batched `bowl`: f_b = ½‖A x_b‖² (A is shared: it depends only on cond and angle). */
+export const batchedBowl: BatchedBuilder = (specs, build) => {
+  const instances = specs.map(build);
+  const p = specs[0].params as { cond: number; angle?: number; noiseStdev?: number };
+  const c = Math.cos(p.angle ?? 0), s = Math.sin(p.angle ?? 0), r = Math.sqrt(p.cond);
+  const a = tf.tidy(() =>
+    tf.keep(tf.tile(tf.tensor3d([r * c, -r * s, s, c], [1, 2, 2]), [specs.length, 1, 1]) as tf.Tensor3D)
+  );
+  return makeVectorizedProblem({
+    specs,
+    paramShapes: instances[0].paramShapes,
+    noiseStdev: p.noiseStdev ?? 0,
+    instances,
+    objectives: ([x]) =>
+      tf.mul(0.5, tf.sum(tf.square(tf.matMul(a, x as tf.Tensor3D)), [1, 2])) as tf.Tensor1D,
+    dispose: () => a.dispose(),
   });
 };
