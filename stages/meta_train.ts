@@ -24,6 +24,7 @@ export interface MetaTrainParams extends Record<string, unknown> {
   maxMetaSteps: number;
   maxSeconds: number;
   metaBatch: number;
+  instances: number;
   numMetaIterations: number;
   numUnrollScale: number;
   minNumUnrolls: number;
@@ -79,6 +80,13 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       default: 1,
       min: 1,
       description: "problems per meta-step (gradients averaged)",
+    },
+    instances: {
+      type: "integer",
+      default: 1,
+      min: 1,
+      description: "independent instances of each sampled problem trained together in one batched unroll " +
+        "(meta-gradient averaged over them; tbptt only)",
     },
     numMetaIterations: {
       type: "integer",
@@ -172,7 +180,7 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
     const p = ctx.params;
     // Heavy modules (TensorFlow.js) load only when the stage runs, so cached runs and --help stay fast.
     const { initBackend } = await import("../lib/backend.ts");
-    const { buildProblem } = await import("../tasks/registry.ts");
+    const { buildBatched, buildProblem } = await import("../tasks/registry.ts");
     const { preloadDatasets } = await import("../tasks/external.ts");
     const { hrnnLearnedOptimizer } = await import("../models/meta/hrnn_learned.ts");
     const { metaTrain } = await import("../models/meta/meta_train.ts");
@@ -216,7 +224,11 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
     };
     const result = await metaTrain({
       learned,
-      problems: { specs: train.map((t) => t.spec), build: (s) => buildProblem(s, { resolveDataset }) },
+      problems: {
+        specs: train.map((t) => t.spec),
+        build: (s) => buildProblem(s, { resolveDataset }),
+        buildBatched: (s, size) => buildBatched(s, size, { resolveDataset }),
+      },
       config: {
         schedule: {
           numMetaIterations: p.numMetaIterations,
@@ -239,6 +251,7 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       maxMetaSteps: p.maxMetaSteps,
       maxSeconds: p.maxSeconds > 0 ? p.maxSeconds : undefined,
       metaBatch: p.metaBatch,
+      instances: p.instances,
       onCurve: (row) => buffer.push(row),
       onProgress: (pr) => {
         ctx.progress(pr.metaStep, pr.maxMetaSteps, `meta-loss ${pr.metaLoss.toFixed(3)}`);

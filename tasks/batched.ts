@@ -69,6 +69,11 @@ export interface BatchedProblem {
   dispose(): void;
 }
 
+/** Whether `p` is a {@link BatchedProblem} (rather than a single `Problem`). */
+export function isBatchedProblem(p: Problem | BatchedProblem): p is BatchedProblem {
+  return typeof (p as BatchedProblem).fullObjectives === "function";
+}
+
 /**
  * A family's batched builder: the B instance specs (same family and params) → a vectorized batch (or a
  * {@link stackInstances} batch where its data does not allow one).
@@ -127,11 +132,14 @@ export function stackInstances(problems: Problem[]): BatchedProblem {
     init: (rngs) => problems.map((p, b) => p.init(rngs[b])),
     sampleBatch: (rngs) => ({ perInstance: problems.map((p, b) => p.sampleBatch(rngs[b])), stacked: null }),
     fullObjectives(params) {
-      const fs = problems.map((p, b) => p.fullObjective(params[b]));
-      return (one ? tf.reshape(fs[0], [1]) : tf.stack(fs)) as tf.Tensor1D;
+      return tf.tidy(() => {
+        const fs = problems.map((p, b) => p.fullObjective(params[b]));
+        return (one ? tf.reshape(fs[0], [1]) : tf.stack(fs)) as tf.Tensor1D;
+      });
     },
     gradients(params, batch, rngs) {
       const outs = problems.map((p, b) => p.gradients(params[b], batch.perInstance![b], rngs[b]));
+      // The instances' own losses stay in the caller's scope (a recorded op may have saved them).
       const total = (one ? outs[0].loss : tf.addN(outs.map((o) => o.loss))) as tf.Scalar;
       return { total, grads: outs.map((o) => o.grads) };
     },

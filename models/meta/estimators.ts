@@ -16,13 +16,14 @@ import type { Problem } from "../../tasks/problem.ts";
 import type { LearnedOptimizer } from "./learned.ts";
 import { disposeTree } from "./state_tree.ts";
 import {
+  type BatchUnrollResult,
   scoped,
-  unroll,
+  unrollBatch,
   type UnrollCarry,
   type UnrollConfig,
-  type UnrollResult,
   type UnrollStop,
 } from "./unroll.ts";
+import { type BatchedProblem, isBatchedProblem, stackInstances } from "../../tasks/batched.ts";
 
 /** Estimator choice and its parameters. */
 export interface EstimatorConfig {
@@ -75,26 +76,33 @@ export interface GradientEstimate {
 export interface GradientEstimator {
   /** The configuration it was made from. */
   readonly config: EstimatorConfig;
-  /** Trajectories per carry (1 for TBPTT, 2·pairs for PES). */
+  /** Trajectories per problem instance (1 for TBPTT, 2·pairs for PES). */
   readonly particles: number;
+  /**
+   * Trajectories a carry holds for a batch of `instances` problem instances (TBPTT: one per instance; PES
+   * runs single instances only and throws otherwise).
+   */
+  trajectoriesFor(instances: number): number;
   /**
    * The carry of a new trajectory: every particle starts from the same `start` (params are cloned per
    * particle; `start` stays owned by the caller) with the given optimizer states (null: reset inside the
-   * unroll; one per particle, ownership passes to the carry). PES accumulators start at zero.
+   * unroll; one per trajectory, ownership passes to the carry). PES accumulators start at zero. TBPTT also
+   * takes one start per instance of a batched problem.
    */
   initCarry(
-    start: UnrollCarry,
+    start: UnrollCarry | UnrollCarry[],
     optStates: (OptState | null)[],
     metaParams: Record<string, tf.Tensor>,
   ): EstimatorCarry;
   /**
    * Estimates the meta-gradient of one partial unroll of `length` steps. All particles see the same
-   * minibatches, gradient noise and optimizer-init randomness (derived from `seed`).
+   * minibatches, gradient noise and optimizer-init randomness (derived from `seed`); the instances of a
+   * batched problem each get their own streams ({@link instanceRngs}) and the estimate is the mean over them.
    */
   estimate(
     learned: LearnedOptimizer,
     metaParams: Record<string, tf.Tensor>,
-    problem: Problem,
+    problem: Problem | BatchedProblem,
     carry: EstimatorCarry,
     length: number,
     seed: number,
@@ -153,6 +161,16 @@ function unrollRngs(seed: number): { batch: Rng; opt: Rng } {
   return { batch: root.fork("batches"), opt: root.fork("optimizer-init") };
 }
 
+/**
+ * The random streams (minibatches/noise, optimizer init) of instance `b` of a batched unroll with `seed`;
+ * instance 0's are those of an unbatched unroll with the same seed.
+ */
+export function instanceRngs(seed: number, b: number): { batch: Rng; opt: Rng } {
+  if (b === 0) return unrollRngs(seed);
+  const root = new Rng(seed).fork(`instance/${b}`);
+  return { batch: root.fork("batches"), opt: root.fork("optimizer-init") };
+}
+
 function cloneStart(start: UnrollCarry, optState: OptState | null): UnrollCarry {
   return { params: start.params.map((p) => p.clone()), optState, f0: start.f0 };
 }
@@ -167,33 +185,41 @@ function makeTbptt(cfg: EstimatorConfig): GradientEstimator {
   return {
     config: cfg,
     particles: 1,
+    trajectoriesFor: (instances) => instances,
     initCarry(start, optStates) {
-      if (optStates.length !== 1) {
-        throw new Error(`TBPTT carries 1 trajectory, got ${optStates.length} states`);
+      const starts = Array.isArray(start) ? start : [start];
+      if (optStates.length !== starts.length) {
+        throw new Error(
+          `TBPTT carries ${starts.length} trajectories (one per instance), got ${optStates.length} states`,
+        );
       }
-      return { trajectories: [cloneStart(start, optStates[0])], pesAccum: null };
+      return { trajectories: starts.map((s, b) => cloneStart(s, optStates[b])), pesAccum: null };
     },
     estimate(learned, metaParams, problem, carry, length, seed, unrollCfg) {
+      const batch = asBatch(problem);
+      if (carry.trajectories.length !== batch.size) {
+        throw new Error(
+          `TBPTT estimate: the carry has ${carry.trajectories.length} trajectories for ${batch.size} instances`,
+        );
+      }
       const names = Object.keys(metaParams).sort();
       const xs = names.map((n) => metaParams[n]);
-      const rngs = unrollRngs(seed);
-      const holder: { result?: UnrollResult } = {};
+      const rngs = Array.from({ length: batch.size }, (_, b) => instanceRngs(seed, b));
+      const holder: { result?: BatchUnrollResult } = {};
       // allowNoGradients: a meta-param may not influence this unroll (e.g. a 1-step unroll whose only update
       // never reaches an objective); its gradient is then 0.
       const { value, grads } = tf.engine().gradients(
         () => {
           const mp: Record<string, tf.Tensor> = {};
           names.forEach((n, i) => (mp[n] = xs[i]));
-          holder.result = unroll(
-            learned.optimizer(mp, { rng: rngs.opt }),
-            problem,
-            carry.trajectories[0],
+          holder.result = unrollBatch(
+            rngs.map((r) => learned.optimizer(mp, { rng: r.opt })),
+            batch,
+            carry.trajectories,
             length,
-            rngs.batch,
+            rngs.map((r) => r.batch),
             unrollCfg,
-            {
-              taped: true,
-            },
+            { taped: true },
           );
           return holder.result.loss;
         },
@@ -207,17 +233,26 @@ function makeTbptt(cfg: EstimatorConfig): GradientEstimator {
       names.forEach((n, i) => (raw[n] = grads[i] ?? tf.zerosLike(xs[i])));
       const clean = cleanGradients(raw, cfg.clip, cfg.globalNormClip);
       tf.dispose(Object.values(raw));
-      const r = holder.result as UnrollResult;
+      const r = holder.result as BatchUnrollResult;
       return {
         loss,
         grads: clean,
-        carry: { trajectories: [r.carry], pesAccum: null },
-        innerSteps: r.steps,
+        carry: { trajectories: r.carries, pesAccum: null },
+        innerSteps: r.steps * batch.size,
         steps: r.steps,
         stop: r.stop,
       };
     },
   };
+}
+
+const PES_SINGLE =
+  "the PES estimator runs one problem instance per slot; use meta-train.instances=1 with PES " +
+  "(or the tbptt estimator for batched instances)";
+
+/** A single problem as a batch of one. */
+function asBatch(problem: Problem | BatchedProblem): BatchedProblem {
+  return isBatchedProblem(problem) ? problem : stackInstances([problem]);
 }
 
 function makePes(cfg: EstimatorConfig): GradientEstimator {
@@ -229,7 +264,13 @@ function makePes(cfg: EstimatorConfig): GradientEstimator {
   return {
     config: cfg,
     particles: 2 * pairs,
-    initCarry(start, optStates, metaParams) {
+    trajectoriesFor(instances) {
+      if (instances !== 1) throw new Error(PES_SINGLE);
+      return 2 * pairs;
+    },
+    initCarry(starts, optStates, metaParams) {
+      if (Array.isArray(starts) && starts.length !== 1) throw new Error(PES_SINGLE);
+      const start = Array.isArray(starts) ? starts[0] : starts;
       if (optStates.length !== 2 * pairs) {
         throw new Error(
           `PES with ${pairs} pairs carries ${2 * pairs} trajectories, got ${optStates.length} states`,
@@ -245,7 +286,9 @@ function makePes(cfg: EstimatorConfig): GradientEstimator {
         pesAccum: Array.from({ length: pairs }, zeros),
       };
     },
-    estimate(learned, metaParams, problem, carry, length, seed, unrollCfg) {
+    estimate(learned, metaParams, problemOrBatch, carry, length, seed, unrollCfg) {
+      const batch = asBatch(problemOrBatch);
+      if (batch.size !== 1) throw new Error(PES_SINGLE);
       if (!carry.pesAccum || carry.trajectories.length !== 2 * pairs) {
         throw new Error(
           "PES estimate got a carry that was not made by this PES estimator (wrong particle count)",
@@ -270,18 +313,16 @@ function makePes(cfg: EstimatorConfig): GradientEstimator {
           const out = scoped(() => {
             const mp: Record<string, tf.Tensor> = {};
             for (const n of names) mp[n] = tf.add(metaParams[n], tf.mul(sign, eps[n]));
-            const r = unroll(
-              learned.optimizer(mp, { rng: rngs.opt }),
-              problem,
-              carry.trajectories[i],
+            const r = unrollBatch(
+              [learned.optimizer(mp, { rng: rngs.opt })],
+              batch,
+              [carry.trajectories[i]],
               length,
-              rngs.batch,
+              [rngs.batch],
               unrollCfg,
-              {
-                taped: false,
-              },
+              { taped: false },
             );
-            return { r: { carry: r.carry, stop: r.stop, steps: r.steps }, loss: r.loss.dataSync()[0] };
+            return { r: { carry: r.carries[0], stop: r.stop, steps: r.steps }, loss: r.loss.dataSync()[0] };
           });
           trajectories.push(out.r.carry);
           losses.push(out.loss);

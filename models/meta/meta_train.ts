@@ -16,7 +16,8 @@ import type { Problem, ProblemSpec } from "../../tasks/problem.ts";
 import type { OptState } from "../optimizer.ts";
 import { Rng } from "../../lib/rng.ts";
 import type { LearnedOptimizer } from "./learned.ts";
-import { PAPER_UNROLL_CONFIG, startTrajectory, type UnrollConfig } from "./unroll.ts";
+import { PAPER_UNROLL_CONFIG, startTrajectories, type UnrollConfig } from "./unroll.ts";
+import { type BatchedProblem, instanceSpec, stackInstances } from "../../tasks/batched.ts";
 import {
   DEFAULT_ESTIMATOR,
   disposeCarry,
@@ -122,6 +123,11 @@ export interface ProblemSource {
   specs: ProblemSpec[];
   /** Builds a problem (e.g. `buildProblem` of `tasks/registry.ts`). */
   build(spec: ProblemSpec): Problem | Promise<Problem>;
+  /**
+   * Builds `size` instances of a spec as one batch (e.g. `buildBatched` of `tasks/registry.ts`, vectorized
+   * where the family allows); absent: the instances are built with `build` and evaluated one after another.
+   */
+  buildBatched?(spec: ProblemSpec, size: number): BatchedProblem | Promise<BatchedProblem>;
 }
 
 /** Arguments of {@link metaTrain}. */
@@ -140,6 +146,11 @@ export interface MetaTrainArgs {
   maxSeconds?: number;
   /** Slots per meta-step whose meta-gradients are averaged (default 1: the paper). */
   metaBatch?: number;
+  /**
+   * Independent instances of its problem each slot trains on at once (default 1), as one batched unroll
+   * (`tasks/batched.ts`); the slot's meta-gradient is the mean over them. TBPTT only.
+   */
+  instances?: number;
   /** Starting meta-parameters instead of `learned.init(seed)` (not disposed; hashed into the config). */
   initialMetaParams?: Record<string, tf.Tensor>;
   /** Called for every curve row (also for the rows restored from a checkpoint, unless `replayCurve` false). */
@@ -213,7 +224,7 @@ interface MetaCheckpoint {
 /** Runtime state of one slot. */
 interface Slot {
   cursor: SlotCursor;
-  problem: Problem | null;
+  problem: BatchedProblem | null;
   /** Problem index `problem` belongs to. */
   problemIndex: number;
   carry: EstimatorCarry | null;
@@ -239,8 +250,19 @@ export async function metaTrain(args: MetaTrainArgs): Promise<MetaTrainResult> {
   if (!Number.isInteger(every) || every < 1) {
     throw new Error(`checkpointEvery must be an integer >= 1 (got ${every})`);
   }
+  const instances = args.instances ?? 1;
+  if (!Number.isInteger(instances) || instances < 1) {
+    throw new Error(`instances must be an integer >= 1 (got ${instances})`);
+  }
   const log = args.onLog ?? (() => {});
   const estimator = makeEstimator(config.estimator);
+  const trajectories = estimator.trajectoriesFor(instances);
+  const buildBatch = async (spec: ProblemSpec): Promise<BatchedProblem> => {
+    if (args.problems.buildBatched) return await args.problems.buildBatched(spec, instances);
+    const built: Problem[] = [];
+    for (let b = 0; b < instances; b++) built.push(await args.problems.build(instanceSpec(spec, b)));
+    return stackInstances(built);
+  };
   const schedule = new MetaSchedule(args.problems.specs, config.schedule, deriveSeed(args.seed, "schedule"));
   const hash = await configHash({
     version: CHECKPOINT_VERSION,
@@ -248,6 +270,7 @@ export async function metaTrain(args: MetaTrainArgs): Promise<MetaTrainResult> {
     config,
     seed: args.seed,
     metaBatch,
+    ...(instances > 1 ? { instances } : {}),
     specs: args.problems.specs,
     initialMetaParams: args.initialMetaParams ? encodeTensorMap(args.initialMetaParams) : null,
   });
@@ -348,25 +371,29 @@ export async function metaTrain(args: MetaTrainArgs): Promise<MetaTrainResult> {
             for (const s of slot.saved ?? []) disposeTree(s);
             slot.saved = null;
           }
-          slot.problem = await args.problems.build(plan.spec);
+          slot.problem = await buildBatch(plan.spec);
           slot.problemIndex = plan.problem;
         }
         const problem = slot.problem;
         if (plan.freshParams || !slot.carry) {
           disposeCarry(slot.carry);
           slot.carry = null;
-          const start = startTrajectory(problem, new Rng(plan.initSeed));
+          const initRngs = Array.from(
+            { length: instances },
+            (_, b) => new Rng(b === 0 ? plan.initSeed : deriveSeed(plan.initSeed, "instance", b)),
+          );
+          const starts = startTrajectories(problem, initRngs);
           const states = initialStates(
             plan.stateSource,
             slot,
-            estimator.particles,
+            trajectories,
             args.learned,
             metaParams,
-            start,
+            starts[0],
             plan.unrollSeed,
           );
-          slot.carry = estimator.initCarry(start, states, metaParams);
-          tf.dispose(start.params);
+          slot.carry = estimator.initCarry(starts, states, metaParams);
+          tf.dispose(starts.flatMap((s) => s.params));
         }
         const est = estimator.estimate(
           args.learned,

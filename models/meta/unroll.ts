@@ -17,6 +17,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Optimizer, OptState } from "../optimizer.ts";
 import type { Problem } from "../../tasks/problem.ts";
+import { type BatchedProblem, stackInstances } from "../../tasks/batched.ts";
 import type { Rng } from "../../lib/rng.ts";
 import { keepTree, treeTensors } from "./state_tree.ts";
 
@@ -87,12 +88,19 @@ export interface UnrollOptions {
  * of §6.1). Returns a carry with a null optimizer state (reset inside the next unroll).
  */
 export function startTrajectory(problem: Problem, rng: Rng): UnrollCarry {
-  const params = problem.init(rng);
-  const f = problem.fullObjective(params);
-  const f0 = f.dataSync()[0];
+  return startTrajectories(stackInstances([problem]), [rng])[0];
+}
+
+/** {@link startTrajectory} for every instance of a batch, instance b drawn from `rngs[b]`. */
+export function startTrajectories(problem: BatchedProblem, rngs: Rng[]): UnrollCarry[] {
+  const params = problem.init(rngs);
+  const f = problem.fullObjectives(params);
+  const f0s = Array.from(f.dataSync());
   f.dispose();
-  if (f0 < 0) throw negativeObjectiveError(problem, f0);
-  return { params, optState: null, f0 };
+  f0s.forEach((f0, b) => {
+    if (f0 < 0) throw negativeObjectiveError(problem.specs[b].family, f0);
+  });
+  return params.map((ps, b) => ({ params: ps, optState: null, f0: f0s[b] }));
 }
 
 /**
@@ -102,8 +110,21 @@ export function startTrajectory(problem: Problem, rng: Rng): UnrollCarry {
  * accumulator).
  */
 export function metaLoss(objectives: tf.Tensor1D, f0: number, length: number, cfg: UnrollConfig): tf.Scalar {
+  return tf.tidy(() => metaLossBatch(tf.reshape(objectives, [-1, 1]) as tf.Tensor2D, [f0], length, cfg));
+}
+
+/**
+ * {@link metaLoss} of a batch: `objectives` [T'+1, B] (column b: instance b, normalised by its own F0), the
+ * mean over instances of their meta-losses.
+ */
+export function metaLossBatch(
+  objectives: tf.Tensor2D,
+  f0s: number[],
+  length: number,
+  cfg: UnrollConfig,
+): tf.Scalar {
   return tf.tidy(() => {
-    const denom = f0 + META_LOSS_EPS;
+    const denom = tf.tensor1d(f0s.map((f0) => f0 + META_LOSS_EPS));
     if (cfg.logObjective) {
       const ratio = cfg.numeratorEpsilon
         ? tf.div(tf.add(objectives, META_LOSS_EPS), denom)
@@ -112,8 +133,8 @@ export function metaLoss(objectives: tf.Tensor1D, f0: number, length: number, cf
     }
     const n = objectives.shape[0];
     if (n <= 1) return tf.scalar(0);
-    const accumulated = tf.sum(tf.slice(objectives, [1], [n - 1]));
-    return tf.div(accumulated, length * denom) as tf.Scalar;
+    const accumulated = tf.sum(tf.slice(objectives, [1, 0], [n - 1, -1]), 0);
+    return tf.mean(tf.div(accumulated, tf.mul(denom, length))) as tf.Scalar;
   });
 }
 
@@ -135,98 +156,152 @@ export function unroll(
   cfg: UnrollConfig,
   opts: UnrollOptions = { taped: true },
 ): UnrollResult {
+  const r = unrollBatch([opt], stackInstances([problem]), [carry], length, [rng], cfg, opts);
+  return { loss: r.loss, objectives: r.objectives[0], steps: r.steps, stop: r.stop, carry: r.carries[0] };
+}
+
+/** Result of {@link unrollBatch}. */
+export interface BatchUnrollResult {
+  /** The meta-loss: the mean over instances of their meta-losses (a tensor in the caller's scope). */
+  loss: tf.Scalar;
+  /** Per instance, all recorded objective values o_0..o_T'. */
+  objectives: number[][];
+  /** Number of completed optimizer steps T' (the same for every instance). */
+  steps: number;
+  /** Why the loop ended: the first instance to stop stops the batch. */
+  stop: UnrollStop;
+  /** Final carry of every instance (cloned, kept tensors). */
+  carries: UnrollCarry[];
+}
+
+/**
+ * {@link unroll} for a batch of instances: instance b runs `opts[b]` from `carries[b]` with its own random
+ * stream `rngs[b]`, the problem evaluates all instances in one set of ops, and the meta-loss is the mean of the
+ * instances' meta-losses, so it gives the same meta-gradient as B separate unrolls averaged. The batch stops at
+ * the first step where any instance would stop its own unroll (non-finite accumulator, objective blow-up).
+ */
+export function unrollBatch(
+  opts: Optimizer[],
+  problem: BatchedProblem,
+  carries: UnrollCarry[],
+  length: number,
+  rngs: Rng[],
+  cfg: UnrollConfig,
+  options: UnrollOptions = { taped: true },
+): BatchUnrollResult {
   if (!Number.isInteger(length) || length < 1) {
     throw new Error(`unroll length must be an integer >= 1, got ${length}`);
   }
-  return opts.taped
-    ? withAliasedSaves(() => unrollImpl(opt, problem, carry, length, rng, cfg, opts))
-    : unrollImpl(opt, problem, carry, length, rng, cfg, opts);
+  const size = problem.size;
+  if (opts.length !== size || carries.length !== size || rngs.length !== size) {
+    throw new Error(
+      `a batch of ${size} instances needs ${size} optimizers, carries and random streams ` +
+        `(got ${opts.length}, ${carries.length}, ${rngs.length})`,
+    );
+  }
+  return options.taped
+    ? withAliasedSaves(() => unrollImpl(opts, problem, carries, length, rngs, cfg, options))
+    : unrollImpl(opts, problem, carries, length, rngs, cfg, options);
 }
 
 function unrollImpl(
-  opt: Optimizer,
-  problem: Problem,
-  carry: UnrollCarry,
+  opts: Optimizer[],
+  problem: BatchedProblem,
+  carries: UnrollCarry[],
   length: number,
-  rng: Rng,
+  rngs: Rng[],
   cfg: UnrollConfig,
-  opts: UnrollOptions,
-): UnrollResult {
-  const f0 = carry.f0;
-  let params = carry.params;
-  let state: OptState = carry.optState ?? opt.init(params);
-  const trueParams = (st: OptState, p: tf.Tensor[]) => (opt.evalParams ? opt.evalParams(st, p) : p);
-  const objs: tf.Scalar[] = [];
-  const values: number[] = [];
-  const record = (o: tf.Scalar) => {
-    const v = o.dataSync()[0];
-    if (v < 0) throw negativeObjectiveError(problem, v);
+  options: UnrollOptions,
+): BatchUnrollResult {
+  const size = problem.size;
+  const f0s = carries.map((c) => c.f0);
+  let params = carries.map((c) => c.params);
+  let states: OptState[] = carries.map((c, b) => c.optState ?? opts[b].init(c.params));
+  const trueParams = (st: OptState[], p: tf.Tensor[][]) =>
+    p.map((ps, b) => (opts[b].evalParams ? opts[b].evalParams!(st[b], ps) : ps));
+  const objs: tf.Tensor1D[] = [];
+  const values: number[][] = Array.from({ length: size }, () => []);
+  const record = (o: tf.Tensor1D) => {
+    const v = o.dataSync();
+    v.forEach((x, b) => {
+      if (x < 0) throw negativeObjectiveError(problem.specs[b].family, x);
+      values[b].push(x);
+    });
     objs.push(o);
-    values.push(v);
     return v;
   };
   // all_obj starts with f at the start of this unroll; the loop's first objective is the same iterate again.
-  const o0 = problem.fullObjective(trueParams(state, params));
+  const o0 = problem.fullObjectives(trueParams(states, params));
   record(o0);
   const w = 1 / length;
-  // Never freed here: the caller's carry, and the initial state (it lives in the caller's scope).
-  const protectedTensors = opts.taped ? [] : [...carry.params, ...treeTensors(state)];
-  const limit = cfg.objTrainMaxMultiplier > 0
-    ? f0 + (cfg.objTrainMaxMultiplier - 1) * Math.abs(f0)
-    : Infinity;
-  let acc = 0;
+  // Never freed here: the caller's carries, and the initial states (they live in the caller's scope).
+  const protectedTensors = options.taped ? [] : [...params.flat(), ...states.flatMap((s) => treeTensors(s))];
+  const limits = f0s.map((f0) =>
+    cfg.objTrainMaxMultiplier > 0 ? f0 + (cfg.objTrainMaxMultiplier - 1) * Math.abs(f0) : Infinity
+  );
+  const acc = new Array<number>(size).fill(0);
   let steps = 0;
   let stop: UnrollStop = "length";
   for (let itr = 0; itr < length; itr++) {
-    if (!Number.isFinite(acc)) {
+    if (!acc.every(Number.isFinite)) {
       stop = "nonfinite";
       break;
     }
-    if (values[values.length - 1] >= limit) {
+    if (values.some((v, b) => v[v.length - 1] >= limits[b])) {
       stop = "multiplier";
       break;
     }
-    const prevParams = params, prevState = state;
+    const prevParams = params, prevStates = states;
     const body = () => {
-      const batch = problem.sampleBatch(rng);
-      const o = itr === 0 ? o0 : problem.fullObjective(trueParams(prevState, prevParams));
+      const batch = problem.sampleBatch(rngs);
+      const o = itr === 0 ? o0 : problem.fullObjectives(trueParams(prevStates, prevParams));
       // Without second derivatives the gradient is a constant of the meta-graph: taking it at a detached copy
       // of the point cuts every path through it (cheaper than a zero-gradient op, which still backprops).
-      const at = cfg.secondDerivatives || !opts.taped ? prevParams : prevParams.map(detach);
-      const { grads } = opts.taped
-        ? onFreshTape(() => problem.gradients(at, batch, rng), cfg.secondDerivatives)
-        : problem.gradients(at, batch, rng);
-      const res = opt.update(grads, prevState, prevParams);
-      return { o, params: prevParams.map((p, i) => tf.add(p, res.updates[i])), state: res.state };
+      const at = cfg.secondDerivatives || !options.taped
+        ? prevParams
+        : prevParams.map((ps) => ps.map(detach));
+      const { grads } = options.taped
+        ? onFreshTape(() => problem.gradients(at, batch, rngs), cfg.secondDerivatives)
+        : problem.gradients(at, batch, rngs);
+      const next = prevParams.map((ps, b) => opts[b].update(grads[b], prevStates[b], ps));
+      return {
+        o,
+        params: prevParams.map((ps, b) => ps.map((p, i) => tf.add(p, next[b].updates[i]))),
+        states: next.map((r) => r.state),
+      };
     };
-    let out: { o: tf.Scalar; params: tf.Tensor[]; state: OptState };
-    if (opts.taped) {
+    let out: { o: tf.Tensor1D; params: tf.Tensor[][]; states: OptState[] };
+    if (options.taped) {
       out = body();
     } else {
-      // Forward only: free each step's intermediates (and the previous step's params/state) right away.
+      // Forward only: free each step's intermediates (and the previous step's params/states) right away.
       out = tf.tidy(() => {
         const r = body();
-        return { o: r.o, params: r.params, state: r.state as tf.TensorContainer };
+        return { o: r.o, params: r.params, states: r.states as tf.TensorContainer[] };
       }) as typeof out;
-      releaseReplaced([...prevParams, ...treeTensors(prevState)], [
-        ...out.params,
-        ...treeTensors(out.state),
+      releaseReplaced([...prevParams.flat(), ...prevStates.flatMap((s) => treeTensors(s))], [
+        ...out.params.flat(),
+        ...out.states.flatMap((s) => treeTensors(s)),
         ...protectedTensors,
       ]);
     }
-    acc += w * record(out.o);
+    record(out.o).forEach((v, b) => (acc[b] += w * v));
     params = out.params;
-    state = out.state;
+    states = out.states;
     steps++;
   }
-  if (stop === "length" && !Number.isFinite(acc)) stop = "nonfinite";
-  const loss = metaLoss(tf.stack(objs) as tf.Tensor1D, f0, length, cfg);
+  if (stop === "length" && !acc.every(Number.isFinite)) stop = "nonfinite";
+  const loss = metaLossBatch(tf.stack(objs) as tf.Tensor2D, f0s, length, cfg);
   return {
     loss,
     objectives: values,
     steps,
     stop,
-    carry: { params: params.map((p) => tf.keep(p.clone())), optState: keepTree(state), f0 },
+    carries: params.map((ps, b) => ({
+      params: ps.map((p) => tf.keep(p.clone())),
+      optState: keepTree(states[b]),
+      f0: f0s[b],
+    })),
   };
 }
 
@@ -332,9 +407,9 @@ function releaseReplaced(old: tf.Tensor[], kept: tf.Tensor[]): void {
   for (const t of old) if (!keep.has(t)) t.dispose();
 }
 
-function negativeObjectiveError(problem: Problem, v: number): Error {
+function negativeObjectiveError(family: string, v: number): Error {
   return new Error(
-    `problem '${problem.spec.family}' returned a negative objective (${v}); the meta-loss divides by the initial ` +
+    `problem '${family}' returned a negative objective (${v}); the meta-loss divides by the initial ` +
       `objective and needs objectives >= 0. Shift the problem's objective or use a non-negative family.`,
   );
 }
