@@ -17,6 +17,8 @@ import type { TaskRecord } from "./task_set.ts";
 
 /** Params that pick the held-out problems a stage runs. */
 export interface ProblemSelection {
+  /** Which split to evaluate: `test` (the held-out set, default) or `valid` (the validation split). */
+  split?: "test" | "valid";
   /** Run at most this many problems (0: all), taken in task-set order after the filters. */
   maxProblems: number;
   /** Skip problems with more parameters than this (0: no limit). */
@@ -63,7 +65,7 @@ export async function readTaskDims(generateTasksDir: string): Promise<Map<string
 }
 
 /**
- * The held-out problems (split `test`) a stage runs, in task-set order: filtered by `tasks`, `skipFamilies`
+ * The problems of split `sel.split` (default `test`, the held-out set) a stage runs, in task-set order: filtered by `tasks`, `skipFamilies`
  * and `maxDims` (using `dims` where known), then capped at `maxProblems`. Unknown ids in `tasks` throw.
  */
 export function selectProblems(
@@ -71,14 +73,15 @@ export function selectProblems(
   sel: ProblemSelection,
   dims: ReadonlyMap<string, number> = new Map(),
 ): { selected: TaskRecord[]; excluded: ExcludedProblem[] } {
-  const heldout = tasks.filter((t) => t.split === "test");
+  const split = sel.split ?? "test";
+  const heldout = tasks.filter((t) => t.split === split);
   if (sel.tasks.length > 0) {
     const ids = new Set(heldout.map((t) => t.id));
     const unknown = sel.tasks.filter((id) => !ids.has(id));
     if (unknown.length > 0) {
       throw new Error(
-        `tasks: unknown held-out task id(s) ${unknown.join(", ")}; ` +
-          `query them with: SELECT task_id FROM tasks WHERE split = 'test'`,
+        `tasks: unknown ${split === "test" ? "held-out" : "validation"} task id(s) ${unknown.join(", ")}; ` +
+          `query them with: SELECT task_id FROM tasks WHERE split = '${split}'`,
       );
     }
   }

@@ -16,6 +16,7 @@ export interface GenerateTasksParams extends Record<string, unknown> {
   groups: string[];
   exclude: string[];
   heldoutPerFamily: number;
+  validationPerFamily: number;
   testProblems: boolean;
   mnistProblems: boolean;
   faithfulNoise: boolean;
@@ -35,7 +36,8 @@ export const generateTasks = defineStage<GenerateTasksParams>({
   name: "generate-tasks",
   description: "Problem specs: the meta-training ensemble and the held-out set (tasks table)",
   deps: [],
-  version: "1",
+  // 2: the validation split (split = valid).
+  version: "2",
   params: {
     seed: { type: "integer", default: 0, description: "base seed mixed into every problem instance's seed" },
     groups: {
@@ -55,6 +57,13 @@ export const generateTasks = defineStage<GenerateTasksParams>({
       default: 2,
       min: 0,
       description: "fresh held-out instances per family",
+    },
+    validationPerFamily: {
+      type: "integer",
+      default: 1,
+      min: 0,
+      description:
+        "fresh instances per training family in the validation split (for choosing hyperparameters)",
     },
     testProblems: {
       type: "boolean",
@@ -92,7 +101,12 @@ export const generateTasks = defineStage<GenerateTasksParams>({
     description: "every problem of the ensemble (split=train) and of the held-out set (split=test)",
     columns: [
       { name: "task_id", type: "VARCHAR", description: "unique id, e.g. train/007 or test/rosenbrock" },
-      { name: "split", type: "VARCHAR", description: "train | test" },
+      {
+        name: "split",
+        type: "VARCHAR",
+        description:
+          "train (meta-training ensemble) | valid (validation: fresh training-family instances) | test",
+      },
       { name: "name", type: "VARCHAR", description: "readable name" },
       { name: "family", type: "VARCHAR", description: "problem family of the outer spec" },
       { name: "group_name", type: "VARCHAR", description: "ensemble group (test_problems for §10)" },
@@ -111,7 +125,7 @@ export const generateTasks = defineStage<GenerateTasksParams>({
     const { initBackend } = await import("../lib/backend.ts");
     const { buildProblem } = await import("../tasks/registry.ts");
     const { preloadDatasets } = await import("../tasks/external.ts");
-    const { heldoutSet } = await import("../tasks/heldout.ts");
+    const { heldoutSet, validationInstances } = await import("../tasks/heldout.ts");
     await initBackend();
     const include: Partial<Record<GroupName, boolean>> = {};
     if (p.groups.length > 0) { for (const g of GROUP_NAMES) include[g] = p.groups.includes(g); }
@@ -124,7 +138,14 @@ export const generateTasks = defineStage<GenerateTasksParams>({
       mnist: p.mnistProblems,
       seed: p.seed,
     });
-    ctx.log(`ensemble: ${train.length} entries; held-out: ${heldout.length} problems`);
+    const valid = validationInstances({
+      perFamily: p.validationPerFamily,
+      ensemble: { seed: p.seed, include, faithfulNoise: p.faithfulNoise },
+      seed: p.seed,
+    });
+    ctx.log(
+      `ensemble: ${train.length} entries; validation: ${valid.length} problems; held-out: ${heldout.length} problems`,
+    );
     const resolveDataset = await preloadDatasets(heldout.filter((h) => h.externalData).map((h) => h.spec));
 
     const records: TaskRecord[] = [
@@ -136,6 +157,15 @@ export const generateTasks = defineStage<GenerateTasksParams>({
         spec: e.spec,
         batchSize: e.batchSize,
         initSeed: null,
+      })),
+      ...valid.map((h) => ({
+        id: `valid/${h.name}`,
+        split: "valid" as const,
+        name: h.name,
+        group: h.group,
+        spec: h.spec,
+        batchSize: h.batchSize,
+        initSeed: h.initSeed,
       })),
       ...heldout.map((h) => ({
         id: `test/${h.name}`,

@@ -8,9 +8,11 @@ import type { ProblemSpec } from "../tasks/problem.ts";
 
 /** One problem of the task set. */
 export interface TaskRecord {
-  /** Unique id, `train/NNN` or `test/<name>`. */
+  /** Unique id, `train/NNN`, `valid/<name>` or `test/<name>`. */
   id: string;
-  split: "train" | "test";
+  /** `train` (the meta-training ensemble), `valid` (fresh training-family instances for choosing
+   * hyperparameters) or `test` (the held-out set). */
+  split: "train" | "valid" | "test";
   name: string;
   /** Ensemble group, or `test_problems`. */
   group: string;

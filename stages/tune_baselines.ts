@@ -43,6 +43,7 @@ export interface TuneBaselinesParams extends Record<string, unknown> {
   lrPoints: number;
   tuneSeeds: number;
   horizon: number;
+  split: "test" | "valid";
   maxProblems: number;
   maxDims: number;
   skipFamilies: string[];
@@ -79,6 +80,13 @@ export const tuneBaselines = defineStage<TuneBaselinesParams>({
       default: 500,
       min: 1,
       description: "steps per tuning run (match eval-problems.horizon)",
+    },
+    split: {
+      type: "string",
+      default: "test",
+      choices: ["test", "valid"],
+      description: "problems to tune (and so to evaluate in eval-problems): test = the held-out set, " +
+        "valid = the validation split, for choosing meta-training hyperparameters",
     },
     maxProblems: {
       type: "integer",
@@ -152,11 +160,14 @@ export const tuneBaselines = defineStage<TuneBaselinesParams>({
     const { selected, excluded } = selectProblems(set.tasks, p, await readTaskDims(tasksDir));
     if (selected.length === 0) {
       throw new Error(
-        "tune-baselines: no held-out problem selected; check the tasks/skipFamilies/maxDims/maxProblems params",
+        `tune-baselines: no ${p.split}-split problem selected; check the tasks/skipFamilies/maxDims/maxProblems ` +
+          "params",
       );
     }
     ctx.log(
-      `tuning ${p.optimizers.join(", ")} on ${selected.length} held-out problems ` +
+      `tuning ${p.optimizers.join(", ")} on ${selected.length} ${
+        p.split === "valid" ? "validation" : "held-out"
+      } problems ` +
         `(${excluded.length} excluded by params); lr grid ${grid.join(", ")}; ` +
         `${seeds.length} seed(s) × ${p.horizon} steps`,
     );

@@ -62,10 +62,29 @@ export function needsExternalData(spec: ProblemSpec): boolean {
 
 /** Fresh test-split instances of each family of the ensemble; see the module doc. */
 export function freshInstances(options: HeldoutOptions = {}): HeldoutEntry[] {
+  return freshOf("test", "heldout", options);
+}
+
+/**
+ * The validation split: fresh instances of the training ensemble's families with train-split seeds of their
+ * own (`valid|…` keys, so never the ensemble entries' seeds), picked as {@link freshInstances} picks held-out
+ * ones. Meta-training hyperparameters are chosen on these, never on the held-out set.
+ *
+ * @example
+ * ```ts
+ * const valid = validationInstances({ perFamily: 1 });
+ * console.log(valid[0].name); // e.g. "sparse_problem#0"
+ * ```
+ */
+export function validationInstances(options: HeldoutOptions = {}): HeldoutEntry[] {
+  return freshOf("train", "valid", options);
+}
+
+function freshOf(split: "train" | "test", key: string, options: HeldoutOptions): HeldoutEntry[] {
   const per = options.perFamily ?? 2;
-  if (!Number.isInteger(per) || per < 0) throw new Error(`heldoutSet: perFamily must be an integer >= 0`);
+  if (!Number.isInteger(per) || per < 0) throw new Error(`${key} set: perFamily must be an integer >= 0`);
   const base = options.seed ?? 0;
-  const entries = ensemble({ ...options.ensemble, split: "test" });
+  const entries = ensemble({ ...options.ensemble, split });
   const byFamily = new Map<string, EnsembleEntry[]>();
   for (const e of entries) {
     const list = byFamily.get(e.spec.family) ?? [];
@@ -77,13 +96,13 @@ export function freshInstances(options: HeldoutOptions = {}): HeldoutEntry[] {
     for (let r = 0; r < per; r++) {
       const src = list[Math.floor((r * list.length) / per) % list.length];
       const name = `${family}#${r}`;
-      const spec = reseed(src.spec, (path) => splitSeed("test", `heldout|${name}|${path}`, base));
+      const spec = reseed(src.spec, (path) => splitSeed(split, `${key}|${name}|${path}`, base));
       out.push({
         name,
         spec,
         batchSize: src.batchSize,
         group: src.group,
-        initSeed: splitSeed("test", `heldout|${name}|init`, base),
+        initSeed: splitSeed(split, `${key}|${name}|init`, base),
         externalData: false,
       });
     }

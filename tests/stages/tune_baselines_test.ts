@@ -51,7 +51,7 @@ Deno.test("downsampleSteps keeps at most about maxPoints and the last step", () 
 });
 
 Deno.test("selectProblems filters held-out tasks and the run rng ignores the optimizer", () => {
-  const rec = (id: string, family: string, split: "train" | "test" = "test"): TaskRecord => ({
+  const rec = (id: string, family: string, split: "train" | "valid" | "test" = "test"): TaskRecord => ({
     id,
     split,
     name: id,
@@ -69,6 +69,7 @@ Deno.test("selectProblems filters held-out tasks and the run rng ignores the opt
       "bowl",
     ),
     rec("test/d", "bowl"),
+    rec("valid/bowl#0", "bowl", "valid"),
   ];
   const dims = new Map([["test/c", 5000]]);
   const { selected, excluded } = selectProblems(
@@ -78,6 +79,25 @@ Deno.test("selectProblems filters held-out tasks and the run rng ignores the opt
   );
   assert.deepEqual(selected.map((t) => t.id), ["test/a"]);
   assert.deepEqual(excluded.map((e) => e.taskId), ["test/b", "test/c", "test/d"]);
+  const valid = selectProblems(tasks, {
+    split: "valid",
+    maxProblems: 0,
+    maxDims: 0,
+    skipFamilies: [],
+    tasks: [],
+  });
+  assert.deepEqual(valid.selected.map((t) => t.id), ["valid/bowl#0"], "the validation split alone");
+  assert.throws(
+    () =>
+      selectProblems(tasks, {
+        split: "valid",
+        maxProblems: 0,
+        maxDims: 0,
+        skipFamilies: [],
+        tasks: ["test/a"],
+      }),
+    /unknown validation task id/,
+  );
   assert.throws(
     () => selectProblems(tasks, { maxProblems: 0, maxDims: 0, skipFamilies: [], tasks: ["test/zz"] }),
     /unknown held-out task id/,
