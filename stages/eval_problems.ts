@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { defineStage } from "../pipeline/stage.ts";
 import { initBackend } from "../lib/backend.ts";
 import { trainProblem, type TrainRecord } from "../models/inner_loop.ts";
+import { type LongHorizonResult, longHorizonRun } from "../models/eval/long_horizon.ts";
 import type { Optimizer, OptState } from "../models/optimizer.ts";
 import {
   compareOnProblem,
@@ -54,6 +55,7 @@ export interface EvalProblemsParams extends Record<string, unknown> {
   fullEvery: number;
   maxCurvePoints: number;
   maxProblems: number;
+  longHorizon: number;
 }
 
 /** Per-family win counts of {@link EvalSummary}. */
@@ -88,6 +90,13 @@ export interface EvalSummary {
    */
   medianRatio: Record<string, number | null>;
   perFamily: Record<string, FamilyWins>;
+  /**
+   * Long-horizon runs (learned vs tuned Adam, first seed, `steps` steps): problems run, and the fraction whose
+   * loss improved from the horizon to the end by at least as much with learned as with Adam. Null when off.
+   */
+  longHorizon?:
+    | { steps: number; problems: number; fractionAtLeastAdam: number; medianRatio: number | null }
+    | null;
 }
 
 /** Rows of `eval_curves` for one run: downsampled minibatch points plus every full-loss evaluation. */
@@ -137,6 +146,15 @@ export function formatSummary(s: EvalSummary): string[] {
       `    ${f.padEnd(w)} ${String(r.problems).padStart(2)}  ` +
         s.baselines.map((b) => String(r.wins[b]).padStart(8)).join(" ") +
         `  ${String(r.winsVsBest).padStart(8)}`,
+    );
+  }
+  if (s.longHorizon) {
+    lines.push(
+      `  long horizon (${s.longHorizon.steps} steps, ${s.longHorizon.problems} problems): learned improves ` +
+        `from step ${s.horizon} at least as much as tuned Adam on ${
+          pct(s.longHorizon.fractionAtLeastAdam)
+        }; ` +
+        `median improvement ratio learned/adam ${fmt(s.longHorizon.medianRatio)}`,
     );
   }
   if (s.notRun.length > 0) {
@@ -190,7 +208,8 @@ export const evalProblems = defineStage<EvalProblemsParams>({
   // 2: the learned optimizer runs the fused WebAssembly kernel at evaluation (same results to float32
   // rounding, faster: seconds-per-step columns change). 3: its native x86-64 build where that loads (again
   // float32 rounding — FMA — and faster).
-  version: "3",
+  // 4: long-horizon runs (eval_long).
+  version: "4",
   params: {
     seed: { type: "integer", default: 0, description: "first evaluation seed (seeds are seed, seed+1, …)" },
     seeds: { type: "integer", default: 3, min: 1, max: 100, description: "seeds per (problem, optimizer)" },
@@ -213,10 +232,18 @@ export const evalProblems = defineStage<EvalProblemsParams>({
       min: 0,
       description: "evaluate at most this many of the tuned problems (0: all)",
     },
+    longHorizon: {
+      type: "integer",
+      default: 0,
+      min: 0,
+      description:
+        "also run learned and tuned Adam (first seed) for this many steps, > horizon, and compare " +
+        "their improvement from step `horizon` to the end (eval_long; 0: off)",
+    },
   },
   profiles: {
-    smoke: { seeds: 1, horizon: 40, fullEvery: 10, maxProblems: 4 },
-    default: { seeds: 2, horizon: 300, fullEvery: 50 },
+    smoke: { seeds: 1, horizon: 40, fullEvery: 10, maxProblems: 4, longHorizon: 120 },
+    default: { seeds: 2, horizon: 300, fullEvery: 50, longHorizon: 3000 },
     paper: { seeds: 5, horizon: 10000, fullEvery: 100 },
   },
   tables: [
@@ -287,6 +314,55 @@ export const evalProblems = defineStage<EvalProblemsParams>({
         { name: "reason", type: "VARCHAR", description: "why not run (NULL otherwise)" },
       ],
     },
+    {
+      name: "eval_long",
+      description:
+        "per problem: learned vs tuned Adam run to longHorizon steps (first seed): progress after " +
+        "the evaluation horizon, and the learned optimizer's update size",
+      columns: [
+        { name: "task_id", type: "VARCHAR", description: "held-out task id" },
+        { name: "family", type: "VARCHAR", description: "outer problem family" },
+        { name: "horizon", type: "INTEGER", description: "evaluation horizon (steps)" },
+        { name: "long_horizon", type: "INTEGER", description: "steps of these runs" },
+        { name: "learned_loss_at_horizon", type: "DOUBLE", description: "full loss at step horizon" },
+        { name: "learned_final_loss", type: "DOUBLE", description: "full loss at the end (NULL: diverged)" },
+        {
+          name: "learned_improvement",
+          type: "DOUBLE",
+          description: "learned loss at horizon / at the end (NULL unless both finite > 0)",
+        },
+        {
+          name: "adam_loss_at_horizon",
+          type: "DOUBLE",
+          description: "tuned Adam's full loss at step horizon",
+        },
+        { name: "adam_final_loss", type: "DOUBLE", description: "tuned Adam's full loss at the end" },
+        { name: "adam_improvement", type: "DOUBLE", description: "Adam loss at horizon / at the end" },
+        {
+          name: "improvement_ratio",
+          type: "DOUBLE",
+          description:
+            "learned_improvement / adam_improvement (>= 1: learned kept improving at least as much)",
+        },
+        {
+          name: "learned_update_rms",
+          type: "DOUBLE",
+          description: "RMS of the learned optimizer's last sampled update",
+        },
+        { name: "learned_param_rms", type: "DOUBLE", description: "RMS of the parameters at that sample" },
+        {
+          name: "learned_min_update_rms",
+          type: "DOUBLE",
+          description: "smallest sampled update RMS of the learned optimizer (every horizon/10 steps)",
+        },
+        {
+          name: "learned_diverged",
+          type: "BOOLEAN",
+          description: "a non-finite loss stopped the learned run",
+        },
+        { name: "adam_diverged", type: "BOOLEAN", description: "a non-finite loss stopped the Adam run" },
+      ],
+    },
   ],
   async run(ctx) {
     const p = ctx.params;
@@ -314,10 +390,75 @@ export const evalProblems = defineStage<EvalProblemsParams>({
     if (p.horizon !== tuned.horizon) {
       ctx.log(`note: baselines were tuned for ${tuned.horizon} steps, evaluated for ${p.horizon}`);
     }
-    const perProblem = seeds.length * (1 + baselines.length);
+    const longOn = p.longHorizon > 0 && baselines.includes("adam");
+    if (p.longHorizon > 0 && !longOn) {
+      ctx.log("note: longHorizon needs adam among the tuned baselines; skipped");
+    }
+    if (longOn && p.longHorizon <= p.horizon) {
+      throw new Error(
+        `eval-problems: longHorizon (${p.longHorizon}) must exceed horizon (${p.horizon}), or be 0`,
+      );
+    }
+    const longRatios: number[] = [];
+    const perProblem = seeds.length * (1 + baselines.length) + (longOn ? 2 : 0);
     const total = todo.length * perProblem;
     let done = 0;
     ctx.progress(0, total, "evaluation runs");
+
+    /** The eval_long row of one problem: learned and tuned Adam, `p.longHorizon` steps from seed `seed`. */
+    const longHorizonRow = async (
+      task: TaskRecord,
+      family: string,
+      problem: Problem,
+      seed: number,
+      adamLr: number,
+      momentum: number,
+    ): Promise<Record<string, unknown>> => {
+      const learned = await loadLearnedOptimizer(metaDir, learnedSeed(task, seed));
+      const run = (opt: Optimizer<OptState>) =>
+        longHorizonRun({
+          problem,
+          optimizer: opt,
+          horizon: p.horizon,
+          longSteps: p.longHorizon,
+          rng: runRng(task, "eval", seed),
+          signal: ctx.signal,
+        });
+      let l: LongHorizonResult;
+      try {
+        l = await run(learned.optimizer as unknown as Optimizer<OptState>);
+      } finally {
+        learned.dispose();
+      }
+      const a = await run(baselineAt("adam", adamLr, momentum));
+      const fin = (x: number) => (Number.isFinite(x) ? x : null);
+      const ratio = Number.isFinite(l.improvement) && Number.isFinite(a.improvement)
+        ? l.improvement / a.improvement
+        : null;
+      ctx.log(
+        `${task.id}: ${p.horizon} -> ${p.longHorizon} steps: learned ${fmt(l.lossAtHorizon)} -> ${
+          fmt(l.finalLoss)
+        } (update rms ${fmt(l.updates.lastUpdateRms)}), adam ${fmt(a.lossAtHorizon)} -> ${fmt(a.finalLoss)}`,
+      );
+      return {
+        task_id: task.id,
+        family,
+        horizon: p.horizon,
+        long_horizon: p.longHorizon,
+        learned_loss_at_horizon: fin(l.lossAtHorizon),
+        learned_final_loss: fin(l.finalLoss),
+        learned_improvement: fin(l.improvement),
+        adam_loss_at_horizon: fin(a.lossAtHorizon),
+        adam_final_loss: fin(a.finalLoss),
+        adam_improvement: fin(a.improvement),
+        improvement_ratio: ratio,
+        learned_update_rms: fin(l.updates.lastUpdateRms),
+        learned_param_rms: fin(l.updates.lastParamRms),
+        learned_min_update_rms: fin(l.updates.minUpdateRms),
+        learned_diverged: l.diverged,
+        adam_diverged: a.diverged,
+      };
+    };
 
     const datasets = new DatasetCache();
     const notRun: NotRunProblem[] = [...tuned.notRun];
@@ -410,6 +551,20 @@ export const evalProblems = defineStage<EvalProblemsParams>({
             learned.dispose();
           }
         }
+        if (longOn) {
+          const row = await longHorizonRow(
+            task,
+            family,
+            problem,
+            seeds[0],
+            tp.learningRate.adam,
+            tuned.momentum,
+          );
+          if (Number.isFinite(row.improvement_ratio)) longRatios.push(row.improvement_ratio as number);
+          await ctx.writeRows("eval_long", [row]);
+          done += 2;
+          ctx.progress(done, total, "evaluation runs");
+        }
       } catch (e) {
         problem.dispose();
         if (ctx.signal.aborted) throw e;
@@ -444,6 +599,16 @@ export const evalProblems = defineStage<EvalProblemsParams>({
       );
     }
     const summary = summarize(comparisons, {
+      longHorizon: longOn
+        ? {
+          steps: p.longHorizon,
+          problems: longRatios.length,
+          fractionAtLeastAdam: longRatios.length
+            ? longRatios.filter((r) => r >= 1).length / longRatios.length
+            : 0,
+          medianRatio: medianOfDefined(longRatios),
+        }
+        : null,
       version: 1,
       learnedStandIn: standIn,
       learnedProvenance: provenance,

@@ -133,6 +133,47 @@ Deno.test("eval-problems through the engine (smoke profile, stand-in meta-train)
       assert.equal(s.best_baseline, best);
     }
 
+    // eval_long: learned and tuned Adam run to longHorizon (smoke: 120 steps), the loss at the horizon (40
+    // steps) equal to the first seed's eval_final loss (same init, data and noise: the run is a prefix).
+    const long = await query(
+      results,
+      "SELECT task_id, horizon, long_horizon, learned_loss_at_horizon, learned_final_loss, learned_improvement, " +
+        "adam_loss_at_horizon, adam_improvement, improvement_ratio, learned_update_rms, learned_diverged FROM eval_long",
+      [
+        "task_id",
+        "horizon",
+        "long_horizon",
+        "learned_loss_at_horizon",
+        "learned_final_loss",
+        "learned_improvement",
+        "adam_loss_at_horizon",
+        "adam_improvement",
+        "improvement_ratio",
+        "learned_update_rms",
+        "learned_diverged",
+      ],
+    );
+    assert.equal(long.length, nProblems);
+    for (const l of long) {
+      assert.equal(l.horizon, 40);
+      assert.equal(l.long_horizon, 120);
+      const f = finals.find((x) => x.task_id === l.task_id && x.optimizer === "learned")!;
+      if (!f.diverged) {
+        assert.equal(l.learned_loss_at_horizon, f.final_loss, `${l.task_id}: prefix of the eval run`);
+      }
+      const fa = finals.find((x) => x.task_id === l.task_id && x.optimizer === "adam")!;
+      if (!fa.diverged) assert.equal(l.adam_loss_at_horizon, fa.final_loss, `${l.task_id}: adam prefix`);
+      if (!l.learned_diverged) {
+        assert.ok((l.learned_update_rms as number) >= 0);
+        const imp = (l.learned_loss_at_horizon as number) / (l.learned_final_loss as number);
+        assert.ok(Math.abs((l.learned_improvement as number) - imp) <= 1e-9 * imp);
+      }
+      if (l.improvement_ratio !== null) {
+        const r = (l.learned_improvement as number) / (l.adam_improvement as number);
+        assert.ok(Math.abs((l.improvement_ratio as number) - r) <= 1e-9 * Math.abs(r));
+      }
+    }
+
     // summary.json
     const file = JSON.parse(
       await Deno.readTextFile(
@@ -144,6 +185,7 @@ Deno.test("eval-problems through the engine (smoke profile, stand-in meta-train)
     const wins = summary.filter((s) => s.wins_vs_adam).length;
     assert.equal(file.winFraction.adam, wins / nProblems);
     assert.equal(Object.values(file.perFamily).reduce((n, f) => n + f.problems, 0), nProblems);
+    assert.equal(file.longHorizon?.steps, 120);
 
     // A new learned optimizer reruns eval-problems only; tuning stays cached.
     const after = await dryRun(results, ["--profile", "smoke", "--set", "meta-train.seed=1"]);
