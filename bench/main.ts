@@ -111,6 +111,7 @@ export async function runBenchCli(
           info.gitCommit ?? "unknown"
         })\n`,
       );
+      for (const r of results) if (r.headline) io.out(r.headline + "\n");
     }
     const failed = results.filter((r) => r.error).length;
     if (failed) io.err(`${failed} bench(es) failed\n`);

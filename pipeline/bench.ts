@@ -33,6 +33,11 @@ export interface BenchDef<C = unknown> {
   unit?: string;
   /** Compute backend the bench exercises (e.g. `wasm`); a function is called after setup. */
   backend?: string | (() => string | null);
+  /**
+   * One line summarising the result from the last timed iteration's extra metrics (e.g. a ratio against a
+   * target), printed after the results table.
+   */
+  headline?(extra: BenchExtra): string;
 }
 
 /** The outcome of one bench. */
@@ -50,6 +55,8 @@ export interface BenchResult {
   unit: string | null;
   extra: BenchExtra;
   backend: string | null;
+  /** The bench's {@link BenchDef.headline} line, when it has one and ran. */
+  headline?: string;
   /** Set when the bench threw (then the timings are NaN and nothing is stored). */
   error?: string;
 }
@@ -134,6 +141,7 @@ export async function runBench(def: BenchDef): Promise<BenchResult> {
     result.medianMs = median(result.samplesMs);
     result.minMs = Math.min(...result.samplesMs);
     result.maxMs = Math.max(...result.samplesMs);
+    if (def.headline) result.headline = def.headline(result.extra);
   } catch (e) {
     result.error = errorText(e);
   } finally {

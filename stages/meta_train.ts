@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { defineStage } from "../pipeline/stage.ts";
 import { gitCommit } from "../pipeline/git.ts";
-import type { CurveRow } from "../models/meta/meta_train.ts";
+import type { CurveRow, MetaTrainConfigInput } from "../models/meta/meta_train.ts";
 import type { HrnnConfig } from "../models/hrnn/config.ts";
 import { readTaskSet } from "./task_set.ts";
 import { WEIGHTS_FILE } from "./learned.ts";
@@ -36,6 +36,44 @@ export interface MetaTrainParams extends Record<string, unknown> {
   maxTaskDims: number;
   hrnn: Record<string, unknown>;
   checkpointEvery: number;
+}
+
+/**
+ * The meta-training settings that `meta-train`'s params select (everything `metaTrain` takes besides the
+ * optimizer family, the problems, the seed and the budget), shared with the meta-training benchmarks.
+ *
+ * @example
+ * ```ts
+ * import { resolveParams } from "../pipeline/params.ts";
+ * const p = resolveParams(metaTrainStage, "default", []) as MetaTrainParams;
+ * const { config, metaBatch, instances } = metaTrainSettings(p);
+ * ```
+ */
+export function metaTrainSettings(
+  p: MetaTrainParams,
+): { config: MetaTrainConfigInput; metaBatch: number; instances: number } {
+  return {
+    config: {
+      schedule: {
+        numMetaIterations: p.numMetaIterations,
+        numUnrollScale: p.numUnrollScale,
+        minNumUnrolls: p.minNumUnrolls,
+        unrollLengthScale: p.unrollLengthScale,
+        minUnrollLength: p.minUnrollLength,
+        maxUnrollLength: p.maxUnrollLength,
+      },
+      unroll: { secondDerivatives: p.secondDerivatives },
+      estimator: {
+        kind: p.estimator,
+        pesPairs: p.pesPairs,
+        pesSigma: p.pesSigma,
+        globalNormClip: p.globalNormClip,
+      },
+      metaOptimizer: { kind: p.metaOptimizer, lr: p.metaLr },
+    },
+    metaBatch: p.metaBatch,
+    instances: p.instances,
+  };
 }
 
 /** The `meta-train` stage. */
@@ -229,29 +267,10 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
         build: (s) => buildProblem(s, { resolveDataset }),
         buildBatched: (s, size) => buildBatched(s, size, { resolveDataset }),
       },
-      config: {
-        schedule: {
-          numMetaIterations: p.numMetaIterations,
-          numUnrollScale: p.numUnrollScale,
-          minNumUnrolls: p.minNumUnrolls,
-          unrollLengthScale: p.unrollLengthScale,
-          minUnrollLength: p.minUnrollLength,
-          maxUnrollLength: p.maxUnrollLength,
-        },
-        unroll: { secondDerivatives: p.secondDerivatives },
-        estimator: {
-          kind: p.estimator,
-          pesPairs: p.pesPairs,
-          pesSigma: p.pesSigma,
-          globalNormClip: p.globalNormClip,
-        },
-        metaOptimizer: { kind: p.metaOptimizer, lr: p.metaLr },
-      },
+      ...metaTrainSettings(p),
       seed: p.seed,
       maxMetaSteps: p.maxMetaSteps,
       maxSeconds: p.maxSeconds > 0 ? p.maxSeconds : undefined,
-      metaBatch: p.metaBatch,
-      instances: p.instances,
       onCurve: (row) => buffer.push(row),
       onProgress: (pr) => {
         ctx.progress(pr.metaStep, pr.maxMetaSteps, `meta-loss ${pr.metaLoss.toFixed(3)}`);
