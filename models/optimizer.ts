@@ -32,4 +32,10 @@ export interface Optimizer<S extends OptState = OptState> {
    * omitted when they equal the current parameters.
    */
   evalParams?(state: S, params: tf.Tensor[]): tf.Tensor[];
+  /**
+   * Updates several independent problem instances at once (their own gradients, states and parameters),
+   * with the same results as `update` on each; optimizers that can share work across instances (one kernel
+   * call, batched small ops) implement it. Batched unrolls use it when present.
+   */
+  updateInstances?(grads: tf.Tensor[][], states: S[], params: tf.Tensor[][]): UpdateResult<S>[];
 }

@@ -176,7 +176,8 @@ export interface BatchUnrollResult {
 
 /**
  * {@link unroll} for a batch of instances: instance b runs `opts[b]` from `carries[b]` with its own random
- * stream `rngs[b]`, the problem evaluates all instances in one set of ops, and the meta-loss is the mean of the
+ * stream `rngs[b]` (the optimizers may differ only in their `init` randomness: when they implement
+ * `updateInstances`, `opts[0]` updates every instance at once), the problem evaluates all instances in one set of ops, and the meta-loss is the mean of the
  * instances' meta-losses, so it gives the same meta-gradient as B separate unrolls averaged. The batch stops at
  * the first step where any instance would stop its own unroll (non-finite accumulator, objective blow-up).
  */
@@ -263,7 +264,9 @@ function unrollImpl(
       const { grads } = options.taped
         ? onFreshTape(() => problem.gradients(at, batch, rngs), cfg.secondDerivatives)
         : problem.gradients(at, batch, rngs);
-      const next = prevParams.map((ps, b) => opts[b].update(grads[b], prevStates[b], ps));
+      const next = size > 1 && opts[0].updateInstances
+        ? opts[0].updateInstances(grads, prevStates, prevParams)
+        : prevParams.map((ps, b) => opts[b].update(grads[b], prevStates[b], ps));
       return {
         o,
         params: prevParams.map((ps, b) => ps.map((p, i) => tf.add(p, next[b].updates[i]))),
