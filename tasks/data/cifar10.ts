@@ -73,6 +73,23 @@ function unavailable(dir: string, missing: string[]): DatasetUnavailableError {
   );
 }
 
+/**
+ * The CIFAR-10 folder that is provided on this machine, for the cache key of the stages that read CIFAR-10:
+ * env `LOPT_CIFAR10_DIR` when set, else `<dataDir>/cifar-10-batches-bin` when that folder exists, else "".
+ * Stages use it as the default of their folder param, so setting the variable, or downloading the data,
+ * changes their key and reruns them.
+ */
+export function cifar10DirIfProvided(): string {
+  try {
+    const env = Deno.env.get("LOPT_CIFAR10_DIR");
+    if (env) return env;
+    const dir = `${defaultDataDir()}/${CIFAR10_FOLDER}`;
+    return Deno.statSync(dir).isDirectory ? dir : "";
+  } catch {
+    return ""; // no permission to read the environment or the folder, or the folder is absent
+  }
+}
+
 /** Resolves `dir` to the folder with the batch files (accepting the parent of `cifar-10-batches-bin`). */
 async function resolveFolder(dir: string): Promise<string> {
   if (!(await isFile(`${dir}/${ALL_FILES[0]}`)) && (await isDir(`${dir}/${CIFAR10_FOLDER}`))) {
