@@ -1,7 +1,10 @@
 /**
  * Stage `meta-train`: meta-trains the hierarchical RNN optimizer on the ensemble of `generate-tasks` (split
  * train) and publishes its weights file. Checkpoints live outside the staging directory
- * (`<results>/checkpoints/meta-train/<key>/`), so a run that is killed resumes from its last checkpoint.
+ * (`<results>/checkpoints/meta-train/<key>/`), so a run that is killed resumes from its last intact checkpoint
+ * (each carries a checksum; a damaged or edited one is skipped, and with none left the run starts from scratch).
+ * A meta-step that makes the meta-parameters non-finite fails the stage before it is checkpointed, and the
+ * weights file is never written with non-finite values, so nothing non-finite is ever published.
  *
  * @module
  */
