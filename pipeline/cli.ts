@@ -137,8 +137,8 @@ function fmtValue(v: unknown): string {
  * `--params STAGE`: every param with its value resolved for `profile` (and where it comes from), its accepted
  * range, the value each profile resolves to, and its description.
  */
-// deno-lint-ignore no-explicit-any
 export function paramsText(
+  // deno-lint-ignore no-explicit-any
   s: StageDef<any>,
   profile: string,
   sets: SetOverride[],
