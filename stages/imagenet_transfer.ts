@@ -493,6 +493,19 @@ function checkResnetDepth(v: unknown): string | null {
   return RESNET_DEPTHS.includes(v as number) ? null : `no ResNet V2 of depth ${v}`;
 }
 
+/** What is wrong with an `imagenetDir` param (empty, or an existing folder), or null. */
+function checkImagenetDir(v: unknown): string | null {
+  if (v === "") return null;
+  try {
+    if (Deno.statSync(v as string).isDirectory) return null;
+    return "not a folder";
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound
+      ? "no such folder (point it, or LOPT_IMAGENET_DIR, at an ILSVRC-2012 folder; empty: the stand-in)"
+      : `cannot be read (${(e as Error).message})`;
+  }
+}
+
 /** Default of `imagenetDir`: env LOPT_IMAGENET_DIR when set (read when the stage module loads). */
 function envImagenetDir(): string {
   try {
@@ -584,7 +597,8 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
     imagenetDir: {
       type: "string",
       default: envImagenetDir(),
-      range: "a folder path, or empty",
+      range: "an existing folder, or empty",
+      check: checkImagenetDir,
       description:
         "ILSVRC-2012 folder (train/<wnid>/*.JPEG); empty: the mnist-rgb stand-in (default: env LOPT_IMAGENET_DIR)",
     },

@@ -140,6 +140,7 @@ Deno.test("params: below-minimum values, bad list lengths, json shapes and cross
       [["tune-baselines.lrMin=1", "tune-baselines.lrMax=0.1"], /lrMin=1 must be at most lrMax=0\.1/],
       [["tune-baselines.tasks=train/001"], /param "tasks".*"train\/001" not of the form test\/<name>/],
       [["tune-baselines.skipFamilies=nosuch"], /param "skipFamilies" expects string\[\] \(one of /],
+      [["imagenet-transfer.imagenetDir=/nonexistent/imagenet"], /param "imagenetDir".*: no such folder/],
       [["imagenet-transfer.resnetDepth=27"], /param "resnetDepth".*got 27.*no ResNet V2 of depth 27/],
       [
         ["imagenet-transfer.lrMultipliers=[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21]"],
