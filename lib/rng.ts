@@ -20,6 +20,12 @@ function splitmix32(a: number): () => number {
   };
 }
 
+/**
+ * The largest `seed` a stage param accepts (10^9): seeds are 0 … MAX_SEED, so a derived run seed such as
+ * `seed + i` stays below 2^31 and fits the results' INTEGER columns.
+ */
+export const MAX_SEED = 1_000_000_000;
+
 /** Hashes a string to a 32-bit unsigned integer (FNV-1a). */
 export function hashString(s: string): number {
   let h = 0x811c9dc5;

@@ -23,6 +23,7 @@ import { acquireLock } from "./lock.ts";
 import {
   assertProfile,
   DEFAULT_PROFILE,
+  describeSpec,
   knownProfiles,
   parseSetArg,
   resolveParams,
@@ -132,22 +133,39 @@ function fmtValue(v: unknown): string {
   return JSON.stringify(v);
 }
 
-// deno-lint-ignore no-explicit-any
-function paramsText(s: StageDef<any>, profile: string, sets: SetOverride[]): string {
+/**
+ * `--params STAGE`: every param with its value resolved for `profile` (and where it comes from), its accepted
+ * range, the value each profile resolves to, and its description.
+ */
+export function paramsText(
+  // deno-lint-ignore no-explicit-any
+  s: StageDef<any>,
+  profile: string,
+  sets: SetOverride[],
+  profiles: string[],
+): string {
   const resolved = resolveParams(s, profile, sets);
   const prof = (s.profiles[profile] ?? {}) as Params;
-  const lines = [`${s.name} (profile ${profile}, version ${s.version}): ${s.description}`];
+  const rank = (n: string) => {
+    const i = ["smoke", DEFAULT_PROFILE, "paper"].indexOf(n);
+    return i < 0 ? 3 : i;
+  };
+  const ordered = [...profiles].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  const lines = [
+    `${s.name} (version ${s.version}): ${s.description}`,
+    `values resolved for profile "${profile}"; "profiles:" shows what each profile resolves to`,
+  ];
   for (const [k, spec] of Object.entries(s.params)) {
     const fromSet = sets.some((x) => x.stage === s.name && x.key === k);
-    const source = fromSet ? "--set" : k in prof ? `profile ${profile}` : "default";
-    const bounds = spec.min !== undefined || spec.max !== undefined
-      ? ` [${spec.min ?? "-inf"}, ${spec.max ?? "inf"}]`
-      : "";
-    const choices = spec.choices ? ` one of ${spec.choices.join("|")}` : "";
+    const source = fromSet ? "--set" : k in prof ? `profile ${profile}` : "schema default";
+    const perProfile = ordered.map((name) => {
+      const o = (s.profiles[name] ?? {}) as Params;
+      return `${name} ${fmtValue(k in o ? o[k] : spec.default)}`;
+    });
     lines.push(
-      `  ${k} = ${fmtValue(resolved[k])}  (${spec.type}${bounds}${choices}; ${source}; default ${
-        fmtValue(spec.default)
-      })`,
+      `  ${k} = ${fmtValue(resolved[k])}  (from ${source})`,
+      `      accepts:  ${describeSpec(spec)}`,
+      `      profiles: ${perProfile.join(" | ")}`,
       `      ${spec.description}`,
     );
   }
@@ -208,9 +226,11 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
     }
     if (v.params !== undefined) {
       const [s] = selectWithUpstream(opts.stages, [v.params]).filter((x) => x.name === v.params);
-      out(paramsText(s, profile, sets));
+      out(paramsText(s, profile, sets, knownProfiles(opts.stages)));
       return 0;
     }
+    // Every stage's params (selected or not) are checked before anything runs, so a bad value fails at once.
+    for (const s of opts.stages) resolveParams(s, profile, sets);
     let jobs = defaultJobs();
     if (v.jobs !== undefined) {
       jobs = Number(v.jobs);

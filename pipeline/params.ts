@@ -1,6 +1,7 @@
 /**
  * Param resolution: schema defaults < profile overrides < `--set stage.key=value` overrides, with type,
- * bounds and choices checked. Errors name the stage, the key and the expected type.
+ * bounds, choices and each param's own `check` validated, then the stage's `validate` (checks between params).
+ * Errors are one line naming the stage, the key, the value and the accepted range.
  *
  * @module
  */
@@ -42,19 +43,22 @@ export function assertProfile(stages: readonly StageDef<Params>[], profile: stri
   }
 }
 
-function describeSpec(spec: ParamSpec): string {
-  let s = spec.type;
+/** The accepted values of a spec in words, e.g. `integer in [1, 1000]` or `string (one of adam, sgd)`. */
+export function describeSpec(spec: ParamSpec): string {
+  let s = spec.type as string;
   if (spec.min !== undefined || spec.max !== undefined) {
     s += ` in [${spec.min ?? "-inf"}, ${spec.max ?? "inf"}]`;
   }
   if (spec.choices) s += ` (one of ${spec.choices.join(", ")})`;
+  if (spec.maxItems !== undefined) s += `, at most ${spec.maxItems} items`;
+  if (spec.range) s += ` (${spec.range})`;
   return s;
 }
 
-function fail(stage: string, key: string, spec: ParamSpec, got: string, source: string): never {
+function fail(stage: string, key: string, spec: ParamSpec, got: string, source: string, why = ""): never {
   throw new PipelineError(
-    `stage "${stage}": param "${key}" expects ${describeSpec(spec)}, got ${got} (from ${source}); ` +
-      `${key}: ${spec.description}`,
+    `stage "${stage}": param "${key}" expects ${describeSpec(spec)}, got ${got} (from ${source})` +
+      `${why ? `: ${why.replace(/\.$/, "")}` : ""}; ${key}: ${spec.description}`,
   );
 }
 
@@ -66,18 +70,31 @@ function show(v: unknown): string {
   }
 }
 
-/** Converts `--set` text to a value of the declared type (arrays as JSON or comma lists). */
+/** An integer as `--set` accepts it: decimal digits with an optional sign (no hex, exponent or spaces). */
+const INTEGER_TEXT = /^[+-]?\d+$/;
+/** A number as `--set` accepts it: decimal, optional fraction and exponent (no hex, `Infinity` or spaces). */
+const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * Converts `--set` text to a value of the declared type. Numbers are read strictly: an `integer` is decimal
+ * digits with an optional sign (`0x10`, `1e3`, `" 6 "` are refused), a `number` is a decimal with optional
+ * exponent. Arrays are JSON or comma lists (items of a comma list may have spaces around them).
+ */
 export function parseParamValue(stage: string, key: string, spec: ParamSpec, raw: string): unknown {
   const source = `--set ${stage}.${key}`;
-  const bad = (): never => fail(stage, key, spec, JSON.stringify(raw), source);
-  const num = (t: string): number => {
-    const v = t.trim() === "" ? NaN : Number(t);
-    return Number.isFinite(v) ? v : bad();
+  const bad = (why = ""): never => fail(stage, key, spec, JSON.stringify(raw), source, why);
+  const num = (t: string, integer: boolean): number => {
+    if (integer && !INTEGER_TEXT.test(t)) {
+      bad("write an integer as decimal digits, e.g. 1000 (no hex, exponent or spaces)");
+    }
+    if (!NUMBER_TEXT.test(t)) bad("write a decimal number, e.g. 0.001 or 1e-3 (no hex or spaces)");
+    return Number(t);
   };
   switch (spec.type) {
     case "number":
+      return num(raw, false);
     case "integer":
-      return num(raw);
+      return num(raw, true);
     case "boolean": {
       const t = raw.trim().toLowerCase();
       if (["true", "1", "yes", "on"].includes(t)) return true;
@@ -93,22 +110,25 @@ export function parseParamValue(stage: string, key: string, spec: ParamSpec, raw
         try {
           return JSON.parse(t);
         } catch {
-          return bad();
+          return bad("not valid JSON");
         }
       }
       const parts = t === "" ? [] : t.split(",").map((p) => p.trim());
-      return spec.type === "number[]" ? parts.map(num) : parts;
+      return spec.type === "number[]" ? parts.map((p) => num(p, false)) : parts;
     }
     case "json":
       try {
         return JSON.parse(raw);
       } catch {
-        return bad();
+        return bad("not valid JSON");
       }
   }
 }
 
-/** Checks a value against its spec (type, integer-ness, min/max, choices); throws naming stage and key. */
+/**
+ * Checks a value against its spec (type, integer-ness, min/max, choices, maxItems, `check`); throws a
+ * {@link PipelineError} naming the stage, the key, the value, the accepted range and `source`.
+ */
 export function validateParam(
   stage: string,
   key: string,
@@ -116,10 +136,10 @@ export function validateParam(
   value: unknown,
   source: string,
 ): void {
-  const bad = (): never => fail(stage, key, spec, show(value), source);
+  const bad = (why = ""): never => fail(stage, key, spec, show(value), source, why);
   const checkNum = (v: unknown, integer: boolean): void => {
     if (typeof v !== "number" || !Number.isFinite(v)) bad();
-    if (integer && !Number.isInteger(v)) bad();
+    if (integer && !Number.isSafeInteger(v)) bad();
     if (spec.min !== undefined && (v as number) < spec.min) bad();
     if (spec.max !== undefined && (v as number) > spec.max) bad();
   };
@@ -127,30 +147,38 @@ export function validateParam(
     if (typeof v !== "string") bad();
     if (spec.choices && !spec.choices.includes(v as string)) bad();
   };
+  const checkItems = (v: unknown): unknown[] => {
+    if (!Array.isArray(v)) bad();
+    if (spec.maxItems !== undefined && (v as unknown[]).length > spec.maxItems) bad();
+    return v as unknown[];
+  };
   switch (spec.type) {
     case "number":
-      return checkNum(value, false);
+      checkNum(value, false);
+      break;
     case "integer":
-      return checkNum(value, true);
+      checkNum(value, true);
+      break;
     case "boolean":
       if (typeof value !== "boolean") bad();
-      return;
+      break;
     case "string":
-      return checkStr(value);
+      checkStr(value);
+      break;
     case "number[]":
-      if (!Array.isArray(value)) bad();
-      for (const v of value as unknown[]) checkNum(v, false);
-      return;
+      for (const v of checkItems(value)) checkNum(v, false);
+      break;
     case "string[]":
-      if (!Array.isArray(value)) bad();
-      for (const v of value as unknown[]) checkStr(v);
-      return;
+      for (const v of checkItems(value)) checkStr(v);
+      break;
     case "json":
       if (value === undefined) bad();
-      return;
+      break;
     default:
       throw new PipelineError(`stage "${stage}": param "${key}" has unknown type "${String(spec.type)}"`);
   }
+  const why = spec.check?.(value);
+  if (why) bad(why);
 }
 
 function unknownKey(stage: StageDef<Params>, key: string, source: string): never {
@@ -189,6 +217,16 @@ export function resolveParams(
     const v = parseParamValue(stage.name, s.key, spec, s.raw);
     validateParam(stage.name, s.key, spec, v, `--set ${s.stage}.${s.key}`);
     out[s.key] = v;
+  }
+  if (stage.validate) {
+    try {
+      stage.validate(out);
+    } catch (e) {
+      const from = sets.some((s) => s.stage === stage.name) ? " with the --set overrides" : "";
+      throw new PipelineError(
+        `stage "${stage.name}" (profile "${profile}"${from}): ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
   }
   return out;
 }

@@ -16,11 +16,21 @@ export interface ParamSpec {
   default: unknown;
   /** One line shown by `--help` and in errors. */
   description: string;
-  /** Inclusive bounds for numbers. */
+  /** Inclusive lower bound of a number (of every element of a `number[]`). */
   min?: number;
+  /** Inclusive upper bound of a number (of every element of a `number[]`). */
   max?: number;
-  /** Allowed values for strings. */
+  /** Allowed values of a string (of every element of a `string[]`). */
   choices?: readonly string[];
+  /** Most elements of a `number[]` / `string[]`. */
+  maxItems?: number;
+  /**
+   * What is accepted, in words, where `min`/`max`/`choices` cannot say it (a `json` shape, a path); shown by
+   * `--params` and in errors.
+   */
+  range?: string;
+  /** Extra check of a value that passed the type and bounds: returns what is wrong, or null. */
+  check?: (value: unknown) => string | null;
 }
 
 /** Resolved param values. */
@@ -90,6 +100,12 @@ export interface StageDef<P extends Params = Params> {
   profiles: Partial<Record<string, Partial<P>>>;
   /** Result tables written by this stage. */
   tables: TableSpec[];
+  /**
+   * Checks between params (e.g. a minimum below a maximum) that one param's spec cannot express. Runs on the
+   * resolved params of every stage before any stage runs (also for `--dry-run`); throws an Error whose message
+   * names the params, their values and what is allowed.
+   */
+  validate?(params: P): void;
   /** Does the work. Throwing fails the stage. */
   run(ctx: StageContext<P>): Promise<void>;
 }

@@ -49,6 +49,7 @@ export const baselinesCnn = defineStage<CnnParams>({
   version: "1",
   params: CNN_PARAMS,
   profiles: CNN_PROFILES,
+  validate: validateCnnParams,
   tables: [
     runsTable("cnn_baseline_runs", "one row per baseline ConvNet run (eval-cnn copies them into cnn_runs)"),
     curvesTable("cnn_baseline_curves", "learning curves of the baseline ConvNet runs"),
@@ -71,7 +72,6 @@ export const baselinesCnn = defineStage<CnnParams>({
   ],
   async run(ctx) {
     const p = ctx.params;
-    validateCnnParams(p);
     await initBackend();
     const models = cnnModels(p);
     const perModel = p.optimizers.reduce((s, o) => s + p.learningRates[o].length, 0) * p.seeds.length;

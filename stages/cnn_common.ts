@@ -34,6 +34,8 @@ import {
 } from "../tasks/convnets.ts";
 import { DatasetUnavailableError, type ImageDataset, loadDataset } from "../tasks/data/index.ts";
 import { examplesToTensors, gatherExamples } from "../tasks/data/dataset.ts";
+import { cifar10DirIfProvided } from "../tasks/data/cifar10.ts";
+import { MAX_SEED } from "../lib/rng.ts";
 
 /** Baseline optimizer families swept by `baselines-cnn`. */
 export const CNN_BASELINES = ["momentum", "rmsprop", "adam"] as const;
@@ -74,12 +76,20 @@ export function logGrid(lo: number, hi: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => Number((10 ** (a + (b - a) * i / (n - 1))).toPrecision(3)));
 }
 
+/** Most learning rates per family in `learningRates`. */
+export const MAX_GRID = 50;
+/** Largest learning rate in `learningRates`. */
+export const MAX_CNN_LR = 10;
+/** Most entries of `seeds`. */
+export const MAX_CNN_SEEDS = 20;
+
 /** The param schema shared by the ConvNet stages (declared on `baselines-cnn`). */
 export const CNN_PARAMS: Record<keyof CnnParams & string, ParamSpec> = {
   models: {
     type: "string[]",
     default: ["convnet_mnist_relu"],
     choices: CONVNET_NAMES,
+    maxItems: CONVNET_NAMES.length,
     description:
       "ConvNets to train (tasks/convnets.ts); a model whose dataset is missing is recorded as not run",
   },
@@ -87,6 +97,7 @@ export const CNN_PARAMS: Record<keyof CnnParams & string, ParamSpec> = {
     type: "string[]",
     default: [...CNN_BASELINES],
     choices: CNN_BASELINES,
+    maxItems: CNN_BASELINES.length,
     description: "baseline families (momentum = SGD + momentum 0.9)",
   },
   learningRates: {
@@ -96,51 +107,81 @@ export const CNN_PARAMS: Record<keyof CnnParams & string, ParamSpec> = {
       rmsprop: [0.001, 0.003, 0.01, 0.03],
       adam: [0.001, 0.003, 0.01, 0.03],
     },
+    range: `{family: [lr, ...]}, at most ${MAX_GRID} rates in (0, ${MAX_CNN_LR}] per family`,
+    check: checkLearningRates,
     description: 'learning-rate grid per baseline family, e.g. {"adam": [0.0003, 0.001, 0.003]}',
   },
   seeds: {
     type: "json",
     default: [0, 1],
+    range: `a non-empty list of at most ${MAX_CNN_SEEDS} integers in [0, ${MAX_SEED}]`,
+    check: checkSeeds,
     description: "seeds (each fixes the init and the minibatch order, shared by every optimizer)",
   },
-  steps: { type: "integer", default: 200, min: 1, description: "training steps per run" },
-  batchSize: { type: "integer", default: 64, min: 1, description: "minibatch size (reference: 64)" },
+  steps: { type: "integer", default: 200, min: 1, max: 100_000, description: "training steps per run" },
+  batchSize: {
+    type: "integer",
+    default: 64,
+    min: 1,
+    max: 1024,
+    description: "minibatch size (reference: 64; at most 1024, which fits the wasm heap)",
+  },
   trainLimit: {
     type: "integer",
     default: 60000,
     min: 1,
+    max: 60000,
     description: "use the first N training examples (minibatches are drawn from these)",
   },
-  testLimit: { type: "integer", default: 1000, min: 1, description: "evaluate on the first N test examples" },
+  testLimit: {
+    type: "integer",
+    default: 1000,
+    min: 1,
+    max: 10000,
+    description: "evaluate on the first N test examples",
+  },
   trainEvalSize: {
     type: "integer",
     default: 1000,
     min: 1,
+    max: 60000,
     description: "final/periodic training loss is the mean over the first N training examples",
   },
   evalEvery: {
     type: "integer",
     default: 50,
     min: 1,
+    max: 100_000,
     description: "evaluate test loss/accuracy every N steps",
   },
   evalBatch: {
     type: "integer",
     default: 500,
     min: 1,
-    description: "batch size of evaluation forward passes",
+    max: 2000,
+    description: "batch size of evaluation forward passes (at most 2000, which fits the wasm heap)",
   },
   curvePoints: {
     type: "integer",
     default: 300,
     min: 2,
+    max: 100_000,
     description: "at most this many per-step training-loss points per run (bin means)",
   },
-  l2: { type: "number", default: 0, min: 0, description: "L2 weight × mean over tensors of squared norms" },
+  l2: {
+    type: "number",
+    default: 0,
+    min: 0,
+    max: 1,
+    description: "L2 weight × mean over tensors of squared norms",
+  },
   cifarDir: {
     type: "string",
-    default: "",
-    description: "CIFAR-10 folder (empty: env LOPT_CIFAR10_DIR, else <data dir>/cifar-10-batches-bin)",
+    default: cifar10DirIfProvided(),
+    range: "a folder path, or empty",
+    description:
+      "CIFAR-10 folder (default: env LOPT_CIFAR10_DIR, else <data dir>/cifar-10-batches-bin when it exists; " +
+      "empty: look there when the stage runs)",
   },
 };
 
@@ -174,26 +215,49 @@ export const CNN_PROFILES: Record<string, Partial<CnnParams>> = {
   },
 };
 
-/** Checks the params that the schema cannot (grid entries, seeds); throws a message saying what to fix. */
-export function validateCnnParams(p: CnnParams): void {
-  if (!Array.isArray(p.seeds) || p.seeds.length === 0 || p.seeds.some((s) => !Number.isInteger(s) || s < 0)) {
-    throw new Error(`seeds must be a non-empty JSON list of integers ≥ 0, got ${JSON.stringify(p.seeds)}.`);
+/** What is wrong with a `seeds` param, or null. */
+function checkSeeds(v: unknown): string | null {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_CNN_SEEDS) {
+    return `need a JSON list of 1 to ${MAX_CNN_SEEDS} seeds`;
   }
-  const lrs = p.learningRates;
-  if (lrs === null || typeof lrs !== "object" || Array.isArray(lrs)) {
-    throw new Error(
-      `learningRates must be a JSON object {optimizer: [lr, ...]}, got ${JSON.stringify(lrs)}.`,
-    );
+  const bad = v.filter((s) => !Number.isSafeInteger(s) || s < 0 || s > MAX_SEED);
+  return bad.length
+    ? `${bad.map((b) => JSON.stringify(b)).join(", ")} not an integer in [0, ${MAX_SEED}]`
+    : null;
+}
+
+/** What is wrong with a `learningRates` param, or null. */
+function checkLearningRates(v: unknown): string | null {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) {
+    return "need a JSON object {family: [lr, ...]}";
   }
-  for (const o of p.optimizers) {
-    const g = lrs[o];
+  for (const [o, g] of Object.entries(v as Record<string, unknown>)) {
+    if (!(CNN_BASELINES as readonly string[]).includes(o)) {
+      return `unknown family "${o}" (families: ${CNN_BASELINES.join(", ")})`;
+    }
     if (
-      !Array.isArray(g) || g.length === 0 || g.some((v) => typeof v !== "number" || !(v > 0) || !isFinite(v))
+      !Array.isArray(g) || g.length === 0 || g.length > MAX_GRID ||
+      g.some((x) => typeof x !== "number" || !(x > 0) || !(x <= MAX_CNN_LR))
     ) {
+      return `${o}: need 1 to ${MAX_GRID} learning rates in (0, ${MAX_CNN_LR}], got ${JSON.stringify(g)}`;
+    }
+  }
+  return null;
+}
+
+/**
+ * Checks between the ConvNet params (the `validate` of `baselines-cnn`): at least one model and one optimizer,
+ * and a learning-rate grid for every optimizer. Throws a message saying what to fix.
+ */
+export function validateCnnParams(p: CnnParams): void {
+  if (p.models.length === 0) throw new Error("models=[] names no ConvNet to train");
+  if (p.optimizers.length === 0) throw new Error("optimizers=[] names no baseline family");
+  for (const o of p.optimizers) {
+    if (!Array.isArray(p.learningRates[o])) {
       throw new Error(
-        `learningRates.${o} must be a non-empty list of positive numbers (e.g. --set ` +
+        `learningRates has no grid for optimizer ${o} (e.g. --set ` +
           `'baselines-cnn.learningRates={"${o}":[0.001,0.01]}' together with the other optimizers' grids), got ` +
-          `${JSON.stringify(g)}.`,
+          `${JSON.stringify(p.learningRates)}`,
       );
     }
   }

@@ -29,7 +29,6 @@ import {
   storedRun,
   sweepCells,
   trainConvNet,
-  validateCnnParams,
   writeRun,
 } from "./cnn_common.ts";
 
@@ -106,7 +105,6 @@ export const evalCnn = defineStage<EvalCnnParams>({
     const base = ctx.inputs["baselines-cnn"];
     const meta = ctx.inputs["meta-train"];
     const p = base.params as CnnParams;
-    validateCnnParams(p);
     await initBackend();
     ctx.log((await import("../models/hrnn/native.ts")).describeFusedEngine());
     const baselineRuns = await loadRuns(base.dir);

@@ -26,6 +26,7 @@ import {
 } from "../models/eval/stats.ts";
 import type { WeightsProvenance } from "../models/hrnn/weights_file.ts";
 import { buildProblem } from "../tasks/registry.ts";
+import { MAX_SEED } from "../lib/rng.ts";
 import type { Problem } from "../tasks/problem.ts";
 import { loadLearnedOptimizer } from "./learned.ts";
 import { readTaskSet, type TaskRecord } from "./task_set.ts";
@@ -211,31 +212,41 @@ export const evalProblems = defineStage<EvalProblemsParams>({
   // 4: long-horizon runs (eval_long).
   version: "4",
   params: {
-    seed: { type: "integer", default: 0, description: "first evaluation seed (seeds are seed, seed+1, …)" },
+    seed: {
+      type: "integer",
+      default: 0,
+      min: 0,
+      max: MAX_SEED,
+      description: "first evaluation seed (seeds are seed, seed+1, …)",
+    },
     seeds: { type: "integer", default: 3, min: 1, max: 100, description: "seeds per (problem, optimizer)" },
-    horizon: { type: "integer", default: 500, min: 1, description: "steps per run" },
+    horizon: { type: "integer", default: 500, min: 1, max: 100_000, description: "steps per run" },
     fullEvery: {
       type: "integer",
       default: 50,
       min: 0,
+      max: 100_000,
       description: "evaluate the full-dataset loss every this many steps (0: only first and last)",
     },
     maxCurvePoints: {
       type: "integer",
       default: 200,
       min: 0,
+      max: 100_000,
       description: "keep at most about this many minibatch points per run in eval_curves (0: all)",
     },
     maxProblems: {
       type: "integer",
       default: 0,
       min: 0,
+      max: 10_000,
       description: "evaluate at most this many of the tuned problems (0: all)",
     },
     longHorizon: {
       type: "integer",
       default: 0,
       min: 0,
+      max: 100000,
       description:
         "also run learned and tuned Adam (first seed) for this many steps, > horizon, and compare " +
         "their improvement from step `horizon` to the end (eval_long; 0: off)",

@@ -6,7 +6,8 @@
  * @module
  */
 import { defineStage } from "../pipeline/stage.ts";
-import { ensemble, GROUP_NAMES, type GroupName } from "../tasks/ensemble.ts";
+import { ensemble, GROUP_NAMES, groupIncluded, type GroupName } from "../tasks/ensemble.ts";
+import { MAX_SEED } from "../lib/rng.ts";
 import type { ProblemSpec } from "../tasks/problem.ts";
 import { type TaskRecord, type TaskSet, taskSetPath } from "./task_set.ts";
 
@@ -31,6 +32,14 @@ function noiseOf(spec: ProblemSpec): number {
   return 0;
 }
 
+/** The ensemble's `include` map of the `groups` and `exclude` params. */
+function includedGroups(p: GenerateTasksParams): Partial<Record<GroupName, boolean>> {
+  const include: Partial<Record<GroupName, boolean>> = {};
+  if (p.groups.length > 0) { for (const g of GROUP_NAMES) include[g] = p.groups.includes(g); }
+  for (const g of p.exclude) include[g as GroupName] = false;
+  return include;
+}
+
 /** The `generate-tasks` stage. */
 export const generateTasks = defineStage<GenerateTasksParams>({
   name: "generate-tasks",
@@ -39,29 +48,39 @@ export const generateTasks = defineStage<GenerateTasksParams>({
   // 2: the validation split (split = valid).
   version: "2",
   params: {
-    seed: { type: "integer", default: 0, description: "base seed mixed into every problem instance's seed" },
+    seed: {
+      type: "integer",
+      default: 0,
+      min: 0,
+      max: MAX_SEED,
+      description: "base seed mixed into every problem instance's seed",
+    },
     groups: {
       type: "string[]",
       default: [],
       description: "ensemble groups to include (empty: the paper configuration's 101 entries)",
       choices: GROUP_NAMES,
+      maxItems: GROUP_NAMES.length,
     },
     exclude: {
       type: "string[]",
       default: [],
       description: "ensemble groups to switch off (applied after `groups`)",
       choices: GROUP_NAMES,
+      maxItems: GROUP_NAMES.length,
     },
     heldoutPerFamily: {
       type: "integer",
       default: 2,
       min: 0,
+      max: 20,
       description: "fresh held-out instances per family",
     },
     validationPerFamily: {
       type: "integer",
       default: 1,
       min: 0,
+      max: 20,
       description:
         "fresh instances per training family in the validation split (for choosing hyperparameters)",
     },
@@ -96,6 +115,15 @@ export const generateTasks = defineStage<GenerateTasksParams>({
     default: {},
     paper: { heldoutPerFamily: 3 },
   },
+  validate(p) {
+    const include = includedGroups(p);
+    if (!GROUP_NAMES.some((g) => groupIncluded(g, include))) {
+      throw new Error(
+        `groups=${JSON.stringify(p.groups)} with exclude=${JSON.stringify(p.exclude)} leaves no ensemble ` +
+          "group: the training ensemble would be empty",
+      );
+    }
+  },
   tables: [{
     name: "tasks",
     description: "every problem of the ensemble (split=train) and of the held-out set (split=test)",
@@ -127,9 +155,7 @@ export const generateTasks = defineStage<GenerateTasksParams>({
     const { preloadDatasets } = await import("../tasks/external.ts");
     const { heldoutSet, validationInstances } = await import("../tasks/heldout.ts");
     await initBackend();
-    const include: Partial<Record<GroupName, boolean>> = {};
-    if (p.groups.length > 0) { for (const g of GROUP_NAMES) include[g] = p.groups.includes(g); }
-    for (const g of p.exclude) include[g as GroupName] = false;
+    const include = includedGroups(p);
     const train = ensemble({ seed: p.seed, include, faithfulNoise: p.faithfulNoise });
     const heldout = heldoutSet({
       perFamily: p.heldoutPerFamily,

@@ -34,6 +34,7 @@ import type { ImageBatchSource } from "../tasks/imagenet/standin.ts";
 import type { StateTree, StepOptimizer } from "../tasks/imagenet/train_step.ts";
 import type { StepTiming, UpdateTiming } from "../tasks/imagenet/overhead.ts";
 import { loadLearnedOptimizer } from "./learned.ts";
+import { MAX_SEED } from "../lib/rng.ts";
 
 /** Loads TensorFlow.js and everything built on it, on first use (the CLI starts without them). */
 async function loadModules() {
@@ -484,6 +485,27 @@ async function overheadOf(
   return rows;
 }
 
+/** ResNet V2 depths the networks are built for (the keys of `RESNET_V2_BLOCKS` in tasks/imagenet/resnet_v2.ts). */
+export const RESNET_DEPTHS: readonly number[] = [14, 26, 50, 101, 152, 200];
+
+/** What is wrong with a ResNet depth param, or null. */
+function checkResnetDepth(v: unknown): string | null {
+  return RESNET_DEPTHS.includes(v as number) ? null : `no ResNet V2 of depth ${v}`;
+}
+
+/** What is wrong with an `imagenetDir` param (empty, or an existing folder), or null. */
+function checkImagenetDir(v: unknown): string | null {
+  if (v === "") return null;
+  try {
+    if (Deno.statSync(v as string).isDirectory) return null;
+    return "not a folder";
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound
+      ? "no such folder (point it, or LOPT_IMAGENET_DIR, at an ILSVRC-2012 folder; empty: the stand-in)"
+      : `cannot be read (${(e as Error).message})`;
+  }
+}
+
 /** Default of `imagenetDir`: env LOPT_IMAGENET_DIR when set (read when the stage module loads). */
 function envImagenetDir(): string {
   try {
@@ -507,23 +529,30 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
     seed: {
       type: "integer",
       default: 0,
+      min: 0,
+      max: MAX_SEED,
       description: "seed of the weights, data order and learned-optimizer init",
     },
     networks: {
       type: "string[]",
       default: [...NETWORKS],
       choices: NETWORKS,
+      maxItems: NETWORKS.length,
       description: "networks to train and measure",
     },
     optimizers: {
       type: "string[]",
       default: [...TRANSFER_OPTIMIZERS],
       choices: TRANSFER_OPTIMIZERS,
+      maxItems: TRANSFER_OPTIMIZERS.length,
       description: "optimizers to compare (learned = the meta-train artifact's hrnn.weights)",
     },
     lrMultipliers: {
       type: "number[]",
       default: [1],
+      min: 0.001,
+      max: 1000,
+      maxItems: 20,
       description: "baselines run at each multiple of their standard rate (RMSProp 0.045, Adam 1e-3)",
     },
     rmspropMomentum: {
@@ -533,8 +562,8 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
       max: 0.999,
       description: "RMSProp momentum (TF-slim Inception training: 0.9)",
     },
-    steps: { type: "integer", default: 100, min: 1, description: "training steps per run" },
-    batchSize: { type: "integer", default: 16, min: 1, description: "training minibatch size" },
+    steps: { type: "integer", default: 100, min: 1, max: 100_000, description: "training steps per run" },
+    batchSize: { type: "integer", default: 16, min: 1, max: 256, description: "training minibatch size" },
     widthMultiplier: {
       type: "number",
       default: 0.25,
@@ -546,22 +575,30 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
       type: "integer",
       default: 75,
       min: 75,
+      max: 299,
       description: "Inception V3 training input size in px (published 299)",
     },
     resnetInputSize: {
       type: "integer",
       default: 32,
       min: 8,
+      max: 224,
       description: "ResNet V2 training input size in px (published 224)",
     },
     resnetDepth: {
       type: "integer",
       default: 26,
+      min: 14,
+      max: 200,
+      range: `one of ${RESNET_DEPTHS.join(", ")}`,
+      check: checkResnetDepth,
       description: "ResNet V2 depth: 14, 26, 50, 101, 152 or 200 (paper: 50)",
     },
     imagenetDir: {
       type: "string",
       default: envImagenetDir(),
+      range: "an existing folder, or empty",
+      check: checkImagenetDir,
       description:
         "ILSVRC-2012 folder (train/<wnid>/*.JPEG); empty: the mnist-rgb stand-in (default: env LOPT_IMAGENET_DIR)",
     },
@@ -569,6 +606,7 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
       type: "integer",
       default: 0,
       min: 0,
+      max: 1_281_167,
       description: "use at most this many ImageNet training images, round-robin over classes (0: all)",
     },
     standInExamples: {
@@ -600,37 +638,52 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
       type: "integer",
       default: 1,
       min: 1,
+      max: 256,
       description: "batch of the measured training step (extrapolated to overheadTargetBatch when smaller)",
     },
     overheadTargetBatch: {
       type: "integer",
       default: 32,
       min: 1,
+      max: 4096,
       description: "batch of the training step the update is compared with",
     },
     overheadInceptionInput: {
       type: "integer",
       default: 299,
       min: 75,
+      max: 299,
       description: "Inception V3 input size for the step time",
     },
     overheadResnetInput: {
       type: "integer",
       default: 224,
       min: 8,
+      max: 224,
       description: "ResNet V2 input size for the step time",
     },
     overheadResnetDepth: {
       type: "integer",
       default: 50,
+      min: 14,
+      max: 200,
+      range: `one of ${RESNET_DEPTHS.join(", ")}`,
+      check: checkResnetDepth,
       description: "ResNet V2 depth for the overhead measurement (published: 50)",
     },
-    overheadRepeats: { type: "integer", default: 1, min: 1, description: "timed training steps (median)" },
+    overheadRepeats: {
+      type: "integer",
+      default: 1,
+      min: 1,
+      max: 100,
+      description: "timed training steps (median)",
+    },
     overheadGroupBudgetMiB: {
       type: "integer",
       default: 2048,
       min: 1,
-      description: "wasm: bytes one grouped update may use (state + temporaries)",
+      max: 3072,
+      description: "wasm: MiB one grouped update may use (state + temporaries; the wasm heap is 4 GiB)",
     },
   },
   profiles: {

@@ -1,7 +1,10 @@
 /**
  * Stage `meta-train`: meta-trains the hierarchical RNN optimizer on the ensemble of `generate-tasks` (split
  * train) and publishes its weights file. Checkpoints live outside the staging directory
- * (`<results>/checkpoints/meta-train/<key>/`), so a run that is killed resumes from its last checkpoint.
+ * (`<results>/checkpoints/meta-train/<key>/`), so a run that is killed resumes from its last intact checkpoint
+ * (each carries a checksum; a damaged or edited one is skipped, and with none left the run starts from scratch).
+ * A meta-step that makes the meta-parameters non-finite fails the stage before it is checkpointed, and the
+ * weights file is never written with non-finite values, so nothing non-finite is ever published.
  *
  * @module
  */
@@ -9,7 +12,8 @@ import { join } from "node:path";
 import { defineStage } from "../pipeline/stage.ts";
 import { gitCommit } from "../pipeline/git.ts";
 import type { CurveRow, MetaTrainConfigInput } from "../models/meta/meta_train.ts";
-import type { HrnnConfig } from "../models/hrnn/config.ts";
+import { type HrnnConfig, makeHrnnConfig } from "../models/hrnn/config.ts";
+import { MAX_SEED } from "../lib/rng.ts";
 import { readTaskSet } from "./task_set.ts";
 import { WEIGHTS_FILE } from "./learned.ts";
 
@@ -76,6 +80,17 @@ export function metaTrainSettings(
   };
 }
 
+/** What is wrong with an `hrnn` param (an object of HrnnConfig overrides), or null. */
+function checkHrnnOverrides(v: unknown): string | null {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return "not a JSON object";
+  try {
+    makeHrnnConfig(v as Partial<HrnnConfig>);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 /** The `meta-train` stage. */
 export const metaTrainStage = defineStage<MetaTrainParams>({
   name: "meta-train",
@@ -85,44 +100,60 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
   // mean squares (§2.3) for small gradients during meta-training; weights trained before the fix differ.
   version: "2",
   params: {
-    seed: { type: "integer", default: 0, description: "seed of meta-param init, problem sampling, schedule" },
+    seed: {
+      type: "integer",
+      default: 0,
+      min: 0,
+      max: MAX_SEED,
+      description: "seed of meta-param init, problem sampling, schedule",
+    },
     estimator: {
       type: "string",
       default: "tbptt",
       choices: ["tbptt", "pes"],
       description: "gradient estimator",
     },
-    pesPairs: { type: "integer", default: 4, min: 1, description: "PES antithetic pairs" },
-    pesSigma: { type: "number", default: 0.01, min: 0, description: "PES perturbation std" },
+    pesPairs: { type: "integer", default: 4, min: 1, max: 64, description: "PES antithetic pairs" },
+    pesSigma: { type: "number", default: 0.01, min: 0, max: 1, description: "PES perturbation std" },
     metaOptimizer: {
       type: "string",
       default: "rmsprop",
       choices: ["rmsprop", "adam"],
       description: "meta-optimizer (paper: RMSProp)",
     },
-    metaLr: { type: "number", default: 1e-6, min: 0, description: "meta learning rate (paper: 1e-6)" },
+    metaLr: {
+      type: "number",
+      default: 1e-6,
+      min: 1e-12,
+      max: 1,
+      description: "meta learning rate (paper: 1e-6)",
+    },
     maxMetaSteps: {
       type: "integer",
       default: 1000,
       min: 0,
+      max: 1_000_000,
       description: "meta-steps (meta-updates) in total",
     },
     maxSeconds: {
       type: "number",
       default: 0,
       min: 0,
-      description: "training-time budget in seconds (0: none)",
+      max: 604_800,
+      description: "training-time budget in seconds (0: none; at most a week)",
     },
     metaBatch: {
       type: "integer",
       default: 1,
       min: 1,
+      max: 64,
       description: "problems per meta-step (gradients averaged)",
     },
     instances: {
       type: "integer",
       default: 1,
       min: 1,
+      max: 64,
       description: "independent instances of each sampled problem trained together in one batched unroll " +
         "(meta-gradient averaged over them; tbptt only)",
     },
@@ -130,23 +161,44 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       type: "integer",
       default: 5,
       min: 1,
+      max: 1000,
       description: "meta-iterations per sampled problem",
     },
-    numUnrollScale: { type: "number", default: 40, min: 0, description: "mean of Exp part of #unrolls" },
-    minNumUnrolls: { type: "integer", default: 1, min: 1, description: "minimum #unrolls" },
+    numUnrollScale: {
+      type: "number",
+      default: 40,
+      min: 0,
+      max: 1000,
+      description: "mean of Exp part of #unrolls",
+    },
+    minNumUnrolls: { type: "integer", default: 1, min: 1, max: 1000, description: "minimum #unrolls" },
     unrollLengthScale: {
       type: "number",
       default: 200,
       min: 0,
+      max: 10_000,
       description: "mean of Exp part of unroll length",
     },
-    minUnrollLength: { type: "integer", default: 50, min: 1, description: "minimum unroll length" },
-    maxUnrollLength: { type: "integer", default: 0, min: 0, description: "cap on unroll length (0: none)" },
+    minUnrollLength: {
+      type: "integer",
+      default: 50,
+      min: 1,
+      max: 10_000,
+      description: "minimum unroll length (at most maxUnrollLength when that is set)",
+    },
+    maxUnrollLength: {
+      type: "integer",
+      default: 0,
+      min: 0,
+      max: 10_000,
+      description: "cap on unroll length (0: none)",
+    },
     secondDerivatives: { type: "boolean", default: true, description: "backprop through problem gradients" },
     globalNormClip: {
       type: "number",
       default: 0,
       min: 0,
+      max: 1e6,
       description:
         "clip each meta-gradient to this global norm (0: off, the paper; the default profile uses 1)",
     },
@@ -154,10 +206,23 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       type: "integer",
       default: 0,
       min: 0,
+      max: 100_000_000,
       description: "train only on problems with at most this many parameters (0: all)",
     },
-    hrnn: { type: "json", default: {}, description: 'HRNN config overrides, e.g. {"useAttention": true}' },
-    checkpointEvery: { type: "integer", default: 20, min: 1, description: "checkpoint every N meta-steps" },
+    hrnn: {
+      type: "json",
+      default: {},
+      range: "an object of HrnnConfig options, see models/hrnn/config.ts",
+      check: checkHrnnOverrides,
+      description: 'HRNN config overrides, e.g. {"useAttention": true}',
+    },
+    checkpointEvery: {
+      type: "integer",
+      default: 20,
+      min: 1,
+      max: 1_000_000,
+      description: "checkpoint every N meta-steps",
+    },
   },
   profiles: {
     smoke: {
@@ -197,6 +262,14 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       maxTaskDims: 2000,
     },
     paper: { maxMetaSteps: 100000 },
+  },
+  validate(p) {
+    if (p.maxUnrollLength > 0 && p.minUnrollLength > p.maxUnrollLength) {
+      throw new Error(
+        `minUnrollLength=${p.minUnrollLength} must be at most maxUnrollLength=${p.maxUnrollLength} ` +
+          "(or set maxUnrollLength=0: no cap)",
+      );
+    }
   },
   tables: [{
     name: "meta_train_curve",

@@ -16,7 +16,8 @@ import { initBackend } from "../lib/backend.ts";
 import { BASELINE_NAMES } from "../models/baselines.ts";
 import { trainProblem } from "../models/inner_loop.ts";
 import { logGrid, pickLearningRate, rankValue, type SweepPoint } from "../models/eval/stats.ts";
-import { buildProblem } from "../tasks/registry.ts";
+import { buildProblem, familyNames } from "../tasks/registry.ts";
+import { MAX_SEED } from "../lib/rng.ts";
 import type { Problem } from "../tasks/problem.ts";
 import { readTaskSet } from "./task_set.ts";
 import {
@@ -57,11 +58,18 @@ export const tuneBaselines = defineStage<TuneBaselinesParams>({
   deps: ["generate-tasks"],
   version: "1",
   params: {
-    seed: { type: "integer", default: 0, description: "first tuning seed (seeds are seed, seed+1, …)" },
+    seed: {
+      type: "integer",
+      default: 0,
+      min: 0,
+      max: MAX_SEED,
+      description: "first tuning seed (seeds are seed, seed+1, …)",
+    },
     optimizers: {
       type: "string[]",
       default: ["momentum", "rmsprop", "adam"],
       choices: BASELINE_NAMES,
+      maxItems: BASELINE_NAMES.length,
       description: "baselines to tune (momentum = SGD with momentum `momentum`)",
     },
     momentum: {
@@ -71,14 +79,27 @@ export const tuneBaselines = defineStage<TuneBaselinesParams>({
       max: 0.999,
       description: "momentum coefficient of the momentum/nesterov baselines",
     },
-    lrMin: { type: "number", default: 1e-4, min: 1e-12, description: "smallest learning rate of the grid" },
-    lrMax: { type: "number", default: 1, min: 1e-12, description: "largest learning rate of the grid" },
+    lrMin: {
+      type: "number",
+      default: 1e-4,
+      min: 1e-12,
+      max: 1e6,
+      description: "smallest learning rate of the grid (at most lrMax)",
+    },
+    lrMax: {
+      type: "number",
+      default: 1,
+      min: 1e-12,
+      max: 1e6,
+      description: "largest learning rate of the grid",
+    },
     lrPoints: { type: "integer", default: 9, min: 1, max: 100, description: "grid points (log-spaced)" },
     tuneSeeds: { type: "integer", default: 1, min: 1, max: 100, description: "seeds per grid point" },
     horizon: {
       type: "integer",
       default: 500,
       min: 1,
+      max: 100_000,
       description: "steps per tuning run (match eval-problems.horizon)",
     },
     split: {
@@ -92,21 +113,45 @@ export const tuneBaselines = defineStage<TuneBaselinesParams>({
       type: "integer",
       default: 0,
       min: 0,
+      max: 10_000,
       description: "run at most this many problems (0: all)",
     },
     maxDims: {
       type: "integer",
       default: 0,
       min: 0,
+      max: 100_000_000,
       description: "skip problems with more parameters than this (0: no limit)",
     },
-    skipFamilies: { type: "string[]", default: [], description: "skip problems of these outer families" },
-    tasks: { type: "string[]", default: [], description: "only these held-out task ids (empty: all)" },
+    skipFamilies: {
+      type: "string[]",
+      default: [],
+      choices: familyNames(),
+      maxItems: familyNames().length,
+      description: "skip problems of these outer families",
+    },
+    tasks: {
+      type: "string[]",
+      default: [],
+      maxItems: 10_000,
+      range: "task ids test/<name> or, with split=valid, valid/<name> (SELECT task_id FROM tasks)",
+      check: (v) => {
+        const bad = (v as string[]).filter((id) => !/^(test|valid)\/\S+$/.test(id));
+        return bad.length
+          ? `${bad.map((b) => JSON.stringify(b)).join(", ")} not of the form test/<name> or valid/<name>`
+          : null;
+      },
+      description: "only these task ids of the chosen split (empty: all)",
+    },
   },
   profiles: {
     smoke: { lrPoints: 3, lrMin: 1e-3, lrMax: 1e-1, horizon: 40, maxProblems: 4 },
     default: { lrPoints: 7, horizon: 300, maxDims: 10000 },
     paper: { lrMin: 1e-6, lrMax: 10, lrPoints: 22, tuneSeeds: 5, horizon: 10000 },
+  },
+  validate(p) {
+    if (p.optimizers.length === 0) throw new Error("optimizers=[] names no baseline to tune");
+    if (p.lrMin > p.lrMax) throw new Error(`lrMin=${p.lrMin} must be at most lrMax=${p.lrMax}`);
   },
   tables: [
     {

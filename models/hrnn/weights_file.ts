@@ -8,11 +8,15 @@
  * 3. H bytes UTF-8 JSON header ({@link WeightsHeader}): format name, format version, config, tensor table
  *    (name, shape, offset and length in floats from the start of the data block), parameter count, provenance;
  * 4. zero padding to a multiple of 4 bytes from the file start;
- * 5. the data block: float32 values of every tensor, row-major, in tensor-table order.
+ * 5. the data block: float32 values of every tensor, row-major, in tensor-table order;
+ * 6. (format version 2) 32 bytes: the SHA-256 of every byte before it.
+ *
+ * Version 1 files (no checksum) are still read; {@link saveWeights} writes version 2.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { createHash } from "node:crypto";
 import { type HrnnConfig, validateConfig } from "./config.ts";
 import { countMetaParams, type MetaParams, metaParamSpecs, validateMetaParams } from "./meta_params.ts";
 
@@ -20,8 +24,14 @@ import { countMetaParams, type MetaParams, metaParamSpecs, validateMetaParams } 
 export const WEIGHTS_MAGIC = "LOPTHRNN";
 /** The `format` field of the header. */
 export const WEIGHTS_FORMAT = "lopt-hrnn-weights";
-/** The format version this code writes and reads. */
-export const WEIGHTS_VERSION = 1;
+/** The format version this code writes (it also reads version 1, which has no checksum). */
+export const WEIGHTS_VERSION = 2;
+/** Bytes of the SHA-256 checksum that ends a version-2 file. */
+export const WEIGHTS_CHECKSUM_BYTES = 32;
+
+function sha256(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash("sha256").update(bytes).digest());
+}
 
 /** A JSON value. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -115,29 +125,37 @@ export function encodeWeights(
   };
   const headerBytes = new TextEncoder().encode(JSON.stringify(header));
   const dataStart = Math.ceil((12 + headerBytes.length) / 4) * 4;
-  const out = new Uint8Array(dataStart + 4 * offset);
+  const out = new Uint8Array(dataStart + 4 * offset + WEIGHTS_CHECKSUM_BYTES);
   out.set(new TextEncoder().encode(WEIGHTS_MAGIC), 0);
   const view = new DataView(out.buffer);
   view.setUint32(8, headerBytes.length, true);
   out.set(headerBytes, 12);
   for (const e of tensors) {
     const values = metaParams[e.name].dataSync();
+    if (!values.every(Number.isFinite)) {
+      throw new Error(
+        `refusing to write HRNN weights: tensor ${e.name} contains NaN or infinite values (the training that ` +
+          "produced them diverged).",
+      );
+    }
     for (let i = 0; i < e.length; i++) view.setFloat32(dataStart + 4 * (e.offset + i), values[i], true);
   }
+  const end = out.length - WEIGHTS_CHECKSUM_BYTES;
+  out.set(sha256(out.subarray(0, end)), end);
   return out;
 }
 
 /**
- * Parses weights-file bytes. Throws an Error naming `source` for: wrong magic, unreadable header, another
- * format version, an invalid config, missing/unexpected/mis-shaped tensors, a truncated data block and
- * non-finite values.
+ * Parses weights-file bytes. Throws an Error naming `source` for: wrong magic, unreadable header, an unknown
+ * format version, a wrong length, a checksum that does not match (version 2: any changed byte), an invalid
+ * config, missing/unexpected/mis-shaped tensors, a truncated data block and non-finite values.
  */
 export function decodeWeights(bytes: Uint8Array, source = "weights file"): LoadedWeights {
   const magic = new TextDecoder().decode(bytes.subarray(0, 8));
   if (bytes.length < 12 || magic !== WEIGHTS_MAGIC) {
     throw new Error(
       `${source} is not an HRNN weights file (it does not start with "${WEIGHTS_MAGIC}"). ` +
-        `Pass a file written by saveWeights() (the meta-training stage's weights.bin).`,
+        `Pass a file written by saveWeights() (the meta-train artifact's hrnn.weights).`,
     );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -156,11 +174,36 @@ export function decodeWeights(bytes: Uint8Array, source = "weights file"): Loade
   if (header === null || typeof header !== "object" || header.format !== WEIGHTS_FORMAT) {
     throw new Error(`${source} has format ${JSON.stringify(header?.format)}, expected "${WEIGHTS_FORMAT}".`);
   }
-  if (header.version !== WEIGHTS_VERSION) {
+  if (header.version !== 1 && header.version !== WEIGHTS_VERSION) {
     throw new Error(
-      `${source} uses weights format version ${JSON.stringify(header.version)}; this lopt reads version ` +
-        `${WEIGHTS_VERSION}. Use the lopt version that wrote it, or re-run meta-training to produce a new file.`,
+      `${source} uses weights format version ${JSON.stringify(header.version)}; this lopt reads versions 1 ` +
+        `and ${WEIGHTS_VERSION}. Use the lopt version that wrote it, or re-run meta-training to produce a new file.`,
     );
+  }
+  const dataStart = Math.ceil((12 + headerLength) / 4) * 4;
+  let dataEnd = bytes.length;
+  if (header.version >= 2) {
+    if (!Number.isSafeInteger(header.paramCount) || header.paramCount < 0) {
+      throw new Error(`${source} has a malformed header: paramCount ${JSON.stringify(header.paramCount)}.`);
+    }
+    const expected = dataStart + 4 * Number(header.paramCount) + WEIGHTS_CHECKSUM_BYTES;
+    if (bytes.length !== expected) {
+      throw new Error(
+        `${source} is ${
+          bytes.length < expected ? "truncated" : "too long"
+        }: its header describes ${expected} ` +
+          `bytes, the file has ${bytes.length}. Re-run meta-training (--force meta-train) to rebuild it.`,
+      );
+    }
+    dataEnd = bytes.length - WEIGHTS_CHECKSUM_BYTES;
+    const stored = bytes.subarray(dataEnd);
+    const actual = sha256(bytes.subarray(0, dataEnd));
+    if (!actual.every((b, i) => b === stored[i])) {
+      throw new Error(
+        `${source} is damaged or was edited: the SHA-256 of its contents does not match the checksum at its ` +
+          "end. Re-run meta-training (--force meta-train) to rebuild it.",
+      );
+    }
   }
   try {
     validateConfig(header.config);
@@ -168,8 +211,7 @@ export function decodeWeights(bytes: Uint8Array, source = "weights file"): Loade
     throw new Error(`${source} holds an invalid config: ${(e as Error).message}`);
   }
   if (!Array.isArray(header.tensors)) throw new Error(`${source} has no tensor table in its header.`);
-  const dataStart = Math.ceil((12 + headerLength) / 4) * 4;
-  const available = Math.max(0, Math.floor((bytes.length - dataStart) / 4));
+  const available = Math.max(0, Math.floor((dataEnd - dataStart) / 4));
   const metaParams: MetaParams = {};
   try {
     for (const e of header.tensors) {
@@ -221,16 +263,29 @@ export async function saveWeights(
   await Deno.rename(tmp, path);
 }
 
-/** Reads a weights file written by {@link saveWeights}; errors as {@link decodeWeights}. Needs `--allow-read`. */
+/**
+ * Reads a weights file written by {@link saveWeights}; errors as {@link decodeWeights}, and one line for a
+ * path that is missing, a directory or unreadable. Needs `--allow-read`.
+ */
 export async function loadWeights(path: string): Promise<LoadedWeights> {
   let bytes: Uint8Array;
   try {
+    if ((await Deno.stat(path)).isDirectory) {
+      throw new Error(
+        `HRNN weights file ${path} is a directory, not a file. Pass the weights file itself (the meta-train ` +
+          "artifact's hrnn.weights).",
+      );
+    }
     bytes = await Deno.readFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new Error(
-        `HRNN weights file ${path} does not exist. Run meta-training first or pass another --weights path.`,
+        `HRNN weights file ${path} does not exist. Run meta-training first (deno task pipeline meta-train), ` +
+          "or pass the path of a meta-train artifact's hrnn.weights.",
       );
+    }
+    if (e instanceof Deno.errors.PermissionDenied) {
+      throw new Error(`HRNN weights file ${path} cannot be read (${e.message}); check its permissions.`);
     }
     throw e;
   }

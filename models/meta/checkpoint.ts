@@ -4,10 +4,14 @@
  * states, curve so far), tagged with a hash of the run's configuration.
  *
  * Writes go to a temporary file in the same directory and are renamed into place, so a kill leaves either the
- * old or the new checkpoint, never a torn one; loading skips unreadable files and takes the newest valid one.
+ * old or the new checkpoint, never a torn one. Each file carries the SHA-256 of its contents (`sha256`, the
+ * last member); loading skips files that are unreadable, lack the checksum, fail it (damaged or edited, even
+ * when still valid JSON) or belong to another configuration, and takes the newest valid one — so a run resumes
+ * from its newest intact checkpoint, or starts from scratch when there is none.
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 
 /** File name of the checkpoint of a meta-step. */
@@ -53,7 +57,7 @@ export async function writeCheckpoint(dir: string, data: CheckpointHeader, keep 
   const tmp = join(dir, `.tmp-${name}-${Deno.pid}`);
   const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
   try {
-    await file.write(new TextEncoder().encode(JSON.stringify(data)));
+    await file.write(new TextEncoder().encode(sealCheckpoint(data)));
     await file.sync();
   } finally {
     file.close();
@@ -65,6 +69,33 @@ export async function writeCheckpoint(dir: string, data: CheckpointHeader, keep 
     await Deno.remove(join(dir, old)).catch(() => {});
   }
   return path;
+}
+
+/** SHA-256 (hex) of a checkpoint's JSON text without its checksum. */
+function checksumOf(json: string): string {
+  return createHash("sha256").update(json).digest("hex");
+}
+
+/** The JSON text of a checkpoint file: `data` with its checksum as the last member, `sha256`. */
+export function sealCheckpoint(data: CheckpointHeader): string {
+  const { sha256: _old, ...rest } = data as CheckpointHeader & { sha256?: unknown };
+  const json = JSON.stringify(rest);
+  return `${json.slice(0, -1)}${json.length > 2 ? "," : ""}"sha256":"${checksumOf(json)}"}`;
+}
+
+/**
+ * Parses a checkpoint file's text and checks its checksum; throws an Error saying what is wrong (unreadable,
+ * no checksum, checksum mismatch).
+ */
+export function openCheckpoint<T extends CheckpointHeader>(text: string): T {
+  const data = JSON.parse(text) as T & { sha256?: unknown };
+  if (data === null || typeof data !== "object" || Array.isArray(data)) throw new Error("not a JSON object");
+  if (typeof data.sha256 !== "string") throw new Error("no checksum (written by an older lopt)");
+  const { sha256, ...rest } = data;
+  if (checksumOf(JSON.stringify(rest)) !== sha256) {
+    throw new Error("its contents do not match its checksum (damaged or edited)");
+  }
+  return rest as unknown as T;
 }
 
 /** Checkpoint file names in `dir`, oldest first (empty when the directory does not exist). */
@@ -80,8 +111,9 @@ export async function listCheckpoints(dir: string): Promise<string[]> {
 }
 
 /**
- * The newest checkpoint in `dir` that parses and carries `hash` and `version`, or null. Files that are torn or
- * belong to another configuration are skipped (reported through `onSkip`).
+ * The newest checkpoint in `dir` that parses, passes its checksum and carries `hash` and `version`, or null.
+ * Files that are torn, lack or fail their checksum, or belong to another configuration are skipped (reported
+ * through `onSkip`).
  */
 export async function loadLatestCheckpoint<T extends CheckpointHeader>(
   dir: string,
@@ -93,9 +125,9 @@ export async function loadLatestCheckpoint<T extends CheckpointHeader>(
   for (let i = names.length - 1; i >= 0; i--) {
     let data: T;
     try {
-      data = JSON.parse(await Deno.readTextFile(join(dir, names[i]))) as T;
+      data = openCheckpoint<T>(await Deno.readTextFile(join(dir, names[i])));
     } catch (e) {
-      onSkip?.(names[i], `unreadable (${(e as Error).message})`);
+      onSkip?.(names[i], `unusable: ${(e as Error).message}`);
       continue;
     }
     if (data.version !== version) onSkip?.(names[i], `format version ${data.version}, expected ${version}`);

@@ -443,6 +443,7 @@ export async function metaTrain(args: MetaTrainArgs): Promise<MetaTrainResult> {
       disposeMetaOptState(metaOpt);
       metaParams = upd.params;
       metaOpt = upd.state;
+      assertFiniteMetaParams(metaParams, metaStep + 1, config.metaOptimizer);
       metaStep++;
       const sec = seconds();
       for (const r of stepRows) {
@@ -484,6 +485,32 @@ export async function metaTrain(args: MetaTrainArgs): Promise<MetaTrainResult> {
       for (const st of s.saved ?? []) disposeTree(st);
     }
   }
+}
+
+/** Thrown when a meta-step leaves non-finite meta-parameters (nothing is checkpointed or returned). */
+export class NonFiniteMetaParamsError extends Error {
+  override name = "NonFiniteMetaParamsError";
+}
+
+/**
+ * Throws {@link NonFiniteMetaParamsError} when any meta-parameter is NaN or infinite after meta-step `step`.
+ * Non-finite meta-gradient entries are already zeroed (`cleanGradients`), so this catches an update that
+ * overflows by itself (a meta learning rate far too large): the run fails before its state is checkpointed,
+ * so neither a checkpoint nor the published weights ever hold non-finite values.
+ */
+export function assertFiniteMetaParams(
+  metaParams: Record<string, tf.Tensor>,
+  step: number,
+  metaOptimizer: { kind: string; lr: number },
+): void {
+  const bad = Object.keys(metaParams).sort().filter((n) => !metaParams[n].dataSync().every(Number.isFinite));
+  if (bad.length === 0) return;
+  throw new NonFiniteMetaParamsError(
+    `meta-step ${step}: the ${metaOptimizer.kind} update with learning rate ${metaOptimizer.lr} made ` +
+      `${bad.length} meta-parameter tensor(s) non-finite (${bad.slice(0, 3).join(", ")}${
+        bad.length > 3 ? ", …" : ""
+      }); nothing was checkpointed or published. Lower metaLr, or set globalNormClip.`,
+  );
 }
 
 /** Optimizer states (one per particle) for the first unroll of a trajectory, per the plan's state source. */

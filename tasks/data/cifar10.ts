@@ -3,6 +3,13 @@
  * and `test_batch.bin`, each a sequence of 3073-byte records (1 label byte, then 1024 red, 1024 green,
  * 1024 blue bytes of a 32x32 image, row-major), plus `batches.meta.txt` with the class names (used when it names all 10 classes).
  *
+ * The loader checks what the CIFAR page (https://www.cs.toronto.edu/~kriz/cifar.html) states about the
+ * official files: the six batch file names, each file exactly 10,000 records (30,730,000 bytes), every label in
+ * 0–9, exactly 1,000 test images per class and, over the five training batches, exactly 5,000 per class. No
+ * per-file checksums of the binary version are published (only the archive's MD5, which the download
+ * verifies), so a file with the right size and labels but other pixels cannot be told apart. `official:
+ * false` relaxes the size and class-count checks for subsets in the same format.
+ *
  * Also {@link downloadCifar10}: a resumable, checksum-verified download of the official archive that puts
  * the folder in place atomically. The default URL is never contacted by the tests.
  *
@@ -41,6 +48,12 @@ export const CIFAR10_CLASS_NAMES = [
 ];
 /** Bytes per record: label + 32*32*3 pixels. */
 export const CIFAR10_RECORD_BYTES: number = 1 + 3072;
+/** Records in each official batch file. */
+export const CIFAR10_RECORDS_PER_FILE = 10_000;
+/** Size of each official batch file (10,000 records). */
+export const CIFAR10_FILE_BYTES: number = CIFAR10_RECORDS_PER_FILE * CIFAR10_RECORD_BYTES;
+/** Images per class in the official training batches together, and in the test batch. */
+export const CIFAR10_PER_CLASS: Readonly<Record<Split, number>> = { train: 5000, test: 1000 };
 
 const TRAIN_FILES = [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`);
 const TEST_FILES = ["test_batch.bin"];
@@ -54,6 +67,11 @@ export interface Cifar10Options {
   limit?: number;
   /** The `cifar-10-batches-bin` folder (or its parent); overrides env `LOPT_CIFAR10_DIR` and the default. */
   dir?: string;
+  /**
+   * Require the official files (default true): each batch exactly 10,000 records and the published class
+   * counts. `false` accepts any whole number of records (a subset in the same format).
+   */
+  official?: boolean;
 }
 
 /** The folder the loader reads: `dir`, env `LOPT_CIFAR10_DIR`, or `<dataDir>/cifar-10-batches-bin`. */
@@ -71,6 +89,23 @@ function unavailable(dir: string, missing: string[]): DatasetUnavailableError {
       `${CIFAR10_FOLDER} folder (it must hold ${ALL_FILES.join(", ")}).`,
     [dir],
   );
+}
+
+/**
+ * The CIFAR-10 folder that is provided on this machine, for the cache key of the stages that read CIFAR-10:
+ * env `LOPT_CIFAR10_DIR` when set, else `<dataDir>/cifar-10-batches-bin` when that folder exists, else "".
+ * Stages use it as the default of their folder param, so setting the variable, or downloading the data,
+ * changes their key and reruns them.
+ */
+export function cifar10DirIfProvided(): string {
+  try {
+    const env = Deno.env.get("LOPT_CIFAR10_DIR");
+    if (env) return env;
+    const dir = `${defaultDataDir()}/${CIFAR10_FOLDER}`;
+    return Deno.statSync(dir).isDirectory ? dir : "";
+  } catch {
+    return ""; // no permission to read the environment or the folder, or the folder is absent
+  }
 }
 
 /** Resolves `dir` to the folder with the batch files (accepting the parent of `cifar-10-batches-bin`). */
@@ -133,25 +168,99 @@ export function decodeCifarRecords(
 }
 
 /**
- * Loads a CIFAR-10 split (32x32x3, 10 classes; normally 50,000 train / 10,000 test) from the binary batch
- * files. Throws {@link DatasetUnavailableError} naming the ways to provide it when files are missing.
+ * Checks the size of batch file `path`: not empty, a whole number of records and, when `official`, exactly
+ * 10,000 records. Throws a {@link DatasetFormatError} saying what is wrong with which file and what to do.
+ */
+export function checkCifar10FileSize(path: string, size: number, official = true): void {
+  const fix = "re-extract cifar-10-binary.tar.gz, or run `deno task data download cifar10`";
+  if (size === 0) {
+    throw new DatasetFormatError(
+      `${path} is empty (0 bytes); a CIFAR-10 binary batch file holds ${CIFAR10_RECORDS_PER_FILE} records of ` +
+        `${CIFAR10_RECORD_BYTES} bytes (${CIFAR10_FILE_BYTES} bytes): ${fix}.`,
+    );
+  }
+  if (size % CIFAR10_RECORD_BYTES !== 0) {
+    throw new DatasetFormatError(
+      `${path}: size ${size} is not a multiple of ${CIFAR10_RECORD_BYTES} bytes (truncated or not the CIFAR-10 ` +
+        `binary version): ${fix}.`,
+    );
+  }
+  if (official && size !== CIFAR10_FILE_BYTES) {
+    throw new DatasetFormatError(
+      `${path} has ${
+        size / CIFAR10_RECORD_BYTES
+      } records (${size} bytes); each official CIFAR-10 batch file ` +
+        `has exactly ${CIFAR10_RECORDS_PER_FILE} (${CIFAR10_FILE_BYTES} bytes): ${fix}.`,
+    );
+  }
+}
+
+/** Adds the labels of every record of `bytes` to `counts`, checking each is below `numClasses`. */
+function countLabels(bytes: Uint8Array, counts: number[], source: string, numClasses = 10): void {
+  for (let off = 0, r = 0; off < bytes.length; off += CIFAR10_RECORD_BYTES, r++) {
+    const label = bytes[off];
+    if (label >= numClasses) {
+      throw new DatasetFormatError(
+        `${source}: record ${r} has label ${label}; CIFAR-10 labels are 0–${
+          numClasses - 1
+        } (the file is damaged ` +
+          "or not the CIFAR-10 binary version).",
+      );
+    }
+    counts[label]++;
+  }
+}
+
+/** Python-version file names (no `.bin`) in `folder`, to tell the user which archive they extracted. */
+async function looksLikePythonVersion(folder: string): Promise<boolean> {
+  return await isFile(`${folder}/data_batch_1`) || await isFile(`${folder}/test_batch`);
+}
+
+/**
+ * Loads a CIFAR-10 split (32x32x3, 10 classes; 50,000 train / 10,000 test) from the binary batch files,
+ * checking the file names, sizes, labels and class counts (see the module doc). Throws
+ * {@link DatasetUnavailableError} naming the ways to provide it when files are missing, and
+ * {@link DatasetFormatError} naming the file when one is damaged or not the official one.
  */
 export async function loadCifar10(opts: Cifar10Options = {}): Promise<ImageDataset> {
   const split = opts.split ?? "train";
+  const official = opts.official ?? true;
   const folder = await resolveFolder(cifar10Dir(opts.dir));
   const files = split === "train" ? TRAIN_FILES : TEST_FILES;
   const missing = await missingCifar10Files(folder, files);
-  if (missing.length > 0) throw unavailable(folder, missing);
+  if (missing.length > 0) {
+    if (await looksLikePythonVersion(folder)) {
+      throw new DatasetFormatError(
+        `${folder} holds the Python version of CIFAR-10 (data_batch_1, … without .bin); lopt reads the binary ` +
+          `version (${CIFAR10_URL}, folder ${CIFAR10_FOLDER}): run \`deno task data download cifar10\`.`,
+      );
+    }
+    throw unavailable(folder, missing);
+  }
   const sizes = await Promise.all(files.map(async (f) => (await Deno.stat(`${folder}/${f}`)).size));
+  files.forEach((f, i) => checkCifar10FileSize(`${folder}/${f}`, sizes[i], official));
   const available = sizes.reduce((a, s) => a + Math.floor(s / CIFAR10_RECORD_BYTES), 0);
   const n = Math.min(available, opts.limit ?? available);
   const images = new Float32Array(n * 3072);
   const labels = new Int32Array(n);
+  const counts = new Array<number>(10).fill(0);
   let at = 0;
   for (const f of files) {
-    if (at >= n) break;
+    // Every file is read (labels and class counts are checked over the whole split), decoded up to `n`.
     const bytes = await Deno.readFile(`${folder}/${f}`);
-    at += decodeCifarRecords(bytes, images, labels, at, n - at, `${folder}/${f}`);
+    countLabels(bytes, counts, `${folder}/${f}`);
+    if (at < n) at += decodeCifarRecords(bytes, images, labels, at, n - at, `${folder}/${f}`);
+  }
+  if (official && counts.some((c) => c !== CIFAR10_PER_CLASS[split])) {
+    throw new DatasetFormatError(
+      `${folder}: the ${split} batches hold ${
+        counts.join(", ")
+      } images of classes 0–9; the official CIFAR-10 ` +
+        `${split} split has exactly ${
+          CIFAR10_PER_CLASS[split]
+        } per class (the files are damaged or not the ` +
+        "official ones): re-extract cifar-10-binary.tar.gz, or run `deno task data download cifar10`.",
+    );
   }
   const meta = await readCifar10ClassNames(folder);
   const classNames = meta && meta.length >= 10 ? meta : CIFAR10_CLASS_NAMES;
@@ -245,11 +354,10 @@ export async function downloadCifar10(opts: DownloadCifar10Options = {}): Promis
       );
     }
     for (const f of ALL_FILES) {
-      const size = (await Deno.stat(`${staging}/${f}`)).size;
-      if (size === 0 || size % CIFAR10_RECORD_BYTES !== 0) {
-        throw new DatasetFormatError(
-          `${url}: ${f} has ${size} bytes, not a multiple of ${CIFAR10_RECORD_BYTES}.`,
-        );
+      try {
+        checkCifar10FileSize(f, (await Deno.stat(`${staging}/${f}`)).size, url === CIFAR10_URL);
+      } catch (e) {
+        throw new DatasetFormatError(`${url}: ${(e as Error).message}`);
       }
     }
     await Deno.rename(staging, folder);

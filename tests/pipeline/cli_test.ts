@@ -151,7 +151,9 @@ Deno.test("pipeline: caching, params, force, selection, profiles, corruption, re
       assert.equal((await plan(R, "a", "--profile", "smoke")).a.action, "cached");
       assert.equal((await plan(R, "a")).a.action, "cached");
       const params = await cli(["--params", "a", "--profile", "smoke"]);
-      assert.match(params.out, /n = 2 {2}\(integer \[1, 1000\]; profile smoke; default 3\)/);
+      assert.match(params.out, /n = 2 {2}\(from profile smoke\)\n {6}accepts: {2}integer in \[1, 1000\]/);
+      assert.match(params.out, /profiles: smoke 2 \| default 3 \| paper 5\n/);
+      assert.doesNotMatch(params.out, /; default;|\(integer; default/);
     });
 
     await t.step("a corrupt artifact is detected and rebuilt; downstream stays cached", async () => {

@@ -77,6 +77,64 @@ Deno.test("params: validation errors name stage, key and type", () => {
   );
 });
 
+Deno.test("params: integers and numbers from --set are parsed strictly", () => {
+  const int: ParamSpec = { type: "integer", default: 0, min: -100, max: 100, description: "i" };
+  const num: ParamSpec = { type: "number", default: 0, description: "x" };
+  const list: ParamSpec = { type: "number[]", default: [], description: "l" };
+  assert.equal(parseParamValue("s", "k", int, "16"), 16);
+  assert.equal(parseParamValue("s", "k", int, "-7"), -7);
+  assert.equal(parseParamValue("s", "k", int, "+5"), 5);
+  for (const raw of ["0x10", " 6 ", "6 ", "1e3", "1.0", "0b1", "0o7", "", "Infinity", "6_000"]) {
+    assert.throws(
+      () => parseParamValue("s", "k", int, raw),
+      /param "k" expects integer in \[-100, 100\], got .*: write an integer as decimal digits/,
+      raw,
+    );
+  }
+  assert.equal(parseParamValue("s", "k", num, "1e-3"), 0.001);
+  assert.equal(parseParamValue("s", "k", num, ".5"), 0.5);
+  assert.equal(parseParamValue("s", "k", num, "-2."), -2);
+  for (const raw of ["0x10", " 0.5", "Infinity", "NaN", "1e", "--1", ""]) {
+    assert.throws(
+      () => parseParamValue("s", "k", num, raw),
+      /expects number, got .*write a decimal number/,
+      raw,
+    );
+  }
+  assert.deepEqual(parseParamValue("s", "k", list, "3, 4.5"), [3, 4.5]);
+  assert.throws(() => parseParamValue("s", "k", list, "3,0x10"), /expects number\[\]/);
+  // A JSON value of an integer param must be a safe integer too.
+  assert.throws(
+    () => resolveParams(train, "default", [parseSetArg("train.steps=9007199254740993")]),
+    /param "steps" expects integer/,
+  );
+});
+
+Deno.test("params: a stage's validate runs on the resolved params and names the profile", () => {
+  const ranged = defineStage<{ lo: number; hi: number }>({
+    ...train,
+    params: {
+      lo: { type: "integer", default: 1, min: 0, max: 10, description: "lo" },
+      hi: { type: "integer", default: 5, min: 0, max: 10, description: "hi" },
+    },
+    profiles: { smoke: { lo: 6 } },
+    validate(p: { lo: number; hi: number }) {
+      if (p.lo > p.hi) throw new Error(`lo=${p.lo} must be at most hi=${p.hi}`);
+    },
+  } as unknown as StageDef<{ lo: number; hi: number }>);
+  assert.deepEqual(resolveParams(ranged as StageDef<Params>, "default", []), { lo: 1, hi: 5 });
+  assert.throws(
+    () => resolveParams(ranged as StageDef<Params>, "smoke", []),
+    (e: unknown) =>
+      e instanceof PipelineError &&
+      e.message === 'stage "train" (profile "smoke"): lo=6 must be at most hi=5',
+  );
+  assert.throws(
+    () => resolveParams(ranged as StageDef<Params>, "default", [parseSetArg("train.lo=7")]),
+    /stage "train" \(profile "default" with the --set overrides\): lo=7 must be at most hi=5/,
+  );
+});
+
 Deno.test("params: profiles and --set stage names", () => {
   assert.deepEqual(knownProfiles([train]), ["default", "paper", "smoke"]);
   assertProfile([train], "smoke");

@@ -8,6 +8,9 @@ import { fileURLToPath } from "node:url";
 import { initBackend } from "../../lib/backend.ts";
 import { makeBaseline } from "../../models/baselines.ts";
 import { runCli } from "../../pipeline/cli.ts";
+import { parseSetArg, resolveParams } from "../../pipeline/params.ts";
+import type { Params, StageDef } from "../../pipeline/stage.ts";
+import { baselinesCnn } from "../../stages/baselines_cnn.ts";
 import { ResultsStore } from "../../pipeline/store.ts";
 import {
   batchOrder,
@@ -104,10 +107,17 @@ Deno.test("cnn: grids, curve downsampling, medians over seeds and the tuned lear
 
 Deno.test("cnn: params are validated with messages that say what to fix", () => {
   validateCnnParams(params());
-  assert.throws(() => validateCnnParams(params({ seeds: [] })), /seeds must be a non-empty JSON list/);
+  const set = (...sets: string[]) => () =>
+    resolveParams(baselinesCnn as StageDef<Params>, "smoke", sets.map(parseSetArg));
+  assert.throws(set("baselines-cnn.seeds=[]"), /param "seeds" .*need a JSON list of 1 to 20 seeds/);
+  assert.throws(set("baselines-cnn.seeds=[1.5]"), /param "seeds" .*1\.5 not an integer in \[0, 1000000000\]/);
   assert.throws(
-    () => validateCnnParams(params({ learningRates: { momentum: [0.1], rmsprop: [], adam: [1e-3] } })),
-    /learningRates.rmsprop must be a non-empty list/,
+    set('baselines-cnn.learningRates={"momentum":[0.1],"rmsprop":[],"adam":[1e-3]}'),
+    /param "learningRates" .*rmsprop: need 1 to 50 learning rates in \(0, 10\]/,
+  );
+  assert.throws(
+    () => validateCnnParams(params({ learningRates: { momentum: [0.1], adam: [1e-3] } })),
+    /learningRates has no grid for optimizer rmsprop/,
   );
 });
 
@@ -231,6 +241,9 @@ Deno.test("cnn: eval-cnn end to end; a meta-train change reruns eval-cnn but not
     "baselines-cnn.evalEvery=2",
     "--set",
     'baselines-cnn.learningRates={"momentum":[0.01,0.1],"rmsprop":[0.003],"adam":[0.003]}',
+    // The CIFAR folder is part of the key: the in-process plans below must name the same one as the run.
+    "--set",
+    `baselines-cnn.cifarDir=${join(R, "no-cifar-here")}`,
   ];
   try {
     const r = await fx(R, [...small, "eval-cnn"]);

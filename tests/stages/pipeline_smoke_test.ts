@@ -13,10 +13,18 @@ const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const FLAGS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys", "--allow-run"];
 
 async function pipeline(results: string, ...args: string[]): Promise<{ code: number; text: string }> {
+  return await pipelineEnv({}, results, ...args);
+}
+
+async function pipelineEnv(
+  env: Record<string, string>,
+  results: string,
+  ...args: string[]
+): Promise<{ code: number; text: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...FLAGS, "stages/main.ts", "--profile", "smoke", "--results", results, ...args],
     cwd: REPO,
-    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
+    env: { RUST_BACKTRACE: "0", NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -65,6 +73,21 @@ Deno.test("smoke DAG: all stages run, then all cached; a meta-train change rerun
     assert.deepEqual(rerun, [...new Set(expected)].sort());
     assert.match(plan2.find((p) => p.stage === "meta-train")!.reason, /params changed: seed/);
     assert.ok(!rerun.includes("tune-baselines") && !rerun.includes("baselines-cnn"));
+
+    // Pointing LOPT_CIFAR10_DIR at a folder changes the key of the stages that read CIFAR-10 (and theirs only).
+    const cifar = await pipelineEnv({ LOPT_CIFAR10_DIR: `${results}/cifar` }, results, "--dry-run", "--json");
+    assert.equal(cifar.code, 0, cifar.text);
+    const plan3 = JSON.parse(cifar.text.slice(cifar.text.indexOf("["))) as {
+      stage: string;
+      action: string;
+      reason: string;
+    }[];
+    const rerun3 = plan3.filter((p) => p.action === "run").map((p) => p.stage).sort();
+    assert.deepEqual(
+      rerun3,
+      [...new Set(["baselines-cnn", ...downstreamOf(STAGES, ["baselines-cnn"])])].sort(),
+    );
+    assert.match(plan3.find((p) => p.stage === "baselines-cnn")!.reason, /params changed: cifarDir/);
   } finally {
     await Deno.remove(results, { recursive: true });
   }

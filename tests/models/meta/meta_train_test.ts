@@ -3,8 +3,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initBackend } from "../../../lib/backend.ts";
 import { makeToyLearnedOptimizer } from "../../../models/meta/learned.ts";
-import { type CurveRow, metaTrain, type MetaTrainArgs } from "../../../models/meta/meta_train.ts";
-import { listCheckpoints } from "../../../models/meta/checkpoint.ts";
+import {
+  type CurveRow,
+  metaTrain,
+  type MetaTrainArgs,
+  NonFiniteMetaParamsError,
+} from "../../../models/meta/meta_train.ts";
+import { listCheckpoints, loadLatestCheckpoint } from "../../../models/meta/checkpoint.ts";
 import { deriveSeed, MetaSchedule } from "../../../models/meta/schedule.ts";
 import { tinyQuadratic, tinySpec } from "./fixtures.ts";
 
@@ -93,6 +98,77 @@ for (const estimator of [{ kind: "tbptt" as const }, { kind: "pes" as const, pes
     assert.equal(tf.memory().numTensors, before, "meta-training frees everything it does not return");
   });
 }
+
+Deno.test("an edited but valid checkpoint is refused: the run resumes from an intact one, same meta-params", async () => {
+  const cfg = { schedule: smallSchedule, metaOptimizer: { kind: "adam" as const, lr: 0.02 } };
+  const full = await metaTrain(args({ config: cfg }));
+  const dir = await Deno.makeTempDir({ prefix: "lopt-meta-ckpt-edit-" });
+  try {
+    await assert.rejects(
+      metaTrain(args({
+        config: cfg,
+        checkpointDir: dir,
+        checkpointEvery: 2,
+        onCurve: (r) => {
+          if (r.meta_step === 6) throw new Killed("simulated kill");
+        },
+      })),
+      Killed,
+    );
+    /** Changes one base64 digit of the first meta-parameter: still valid JSON, different weights. */
+    const edit = async (name: string) => {
+      const ck = JSON.parse(await Deno.readTextFile(join(dir, name)));
+      const first = Object.keys(ck.metaParams).sort()[0];
+      const b64: string = ck.metaParams[first].b64;
+      ck.metaParams[first].b64 = (b64[0] === "A" ? "B" : "A") + b64.slice(1);
+      await Deno.writeTextFile(join(dir, name), JSON.stringify(ck));
+    };
+    await edit("ckpt-000000004.json");
+    const hash = JSON.parse(await Deno.readTextFile(join(dir, "ckpt-000000002.json"))).configHash;
+    const skips: string[] = [];
+    const latest = await loadLatestCheckpoint(dir, hash, 1, (n, why) => skips.push(`${n}: ${why}`));
+    assert.equal(latest?.metaStep, 2);
+    assert.deepEqual(skips, [
+      "ckpt-000000004.json: unusable: its contents do not match its checksum (damaged or edited)",
+    ]);
+    const logs: string[] = [];
+    const resumed = await metaTrain(
+      args({ config: cfg, checkpointDir: dir, checkpointEvery: 2, onLog: (m) => logs.push(m) }),
+    );
+    assert.equal(resumed.resumedFrom, 2, logs.join("\n"));
+    assert.deepEqual(values(resumed.metaParams), values(full.metaParams));
+    // Every checkpoint edited: the run starts from scratch, and still ends with the same meta-params.
+    for (const n of await listCheckpoints(dir)) await edit(n);
+    const fresh = await metaTrain(args({ config: cfg, checkpointDir: dir, checkpointEvery: 2 }));
+    assert.equal(fresh.resumedFrom, null);
+    assert.deepEqual(values(fresh.metaParams), values(full.metaParams));
+    for (const r of [full, resumed, fresh]) tf.dispose(Object.values(r.metaParams));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a meta-step that makes the meta-params non-finite fails the run; no checkpoint holds it", async () => {
+  const before = tf.memory().numTensors;
+  const dir = await Deno.makeTempDir({ prefix: "lopt-meta-nonfinite-" });
+  try {
+    await assert.rejects(
+      metaTrain(args({
+        config: { schedule: smallSchedule, metaOptimizer: { kind: "adam", lr: 1e308 } },
+        checkpointDir: dir,
+        checkpointEvery: 1,
+      })),
+      (e: unknown) =>
+        e instanceof NonFiniteMetaParamsError &&
+        /^meta-step 1: the adam update with learning rate 1e\+308 made \d+ meta-parameter tensor\(s\) non-finite .*nothing was checkpointed or published\. Lower metaLr/
+          .test(e.message),
+    );
+    assert.deepEqual(await listCheckpoints(dir), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  assert.equal(tf.memory().numTensors, before, "the failed run frees its tensors");
+});
 
 Deno.test("meta-training lowers the meta-loss of a too-small learning rate; budgets and signal stop it", async () => {
   const slow = makeToyLearnedOptimizer({ initLogLr: Math.log(0.003) });

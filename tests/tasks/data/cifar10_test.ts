@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import {
   CIFAR10_CLASS_NAMES,
+  CIFAR10_FILE_BYTES,
   CIFAR10_RECORD_BYTES,
   downloadCifar10,
   loadCifar10,
@@ -64,7 +65,7 @@ Deno.test("cifar10: loads generated batch files (CHW -> HWC, labels, class names
   const dir = await Deno.makeTempDir({ prefix: "lopt-cifar-" });
   try {
     await writeFolder(`${dir}/cifar-10-batches-bin`);
-    const train = await loadCifar10({ dir: `${dir}/cifar-10-batches-bin` });
+    const train = await loadCifar10({ dir: `${dir}/cifar-10-batches-bin`, official: false });
     assertEquals([train.n, train.height, train.width, train.channels, train.numClasses], [11, 32, 32, 3, 10]);
     assertEquals(train.images.length, 11 * 3072);
     assertEquals(Array.from(train.labels), [7, 8, 9, 4, 5, 1, 2, 3, 8, 5, 6]);
@@ -75,7 +76,7 @@ Deno.test("cifar10: loads generated batch files (CHW -> HWC, labels, class names
     assert(Math.abs(train.images[px + 1] - 81 / 255) < 1e-6);
     assert(Math.abs(train.images[px + 2] - 220 / 255) < 1e-6);
     // The parent folder works too; limit stops early.
-    const test = await loadCifar10({ dir, split: "test", limit: 3 });
+    const test = await loadCifar10({ dir, split: "test", limit: 3, official: false });
     assertEquals([test.n, test.split, Array.from(test.labels)], [3, "test", [0, 1, 2]]);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -92,11 +93,85 @@ Deno.test("cifar10: missing files and a truncated batch", async () => {
     assert(err.message.includes(dir));
     await writeFolder(dir);
     await Deno.writeFile(`${dir}/test_batch.bin`, batchBytes(0, 2).subarray(0, 5000));
-    await assertRejects(() => loadCifar10({ split: "test" }), DatasetFormatError, "not a multiple of 3073");
-    assertEquals((await loadCifar10()).n, 11);
+    await assertRejects(
+      () => loadCifar10({ split: "test", official: false }),
+      DatasetFormatError,
+      "not a multiple of 3073",
+    );
+    assertEquals((await loadCifar10({ official: false })).n, 11);
   } finally {
     if (old === undefined) Deno.env.delete("LOPT_CIFAR10_DIR");
     else Deno.env.set("LOPT_CIFAR10_DIR", old);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** An official-size test batch (10,000 records, 1,000 per class; pixels derived from the record index). */
+function officialTestBatch(): Uint8Array {
+  const out = new Uint8Array(CIFAR10_FILE_BYTES);
+  for (let r = 0; r < 10_000; r++) {
+    const o = r * CIFAR10_RECORD_BYTES;
+    out[o] = r % 10;
+    out.fill(r % 251, o + 1, o + CIFAR10_RECORD_BYTES);
+  }
+  return out;
+}
+
+Deno.test("cifar10: an empty, wrong-size, mislabelled or miscounted batch file is refused naming the file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lopt-cifar-check-" });
+  try {
+    await writeFolder(dir);
+    const test = `${dir}/test_batch.bin`;
+    // Zero bytes: says what is wrong with which file (not "Example index 0 is out of range").
+    await Deno.writeFile(test, new Uint8Array(0));
+    for (const official of [true, false]) {
+      const e = await assertRejects(() => loadCifar10({ dir, split: "test", official }), DatasetFormatError);
+      assertEquals(e.message.split("\n").length, 1);
+      assert(
+        e.message.startsWith(`${test} is empty (0 bytes); a CIFAR-10 binary batch file holds 10000`),
+        e.message,
+      );
+    }
+    // A whole number of records, but not the official 10,000.
+    await Deno.writeFile(test, batchBytes(0, 4));
+    await assertRejects(
+      () => loadCifar10({ dir, split: "test" }),
+      DatasetFormatError,
+      `${test} has 4 records (12292 bytes); each official CIFAR-10 batch file has exactly 10000`,
+    );
+    // The official size with the published class counts loads.
+    const good = officialTestBatch();
+    await Deno.writeFile(test, good);
+    const ds = await loadCifar10({ dir, split: "test", limit: 20 });
+    assertEquals([ds.n, ds.labels[13]], [20, 3]);
+    // A label out of range anywhere in the file (beyond `limit` too).
+    const badLabel = good.slice();
+    badLabel[9000 * CIFAR10_RECORD_BYTES] = 10;
+    await Deno.writeFile(test, badLabel);
+    await assertRejects(
+      () => loadCifar10({ dir, split: "test", limit: 20 }),
+      DatasetFormatError,
+      `${test}: record 9000 has label 10; CIFAR-10 labels are 0–9`,
+    );
+    // Valid labels, but not 1,000 per class.
+    const skewed = good.slice();
+    skewed[0] = 1;
+    await Deno.writeFile(test, skewed);
+    await assertRejects(
+      () => loadCifar10({ dir, split: "test" }),
+      DatasetFormatError,
+      "the test batches hold 999, 1001, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000 images of classes 0–9",
+    );
+    // The Python version's folder is named as such.
+    const py = await Deno.makeTempDir({ prefix: "lopt-cifar-py-" });
+    await Deno.writeFile(`${py}/data_batch_1`, new Uint8Array(10));
+    await assertRejects(
+      () => loadCifar10({ dir: py }),
+      DatasetFormatError,
+      "holds the Python version of CIFAR-10",
+    );
+    await Deno.remove(py, { recursive: true });
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
@@ -166,7 +241,7 @@ Deno.test("cifar10: download from a local server, verify, extract, move into pla
     const folder = await downloadCifar10({ url: srv.url, dest, sha256 });
     assertEquals(folder, `${dest}/cifar-10-batches-bin`);
     assertEquals(await listing(dest), ["cifar-10-batches-bin"]); // no archive, part or staging left
-    const ds = await loadCifar10({ dir: folder, split: "test" });
+    const ds = await loadCifar10({ dir: folder, split: "test", official: false });
     assertEquals([ds.n, Array.from(ds.labels)], [4, [0, 1, 2, 3]]);
     assertEquals(ds.classNames, CIFAR10_CLASS_NAMES); // a meta file with fewer than 10 names is ignored
     // A second call finds the complete folder and does not contact the server.
@@ -205,7 +280,7 @@ Deno.test("cifar10: an interrupted download leaves only the .part file; the next
     await downloadCifar10({ url: srv.url, dest, sha256 });
     assertEquals(srv.ranges.at(-1), `bytes=${part}-`);
     assertEquals(await listing(dest), ["cifar-10-batches-bin"]);
-    assertEquals((await loadCifar10({ dir: dest })).n, 11);
+    assertEquals((await loadCifar10({ dir: dest, official: false })).n, 11);
   } finally {
     await srv.close();
     await Deno.remove(dest, { recursive: true });
