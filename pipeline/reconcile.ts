@@ -81,7 +81,9 @@ export async function reconcile(o: ReconcileOptions): Promise<void> {
         const v = await o.artifacts.verify(stage, f.key);
         if (v.status !== "ok") {
           o.say(
-            `artifact ${stage}/${f.key} is ${v.status === "missing" ? "missing" : `corrupt (${v.problem})`}: ` +
+            `artifact ${stage}/${f.key} is ${
+              v.status === "missing" ? "missing" : `corrupt (${v.problem})`
+            }: ` +
               "its rows are left out of the results database",
           );
           found.delete(f.key);

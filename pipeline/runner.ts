@@ -99,7 +99,14 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
         marked.map((m) => `${m.stage}/${m.key}`).join(", "),
     );
   }
-  await reconcile({ plan: o.plan, store: o.store, artifacts: o.artifacts, resultsDir: o.resultsDir, say, serial });
+  await reconcile({
+    plan: o.plan,
+    store: o.store,
+    artifacts: o.artifacts,
+    resultsDir: o.resultsDir,
+    say,
+    serial,
+  });
   await Deno.mkdir(join(o.resultsDir, "logs"), { recursive: true });
   await Deno.mkdir(join(o.resultsDir, ".tmp"), { recursive: true });
   for await (const e of Deno.readDir(join(o.resultsDir, ".tmp"))) {

@@ -97,7 +97,7 @@ export interface BeginRun {
 export interface FinishRun {
   stage: string;
   key: string;
-  status: "success" | "failed";
+  status: "success" | "failed" | "interrupted";
   error?: string;
 }
 
@@ -153,7 +153,8 @@ export interface KeyBookkeeping {
 /** DuckDB's message when another process holds the database file. */
 const LOCK_CONFLICT = /Could not set lock on file/;
 /** DuckDB messages that mean the file's content is damaged. */
-const DAMAGE = /not a valid DuckDB database|Could not read enough bytes|Corrupt database file|Corrupt WAL file|checksum .* does not match|Failure while replaying WAL/i;
+const DAMAGE =
+  /not a valid DuckDB database|Could not read enough bytes|Corrupt database file|Corrupt WAL file|checksum .* does not match|Failure while replaying WAL/i;
 /** Open failures that come from the file system, not from the file's content. */
 const ENVIRONMENT = /Permission denied|Read-only file system|No space left|Is a directory|Not a directory/i;
 
@@ -177,7 +178,6 @@ async function pathExists(path: string): Promise<boolean> {
     throw e;
   }
 }
-
 
 /**
  * Resolves the results directory: the `--results` flag, else the `LOPT_RESULTS` environment variable,
@@ -439,7 +439,9 @@ export class ResultsStore {
         const holder = /\(PID (\d+)\)/.exec(msg);
         throw new PipelineError(
           `the results database ${dbPath} is in use by another process` +
-            `${holder ? ` (pid ${holder[1]})` : ""}: a running pipeline, \`deno task query\`, report or bench; ` +
+            `${
+              holder ? ` (pid ${holder[1]})` : ""
+            }: a running pipeline, \`deno task query\`, report or bench; ` +
             "wait for it to finish and retry",
         );
       }
@@ -497,6 +499,7 @@ export class ResultsStore {
     );
     const r = await this.#conn.runAndReadAll("SELECT version FROM schema_migrations");
     const applied = new Set(r.getRowsJS().map((row) => Number(row[0])));
+    const fresh = applied.size === 0;
     const maxApplied = Math.max(0, ...applied);
     if (maxApplied > this.latestSchemaVersion) {
       throw new Error(
@@ -521,7 +524,7 @@ export class ResultsStore {
           `schema migration ${migrationLabel(m)} failed: ${(e as Error).message}`,
         );
       }
-      if (applied.size > 0) this.#log(`results db: applied schema migration ${migrationLabel(m)}`);
+      if (!fresh) this.#log(`results db: applied schema migration ${migrationLabel(m)}`);
       applied.add(m.version);
     }
     this.schemaVersion = Math.max(0, ...applied);
@@ -848,15 +851,20 @@ export class ResultsStore {
         if (!b) out.set(k, b = { manifestSha256: null, artifact: false, status: null });
         return b;
       };
-      const a = await this.#conn.runAndReadAll("SELECT key, manifest_sha256 FROM artifacts WHERE stage = $1", [
-        stage,
-      ]);
+      const a = await this.#conn.runAndReadAll(
+        "SELECT key, manifest_sha256 FROM artifacts WHERE stage = $1",
+        [
+          stage,
+        ],
+      );
       for (const [k, sha] of a.getRowsJS()) {
         const b = get(String(k));
         b.artifact = true;
         b.manifestSha256 = sha === null ? null : String(sha);
       }
-      const r = await this.#conn.runAndReadAll("SELECT key, status FROM stage_runs WHERE stage = $1", [stage]);
+      const r = await this.#conn.runAndReadAll("SELECT key, status FROM stage_runs WHERE stage = $1", [
+        stage,
+      ]);
       for (const [k, status] of r.getRowsJS()) get(String(k)).status = String(status);
       return out;
     });

@@ -151,7 +151,7 @@ Deno.test("pipeline: caching, params, force, selection, profiles, corruption, re
       assert.equal((await plan(R, "a", "--profile", "smoke")).a.action, "cached");
       assert.equal((await plan(R, "a")).a.action, "cached");
       const params = await cli(["--params", "a", "--profile", "smoke"]);
-      assert.match(params.out, /n = 2 {2}\(integer \[1, 1000\]; profile smoke; default 3\)/);
+      assert.match(params.out, /n = 2 {2}\(integer \[1, 20000\]; profile smoke; default 3\)/);
     });
 
     await t.step("a corrupt artifact is detected and rebuilt; downstream stays cached", async () => {
@@ -312,10 +312,10 @@ Deno.test("pipeline CLI: clear errors for bad input", async (t) => {
       [
         "ill-typed param",
         ["--set", "a.n=abc"],
-        /stage "a": param "n" expects integer in \[1, 1000\], got "abc"/,
+        /stage "a": param "n" expects integer in \[1, 20000\], got "abc"/,
       ],
       ["non-integer", ["--set", "a.n=2.5"], /param "n" expects integer/],
-      ["out of range", ["--set", "a.n=0"], /param "n" expects integer in \[1, 1000\], got 0/],
+      ["out of range", ["--set", "a.n=0"], /param "n" expects integer in \[1, 20000\], got 0/],
       ["bad choice", ["--set", "d.mode=warp"], /param "mode" expects string \(one of fast, slow\)/],
       ["bad json", ["--set", "d.extra={x"], /param "extra" expects json/],
       ["malformed --set", ["--set", "a=3"], /not of the form stage\.key=value/],
