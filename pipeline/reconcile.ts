@@ -74,6 +74,8 @@ export async function reconcile(o: ReconcileOptions): Promise<void> {
       const dir = o.artifacts.artifactDir(stage, f.key);
       const b = book.get(f.key);
       const sameManifest = b?.artifact === true && b.manifestSha256 === f.sha256;
+      // A row written before manifests were recorded (no sha256) is taken to be of this manifest.
+      const keepRun = b?.status === "success" && (sameManifest || (b.artifact && b.manifestSha256 === null));
       const expected = f.manifest.rows ?? await countRows(dir, tables);
       const wrong = tables.filter((t) => (counts.get(t)!.get(f.key) ?? 0) !== (expected[t] ?? 0));
       if (sameManifest && b?.status === "success" && wrong.length === 0) continue;
@@ -109,7 +111,7 @@ export async function reconcile(o: ReconcileOptions): Promise<void> {
             const file = join(dir, "rows", `${t}.ndjson`);
             return { name: t, file: (await exists(file)) ? file : null };
           })),
-          run: sameManifest && b?.status === "success" ? null : {
+          run: keepRun ? null : {
             profile: f.manifest.profile,
             params: f.manifest.params,
             gitCommit: f.manifest.gitCommit ?? null,

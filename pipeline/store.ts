@@ -120,7 +120,7 @@ export interface PublishedRun {
   profile: string;
   params: unknown;
   gitCommit: string | null;
-  /** ISO time the run started, or null when unknown. */
+  /** ISO time the run started, or null when unknown (then `started_at` is `ended` and `seconds` NULL). */
   started: string | null;
   /** ISO time the artifact was published. */
   ended: string;
@@ -775,11 +775,10 @@ export class ResultsStore {
         await this.recordArtifact(l.artifact);
         if (l.run) {
           const r = l.run;
-          const started = r.started ?? r.ended;
           await this.#conn.run(
             `INSERT INTO stage_runs (stage, key, profile, params, status, started_at, ended_at, seconds,
                git_commit, pid, log_path, error)
-             VALUES ($1, $2, $3, $4::JSON, 'success', $5::TIMESTAMP, $6::TIMESTAMP,
+             VALUES ($1, $2, $3, $4::JSON, 'success', coalesce($5::TIMESTAMP, $6::TIMESTAMP), $6::TIMESTAMP,
                date_diff('microsecond', $5::TIMESTAMP, $6::TIMESTAMP) / 1e6, $7, $8, $9, NULL)
              ON CONFLICT (stage, key) DO UPDATE SET profile = excluded.profile, params = excluded.params,
                status = 'success', started_at = excluded.started_at, ended_at = excluded.ended_at,
@@ -790,7 +789,7 @@ export class ResultsStore {
               key,
               r.profile,
               JSON.stringify(r.params ?? null),
-              sqlTimestamp(new Date(started)),
+              r.started === null ? null : sqlTimestamp(new Date(r.started)),
               sqlTimestamp(new Date(r.ended)),
               r.gitCommit,
               r.pid,
