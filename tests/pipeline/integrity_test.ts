@@ -185,6 +185,34 @@ Deno.test("integrity: stale bookkeeping is repaired from the artifacts", async (
         ["a", "b", "c", "d", "e"].map((s) => [s, keys[s]]),
       );
     });
+
+    await t.step(
+      "a database and manifests from before row counts were recorded keep their runs",
+      async () => {
+        const keys = await plannedKeys(R);
+        const path = join(R, "artifacts", "a", keys.a, "manifest.json");
+        const { rows: _rows, started: _started, gitCommit: _git, ...legacy } = JSON.parse(
+          await Deno.readTextFile(path),
+        );
+        await Deno.writeTextFile(path, JSON.stringify(legacy, null, 2) + "\n");
+        await withWritable(R, async (s) => {
+          await s.query("UPDATE artifacts SET manifest_sha256 = NULL");
+          await s.query("UPDATE stage_runs SET seconds = 12.5, git_commit = 'legacy'");
+        });
+        const r = await runFx(R, ["-q"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /0 ran, 5 cached/);
+        assert.deepEqual(
+          await dbRows(R, "SELECT DISTINCT status, seconds, git_commit FROM stage_runs"),
+          [["success", 12.5, "legacy"]],
+        );
+        assert.deepEqual(await aCounts(R), [[keys.a, 3]]);
+        assert.equal(
+          Number((await dbRows(R, "SELECT count(*) FROM artifacts WHERE manifest_sha256 IS NULL"))[0][0]),
+          0,
+        );
+      },
+    );
   } finally {
     await Deno.remove(R, { recursive: true });
   }
