@@ -252,6 +252,7 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
     assertResultsDir(resultsDir, true);
     const lock = acquireLock(resultsDir, [program, ...argv].join(" "), err);
     release = () => lock.release();
+    store = await (opts.openStore ?? ((d: string) => defaultOpenStore(d, err)))(resultsDir);
     for (const s of selected) for (const line of await artifacts.cleanStaleStaging(s.name)) err(line);
     const plan = await planRun({ stages: selected, profile, sets, force, artifacts });
     if (!v.quiet) { for (const p of plan) err(dryRunLine(p)); }
@@ -261,7 +262,6 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
           "add --allow-run to the deno run flags",
       );
     }
-    store = await (opts.openStore ?? ((d: string) => defaultOpenStore(d, err)))(resultsDir);
     const result = await runPlan({
       plan,
       resultsDir,

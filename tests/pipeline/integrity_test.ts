@@ -287,7 +287,7 @@ Deno.test("integrity: a database held by another process, a file as --results, a
         const reader = holder.stdout.getReader();
         assert.match(new TextDecoder().decode((await reader.read()).value), /ready/);
         reader.releaseLock();
-        const busy = await runFx(R, ["d", "--force", "d", "-q"]);
+        const busy = await runFx(R, ["d", "--force", "d"]);
         assert.equal(busy.code, 2, busy.stderr);
         assertOneLine(
           busy.stderr,
