@@ -322,8 +322,8 @@ export class DamagedDatabaseError extends Error {
   /** Creates the error for `dbPath` with DuckDB's message. */
   constructor(readonly dbPath: string, readonly duckdbMessage: string) {
     super(
-      `the results database ${dbPath} is damaged (${duckdbMessage}): move it aside; \`deno task pipeline\` ` +
-        "rebuilds it from the artifacts",
+      `the results database ${dbPath} is damaged (${duckdbMessage}): run \`deno task pipeline\`, which ` +
+        "moves it aside and rebuilds it from the artifacts",
     );
     this.name = "DamagedDatabaseError";
   }
