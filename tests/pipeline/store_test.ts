@@ -475,7 +475,10 @@ Deno.test("store: a damaged file is an error unless moveAsideDamaged, then it is
     await s.close();
     const db = join(dir, DB_FILE);
     await Deno.writeFile(db, (await Deno.readFile(db)).slice(0, 5000));
-    await assert.rejects(ResultsStore.open(dir, quiet), /is damaged \(IO Error: .*\): run `deno task pipeline`, which moves it aside/);
+    await assert.rejects(
+      ResultsStore.open(dir, quiet),
+      /is damaged \(IO Error: .*\): run `deno task pipeline`, which moves it aside/,
+    );
     const notes: string[] = [];
     const fresh = await ResultsStore.open(dir, { moveAsideDamaged: true, log: (m) => notes.push(m) });
     assert.equal(fresh.schemaVersion, fresh.latestSchemaVersion);
