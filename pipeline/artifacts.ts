@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { join, relative } from "node:path";
 import { isPidAlive } from "./pid.ts";
 import type { Params } from "./stage.ts";
+import { countNdjsonRows } from "./ndjson.ts";
 
 /** Name of the manifest file inside a published artifact. */
 export const MANIFEST = "manifest.json";
@@ -33,7 +34,21 @@ export interface Manifest {
   inputs: Record<string, string>;
   created: string;
   files: ManifestFile[];
+  /**
+   * Rows per result table: the non-blank lines of `rows/<table>.ndjson` (0 for a declared table without a
+   * file). The pipeline checks the database's row counts against it on every run.
+   */
+  rows?: Record<string, number>;
+  /** When the run that produced the artifact started (ISO), and the git commit it ran at. */
+  started?: string;
+  gitCommit?: string | null;
 }
+
+/** What {@link ArtifactStore.seal} needs besides the files: the manifest fields it does not compute. */
+export type ManifestMeta = Omit<Manifest, "files" | "created" | "rows"> & {
+  /** The stage's result tables (each gets a row count, 0 when it has no file). */
+  tables?: readonly string[];
+};
 
 /** The `last-<profile>.json` record: what the latest artifact of a stage for a profile was built from. */
 export interface LastRecord {
@@ -86,6 +101,11 @@ async function exists(path: string): Promise<boolean> {
 }
 
 const STAGING = /^\.staging-(.+)-(\d+)$/;
+const TRASH = /^\.trash-(.+)-(\d+)$/;
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
 
 /** Reads, writes, verifies and publishes artifacts of a results directory. */
 export class ArtifactStore {
@@ -120,48 +140,103 @@ export class ArtifactStore {
     return dir;
   }
 
-  /** Removes staging directories of `stage` whose owning process is dead; returns the removed paths. */
+  /**
+   * Cleans up after processes of `stage` that died: removes their staging directories, and puts back an
+   * artifact that a dead process had moved aside to replace it (`.trash-<key>-<pid>` while `<key>/` is
+   * missing) or removes that copy when the replacement is in place. Returns one line per change.
+   */
   async cleanStaleStaging(stage: string): Promise<string[]> {
-    const removed: string[] = [];
+    const done: string[] = [];
     const dir = this.stageDir(stage);
-    if (!(await exists(dir))) return removed;
-    for await (const e of Deno.readDir(dir)) {
-      const m = STAGING.exec(e.name) ?? /^\.trash-(.+)-(\d+)$/.exec(e.name);
+    if (!(await exists(dir))) return done;
+    const entries: Deno.DirEntry[] = [];
+    for await (const e of Deno.readDir(dir)) entries.push(e);
+    for (const e of entries) {
+      const staging = STAGING.exec(e.name);
+      const trash = TRASH.exec(e.name);
+      const m = staging ?? trash;
       if (!m || !e.isDirectory) continue;
       if (isPidAlive(Number(m[2]))) continue;
       const p = join(dir, e.name);
+      const target = join(dir, m[1]);
+      if (trash && !(await exists(target))) {
+        await Deno.rename(p, target);
+        done.push(`restored artifact ${target} (a replacement of it was interrupted)`);
+        continue;
+      }
       await Deno.remove(p, { recursive: true }).catch(() => {});
-      removed.push(p);
+      done.push(`removed stale staging dir ${p} (its process is gone)`);
     }
-    return removed;
+    return done;
   }
 
   /**
-   * Publishes a complete staging dir: writes `manifest.json` (hash and size of every file) and renames the
-   * dir to `<key>/`, replacing a previous (corrupt) artifact of the same key. Returns the manifest.
+   * Writes `manifest.json` into a complete staging dir: the hash and size of every file and the row count
+   * of every table, `created` now. Returns the manifest and the sha256 of the manifest file. The artifact is
+   * published by {@link commit}.
    */
-  async publish(
-    staging: string,
-    meta: Omit<Manifest, "files" | "created">,
-  ): Promise<Manifest> {
+  async seal(staging: string, meta: ManifestMeta): Promise<{ manifest: Manifest; sha256: string }> {
     await Deno.remove(join(staging, MANIFEST)).catch(() => {});
     const files: ManifestFile[] = [];
+    const rows: Record<string, number> = {};
+    for (const t of meta.tables ?? []) rows[t] = 0;
     for (const rel of await listFiles(staging)) {
       files.push({ path: rel, ...(await hashFile(join(staging, rel))) });
+      const m = /^rows\/([^/]+)\.ndjson$/.exec(rel);
+      if (m) rows[m[1]] = await countNdjsonRows(join(staging, rel));
     }
-    const manifest: Manifest = { ...meta, created: new Date().toISOString(), files };
-    await Deno.writeTextFile(join(staging, MANIFEST), JSON.stringify(manifest, null, 2) + "\n");
-    const target = this.artifactDir(meta.stage, meta.key);
+    const { tables: _tables, ...rest } = meta;
+    const manifest: Manifest = { ...rest, created: new Date().toISOString(), files, rows };
+    const text = JSON.stringify(manifest, null, 2) + "\n";
+    await Deno.writeTextFile(join(staging, MANIFEST), text);
+    return { manifest, sha256: sha256Hex(new TextEncoder().encode(text)) };
+  }
+
+  /**
+   * Publishes a sealed staging dir: renames it to `<key>/`, replacing a previous artifact of the same key
+   * (moved aside to `.trash-<key>-<pid>` first, and put back if the rename fails).
+   */
+  async commit(staging: string, stage: string, key: string): Promise<void> {
+    const target = this.artifactDir(stage, key);
     if (await exists(target)) {
-      const trash = join(this.stageDir(meta.stage), `.trash-${meta.key}-${Deno.pid}`);
+      const trash = join(this.stageDir(stage), `.trash-${key}-${Deno.pid}`);
       await Deno.remove(trash, { recursive: true }).catch(() => {});
       await Deno.rename(target, trash);
-      await Deno.rename(staging, target);
+      try {
+        await Deno.rename(staging, target);
+      } catch (e) {
+        await Deno.rename(trash, target).catch(() => {});
+        throw e;
+      }
       await Deno.remove(trash, { recursive: true }).catch(() => {});
     } else {
       await Deno.rename(staging, target);
     }
+  }
+
+  /** {@link seal} then {@link commit}; returns the manifest. */
+  async publish(staging: string, meta: ManifestMeta): Promise<Manifest> {
+    const { manifest } = await this.seal(staging, meta);
+    await this.commit(staging, meta.stage, meta.key);
     return manifest;
+  }
+
+  /** Keys of the published-looking artifact dirs of a stage (not staging or trash dirs), sorted. */
+  async keys(stage: string): Promise<string[]> {
+    const out: string[] = [];
+    const dir = this.stageDir(stage);
+    if (!(await exists(dir))) return out;
+    for await (const e of Deno.readDir(dir)) if (e.isDirectory && !e.name.startsWith(".")) out.push(e.name);
+    return out.sort();
+  }
+
+  /** sha256 of an artifact's `manifest.json`, or null when it cannot be read. */
+  async manifestSha256(stage: string, key: string): Promise<string | null> {
+    try {
+      return sha256Hex(await Deno.readFile(join(this.artifactDir(stage, key), MANIFEST)));
+    } catch {
+      return null;
+    }
   }
 
   /** Checks that the artifact exists, its manifest matches, and every file has the recorded hash and size. */

@@ -255,6 +255,7 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
     const artifacts = new ArtifactStore(resultsDir);
 
     if (v["dry-run"]) {
+      assertResultsDir(resultsDir, false);
       const plan = await planRun({ stages: selected, profile, sets, force, artifacts });
       if (v.json) {
         out(JSON.stringify(
@@ -268,8 +269,11 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
       return 0;
     }
 
+    assertResultsDir(resultsDir, true);
     const lock = acquireLock(resultsDir, [program, ...argv].join(" "), err);
     release = () => lock.release();
+    store = await (opts.openStore ?? ((d: string) => defaultOpenStore(d, err)))(resultsDir);
+    for (const s of selected) for (const line of await artifacts.cleanStaleStaging(s.name)) err(line);
     const plan = await planRun({ stages: selected, profile, sets, force, artifacts });
     if (!v.quiet) { for (const p of plan) err(dryRunLine(p)); }
     if (plan.some((p) => p.action === "run") && !canRunChildren()) {
@@ -278,7 +282,6 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
           "add --allow-run to the deno run flags",
       );
     }
-    store = await (opts.openStore ?? defaultOpenStore)(resultsDir);
     const result = await runPlan({
       plan,
       resultsDir,
@@ -306,6 +309,11 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
       err(`error: ${e.message}`);
       return EXIT_USAGE;
     }
+    const fs = fileSystemError(e);
+    if (fs) {
+      err(`error: ${fs}`);
+      return EXIT_FAILED;
+    }
     throw e;
   } finally {
     if (store) await store.close().catch((e) => err(`closing the results store failed: ${e}`));
@@ -320,6 +328,53 @@ export function dryRunLine(p: PlannedStage): string {
     : `run     ${p.stage.name}  ${p.key}  (${p.reason})`;
 }
 
+/**
+ * Checks that `dir` is usable as the results directory before anything is written: it is a directory (or
+ * missing), and with `write`, it can be created and files can be created in it. Throws a one-line
+ * {@link PipelineError} otherwise.
+ */
+function assertResultsDir(dir: string, write: boolean): void {
+  let info: Deno.FileInfo | null = null;
+  try {
+    info = Deno.statSync(dir);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new PipelineError(`cannot use results dir ${dir}: ${(e as Error).message}`);
+    }
+  }
+  if (info && !info.isDirectory) {
+    throw new PipelineError(
+      `results dir ${dir} is a file, not a directory: give --results a directory (it is created if missing)`,
+    );
+  }
+  if (!write) return;
+  const probe = `${dir}/.write-probe-${Deno.pid}`;
+  try {
+    Deno.mkdirSync(dir, { recursive: true });
+    Deno.writeTextFileSync(probe, "");
+    Deno.removeSync(probe);
+  } catch (e) {
+    throw new PipelineError(
+      `results dir ${dir} is not writable (${firstLine((e as Error).message)}): give --results a writable ` +
+        "directory, or fix its permissions",
+    );
+  }
+}
+
+function firstLine(msg: string): string {
+  return msg.split("\n")[0].trim();
+}
+
+/** A one-line message for a file-system error (permissions, read-only or full disk), else null. */
+function fileSystemError(e: unknown): string | null {
+  if (!(e instanceof Error)) return null;
+  const fsError = e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable ||
+    e instanceof Deno.errors.NotFound || e instanceof Deno.errors.AlreadyExists ||
+    e instanceof Deno.errors.IsADirectory || e instanceof Deno.errors.NotADirectory ||
+    /Read-only file system|No space left on device|os error (28|30)\)/.test(e.message);
+  return fsError ? firstLine(e.message) : null;
+}
+
 function canRunChildren(): boolean {
   try {
     return Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state === "granted";
@@ -328,7 +383,7 @@ function canRunChildren(): boolean {
   }
 }
 
-async function defaultOpenStore(resultsDir: string): Promise<StoreLike> {
+async function defaultOpenStore(resultsDir: string, notice: (line: string) => void): Promise<StoreLike> {
   const { ResultsStore } = await import("./store.ts");
-  return await ResultsStore.open(resultsDir);
+  return await ResultsStore.open(resultsDir, { moveAsideDamaged: true, log: notice });
 }

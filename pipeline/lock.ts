@@ -1,20 +1,45 @@
 /**
- * The results-directory lock: `<resultsDir>/.lock` holds the pid, hostname, start time and command of the
- * pipeline using the directory. Created atomically; a lock whose process died is recovered with a notice.
+ * The results-directory lock: `<resultsDir>/.lock` holds the pid, the process's start time (from
+ * `/proc/<pid>/stat`) and boot id, the hostname, the time and the command of the pipeline using the directory.
+ * Created atomically. On the same host, the lock is held only while that very process lives: a pid that is
+ * gone, a zombie (killed, not yet reaped), or a pid reused by another process (other start time or boot)
+ * does not hold it, and the lock is recovered at once with a notice.
  *
  * @module
  */
 
 import { join } from "node:path";
 import { PipelineError } from "./errors.ts";
-import { isPidAlive } from "./pid.ts";
+import { bootId, isPidAlive, processStat } from "./pid.ts";
 
 /** Contents of the lock file. */
 export interface LockInfo {
   pid: number;
   hostname: string;
+  /** When the lock was taken (ISO). */
   started: string;
   command: string;
+  /** Start time of process `pid` in clock ticks after boot (`/proc/<pid>/stat` field 22), when readable. */
+  pidStart?: string | null;
+  /** The kernel boot id when the lock was taken, when readable. */
+  bootId?: string | null;
+}
+
+/**
+ * Whether the process that wrote `held` (on this host) is still running: its pid is live and not a zombie,
+ * and, when the lock recorded them, it has the same start time and boot id.
+ */
+export function holderAlive(held: LockInfo): boolean {
+  const st = processStat(held.pid);
+  if (st === null) return false;
+  if (st === undefined) return isPidAlive(held.pid);
+  if (st.state === "Z" || st.state === "X") return false;
+  if (held.pidStart && st.startTicks !== held.pidStart) return false;
+  if (held.bootId) {
+    const now = bootId();
+    if (now && now !== held.bootId) return false;
+  }
+  return true;
 }
 
 /** A held lock. */
@@ -56,10 +81,27 @@ export function acquireLock(
 ): Lock {
   Deno.mkdirSync(resultsDir, { recursive: true });
   const path = join(resultsDir, ".lock");
-  const info: LockInfo = { pid: Deno.pid, hostname: hostname(), started: new Date().toISOString(), command };
+  const self = processStat(Deno.pid);
+  const info: LockInfo = {
+    pid: Deno.pid,
+    hostname: hostname(),
+    started: new Date().toISOString(),
+    command,
+    pidStart: self ? self.startTicks : null,
+    bootId: bootId(),
+  };
   for (let attempt = 0; attempt < 20; attempt++) {
     try {
-      const f = Deno.openSync(path, { write: true, createNew: true });
+      let f: Deno.FsFile;
+      try {
+        f = Deno.openSync(path, { write: true, createNew: true });
+      } catch (e) {
+        if (e instanceof Deno.errors.AlreadyExists) throw e;
+        throw new PipelineError(
+          `cannot create the lock file ${path} (${String((e as Error).message).split("\n")[0]}): the ` +
+            "results dir must be writable; give --results a writable directory",
+        );
+      }
       try {
         f.writeSync(new TextEncoder().encode(JSON.stringify(info) + "\n"));
       } finally {
@@ -92,7 +134,7 @@ export function acquireLock(
       continue;
     }
     const sameHost = held.hostname === info.hostname;
-    if (sameHost && !isPidAlive(held.pid)) {
+    if (sameHost && !holderAlive(held)) {
       notice(
         `recovered a stale lock of results dir ${resultsDir}: pid ${held.pid} (started ${held.started}: ` +
           `${held.command}) is no longer running`,

@@ -1,29 +1,87 @@
 /**
- * Whether a process id belongs to a live process, used to recover locks and staging directories left by
- * processes that died.
+ * Facts about processes on this machine, used to recover locks and staging directories left by processes
+ * that died: whether a pid is live, and when a process started (so that a pid reused by an unrelated process
+ * is not taken for the one that wrote a lock).
+ *
+ * On Linux these come from `/proc/<pid>/stat`. Deno lets a program read `/proc` only with `--allow-all`; a
+ * program that may run `cat` (`--allow-run`) reads it through `cat` instead.
  *
  * @module
  */
 
+/** What `/proc/<pid>/stat` says about a process. */
+export interface ProcessStat {
+  /** One-letter state (`R`, `S`, `D`, `Z` zombie, `X` dead, ...). */
+  state: string;
+  /** Start time in clock ticks after boot (field 22), as text; with {@link bootId} it identifies the process. */
+  startTicks: string;
+}
+
+function canRun(command: string): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "run", command }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
 /**
- * True when `pid` is a live (non-zombie) process on this machine. Reads `/proc/<pid>/stat` on Linux when
- * allowed (Deno grants `/proc` only with --allow-all), else probes the pid with a harmless SIGCONT (needs
- * --allow-run). When neither is permitted the answer is unknown and counts as alive.
+ * Reads a file under `/proc`: the text, null when it does not exist, undefined when this process may not
+ * read it (no `--allow-all` and no permission to run `cat`) or the OS has no `/proc`.
+ */
+function readProc(path: string): string | null | undefined {
+  if (Deno.build.os !== "linux") return undefined;
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    if (!(e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied)) return undefined;
+  }
+  if (!canRun("cat")) return undefined;
+  try {
+    const out = new Deno.Command("cat", { args: [path], stdout: "piped", stderr: "null", stdin: "null" })
+      .outputSync();
+    return out.code === 0 ? new TextDecoder().decode(out.stdout) : null;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses `/proc/<pid>/stat` (the command name may hold spaces and parentheses). */
+export function parseProcStat(text: string): ProcessStat | null {
+  const at = text.lastIndexOf(")");
+  if (at < 0) return null;
+  const fields = text.slice(at + 2).trim().split(/\s+/);
+  // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+  if (fields.length < 20) return null;
+  return { state: fields[0], startTicks: fields[19] };
+}
+
+/** The `/proc` facts of `pid`: null when there is no such process, undefined when they cannot be read. */
+export function processStat(pid: number): ProcessStat | null | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  const text = readProc(`/proc/${pid}/stat`);
+  if (typeof text !== "string") return text;
+  return parseProcStat(text) ?? undefined;
+}
+
+/** The kernel's boot id (changes at every boot), or null when it cannot be read. */
+export function bootId(): string | null {
+  const text = readProc("/proc/sys/kernel/random/boot_id");
+  return typeof text === "string" ? text.trim() : null;
+}
+
+/**
+ * True when `pid` is a live (non-zombie) process on this machine. Uses {@link processStat} when it can, else
+ * probes the pid with a harmless SIGCONT (needs --allow-run; a zombie then counts as alive). When neither is
+ * permitted the answer is unknown and counts as alive.
  */
 export function isPidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   if (pid === Deno.pid) return true;
-  if (Deno.build.os === "linux") {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-      const at = stat.lastIndexOf(")");
-      const state = stat.slice(at + 2, at + 3);
-      return state !== "Z" && state !== "X";
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return false;
-      // NotCapable / PermissionDenied: fall back to a signal probe.
-    }
-  }
+  const st = processStat(pid);
+  if (st === null) return false;
+  if (st) return st.state !== "Z" && st.state !== "X";
   try {
     Deno.kill(pid, "SIGCONT");
     return true;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ArtifactStore, LastRecord } from "./artifacts.ts";
+import type { ArtifactStore, LastRecord, Manifest } from "./artifacts.ts";
 import { canonicalJson, computeKey } from "./cache.ts";
 import { resolveParams, type SetOverride } from "./params.ts";
 import type { Params, StageDef } from "./stage.ts";
@@ -24,6 +24,8 @@ export interface PlannedStage {
   reason: string;
   /** Set when the published artifact failed verification. */
   corrupt?: string;
+  /** The manifest of the published artifact of `key` when it passed verification (also when forced). */
+  manifest?: Manifest;
 }
 
 /** What {@link planRun} needs. */
@@ -83,6 +85,7 @@ export async function planRun(o: PlanOptions): Promise<PlannedStage[]> {
       p.reason = `corrupt artifact: ${v.problem}`;
     } else p.reason = explainMissing(await o.artifacts.readLast(s.name, o.profile), s, params, inputs);
     if (v.status === "corrupt") p.corrupt = v.problem;
+    if (v.status === "ok") p.manifest = v.manifest;
     out.push(p);
   }
   return out;

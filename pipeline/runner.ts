@@ -1,9 +1,11 @@
 /**
- * Executes a plan: each stage that must run runs in a child Deno process (see `child.ts`) with its output in
- * `<resultsDir>/logs/<stage>-<key>.log`; rows the child appends to `rows/<table>.ndjson` are streamed into the
- * results store while it runs; on success the staging dir is published with a manifest. Up to `jobs`
- * independent stages run at once; a failure skips its downstream stages and lets the others finish. SIGINT and
- * SIGTERM kill the children and publish nothing.
+ * Executes a plan: first brings the results database in line with the published artifacts (see
+ * `reconcile.ts`), then runs each stage that must run in a child Deno process (see `child.ts`) with its output
+ * in `<resultsDir>/logs/<stage>-<key>.log`. The child appends rows to `rows/<table>.ndjson` in its staging
+ * dir; on success the parent seals the staging dir with a manifest and, in one database transaction, replaces
+ * the key's rows with the new ones, records the run and the artifact, and renames the staging dir into place.
+ * Up to `jobs` independent stages run at once; a failure skips its downstream stages and lets the others
+ * finish. SIGINT and SIGTERM kill the children and publish nothing.
  *
  * @module
  */
@@ -15,10 +17,11 @@ import { isPidAlive } from "./pid.ts";
 import type { PlannedStage } from "./plan.ts";
 import { ProgressReporter } from "./progress.ts";
 import { ProtocolSplitter } from "./protocol.ts";
+import { reconcile, type ReconcileStore } from "./reconcile.ts";
 import type { ArtifactRef, TableSpec } from "./stage.ts";
 
 /** The part of `ResultsStore` (pipeline/store.ts) the runner uses. */
-export interface StoreLike {
+export interface StoreLike extends ReconcileStore {
   ensureTables(tables: TableSpec[]): Promise<unknown>;
   beginRun(r: {
     stage: string;
@@ -29,15 +32,10 @@ export interface StoreLike {
     pid: number;
     logPath: string;
   }): Promise<void>;
-  appendRows(table: string, key: string, rows: Record<string, unknown>[]): Promise<void>;
-  deleteRows(stageTables: string[], key: string): Promise<void>;
-  finishRun(r: { stage: string; key: string; status: "success" | "failed"; error?: string }): Promise<void>;
-  recordArtifact(
-    a: { stage: string; key: string; profile: string; path: string; files: number; bytes: number },
+  finishRun(
+    r: { stage: string; key: string; status: "success" | "failed" | "interrupted"; error?: string },
   ): Promise<void>;
-  hasRows(table: string, key: string): Promise<boolean>;
-  /** Runs `fn` in one transaction (store calls inside join it); optional. */
-  transaction?<T>(fn: () => Promise<T>): Promise<T>;
+  markInterrupted(): Promise<{ stage: string; key: string; pid: number | null }[]>;
   close(): Promise<void>;
 }
 
@@ -69,8 +67,6 @@ export interface RunOptions {
   verbose?: boolean;
   /** Writes a notice line (default: stderr). */
   notice?: (line: string) => void;
-  /** How often rows are streamed into the store while a stage runs (ms, default 1000). */
-  pollMs?: number;
 }
 
 /** Result of {@link runPlan}. */
@@ -79,86 +75,9 @@ export interface RunResult {
   interrupted: boolean;
 }
 
-/** Rows per `appendRows` call when re-ingesting from an artifact. */
-const INGEST_CHUNK = 5000;
-
-async function readFrom(path: string, offset: number): Promise<Uint8Array | null> {
-  let f: Deno.FsFile;
-  try {
-    f = await Deno.open(path, { read: true });
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
-  try {
-    await f.seek(offset, Deno.SeekMode.Start);
-    const parts: Uint8Array[] = [];
-    let n = 0;
-    for await (const c of f.readable) {
-      parts.push(c);
-      n += c.length;
-    }
-    const out = new Uint8Array(n);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
-  } catch (e) {
-    try {
-      f.close();
-    } catch { /* closed by readable */ }
-    throw e;
-  }
-}
-
-/** Streams complete NDJSON lines appended to a stage's row files into the store. */
-class RowStreamer {
-  #offsets = new Map<string, number>();
-  #busy: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly dir: string,
-    private readonly tables: string[],
-    private readonly key: string,
-    private readonly append: (table: string, rows: Record<string, unknown>[]) => Promise<void>,
-  ) {}
-
-  /** Reads what was appended since the last poll (polls never overlap). */
-  poll(): Promise<void> {
-    this.#busy = this.#busy.then(() => this.#poll());
-    return this.#busy;
-  }
-
-  async #poll(): Promise<void> {
-    for (const t of this.tables) {
-      const path = join(this.dir, "rows", `${t}.ndjson`);
-      const off = this.#offsets.get(t) ?? 0;
-      const bytes = await readFrom(path, off);
-      if (!bytes || bytes.length === 0) continue;
-      const end = bytes.lastIndexOf(10);
-      if (end < 0) continue;
-      this.#offsets.set(t, off + end + 1);
-      const text = new TextDecoder().decode(bytes.subarray(0, end));
-      const rows = text.split("\n").filter((l) => l.trim() !== "").map((l, i) => {
-        try {
-          return JSON.parse(l) as Record<string, unknown>;
-        } catch {
-          throw new Error(`rows/${t}.ndjson: line ${i + 1} after byte ${off} is not JSON`);
-        }
-      });
-      for (let i = 0; i < rows.length; i += INGEST_CHUNK) {
-        await this.append(t, rows.slice(i, i + INGEST_CHUNK));
-      }
-    }
-  }
-}
-
 /** Runs the plan; never throws for a stage failure (see the outcomes). */
 export async function runPlan(o: RunOptions): Promise<RunResult> {
   const notice = o.notice ?? ((l: string) => console.error(l));
-  const pollMs = o.pollMs ?? 1000;
   const reporters = new Set<ProgressReporter>();
   const say = (line: string) => {
     for (const r of reporters) r.clear();
@@ -172,12 +91,22 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
     return p;
   };
 
-  for (const p of o.plan) {
-    for (const dir of await o.artifacts.cleanStaleStaging(p.stage.name)) {
-      say(`removed stale staging dir ${dir} (its process is gone)`);
-    }
-  }
   await serial(() => o.store.ensureTables(o.plan.flatMap((p) => p.stage.tables)));
+  const marked = await serial(() => o.store.markInterrupted());
+  if (marked.length) {
+    say(
+      `marked ${marked.length} stage run(s) interrupted (their process is gone): ` +
+        marked.map((m) => `${m.stage}/${m.key}`).join(", "),
+    );
+  }
+  await reconcile({
+    plan: o.plan,
+    store: o.store,
+    artifacts: o.artifacts,
+    resultsDir: o.resultsDir,
+    say,
+    serial,
+  });
   await Deno.mkdir(join(o.resultsDir, "logs"), { recursive: true });
   await Deno.mkdir(join(o.resultsDir, ".tmp"), { recursive: true });
   for await (const e of Deno.readDir(join(o.resultsDir, ".tmp"))) {
@@ -225,65 +154,10 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
       time: new Date().toISOString(),
     });
 
-  /** Deletes old rows of the key and marks the run `running`, in one transaction when the store has them. */
-  const beginRun = (p: PlannedStage): Promise<void> => {
-    const work = async () => {
-      await o.store.deleteRows(tablesOf(p), p.key);
-      await o.store.beginRun({
-        stage: p.stage.name,
-        key: p.key,
-        profile: o.profile,
-        params: p.params,
-        gitCommit: o.gitCommit,
-        pid: Deno.pid,
-        logPath: logPathOf(p),
-      });
-    };
-    return o.store.transaction ? o.store.transaction(work) : work();
-  };
-
   const useCached = async (p: PlannedStage): Promise<StageOutcome> => {
     const t0 = performance.now();
-    const dir = o.artifacts.artifactDir(p.stage.name, p.key);
-    const missing: string[] = [];
-    for (const t of tablesOf(p)) {
-      let size = 0;
-      try {
-        size = (await Deno.stat(join(dir, "rows", `${t}.ndjson`))).size;
-      } catch { /* no rows for this table */ }
-      if (size > 0 && !(await serial(() => o.store.hasRows(t, p.key)))) missing.push(t);
-    }
-    if (missing.length) {
-      say(`re-ingesting rows of ${p.stage.name} (${missing.join(", ")}) from artifact ${dir}`);
-      await ingestArtifact(p, dir);
-    }
     await writeLast(p);
     return { stage: p.stage.name, key: p.key, status: "cached", seconds: (performance.now() - t0) / 1000 };
-  };
-
-  const ingestArtifact = async (p: PlannedStage, dir: string) => {
-    await serial(() => beginRun(p));
-    await new RowStreamer(
-      dir,
-      tablesOf(p),
-      p.key,
-      (t, rows) => serial(() => o.store.appendRows(t, p.key, rows)),
-    )
-      .poll();
-    await serial(() => o.store.finishRun({ stage: p.stage.name, key: p.key, status: "success" }));
-    const m = await o.artifacts.verify(p.stage.name, p.key);
-    if (m.status === "ok") {
-      await serial(() =>
-        o.store.recordArtifact({
-          stage: p.stage.name,
-          key: p.key,
-          profile: o.profile,
-          path: dir,
-          files: m.manifest.files.length,
-          bytes: m.manifest.files.reduce((a, f) => a + f.size, 0),
-        })
-      );
-    }
   };
 
   const runStage = async (p: PlannedStage): Promise<StageOutcome> => {
@@ -310,9 +184,19 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
     };
     let reporter: ProgressReporter | null = null;
     let errorMessage = "";
-    let streamError: Error | null = null;
+    const started = new Date().toISOString();
     try {
-      await serial(() => beginRun(p));
+      await serial(() =>
+        o.store.beginRun({
+          stage: name,
+          key: p.key,
+          profile: o.profile,
+          params: p.params,
+          gitCommit: o.gitCommit,
+          pid: Deno.pid,
+          logPath,
+        })
+      );
       const inputs: Record<string, ArtifactRef> = {};
       for (const [d, k] of Object.entries(p.inputs)) {
         inputs[d] = { stage: d, key: k, dir: o.artifacts.artifactDir(d, k), params: byName.get(d)!.params };
@@ -368,55 +252,58 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
           echo(new TextDecoder().decode(chunk));
         }
       })();
-      const rows = new RowStreamer(
-        staging,
-        tablesOf(p),
-        p.key,
-        (t, r) => serial(() => o.store.appendRows(t, p.key, r)),
-      );
-      const poll = () =>
-        rows.poll().catch((e) => {
-          if (!streamError) {
-            streamError = e instanceof Error ? e : new Error(String(e));
-            tryKill(child, "SIGTERM");
-          }
-        });
-      const timer = setInterval(poll, pollMs);
       const status = await child.status;
-      clearInterval(timer);
       children.delete(child);
       try {
         await child.stdin.close();
       } catch { /* already closed */ }
       await Promise.all([pumpOut, pumpErr]);
-      if (!interrupted && status.code === 0) await poll();
       if (interrupted) throw new Error("interrupted");
-      if (streamError) {
-        throw new Error(`streaming rows into the results store failed: ${(streamError as Error).message}`);
-      }
       if (status.code !== 0) {
         const sig = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
         throw new Error(errorMessage ? `${sig}: ${errorMessage}` : sig);
       }
-      const m = await o.artifacts.publish(staging, {
+      const tables = tablesOf(p);
+      const { manifest, sha256 } = await o.artifacts.seal(staging, {
         stage: name,
         key: p.key,
         version: p.stage.version,
         profile: o.profile,
         params: p.params,
         inputs: p.inputs,
+        started,
+        gitCommit: o.gitCommit,
+        tables,
       });
-      await serial(() => o.store.finishRun({ stage: name, key: p.key, status: "success" }));
-      await serial(() =>
-        o.store.recordArtifact({
-          stage: name,
-          key: p.key,
-          profile: o.profile,
-          path: o.artifacts.artifactDir(name, p.key),
-          files: m.files.length,
-          bytes: m.files.reduce((a, f) => a + f.size, 0),
-        })
-      );
+      try {
+        await serial(() =>
+          o.store.loadArtifact({
+            artifact: {
+              stage: name,
+              key: p.key,
+              profile: o.profile,
+              path: o.artifacts.artifactDir(name, p.key),
+              files: manifest.files.length,
+              bytes: manifest.files.reduce((a, f) => a + f.size, 0),
+              manifestSha256: sha256,
+              createdAt: manifest.created,
+            },
+            tables: tables.map((t) => ({ name: t, file: join(staging, "rows", `${t}.ndjson`) })),
+            run: {
+              profile: o.profile,
+              params: p.params,
+              gitCommit: o.gitCommit,
+              started,
+              ended: manifest.created,
+              pid: Deno.pid,
+              logPath,
+            },
+            beforeCommit: () => o.artifacts.commit(staging, name, p.key),
+          })
+        );
+      } catch (e) {
+        throw new Error(`publishing the artifact failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
       await writeLast(p);
       reporter?.finish();
       writeLog(`# finished ${new Date().toISOString()}\n`);
@@ -426,7 +313,8 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
       const msg = e instanceof Error ? e.message : String(e);
       writeLog(`# failed: ${msg}\n`);
       await Deno.remove(staging, { recursive: true }).catch(() => {});
-      await serial(() => o.store.finishRun({ stage: name, key: p.key, status: "failed", error: msg })).catch(
+      const status = interrupted ? "interrupted" : "failed";
+      await serial(() => o.store.finishRun({ stage: name, key: p.key, status, error: msg })).catch(
         (err) => say(`could not record the failure of ${name} in the results store: ${err}`),
       );
       if (interrupted) say(`stage ${name} interrupted; log: ${logPath}`);

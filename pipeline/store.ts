@@ -16,6 +16,8 @@ import type { DuckDBAppender, DuckDBResultReader } from "@duckdb/node-api";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { PipelineError } from "./errors.ts";
+import { ndjsonChunks } from "./ndjson.ts";
 import type { TableSpec } from "./stage.ts";
 
 /** File name of the results database inside the results directory. */
@@ -35,6 +37,14 @@ export interface OpenOptions {
   migrationsDir?: string;
   /** Receives notices (migrations applied, tables recreated). Default: `console.error`. */
   log?: (message: string) => void;
+  /**
+   * Writable only: when the file is damaged (not a DuckDB file, truncated, a block or WAL checksum that does
+   * not match), move it aside as `lopt.duckdb.corrupt-<time>` (its WAL too), say so in one line through
+   * `log`, and start an empty database, which the pipeline rebuilds from the artifacts. Opening also reads
+   * every block of every table once, so that damage is found now rather than by a later query. Default
+   * false: a damaged file is an error.
+   */
+  moveAsideDamaged?: boolean;
 }
 
 /** One schema migration file. */
@@ -87,7 +97,7 @@ export interface BeginRun {
 export interface FinishRun {
   stage: string;
   key: string;
-  status: "success" | "failed";
+  status: "success" | "failed" | "interrupted";
   error?: string;
 }
 
@@ -99,6 +109,74 @@ export interface ArtifactRecord {
   path: string;
   files: number;
   bytes: number;
+  /** sha256 of the artifact's `manifest.json` (what {@link ResultsStore.loadArtifact} loaded). */
+  manifestSha256?: string | null;
+  /** When the artifact was published (default: now). */
+  createdAt?: string;
+}
+
+/** The `stage_runs` row of a run that published an artifact (see {@link ResultsStore.loadArtifact}). */
+export interface PublishedRun {
+  profile: string;
+  params: unknown;
+  gitCommit: string | null;
+  /** ISO time the run started, or null when unknown (then `started_at` is `ended` and `seconds` NULL). */
+  started: string | null;
+  /** ISO time the artifact was published. */
+  ended: string;
+  pid: number | null;
+  logPath: string | null;
+}
+
+/** Arguments of {@link ResultsStore.loadArtifact}. */
+export interface ArtifactLoad {
+  /** The `artifacts` row (its `manifestSha256` identifies the manifest whose rows are loaded). */
+  artifact: ArtifactRecord;
+  /** Stage result tables of the stage and the NDJSON file holding each one's rows (null: no rows). */
+  tables: { name: string; file: string | null }[];
+  /** The `stage_runs` row to write with status `success`; null keeps the existing row. */
+  run: PublishedRun | null;
+  /** Runs last inside the transaction (e.g. renaming the artifact into place); if it throws, nothing is kept. */
+  beforeCommit?: () => Promise<void>;
+}
+
+/** What {@link ResultsStore.bookkeeping} reports for one (stage, key). */
+export interface KeyBookkeeping {
+  /** sha256 of the manifest whose rows the database holds (`artifacts.manifest_sha256`), null when unknown. */
+  manifestSha256: string | null;
+  /** Whether an `artifacts` row exists. */
+  artifact: boolean;
+  /** `stage_runs.status`, or null when there is no row. */
+  status: string | null;
+}
+
+/** DuckDB's message when another process holds the database file. */
+const LOCK_CONFLICT = /Could not set lock on file/;
+/** DuckDB messages that mean the file's content is damaged. */
+const DAMAGE =
+  /not a valid DuckDB database|Could not read enough bytes|Corrupt database file|Corrupt WAL file|checksum .* does not match|Failure while replaying WAL/i;
+/** Open failures that come from the file system, not from the file's content. */
+const ENVIRONMENT = /Permission denied|Read-only file system|No space left|Is a directory|Not a directory/i;
+
+/** First line of a message. */
+function firstLine(msg: string): string {
+  return msg.split("\n")[0].trim();
+}
+
+/** A file-system-safe UTC time stamp, e.g. `20261202T052530Z`. */
+function fileStamp(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+}
+
+/** Whether a path exists (without following a final link). */
+async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
 }
 
 /**
@@ -239,6 +317,18 @@ function columnWriter(type: string): ColumnWriter {
   }
 }
 
+/** The database file is damaged (see {@link OpenOptions.moveAsideDamaged}). */
+export class DamagedDatabaseError extends Error {
+  /** Creates the error for `dbPath` with DuckDB's message. */
+  constructor(readonly dbPath: string, readonly duckdbMessage: string) {
+    super(
+      `the results database ${dbPath} is damaged (${duckdbMessage}): run \`deno task pipeline\`, which ` +
+        "moves it aside and rebuilds it from the artifacts",
+    );
+    this.name = "DamagedDatabaseError";
+  }
+}
+
 /** A FIFO lock. */
 class Mutex {
   #tail: Promise<void> = Promise.resolve();
@@ -316,17 +406,49 @@ export class ResultsStore {
     } else {
       await Deno.mkdir(dir, { recursive: true });
     }
+    const repair = !readOnly && (opts.moveAsideDamaged ?? false);
+    try {
+      return await ResultsStore.#openOnce(dir, dbPath, readOnly, log, opts, repair);
+    } catch (e) {
+      if (!(e instanceof DamagedDatabaseError) || !repair) throw e;
+      const aside = `${dbPath}.corrupt-${fileStamp(new Date())}`;
+      await Deno.rename(dbPath, aside);
+      if (await pathExists(`${dbPath}.wal`)) await Deno.rename(`${dbPath}.wal`, `${aside}.wal`);
+      log(
+        `results db: ${dbPath} is damaged (${e.duckdbMessage}); moved it to ${aside} and rebuilding it ` +
+          "from the artifacts",
+      );
+      return await ResultsStore.#openOnce(dir, dbPath, readOnly, log, opts, false);
+    }
+  }
+
+  static async #openOnce(
+    dir: string,
+    dbPath: string,
+    readOnly: boolean,
+    log: (message: string) => void,
+    opts: OpenOptions,
+    checkBlocks: boolean,
+  ): Promise<ResultsStore> {
     let instance: DuckDBInstance;
     try {
       instance = await DuckDBInstance.create(dbPath, readOnly ? { access_mode: "READ_ONLY" } : {});
     } catch (e) {
-      const msg = (e as Error).message;
-      if (/lock/i.test(msg)) {
-        throw new Error(
-          `the results database ${dbPath} is in use by another process (a running pipeline or bench?); ` +
-            `wait for it to finish and retry. DuckDB said: ${msg}`,
+      const msg = firstLine((e as Error).message);
+      if (LOCK_CONFLICT.test(msg)) {
+        const holder = /\(PID (\d+)\)/.exec(msg);
+        throw new PipelineError(
+          `the results database ${dbPath} is in use by another process` +
+            `${
+              holder ? ` (pid ${holder[1]})` : ""
+            }: a running pipeline, \`deno task query\`, report or bench; ` +
+            "wait for it to finish and retry",
         );
       }
+      if (ENVIRONMENT.test(msg)) {
+        throw new PipelineError(`cannot open the results database ${dbPath}: ${msg}`);
+      }
+      if (await pathExists(dbPath)) throw new DamagedDatabaseError(dbPath, msg);
       throw new Error(`cannot open the results database ${dbPath}: ${msg}`);
     }
     const conn = await instance.connect();
@@ -337,13 +459,27 @@ export class ResultsStore {
       if (readOnly) {
         store.schemaVersion = await store.#appliedVersion();
       } else {
+        if (checkBlocks) await store.#readEveryBlock();
         await store.#migrate(migrations);
       }
     } catch (e) {
-      await store.close();
+      await store.close().catch(() => {});
+      const msg = firstLine((e as Error).message);
+      if (!(e instanceof PipelineError) && DAMAGE.test(msg)) throw new DamagedDatabaseError(dbPath, msg);
       throw e;
     }
     return store;
+  }
+
+  /** Reads every column of every table once (DuckDB verifies each block's checksum when it reads it). */
+  async #readEveryBlock(): Promise<void> {
+    const r = await this.#conn.runAndReadAll(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' " +
+        "AND table_catalog = current_database() AND table_type = 'BASE TABLE'",
+    );
+    for (const [name] of r.getRowsJS()) {
+      await this.#conn.run(`SELECT bit_xor(hash(COLUMNS(*))) FROM ${quoteIdent(String(name))}`);
+    }
   }
 
   async #appliedVersion(): Promise<number> {
@@ -363,6 +499,7 @@ export class ResultsStore {
     );
     const r = await this.#conn.runAndReadAll("SELECT version FROM schema_migrations");
     const applied = new Set(r.getRowsJS().map((row) => Number(row[0])));
+    const fresh = applied.size === 0;
     const maxApplied = Math.max(0, ...applied);
     if (maxApplied > this.latestSchemaVersion) {
       throw new Error(
@@ -387,7 +524,7 @@ export class ResultsStore {
           `schema migration ${migrationLabel(m)} failed: ${(e as Error).message}`,
         );
       }
-      if (applied.size > 0) this.#log(`results db: applied schema migration ${migrationLabel(m)}`);
+      if (!fresh) this.#log(`results db: applied schema migration ${migrationLabel(m)}`);
       applied.add(m.version);
     }
     this.schemaVersion = Math.max(0, ...applied);
@@ -506,7 +643,11 @@ export class ResultsStore {
     }
   }
 
-  /** Inserts or replaces the `stage_runs` row of (stage, key) with status `running`, started now. */
+  /**
+   * Marks the run of (stage, key) `running`, started now: inserts its `stage_runs` row, or replaces one that
+   * is not `success`. A `success` row describes the run that produced the published artifact of the key and
+   * stays until {@link loadArtifact} replaces it, so a rerun that fails or is interrupted leaves it as it was.
+   */
   beginRun(r: BeginRun): Promise<void> {
     return this.#exclusive(async () => {
       this.#assertWritable("beginRun");
@@ -516,7 +657,8 @@ export class ResultsStore {
          VALUES ($1, $2, $3, $4::JSON, 'running', $5::TIMESTAMP, NULL, NULL, $6, $7, $8, NULL)
          ON CONFLICT (stage, key) DO UPDATE SET profile = excluded.profile, params = excluded.params,
            status = 'running', started_at = excluded.started_at, ended_at = NULL, seconds = NULL,
-           git_commit = excluded.git_commit, pid = excluded.pid, log_path = excluded.log_path, error = NULL`,
+           git_commit = excluded.git_commit, pid = excluded.pid, log_path = excluded.log_path, error = NULL
+         WHERE stage_runs.status <> 'success'`,
         [
           r.stage,
           r.key,
@@ -531,19 +673,51 @@ export class ResultsStore {
     });
   }
 
-  /** Sets the final status of a run begun with {@link beginRun}, with `ended_at` and `seconds`. */
+  /**
+   * Sets the final status of a run begun with {@link beginRun}, with `ended_at` and `seconds`. Only a
+   * `running` row changes (a `success` row kept by {@link beginRun} stays); throws when (stage, key) has no
+   * row at all.
+   */
   finishRun(r: FinishRun): Promise<void> {
     return this.#exclusive(async () => {
       this.#assertWritable("finishRun");
       const res = await this.#conn.run(
         `UPDATE stage_runs SET status = $1, ended_at = $2::TIMESTAMP,
            seconds = date_diff('microsecond', started_at, $2::TIMESTAMP) / 1e6, error = $3
-         WHERE stage = $4 AND key = $5`,
+         WHERE stage = $4 AND key = $5 AND status = 'running'`,
         [r.status, sqlTimestamp(new Date()), r.error ?? null, r.stage, r.key],
       );
-      if (res.rowsChanged === 0) {
+      if (res.rowsChanged > 0) return;
+      const any = await this.#conn.runAndReadAll("SELECT 1 FROM stage_runs WHERE stage = $1 AND key = $2", [
+        r.stage,
+        r.key,
+      ]);
+      if (any.currentRowCount === 0) {
         throw new Error(`finishRun: no stage_runs row for ${r.stage}/${r.key}: call beginRun first`);
       }
+    });
+  }
+
+  /**
+   * Marks every `running` row `interrupted` (with the time it was found). The pipeline calls it after
+   * opening the database and before it starts any stage: it holds the database alone, so such a row
+   * belongs to a process that is gone. Returns the rows it marked.
+   */
+  markInterrupted(): Promise<{ stage: string; key: string; pid: number | null }[]> {
+    return this.#exclusive(async () => {
+      this.#assertWritable("markInterrupted");
+      const r = await this.#conn.runAndReadAll(
+        `UPDATE stage_runs SET status = 'interrupted', ended_at = $1::TIMESTAMP,
+           seconds = date_diff('microsecond', started_at, $1::TIMESTAMP) / 1e6,
+           error = 'the process running it is gone'
+         WHERE status = 'running' RETURNING stage, key, pid`,
+        [sqlTimestamp(new Date())],
+      );
+      return r.getRowsJS().map((row) => ({
+        stage: String(row[0]),
+        key: String(row[1]),
+        pid: row[2] === null ? null : Number(row[2]),
+      }));
     });
   }
 
@@ -552,12 +726,146 @@ export class ResultsStore {
     return this.#exclusive(async () => {
       this.#assertWritable("recordArtifact");
       await this.#conn.run(
-        `INSERT INTO artifacts (stage, key, profile, path, files, bytes, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::TIMESTAMP)
+        `INSERT INTO artifacts (stage, key, profile, path, files, bytes, created_at, manifest_sha256)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::TIMESTAMP, $8)
          ON CONFLICT (stage, key) DO UPDATE SET profile = excluded.profile, path = excluded.path,
-           files = excluded.files, bytes = excluded.bytes, created_at = excluded.created_at`,
-        [a.stage, a.key, a.profile, a.path, a.files, a.bytes, sqlTimestamp(new Date())],
+           files = excluded.files, bytes = excluded.bytes, created_at = excluded.created_at,
+           manifest_sha256 = excluded.manifest_sha256`,
+        [
+          a.stage,
+          a.key,
+          a.profile,
+          a.path,
+          a.files,
+          a.bytes,
+          sqlTimestamp(a.createdAt ? new Date(a.createdAt) : new Date()),
+          a.manifestSha256 ?? null,
+        ],
       );
+    });
+  }
+
+  /**
+   * Loads one published artifact into the database in one transaction: deletes the rows of its key from
+   * each of the stage's tables, appends the rows of each table's NDJSON file (in chunks, all inside the
+   * transaction), writes the `artifacts` row and, unless `run` is null, the `success` row of `stage_runs`,
+   * then runs `beforeCommit`. Any failure (a bad row, `beforeCommit` throwing, the process dying) leaves
+   * the database as it was.
+   */
+  loadArtifact(l: ArtifactLoad): Promise<void> {
+    return this.#exclusive(() =>
+      this.#tx(async () => {
+        this.#assertWritable("loadArtifact");
+        const { stage, key } = l.artifact;
+        for (const t of l.tables) {
+          if (!(await this.#tableColumns(t.name))) {
+            throw new Error(`loadArtifact: unknown table ${t.name}: declare it in the stage's tables`);
+          }
+          await this.#conn.run(`DELETE FROM ${quoteIdent(t.name)} WHERE run_key = $1`, [key]);
+          if (t.file === null) continue;
+          let chunks: AsyncGenerator<Record<string, unknown>[]>;
+          try {
+            chunks = ndjsonChunks(t.file);
+            for await (const rows of chunks) await this.#append(t.name, rows, key);
+          } catch (e) {
+            if (e instanceof Deno.errors.NotFound) continue;
+            throw e;
+          }
+        }
+        await this.recordArtifact(l.artifact);
+        if (l.run) {
+          const r = l.run;
+          await this.#conn.run(
+            `INSERT INTO stage_runs (stage, key, profile, params, status, started_at, ended_at, seconds,
+               git_commit, pid, log_path, error)
+             VALUES ($1, $2, $3, $4::JSON, 'success', coalesce($5::TIMESTAMP, $6::TIMESTAMP), $6::TIMESTAMP,
+               date_diff('microsecond', $5::TIMESTAMP, $6::TIMESTAMP) / 1e6, $7, $8, $9, NULL)
+             ON CONFLICT (stage, key) DO UPDATE SET profile = excluded.profile, params = excluded.params,
+               status = 'success', started_at = excluded.started_at, ended_at = excluded.ended_at,
+               seconds = excluded.seconds, git_commit = excluded.git_commit, pid = excluded.pid,
+               log_path = excluded.log_path, error = NULL`,
+            [
+              stage,
+              key,
+              r.profile,
+              JSON.stringify(r.params ?? null),
+              r.started === null ? null : sqlTimestamp(new Date(r.started)),
+              sqlTimestamp(new Date(r.ended)),
+              r.gitCommit,
+              r.pid,
+              r.logPath,
+            ],
+          );
+        }
+        if (l.beforeCommit) await l.beforeCommit();
+      })
+    );
+  }
+
+  /**
+   * Removes what the database holds for keys of `stage` that have no published artifact: their rows in
+   * `tables`, their `artifacts` rows and their `success` rows of `stage_runs` (rows of failed or interrupted
+   * runs stay), in one transaction.
+   */
+  forgetKeys(stage: string, tables: string[], keys: string[]): Promise<void> {
+    return this.#exclusive(async () => {
+      this.#assertWritable("forgetKeys");
+      if (keys.length === 0) return;
+      await this.#tx(async () => {
+        for (const key of keys) {
+          for (const t of tables) {
+            if (!(await this.#tableColumns(t))) continue;
+            await this.#conn.run(`DELETE FROM ${quoteIdent(t)} WHERE run_key = $1`, [key]);
+          }
+          await this.#conn.run("DELETE FROM artifacts WHERE stage = $1 AND key = $2", [stage, key]);
+          await this.#conn.run(
+            "DELETE FROM stage_runs WHERE stage = $1 AND key = $2 AND status = 'success'",
+            [stage, key],
+          );
+        }
+      });
+    });
+  }
+
+  /** Row counts by `run_key` of a stage result table (empty when the table does not exist). */
+  rowCounts(table: string): Promise<Map<string, number>> {
+    return this.#exclusive(async () => {
+      const out = new Map<string, number>();
+      const cols = await this.#tableColumns(table);
+      if (!cols || cols[0]?.name !== "run_key") return out;
+      const r = await this.#conn.runAndReadAll(
+        `SELECT run_key, count(*) FROM ${quoteIdent(table)} GROUP BY run_key`,
+      );
+      for (const [k, n] of r.getRowsJS()) out.set(String(k), Number(n));
+      return out;
+    });
+  }
+
+  /** The `artifacts` and `stage_runs` bookkeeping of a stage's keys, by key. */
+  bookkeeping(stage: string): Promise<Map<string, KeyBookkeeping>> {
+    return this.#exclusive(async () => {
+      const out = new Map<string, KeyBookkeeping>();
+      const get = (k: string) => {
+        let b = out.get(k);
+        if (!b) out.set(k, b = { manifestSha256: null, artifact: false, status: null });
+        return b;
+      };
+      const a = await this.#conn.runAndReadAll(
+        "SELECT key, manifest_sha256 FROM artifacts WHERE stage = $1",
+        [
+          stage,
+        ],
+      );
+      for (const [k, sha] of a.getRowsJS()) {
+        const b = get(String(k));
+        b.artifact = true;
+        b.manifestSha256 = sha === null ? null : String(sha);
+      }
+      const r = await this.#conn.runAndReadAll("SELECT key, status FROM stage_runs WHERE stage = $1", [
+        stage,
+      ]);
+      for (const [k, status] of r.getRowsJS()) get(String(k)).status = String(status);
+      return out;
     });
   }
 

@@ -46,8 +46,18 @@ Deno.test("artifacts: publish, verify, corruption, stale staging, last records",
     await dead.status;
     await Deno.mkdir(store.stagingDir("s", "k2", dead.pid), { recursive: true });
     await store.createStaging("s", "k3");
-    assert.deepEqual(await store.cleanStaleStaging("s"), [store.stagingDir("s", "k2", dead.pid)]);
+    assert.deepEqual(await store.cleanStaleStaging("s"), [
+      `removed stale staging dir ${store.stagingDir("s", "k2", dead.pid)} (its process is gone)`,
+    ]);
     await Deno.stat(store.stagingDir("s", "k3"));
+
+    // A replacement interrupted after moving the old artifact aside: the old one is put back.
+    await Deno.rename(store.artifactDir("s", "k1"), join(store.stageDir("s"), `.trash-k1-${dead.pid}`));
+    assert.equal((await store.verify("s", "k1")).status, "missing");
+    assert.deepEqual(await store.cleanStaleStaging("s"), [
+      `restored artifact ${store.artifactDir("s", "k1")} (a replacement of it was interrupted)`,
+    ]);
+    assert.equal((await store.verify("s", "k1")).status, "ok");
 
     assert.equal(await store.readLast("s", "smoke"), null);
     const rec = { key: "k1", version: "1", params: { x: 1 }, inputs: {}, time: "t" };

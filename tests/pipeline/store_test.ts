@@ -354,3 +354,142 @@ Deno.test("store: resolveResultsDir precedence", () => {
     else Deno.env.set("LOPT_RESULTS", prev);
   }
 });
+
+Deno.test("store: loadArtifact replaces a key's rows in one transaction, across chunks, or not at all", async () => {
+  await withStore(async (store, dir) => {
+    const t: TableSpec = { name: "big", description: "", columns: [{ name: "i", type: "INTEGER" }] };
+    await store.ensureTables([t]);
+    const file = join(dir, "big.ndjson");
+    const lines = (n: number, from = 0) =>
+      Array.from({ length: n }, (_, i) => JSON.stringify({ i: from + i })).join("\n") + "\n";
+    const load = (beforeCommit?: () => Promise<void>) =>
+      store.loadArtifact({
+        artifact: {
+          stage: "s",
+          key: "k",
+          profile: "p",
+          path: "/a",
+          files: 1,
+          bytes: 1,
+          manifestSha256: "m1",
+        },
+        tables: [{ name: "big", file }],
+        run: {
+          profile: "p",
+          params: {},
+          gitCommit: null,
+          started: "2026-01-01T00:00:00.000Z",
+          ended: "2026-01-01T00:00:02.500Z",
+          pid: null,
+          logPath: null,
+        },
+        beforeCommit,
+      });
+    await Deno.writeTextFile(file, lines(12000));
+    await load();
+    assert.equal(await count(store, "SELECT count(*) FROM big WHERE run_key = 'k'"), 12000);
+    assert.deepEqual(
+      (await store.query("SELECT status, seconds FROM stage_runs WHERE stage = 's' AND key = 'k'")).rows,
+      [["success", 2.5]],
+    );
+    assert.deepEqual((await store.bookkeeping("s")).get("k"), {
+      manifestSha256: "m1",
+      artifact: true,
+      status: "success",
+    });
+
+    // A bad line after two full chunks: nothing of the new load is kept.
+    await Deno.writeTextFile(file, lines(11000, 100000) + "{not json\n");
+    await assert.rejects(load(), /line 11001 is not JSON/);
+    assert.equal(await count(store, "SELECT count(*) FROM big WHERE run_key = 'k'"), 12000);
+    assert.equal(await count(store, "SELECT max(i) FROM big"), 11999);
+
+    // beforeCommit failing (the rename of the artifact) rolls everything back too.
+    await Deno.writeTextFile(file, lines(7));
+    await assert.rejects(load(() => Promise.reject(new Error("rename failed"))), /rename failed/);
+    assert.deepEqual(Object.fromEntries(await store.rowCounts("big")), { k: 12000 });
+
+    await load();
+    assert.deepEqual(Object.fromEntries(await store.rowCounts("big")), { k: 7 });
+    await store.forgetKeys("s", ["big"], ["k"]);
+    assert.deepEqual(Object.fromEntries(await store.rowCounts("big")), {});
+    assert.equal((await store.bookkeeping("s")).size, 0);
+  });
+});
+
+Deno.test("store: a rerun of a published key keeps its success row until the new one is loaded", async () => {
+  await withStore(async (store) => {
+    const run = { stage: "s", key: "k", profile: "p", params: {}, gitCommit: null, pid: 7, logPath: "l" };
+    await store.beginRun(run);
+    await store.finishRun({ stage: "s", key: "k", status: "success" });
+    await store.beginRun({ ...run, pid: 8 });
+    await store.finishRun({ stage: "s", key: "k", status: "interrupted", error: "x" });
+    assert.deepEqual((await store.query("SELECT status, pid FROM stage_runs")).rows, [["success", 7]]);
+    await store.beginRun({ ...run, key: "k2" });
+    assert.deepEqual(await store.markInterrupted(), [{ stage: "s", key: "k2", pid: 7 }]);
+    assert.deepEqual(
+      (await store.query("SELECT key, status FROM stage_runs ORDER BY key")).rows,
+      [["k", "success"], ["k2", "interrupted"]],
+    );
+  });
+});
+
+Deno.test("store: another process holding the file is reported as in use, with its pid", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lopt-store-busy-" });
+  const holder = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `import { ResultsStore } from "${new URL("../../pipeline/store.ts", import.meta.url).href}";` +
+      `await ResultsStore.open(${JSON.stringify(dir)}, { log: () => {} }); console.log("ready");` +
+      `await new Promise((r) => setTimeout(r, 60000));`,
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  try {
+    const reader = holder.stdout.getReader();
+    assert.match(new TextDecoder().decode((await reader.read()).value), /ready/);
+    reader.releaseLock();
+    for (const readOnly of [false, true]) {
+      await assert.rejects(
+        ResultsStore.open(dir, { readOnly, moveAsideDamaged: !readOnly, ...quiet }),
+        (e: Error) =>
+          e.name === "PipelineError" &&
+          e.message.includes(`is in use by another process (pid ${holder.pid})`) && !e.message.includes("\n"),
+      );
+    }
+    // Not moved aside: the holder's file is intact.
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => /corrupt/.test(n)), []);
+  } finally {
+    holder.kill("SIGKILL");
+    await holder.status;
+    await holder.stdout.cancel().catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: a damaged file is an error unless moveAsideDamaged, then it is set aside", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lopt-store-damaged-" });
+  try {
+    const s = await ResultsStore.open(dir, quiet);
+    await s.close();
+    const db = join(dir, DB_FILE);
+    await Deno.writeFile(db, (await Deno.readFile(db)).slice(0, 5000));
+    await assert.rejects(
+      ResultsStore.open(dir, quiet),
+      /is damaged \(IO Error: .*\): run `deno task pipeline`, which moves it aside/,
+    );
+    const notes: string[] = [];
+    const fresh = await ResultsStore.open(dir, { moveAsideDamaged: true, log: (m) => notes.push(m) });
+    assert.equal(fresh.schemaVersion, fresh.latestSchemaVersion);
+    await fresh.close();
+    assert.equal(notes.length, 1);
+    assert.match(
+      notes[0],
+      /is damaged \(IO Error: Could not read enough bytes.*\); moved it to .*\.corrupt-\d{8}T\d{6}Z/,
+    );
+    assert.equal([...Deno.readDirSync(dir)].filter((e) => e.name.includes(".corrupt-")).length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

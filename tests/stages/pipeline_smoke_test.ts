@@ -1,7 +1,7 @@
 /**
  * The whole DAG of the real entry (`stages/main.ts`) on the smoke profile: every stage succeeds, a second
- * run is all cached, a meta-training param change reruns exactly the stages downstream of `meta-train`, and
- * the tasks table answers the README's query.
+ * run is all cached, a deleted database is rebuilt from the artifacts as it was, a meta-training param
+ * change reruns exactly the stages downstream of `meta-train`, and the tasks table answers the README's query.
  */
 import { strict as assert } from "node:assert";
 import { fileURLToPath } from "node:url";
@@ -56,6 +56,34 @@ Deno.test("smoke DAG: all stages run, then all cached; a meta-train change rerun
     } finally {
       await store.close();
     }
+
+    // A deleted database is rebuilt from the artifacts: every table, and every stage's bookkeeping
+    // (the report stage, which has no tables, included), as before.
+    const snapshot = async () => {
+      const s = await ResultsStore.open(results, { readOnly: true, log: () => {} });
+      try {
+        const out: Record<string, unknown[][]> = {};
+        for (const t of new Set((await s.schema()).map((c) => c.table))) {
+          if (t === "schema_migrations" || t === "bench") continue;
+          const sql = t === "stage_runs"
+            ? "SELECT stage, key, status, profile, params, git_commit FROM stage_runs ORDER BY ALL"
+            : t === "artifacts"
+            ? "SELECT stage, key, profile, files, bytes, manifest_sha256 FROM artifacts ORDER BY ALL"
+            : `SELECT * FROM "${t}" ORDER BY ALL`;
+          out[t] = (await s.query(sql)).rows;
+        }
+        return out;
+      } finally {
+        await s.close();
+      }
+    };
+    const before = await snapshot();
+    assert.ok(before.stage_runs.some((r) => r[0] === "report"));
+    for (const f of ["lopt.duckdb", "lopt.duckdb.wal"]) await Deno.remove(`${results}/${f}`).catch(() => {});
+    const rebuilt = await pipeline(results, "-q");
+    assert.equal(rebuilt.code, 0, rebuilt.text);
+    assert.match(rebuilt.text, new RegExp(`0 ran, ${STAGES.length} cached`));
+    assert.deepEqual(await snapshot(), before);
 
     const dry = await pipeline(results, "--dry-run", "--json");
     assert.equal(dry.code, 0, dry.text);
