@@ -52,7 +52,14 @@ Deno.test("smoke DAG: all stages run, then all cached; a meta-train change rerun
         "SELECT split, family, count(*) AS n FROM tasks GROUP BY ALL ORDER BY ALL",
       );
       const splits = new Set(tasks.rows.map((r) => r[0]));
-      assert.deepEqual([...splits].sort(), ["test", "train"]);
+      assert.deepEqual([...splits].sort(), ["test", "train", "valid"]);
+      const trainFamilies = new Set(tasks.rows.filter((r) => r[0] === "train").map((r) => r[1]));
+      const validFamilies = new Set(tasks.rows.filter((r) => r[0] === "valid").map((r) => r[1]));
+      assert.deepEqual(
+        [...validFamilies].sort(),
+        [...trainFamilies].sort(),
+        "one validation instance per family",
+      );
     } finally {
       await store.close();
     }
