@@ -166,7 +166,7 @@ function queryError(msg: string, live: { tables: string[] } | null): string {
     return "error: `deno task query` opens the results database read-only: write statements are not " +
       `allowed (the pipeline owns writes). DuckDB: ${line}`;
   }
-  if (/disabled by configuration|configuration has been locked|external access/i.test(msg)) {
+  if (/disabled (by|through) configuration|configuration has been locked|external access/i.test(msg)) {
     return "error: `deno task query` can read only the results database: files, extensions and settings " +
       `(COPY, read_csv, ATTACH, INSTALL/LOAD, SET, PRAGMA ...) are refused. DuckDB: ${line}`;
   }
