@@ -92,7 +92,13 @@ async function listSources(root: string): Promise<Source[]> {
       }
       const m = STAGING.exec(e.name);
       if (!m || byKey.get(m[1])?.pid === null) continue;
-      byKey.set(m[1], { stage: s.name, key: m[1], dir, published: join(root, s.name, m[1]), pid: Number(m[2]) });
+      byKey.set(m[1], {
+        stage: s.name,
+        key: m[1],
+        dir,
+        published: join(root, s.name, m[1]),
+        pid: Number(m[2]),
+      });
     }
     out.push(...[...byKey.values()].sort((a, b) => a.key.localeCompare(b.key)));
   }

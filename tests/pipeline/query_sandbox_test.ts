@@ -41,7 +41,11 @@ Deno.test("query sandbox: files, extensions, ATTACH and settings are refused wit
 
     const refused: [string, string, string?][] = [
       ["COPY TO a file", `COPY curves TO '${join(outside, "dump.csv")}'`, join(outside, "dump.csv")],
-      ["COPY a query TO a file", `COPY (SELECT 1) TO '${join(outside, "q.parquet")}'`, join(outside, "q.parquet")],
+      [
+        "COPY a query TO a file",
+        `COPY (SELECT 1) TO '${join(outside, "q.parquet")}'`,
+        join(outside, "q.parquet"),
+      ],
       ["EXPORT DATABASE", `EXPORT DATABASE '${join(outside, "exp")}'`, join(outside, "exp")],
       ["read_csv of /etc/passwd", "SELECT * FROM read_csv('/etc/passwd', sep = ':')"],
       ["read_csv of a file next to the database", `SELECT * FROM read_csv('${secret}')`],
@@ -58,7 +62,11 @@ Deno.test("query sandbox: files, extensions, ATTACH and settings are refused wit
       ["SET enable_external_access back on", "SET enable_external_access = true"],
       ["RESET", "RESET enable_external_access"],
       ["unlocking the configuration", "SET lock_configuration = false"],
-      ["PRAGMA profile_output", `PRAGMA profile_output = '${join(outside, "prof.txt")}'`, join(outside, "prof.txt")],
+      [
+        "PRAGMA profile_output",
+        `PRAGMA profile_output = '${join(outside, "prof.txt")}'`,
+        join(outside, "prof.txt"),
+      ],
       ["SET profile_output in a multi-statement", `SELECT 1; SET profiling_output = '${join(outside, "p")}'`],
     ];
     for (const [what, sql, mustNotExist] of refused) {
@@ -77,7 +85,13 @@ Deno.test("query sandbox: files, extensions, ATTACH and settings are refused wit
     }
 
     await t.step("the database itself still opens read-only and queries work", async () => {
-      const r = await cli(["--results", dir, "--format", "csv", "SELECT step, loss FROM curves ORDER BY step"]);
+      const r = await cli([
+        "--results",
+        dir,
+        "--format",
+        "csv",
+        "SELECT step, loss FROM curves ORDER BY step",
+      ]);
       assert.equal(r.code, 0, r.err);
       assert.equal(r.out, "step,loss\r\n1,344.36859300000197\r\n2,1e-7\r\n");
       const settings = await cli([
@@ -109,7 +123,7 @@ Deno.test("query sandbox: files, extensions, ATTACH and settings are refused wit
         "--format",
         "json",
         "SELECT 'infinity'::TIMESTAMP AS t, TIMESTAMP '2024-01-02 03:04:05' AS ok, " +
-          "[ 'infinity'::TIMESTAMP ] AS l",
+        "[ 'infinity'::TIMESTAMP ] AS l",
       ]);
       assert.equal(r.code, 0, r.err);
       assert.deepEqual(JSON.parse(r.out), [{

@@ -87,33 +87,36 @@ Deno.test("query CLI", async (t) => {
       ]);
     });
 
-    await t.step("--schema lists the tables with descriptions; --schema TABLE one table's columns", async () => {
-      const r = await cli(["--results", dir, "--schema", "--format", "json"]);
-      assert.equal(r.code, 0, r.err);
-      const tables = JSON.parse(r.out) as { table: string; columns: number; description: string | null }[];
-      assert.deepEqual(tables.find((x) => x.table === "curves"), {
-        table: "curves",
-        columns: 4,
-        description: "test curves",
-      });
-      assert.match(tables.find((x) => x.table === "stage_runs")!.description!, /one row per stage run/);
-      const one = await cli(["--results", dir, "--schema", "curves", "--format", "json"]);
-      assert.equal(one.code, 0, one.err);
-      assert.deepEqual(JSON.parse(one.out), [
-        { column: "run_key", type: "VARCHAR", description: RUN_KEY_DESCRIPTION },
-        { column: "step", type: "INTEGER", description: "optimizer step" },
-        { column: "loss", type: "DOUBLE", description: null },
-        { column: "note", type: "VARCHAR", description: null },
-      ]);
-      const core = await cli(["--results", dir, "--schema", "stage_runs"]);
-      assert.match(core.out, /^status\s+VARCHAR\s+running, success or failed$/m);
-      assert.equal(core.out.trimEnd().split("\n").length, 2 + 12 + 1);
-      const table = await cli(["--results", dir, "--schema"]);
-      assert.match(table.out, /^table\s+columns\s+description$/m);
-      const nope = await cli(["--results", dir, "--schema", "nope"]);
-      assert.equal(nope.code, 1);
-      assert.match(nope.err, /^error: no table nope; tables: .*curves/);
-    });
+    await t.step(
+      "--schema lists the tables with descriptions; --schema TABLE one table's columns",
+      async () => {
+        const r = await cli(["--results", dir, "--schema", "--format", "json"]);
+        assert.equal(r.code, 0, r.err);
+        const tables = JSON.parse(r.out) as { table: string; columns: number; description: string | null }[];
+        assert.deepEqual(tables.find((x) => x.table === "curves"), {
+          table: "curves",
+          columns: 4,
+          description: "test curves",
+        });
+        assert.match(tables.find((x) => x.table === "stage_runs")!.description!, /one row per stage run/);
+        const one = await cli(["--results", dir, "--schema", "curves", "--format", "json"]);
+        assert.equal(one.code, 0, one.err);
+        assert.deepEqual(JSON.parse(one.out), [
+          { column: "run_key", type: "VARCHAR", description: RUN_KEY_DESCRIPTION },
+          { column: "step", type: "INTEGER", description: "optimizer step" },
+          { column: "loss", type: "DOUBLE", description: null },
+          { column: "note", type: "VARCHAR", description: null },
+        ]);
+        const core = await cli(["--results", dir, "--schema", "stage_runs"]);
+        assert.match(core.out, /^status\s+VARCHAR\s+running, success or failed$/m);
+        assert.equal(core.out.trimEnd().split("\n").length, 2 + 12 + 1);
+        const table = await cli(["--results", dir, "--schema"]);
+        assert.match(table.out, /^table\s+columns\s+description$/m);
+        const nope = await cli(["--results", dir, "--schema", "nope"]);
+        assert.equal(nope.code, 1);
+        assert.match(nope.err, /^error: no table nope; tables: .*curves/);
+      },
+    );
 
     await t.step("a write statement fails read-only with exit 1", async () => {
       const r = await cli(["--results", dir, "DELETE FROM curves"]);
