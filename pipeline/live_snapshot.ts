@@ -3,7 +3,8 @@
  * `deno task report`) while a running pipeline holds `lopt.duckdb`: the stage result tables come from the
  * row files of every artifact (`artifacts/<stage>/<key>/rows/<table>.ndjson`, and those of stages still
  * running in `.staging-<key>-<pid>/`), `stage_runs` from the run logs (`logs/<stage>-<key>.log`) and
- * `artifacts` from the manifests. `bench` is not available.
+ * `artifacts` from the manifests. `bench` is not available. Tables declared in `tables.json` (written by the
+ * pipeline's store) get their declared column types and descriptions; others get the types DuckDB infers.
  *
  * Files are copied before DuckDB reads them, so a staging folder published (renamed) while the snapshot is
  * built is read from its new place, a file that vanished is skipped, and a row half-written at the end of a
@@ -24,7 +25,8 @@
 import { join } from "node:path";
 import { MANIFEST, type Manifest } from "./artifacts.ts";
 import { isPidAlive } from "./pid.ts";
-import { quoteIdent, ResultsStore } from "./store.ts";
+import type { TableSpec } from "./stage.ts";
+import { quoteIdent, ResultsStore, TABLES_FILE } from "./store.ts";
 
 /** Tables of the results database that a live snapshot cannot rebuild from files. */
 export const LIVE_UNAVAILABLE: readonly string[] = ["bench"];
@@ -50,6 +52,20 @@ export interface LiveSnapshot {
 
 const KEY = /^[0-9a-f]+$/;
 const STAGING = /^\.staging-([0-9a-f]+)-(\d+)$/;
+
+function sqlText(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** The declared stage result tables from the results directory's `tables.json` (none when absent or bad). */
+async function readDeclaredTables(resultsDir: string): Promise<TableSpec[]> {
+  try {
+    const parsed = JSON.parse(await Deno.readTextFile(join(resultsDir, TABLES_FILE)));
+    return Array.isArray(parsed) ? parsed as TableSpec[] : [];
+  } catch {
+    return [];
+  }
+}
 
 /** One artifact directory the snapshot reads (published, or staging of a run in progress). */
 interface Source {
@@ -260,13 +276,27 @@ export async function openLiveSnapshot(
     const runs = await runsFromLogs(resultsDir, bySource, manifests);
 
     const dbDir = join(tmp, "db");
+    const declared = await readDeclaredTables(resultsDir);
     const writer = await ResultsStore.open(dbDir, { log: () => {} });
     try {
+      // Declared tables: exact types (also those no artifact has written yet, empty).
+      if (declared.length > 0) await writer.ensureTables(declared);
       for (const [table, files] of copies) {
-        const list = files.map((f) => `'${f.replaceAll("'", "''")}'`).join(", ");
+        const list = files.map(sqlText).join(", ");
+        const runKey = `regexp_extract(filename, '-([0-9a-f]+)\\.ndjson$', 1)`;
+        const spec = declared.find((t) => t.name === table);
+        if (spec) {
+          const cols = spec.columns.map((c) => `${sqlText(c.name)}: ${sqlText(c.type)}`).join(", ");
+          try {
+            await writer.query(
+              `INSERT INTO ${quoteIdent(table)} SELECT ${runKey}, * EXCLUDE (filename) FROM read_json(` +
+                `[${list}], format = 'newline_delimited', columns = {${cols}}, filename = true)`,
+            );
+            continue;
+          } catch { /* rows of an older declaration: load them with inferred types below */ }
+        }
         await writer.query(
-          `CREATE OR REPLACE TABLE ${quoteIdent(table)} AS SELECT ` +
-            `regexp_extract(filename, '-([0-9a-f]+)\\.ndjson$', 1) AS run_key, ` +
+          `CREATE OR REPLACE TABLE ${quoteIdent(table)} AS SELECT ${runKey} AS run_key, ` +
             `* EXCLUDE (filename) FROM read_json_auto([${list}], format = 'newline_delimited', ` +
             `union_by_name = true, filename = true)`,
         );

@@ -24,6 +24,13 @@ export const DB_FILE = "lopt.duckdb";
 /** Directory holding the versioned schema migrations (`NNN_name.sql`). */
 export const SCHEMA_DIR: string = fileURLToPath(new URL("../results/schema/", import.meta.url));
 
+/**
+ * File next to the database listing the declared stage result tables (a JSON array of `TableSpec`), written
+ * by {@link ResultsStore.ensureTables}: readers that cannot open the database while a pipeline holds it
+ * take exact column types and descriptions from it.
+ */
+export const TABLES_FILE = "tables.json";
+
 /** Tables created by the migrations; stage result tables may not use these names. */
 export const CORE_TABLES: readonly string[] = ["stage_runs", "artifacts", "bench", "schema_migrations"];
 
@@ -498,8 +505,21 @@ export class ResultsStore {
       };
       await this.#tx(work);
       for (const n of result.notices) this.#log(n);
+      await this.#writeTablesFile(tables);
       return result;
     });
+  }
+
+  /** Writes {@link TABLES_FILE} (write then rename) unless it already holds these declarations. */
+  async #writeTablesFile(tables: TableSpec[]): Promise<void> {
+    const path = join(this.resultsDir, TABLES_FILE);
+    const text = JSON.stringify(tables, null, 1) + "\n";
+    try {
+      if ((await Deno.readTextFile(path)) === text) return;
+    } catch { /* absent */ }
+    const tmp = `${path}.tmp-${Deno.pid}`;
+    await Deno.writeTextFile(tmp, text);
+    await Deno.rename(tmp, path);
   }
 
   /** Sets the tables' and columns' DuckDB comments to their declared descriptions (only those that differ). */
