@@ -418,7 +418,7 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
         })
       );
       await writeLast(p);
-      reporter?.finish();
+      reporter?.complete();
       writeLog(`# finished ${new Date().toISOString()}\n`);
       return done("ran");
     } catch (e) {

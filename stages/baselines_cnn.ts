@@ -89,6 +89,7 @@ export const baselinesCnn = defineStage<CnnParams>({
           await writeRun(ctx, tables, r);
         }
         done += perModel * p.steps;
+        ctx.progress(done, total, `${spec.name} not run`);
         continue;
       }
       ctx.log(
@@ -113,6 +114,7 @@ export const baselinesCnn = defineStage<CnnParams>({
               onStep: () => ctx.progress(++done, total, `${spec.name} ${o} lr=${lr} seed=${seed}`),
             });
             done += p.steps - rec.stepsRun;
+            ctx.progress(done, total, `${spec.name} ${o} lr=${lr} seed=${seed}`);
             const r = storedRun(rec, p.curvePoints);
             runs.push(r);
             await writeRun(ctx, tables, r);

@@ -126,6 +126,7 @@ export const evalCnn = defineStage<EvalCnnParams>({
         runs.push(r);
         await writeRun(ctx, tables, r);
         done += p.seeds.length * p.steps;
+        ctx.progress(done, total, `${spec.name} not run`);
         continue;
       }
       for (const seed of p.seeds) {
@@ -148,6 +149,7 @@ export const evalCnn = defineStage<EvalCnnParams>({
             onStep: () => ctx.progress(++done, total, `${spec.name} learned seed=${seed}`),
           });
           done += p.steps - rec.stepsRun;
+          ctx.progress(done, total, `${spec.name} learned seed=${seed}`);
           const r = storedRun(rec, p.curvePoints);
           runs.push(r);
           await writeRun(ctx, tables, r);
