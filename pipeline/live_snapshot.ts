@@ -68,7 +68,7 @@ async function readDeclaredTables(resultsDir: string): Promise<TableSpec[]> {
 }
 
 /** One artifact directory the snapshot reads (published, or staging of a run in progress). */
-interface Source {
+export interface Source {
   stage: string;
   key: string;
   /** Directory as listed. */
@@ -159,7 +159,7 @@ async function readManifest(src: Source): Promise<Manifest | null> {
 }
 
 /** A `stage_runs` row rebuilt from a run log. */
-interface RunRow {
+export interface RunRow {
   stage: string;
   key: string;
   profile: string;
@@ -178,11 +178,15 @@ const LOG_HEAD = /^# lopt stage (\S+) key ([0-9a-f]+) profile (\S+) started (\S+
 const LOG_FINISHED = /^# finished (\S+)$/m;
 const LOG_FAILED = /^# failed: (.*)$/m;
 
-/** Rebuilds `stage_runs` from the logs; runs without an end line are `running` while their staging lives. */
-async function runsFromLogs(
+/**
+ * Rebuilds `stage_runs` rows from the run logs (`<results>/logs/*.log`), oldest first. A run whose log has
+ * no end line is `running` while its staging directory (in `sources`) belongs to a live process, else
+ * `failed`; params come from the artifact's manifest or the job file of a run in progress.
+ */
+export async function readRunLogs(
   resultsDir: string,
-  sources: Map<string, Source>,
-  manifests: Map<string, Manifest>,
+  sources: Map<string, Source> = new Map(),
+  manifests: Map<string, Manifest> = new Map(),
 ): Promise<RunRow[]> {
   const logs = join(resultsDir, "logs");
   const out: RunRow[] = [];
@@ -273,7 +277,7 @@ export async function openLiveSnapshot(
       const m = await readManifest(s);
       if (m) manifests.set(`${s.stage}/${s.key}`, m);
     }
-    const runs = await runsFromLogs(resultsDir, bySource, manifests);
+    const runs = await readRunLogs(resultsDir, bySource, manifests);
 
     const dbDir = join(tmp, "db");
     const declared = await readDeclaredTables(resultsDir);
