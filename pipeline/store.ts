@@ -510,16 +510,37 @@ export class ResultsStore {
     });
   }
 
-  /** Writes {@link TABLES_FILE} (write then rename) unless it already holds these declarations. */
+  /**
+   * Merges the declarations into {@link TABLES_FILE} (write then rename; tables declared earlier by other
+   * stages are kept). Failing to write it only costs readers exact types, so it is reported, not thrown.
+   */
   async #writeTablesFile(tables: TableSpec[]): Promise<void> {
     const path = join(this.resultsDir, TABLES_FILE);
-    const text = JSON.stringify(tables, null, 1) + "\n";
+    let old = "";
+    let merged: TableSpec[] = [];
     try {
-      if ((await Deno.readTextFile(path)) === text) return;
-    } catch { /* absent */ }
+      old = await Deno.readTextFile(path);
+      const parsed = JSON.parse(old);
+      if (Array.isArray(parsed)) merged = parsed as TableSpec[];
+    } catch { /* absent or unreadable: rewrite */ }
+    const names = new Set(tables.map((t) => t.name));
+    merged = [...merged.filter((t) => !names.has(t.name)), ...tables].sort((x, y) =>
+      x.name.localeCompare(y.name)
+    );
+    const text = JSON.stringify(merged, null, 1) + "\n";
+    if (text === old) return;
     const tmp = `${path}.tmp-${Deno.pid}`;
-    await Deno.writeTextFile(tmp, text);
-    await Deno.rename(tmp, path);
+    try {
+      await Deno.writeTextFile(tmp, text);
+      await Deno.rename(tmp, path);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      this.#log(
+        `results db: could not write ${path} (${
+          (e as Error).message
+        }); readers during a run infer column types`,
+      );
+    }
   }
 
   /** Sets the tables' and columns' DuckDB comments to their declared descriptions (only those that differ). */

@@ -116,3 +116,36 @@ Deno.test("live snapshot: no artifacts folder is 'no results yet'", async () => 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("live snapshot: declared tables (tables.json, merged across runs) keep their types and descriptions", async () => {
+  const { dir } = await fixture();
+  const { ResultsStore } = await import("../../pipeline/store.ts");
+  const store = await ResultsStore.open(dir, { log: () => {} });
+  await store.ensureTables([{
+    name: "t1",
+    description: "losses",
+    columns: [{ name: "step", type: "BIGINT", description: "step" }, { name: "loss", type: "FLOAT" }],
+  }]);
+  await store.ensureTables([{
+    name: "t9",
+    description: "never written",
+    columns: [{ name: "x", type: "JSON" }],
+  }]);
+  await store.close();
+  const snap = await openLiveSnapshot(dir);
+  try {
+    const cols = await snap.store.schema();
+    const t1 = cols.filter((c) => c.table === "t1").map((c) => [c.column, c.type, c.description]);
+    assert.deepEqual(t1, [
+      ["run_key", "VARCHAR", "artifact key of the stage run that wrote the row (stage_runs.key)"],
+      ["step", "BIGINT", "step"],
+      ["loss", "FLOAT", null],
+    ]);
+    assert.equal(cols.find((c) => c.table === "t1")!.tableDescription, "losses");
+    assert.deepEqual((await snap.store.query("SELECT count(*)::INTEGER FROM t9")).rows, [[0]]);
+    assert.deepEqual((await snap.store.query("SELECT count(*)::INTEGER FROM t1")).rows, [[3]]);
+  } finally {
+    await snap.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
