@@ -108,8 +108,9 @@ function helpText(program: string, stages: StageDef<any>[]): string {
     "  --set STAGE.KEY=VAL   override one param (repeatable); arrays as JSON or comma lists",
     "  --force STAGE         rerun STAGE even if cached (repeatable; 'all' forces every selected stage);",
     "                        downstream stages stay cached unless their keys change",
-    "  --dry-run             print what would run and why, run nothing",
-    "  --json                with --dry-run: print a JSON array of {stage, action, key, reason}",
+    "  --dry-run             print what would run and why, with a time estimate, run nothing",
+    "  --json                with --dry-run: print a JSON array of {stage, action, key, reason,",
+    "                        estimate_seconds}",
     "  --jobs N              run up to N independent stages at once (default: CPU cores, at most 4)",
     "  --results DIR         results directory (default: $LOPT_RESULTS, else ./results)",
     "  --list                list stages with their deps and descriptions",
@@ -257,14 +258,24 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
     if (v["dry-run"]) {
       assertResultsDir(resultsDir, false);
       const plan = await planRun({ stages: selected, profile, sets, force, artifacts });
+      const { estimateLines, pastStageSeconds } = await import("./estimate.ts");
+      const past = await pastStageSeconds(resultsDir, profile);
       if (v.json) {
         out(JSON.stringify(
-          plan.map((p) => ({ stage: p.stage.name, action: p.action, key: p.key, reason: p.reason })),
+          plan.map((p) => ({
+            stage: p.stage.name,
+            action: p.action,
+            key: p.key,
+            reason: p.reason,
+            estimate_seconds: p.action === "run" ? (past.get(p.stage.name) ?? null) : 0,
+          })),
           null,
           2,
         ));
       } else {
         for (const p of plan) out(dryRunLine(p));
+        const running = plan.filter((p) => p.action === "run").map((p) => p.stage.name);
+        for (const line of estimateLines(running, past, profile)) out(line);
       }
       return 0;
     }

@@ -87,7 +87,17 @@ export class ProgressReporter {
     this.#draw();
   }
 
-  /** Prints the final state (a newline ends the terminal bar). Idempotent. */
+  /**
+   * Marks the task complete — `total` of `total`, 100 % — and prints it, e.g. when the last units were
+   * skipped (a missing dataset) and no progress call counted them. Idempotent.
+   */
+  complete(): void {
+    if (this.#finished || !this.#updated) return;
+    if (this.#total > 0) this.#done = this.#total;
+    this.finish();
+  }
+
+  /** Prints the current state as final (a newline ends the terminal bar). Idempotent. */
   finish(): void {
     if (this.#finished || !this.#updated) return;
     this.#finished = true;

@@ -1,13 +1,32 @@
 /**
  * `deno task query "SQL"`: runs SQL against the results database, opened read-only, and prints the result
- * as an aligned table, CSV (RFC 4180) or JSON. `--schema` lists tables and columns.
+ * as an aligned table, CSV (RFC 4180) or JSON. `--schema` lists the tables, `--schema TABLE` one table's
+ * columns with their descriptions.
+ *
+ * User SQL runs with DuckDB's external access off and its configuration locked ({@link SANDBOX_SQL}): it
+ * can read the results database and nothing else — no file reading or writing (`read_csv`, `COPY ... TO`,
+ * `ATTACH`, `PRAGMA profile_output`), no extensions (`INSTALL`, `LOAD`), no `SET`. While a pipeline holds
+ * the database, the query is answered from a live snapshot ({@link openLiveSnapshot}) with the same limits.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
+import { LIVE_UNAVAILABLE, openLiveSnapshot } from "./live_snapshot.ts";
 import { resolveResultsDir, ResultsStore } from "./store.ts";
-import type { QueryResult } from "./store.ts";
+import type { QueryResult, SchemaColumn } from "./store.ts";
+
+/**
+ * The statements run before any user SQL: no access to files, the network or extensions outside the
+ * database already open, and no further configuration changes (DuckDB "Securing DuckDB": these two settings
+ * cannot be undone once the configuration is locked).
+ */
+export const SANDBOX_SQL: string = [
+  "SET autoinstall_known_extensions = false",
+  "SET autoload_known_extensions = false",
+  "SET enable_external_access = false",
+  "SET lock_configuration = true",
+].join("; ");
 
 /** Output formats of the query CLI. */
 export type QueryFormat = "table" | "csv" | "json";
@@ -23,30 +42,50 @@ export interface QueryIo {
 const HELP = `Usage: deno task query [options] "SQL"
 
 Runs SQL on the results database (<results>/lopt.duckdb), opened READ-ONLY, and prints the result.
+The SQL can read the database only: files, extensions and settings (COPY, read_csv, ATTACH, INSTALL,
+SET, ...) are refused. While a pipeline holds the database, the answer comes from the artifacts' row files
+and run logs (stages still running included) and a note says so.
 
 Options:
-  --format FMT     table (default, aligned columns), csv (RFC 4180) or json (array of objects)
-  --schema         list the tables and their columns instead of running SQL
+  --format FMT     table (default: aligned columns, non-integer numbers to 6 significant digits),
+                   csv (RFC 4180) or json (array of objects); csv and json keep full precision
+  --schema [TABLE] list the tables with their descriptions, or TABLE's columns, types and descriptions
   --results DIR    results directory (default: $LOPT_RESULTS, else ./results)
   -h, --help       show this help
 
 SQL "-" reads the statement from stdin. Examples:
   deno task query "SELECT stage, status, seconds FROM stage_runs ORDER BY started_at"
   deno task query --format csv "SELECT * FROM bench" > bench.csv
-  deno task query --schema
+  deno task query --schema eval_summary
 `;
 
 const MAX_CELL = 80;
 
+/** Significant digits of non-integer numbers in the table format. */
+export const TABLE_DIGITS = 6;
+
+/**
+ * A number as the table format shows it: integers in full, others rounded to {@link TABLE_DIGITS}
+ * significant digits (`344.36859300000197` → `344.369`, `1.23456789e-7` → `1.23457e-7`).
+ */
+export function displayNumber(v: number): string {
+  if (!Number.isFinite(v) || Number.isInteger(v)) return String(v);
+  return String(Number(v.toPrecision(TABLE_DIGITS)));
+}
+
 function cellText(v: unknown, forTable: boolean): string {
   if (v === null || v === undefined) return forTable ? "NULL" : "";
+  if (forTable && typeof v === "number") return displayNumber(v);
   const s = typeof v === "object" ? JSON.stringify(v) : String(v);
   if (!forTable) return s;
   const one = s.replace(/\r?\n/g, "\\n").replace(/\t/g, " ");
   return one.length > MAX_CELL ? one.slice(0, MAX_CELL - 1) + "…" : one;
 }
 
-/** Formats a result as an aligned text table (numbers right-aligned, NULL shown as `NULL`) with a row count. */
+/**
+ * Formats a result as an aligned text table (numbers right-aligned and rounded by {@link displayNumber},
+ * NULL shown as `NULL`, long cells cut at 80 characters) with a row count.
+ */
 export function formatTable(result: QueryResult): string {
   const { columns, rows } = result;
   if (columns.length === 0) return "(no result)\n";
@@ -108,6 +147,65 @@ async function readStdin(): Promise<string> {
   return await new Response(Deno.stdin.readable).text();
 }
 
+/** True when the text holds no statement (only whitespace, semicolons and comments). */
+export function isEmptySql(sql: string): boolean {
+  return sql.replace(/--[^\n]*/g, "").replace(/\/\*[\s\S]*?\*\//g, "").replace(/[\s;]+/g, "") === "";
+}
+
+/** A DuckDB error message on one line (without the `LINE n:` excerpt and its caret). */
+function oneLine(msg: string): string {
+  const lines = msg.split("\n").map((l) => l.trim());
+  const cut = lines.findIndex((l) => /^LINE \d+:/.test(l));
+  return (cut < 0 ? lines : lines.slice(0, cut)).filter((l) => l !== "").join(" ");
+}
+
+/** The one-line error for a failed user query. */
+function queryError(msg: string, live: { tables: string[] } | null): string {
+  const line = oneLine(msg);
+  if (/read-only mode/i.test(msg)) {
+    return "error: `deno task query` opens the results database read-only: write statements are not " +
+      `allowed (the pipeline owns writes). DuckDB: ${line}`;
+  }
+  if (/disabled (by|through) configuration|configuration has been locked|external access/i.test(msg)) {
+    return "error: `deno task query` can read only the results database: files, extensions and settings " +
+      `(COPY, read_csv, ATTACH, INSTALL/LOAD, SET, PRAGMA ...) are refused. DuckDB: ${line}`;
+  }
+  const missing = /Table with name (\S+) does not exist/.exec(msg);
+  if (live && missing) {
+    const why = LIVE_UNAVAILABLE.includes(missing[1])
+      ? `${missing[1]} cannot be rebuilt from files`
+      : `no artifact has written ${missing[1]} yet`;
+    return `error: table ${missing[1]} is not available while a pipeline holds the database (${why}); ` +
+      `available now: ${live.tables.join(", ")}`;
+  }
+  return `error: ${line}`;
+}
+
+function schemaResult(cols: SchemaColumn[], table: string | undefined): QueryResult | string {
+  const text = (name: string) => ({ name, type: "VARCHAR" });
+  if (table === undefined) {
+    const tables = new Map<string, { n: number; description: string | null }>();
+    for (const c of cols) {
+      const t = tables.get(c.table) ?? { n: 0, description: c.tableDescription };
+      t.n++;
+      tables.set(c.table, t);
+    }
+    return {
+      columns: [text("table"), { name: "columns", type: "INTEGER" }, text("description")],
+      rows: [...tables].map(([name, t]) => [name, t.n, t.description]),
+    };
+  }
+  const mine = cols.filter((c) => c.table === table);
+  if (mine.length === 0) {
+    const names = [...new Set(cols.map((c) => c.table))];
+    return `error: no table ${table}; tables: ${names.join(", ")}`;
+  }
+  return {
+    columns: [text("column"), text("type"), text("description")],
+    rows: mine.map((c) => [c.column, c.type, c.description]),
+  };
+}
+
 /**
  * Runs the query CLI with the given arguments (without the program name) and returns the exit code:
  * 0 success, 1 query or database error, 2 usage error. Never throws for user errors.
@@ -140,38 +238,55 @@ export async function runQueryCli(argv: string[], io: QueryIo = stdio): Promise<
     return 2;
   }
   let sql = positionals.join(" ").trim();
-  if (!values.schema && sql === "") {
-    await io.err(
-      `error: give a SQL statement, e.g. deno task query "SELECT * FROM stage_runs", or --schema\n`,
-    );
-    return 2;
+  let schemaTable: string | undefined;
+  if (values.schema) {
+    if (positionals.length > 1) {
+      await io.err("error: --schema takes at most one table name, e.g. --schema eval_summary\n");
+      return 2;
+    }
+    schemaTable = positionals[0];
+  } else {
+    if (sql === "") {
+      await io.err(
+        `error: give a SQL statement, e.g. deno task query "SELECT * FROM stage_runs", or --schema\n`,
+      );
+      return 2;
+    }
+    if (sql === "-") sql = (await readStdin()).trim();
+    if (isEmptySql(sql)) {
+      await io.err(
+        `error: the SQL statement is empty${positionals[0] === "-" ? " (nothing on stdin)" : ""}; ` +
+          `give one, e.g. deno task query "SELECT * FROM stage_runs"\n`,
+      );
+      return 2;
+    }
   }
-  if (values.schema && sql !== "") {
-    await io.err("error: --schema takes no SQL\n");
-    return 2;
-  }
-  if (sql === "-") sql = (await readStdin()).trim();
 
   let store: ResultsStore;
+  let live: { tables: string[]; close(): Promise<void> } | null = null;
   const resultsDir = resolveResultsDir(values.results);
   try {
     store = await ResultsStore.open(resultsDir, { readOnly: true, log: () => {} });
   } catch (e) {
     if (!/in use by another process/.test((e as Error).message)) {
-      await io.err(`error: ${(e as Error).message}\n`);
+      await io.err(`error: ${oneLine((e as Error).message)}\n`);
       return 1;
     }
     try {
-      store = await ResultsStore.openArtifactSnapshot(resultsDir);
+      const snap = await openLiveSnapshot(resultsDir);
+      store = snap.store;
+      live = snap;
     } catch (e2) {
       await io.err(
-        `error: ${(e as Error).message}\n(no artifact row files to fall back on: ${(e2 as Error).message})\n`,
+        `error: ${oneLine((e as Error).message)} (and no artifact files to answer from: ` +
+          `${oneLine((e2 as Error).message)})\n`,
       );
       return 1;
     }
     await io.err(
-      "note: the results database is held by a running pipeline; answering from the stages' row files " +
-        "(artifacts/*/*/rows, including stages still running). Only stage result tables are available.\n",
+      "note: the results database is held by a running pipeline; answering from the artifacts' row files and " +
+        "run logs (stages still running included; stage_runs.git_commit unknown; " +
+        `${LIVE_UNAVAILABLE.join(", ")} not available).\n`,
     );
   }
   try {
@@ -181,29 +296,20 @@ export async function runQueryCli(argv: string[], io: QueryIo = stdio): Promise<
           `${store.latestSchemaVersion}; run \`deno task pipeline\` to upgrade it\n`,
       );
     }
+    await store.query(SANDBOX_SQL);
     let result: QueryResult;
     if (values.schema) {
-      const cols = await store.schema();
-      result = {
-        columns: [{ name: "table", type: "VARCHAR" }, { name: "column", type: "VARCHAR" }, {
-          name: "type",
-          type: "VARCHAR",
-        }],
-        rows: cols.map((c) => [c.table, c.column, c.type]),
-      };
+      const r = schemaResult(await store.schema(), schemaTable);
+      if (typeof r === "string") {
+        await io.err(r + "\n");
+        return 1;
+      }
+      result = r;
     } else {
       try {
         result = await store.query(sql);
       } catch (e) {
-        const msg = (e as Error).message;
-        if (/read-only mode/i.test(msg)) {
-          await io.err(
-            "error: `deno task query` opens the results database read-only: write statements are not " +
-              `allowed (the pipeline owns writes).\nDuckDB: ${msg}\n`,
-          );
-        } else {
-          await io.err(`error: ${msg}\n`);
-        }
+        await io.err(queryError((e as Error).message, live) + "\n");
         return 1;
       }
     }
@@ -215,7 +321,8 @@ export async function runQueryCli(argv: string[], io: QueryIo = stdio): Promise<
     }
     return 0;
   } finally {
-    await store.close();
+    if (live) await live.close();
+    else await store.close();
   }
 }
 

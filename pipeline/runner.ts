@@ -305,7 +305,7 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
         throw new Error(`publishing the artifact failed: ${e instanceof Error ? e.message : String(e)}`);
       }
       await writeLast(p);
-      reporter?.finish();
+      reporter?.complete();
       writeLog(`# finished ${new Date().toISOString()}\n`);
       return done("ran");
     } catch (e) {

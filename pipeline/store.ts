@@ -11,8 +11,8 @@
  * @module
  */
 
-import { DuckDBConnection, DuckDBInstance, DuckDBTypeId } from "@duckdb/node-api";
-import type { DuckDBAppender, DuckDBResultReader } from "@duckdb/node-api";
+import { DuckDBConnection, DuckDBInstance, DuckDBTypeId, JSDuckDBValueConverter } from "@duckdb/node-api";
+import type { DuckDBAppender, DuckDBResultReader, DuckDBValueConverter, JS } from "@duckdb/node-api";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,6 +25,13 @@ export const DB_FILE = "lopt.duckdb";
 
 /** Directory holding the versioned schema migrations (`NNN_name.sql`). */
 export const SCHEMA_DIR: string = fileURLToPath(new URL("../results/schema/", import.meta.url));
+
+/**
+ * File next to the database listing the declared stage result tables (a JSON array of `TableSpec`), written
+ * by {@link ResultsStore.ensureTables}: readers that cannot open the database while a pipeline holds it
+ * take exact column types and descriptions from it.
+ */
+export const TABLES_FILE = "tables.json";
 
 /** Tables created by the migrations; stage result tables may not use these names. */
 export const CORE_TABLES: readonly string[] = ["stage_runs", "artifacts", "bench", "schema_migrations"];
@@ -80,7 +87,14 @@ export interface SchemaColumn {
   table: string;
   column: string;
   type: string;
+  /** The column's comment (`COMMENT ON COLUMN`), or null. */
+  description: string | null;
+  /** The table's comment (`COMMENT ON TABLE`), or null. */
+  tableDescription: string | null;
 }
+
+/** Description the store gives every stage result table's `run_key` column. */
+export const RUN_KEY_DESCRIPTION = "artifact key of the stage run that wrote the row (stage_runs.key)";
 
 /** Arguments of {@link ResultsStore.beginRun}. */
 export interface BeginRun {
@@ -244,13 +258,25 @@ function toPlain(v: unknown, typeId?: DuckDBTypeId): unknown {
   return v;
 }
 
+/**
+ * DuckDB's JS value converter, except that a value it cannot represent (an infinite or out-of-range
+ * TIMESTAMP or DATE has no JS Date) becomes DuckDB's text form (`infinity`) instead of failing the result.
+ */
+const lenientJsConverter: DuckDBValueConverter<JS> = (value, type, converter) => {
+  try {
+    return JSDuckDBValueConverter(value, type, converter);
+  } catch {
+    return String(value);
+  }
+};
+
 /** Converts a read result to {@link QueryResult}. */
 function readerToResult(reader: DuckDBResultReader): QueryResult {
   const types = reader.columnTypes();
   const names = reader.columnNames();
   const columns = names.map((name, i) => ({ name, type: types[i].alias ?? types[i].toString() }));
   const ids = types.map((t) => t.typeId);
-  const rows = reader.getRowsJS().map((row) => row.map((v, i) => toPlain(v, ids[i])));
+  const rows = reader.convertRows(lenientJsConverter).map((row) => row.map((v, i) => toPlain(v, ids[i])));
   return { columns, rows };
 }
 
@@ -612,11 +638,72 @@ export class ResultsStore {
           }
           this.#columns.delete(t.name);
         }
+        await this.#describe(tables);
       };
       await this.#tx(work);
       for (const n of result.notices) this.#log(n);
+      await this.#writeTablesFile(tables);
       return result;
     });
+  }
+
+  /**
+   * Merges the declarations into {@link TABLES_FILE} (write then rename; tables declared earlier by other
+   * stages are kept). Failing to write it only costs readers exact types, so it is reported, not thrown.
+   */
+  async #writeTablesFile(tables: TableSpec[]): Promise<void> {
+    const path = join(this.resultsDir, TABLES_FILE);
+    let old = "";
+    let merged: TableSpec[] = [];
+    try {
+      old = await Deno.readTextFile(path);
+      const parsed = JSON.parse(old);
+      if (Array.isArray(parsed)) merged = parsed as TableSpec[];
+    } catch { /* absent or unreadable: rewrite */ }
+    const names = new Set(tables.map((t) => t.name));
+    merged = [...merged.filter((t) => !names.has(t.name)), ...tables].sort((x, y) =>
+      x.name.localeCompare(y.name)
+    );
+    const text = JSON.stringify(merged, null, 1) + "\n";
+    if (text === old) return;
+    const tmp = `${path}.tmp-${Deno.pid}`;
+    try {
+      await Deno.writeTextFile(tmp, text);
+      await Deno.rename(tmp, path);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      this.#log(
+        `results db: could not write ${path} (${
+          (e as Error).message
+        }); readers during a run infer column types`,
+      );
+    }
+  }
+
+  /** Sets the tables' and columns' DuckDB comments to their declared descriptions (only those that differ). */
+  async #describe(tables: TableSpec[]): Promise<void> {
+    const r = await this.#conn.runAndReadAll(
+      "SELECT table_name, NULL AS column_name, comment FROM duckdb_tables() WHERE schema_name = 'main' " +
+        "AND database_name = current_database() UNION ALL SELECT table_name, column_name, comment " +
+        "FROM duckdb_columns() WHERE schema_name = 'main' AND database_name = current_database()",
+    );
+    const have = new Map(r.getRowsJS().map((row) => [`${row[0]}\u0000${row[1] ?? ""}`, row[2] ?? null]));
+    const lit = (text: string) => `'${text.replaceAll("'", "''")}'`;
+    for (const t of tables) {
+      const wanted: [string, string, string][] = [
+        ["", `TABLE ${quoteIdent(t.name)}`, t.description],
+        ["run_key", `COLUMN ${quoteIdent(t.name)}.run_key`, RUN_KEY_DESCRIPTION],
+        ...t.columns.filter((c) => c.description).map((c): [string, string, string] => [
+          c.name,
+          `COLUMN ${quoteIdent(t.name)}.${quoteIdent(c.name)}`,
+          c.description!,
+        ]),
+      ];
+      for (const [col, target, text] of wanted) {
+        if ((have.get(`${t.name}\u0000${col}`) ?? null) === text) continue;
+        await this.#conn.run(`COMMENT ON ${target} IS ${lit(text)}`);
+      }
+    }
   }
 
   /** Resolves a spec's declared types to DuckDB's canonical names (and validates them) via a temp table. */
@@ -979,50 +1066,6 @@ export class ResultsStore {
     });
   }
 
-  /**
-   * A read-only, in-memory snapshot of the stage result tables, built from the row files that every stage
-   * writes into its artifact (`artifacts/<stage>/<key>/rows/<table>.ndjson`, and those of stages still running
-   * in `.staging-<key>-<pid>/`). `run_key` is taken from the directory name. Used by `deno task query` while a
-   * pipeline holds the database; core tables (stage_runs, artifacts, bench) are not in it.
-   */
-  static async openArtifactSnapshot(resultsDir: string): Promise<ResultsStore> {
-    const dir = resolve(resultsDir);
-    const byTable = new Map<string, string[]>();
-    const root = join(dir, "artifacts");
-    try {
-      for await (const stage of Deno.readDir(root)) {
-        if (!stage.isDirectory) continue;
-        for await (const art of Deno.readDir(join(root, stage.name))) {
-          if (!art.isDirectory) continue;
-          const rows = join(root, stage.name, art.name, "rows");
-          try {
-            for await (const f of Deno.readDir(rows)) {
-              if (!f.isFile || !f.name.endsWith(".ndjson")) continue;
-              const path = join(rows, f.name);
-              if ((await Deno.stat(path)).size === 0) continue;
-              const table = f.name.slice(0, -".ndjson".length);
-              byTable.set(table, [...(byTable.get(table) ?? []), path]);
-            }
-          } catch { /* no rows folder */ }
-        }
-      }
-    } catch {
-      throw new Error(`no results yet in ${dir}: run \`deno task pipeline\` first`);
-    }
-    const instance = await DuckDBInstance.create(":memory:");
-    const conn = await instance.connect();
-    for (const [table, files] of byTable) {
-      const list = files.map((f) => `'${f.replaceAll("'", "''")}'`).join(", ");
-      await conn.run(
-        `CREATE TABLE ${quoteIdent(table)} AS SELECT ` +
-          `regexp_extract(filename, '/artifacts/[^/]+/(?:\\.staging-)?([0-9a-f]+)', 1) AS run_key, ` +
-          `* EXCLUDE (filename) FROM read_json_auto([${list}], format = 'newline_delimited', ` +
-          `union_by_name = true, filename = true)`,
-      );
-    }
-    return new ResultsStore(dir, ":memory:", true, instance, conn, () => {});
-  }
-
   /** Runs SQL (several statements allowed; the last one's result is returned) and converts values to plain JS. */
   query(sql: string): Promise<QueryResult> {
     return this.#exclusive(async () => {
@@ -1035,18 +1078,25 @@ export class ResultsStore {
     });
   }
 
-  /** Lists the columns of the database's tables (main schema; no system or temp tables), in order. */
+  /**
+   * Lists the columns of the database's tables (main schema; no system or temp tables), in order, with
+   * their comments.
+   */
   schema(): Promise<SchemaColumn[]> {
     return this.#exclusive(async () => {
       const r = await this.#conn.runAndReadAll(
-        "SELECT table_name, column_name, data_type FROM information_schema.columns " +
-          "WHERE table_schema = 'main' AND table_catalog = current_database() " +
-          "ORDER BY table_name, ordinal_position",
+        "SELECT c.table_name, c.column_name, c.data_type, c.comment, t.comment FROM duckdb_columns() c " +
+          "JOIN duckdb_tables() t ON t.database_name = c.database_name AND t.schema_name = c.schema_name " +
+          "AND t.table_name = c.table_name WHERE c.schema_name = 'main' " +
+          "AND c.database_name = current_database() ORDER BY c.table_name, c.column_index",
       );
+      const text = (v: unknown) => (v === null || v === undefined || v === "" ? null : String(v));
       return r.getRowsJS().map((row) => ({
         table: String(row[0]),
         column: String(row[1]),
         type: String(row[2]),
+        description: text(row[3]),
+        tableDescription: text(row[4]),
       }));
     });
   }

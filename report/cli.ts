@@ -1,12 +1,14 @@
 /**
  * `deno task report [--results DIR] [--profile NAME] [--open]`: re-renders the report from the results
- * database (opened read-only) into `<results>/report/` and prints the path of `index.html`.
+ * database (opened read-only) into `<results>/report/` and prints the path of `index.html`. While a pipeline
+ * holds the database it renders from a live snapshot of the artifacts and run logs instead.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { gitCommit } from "../pipeline/git.ts";
+import { gitCommit, noGitVersion } from "../pipeline/git.ts";
+import { openLiveSnapshot } from "../pipeline/live_snapshot.ts";
 import { resolveResultsDir, ResultsStore } from "../pipeline/store.ts";
 import { REPORT_DIR } from "./publish.ts";
 import { renderReport, type RenderResult } from "./render.ts";
@@ -23,11 +25,12 @@ Options:
   --results DIR       results directory (default: $LOPT_RESULTS, else ./results)
   --profile NAME      profile to report on (default: the profile of the latest successful stage run)
   --max-problems N    held-out problems in the loss-curve figure (default 6)
-  --open              open the report in a browser (xdg-open / open); otherwise print the path
+  --open              open the report in a browser (xdg-open; open on macOS); otherwise print the path
   -h, --help          show this help
 
-Run it after \`deno task pipeline\` (and \`deno task bench\` for the benchmarks section); it cannot run while
-the pipeline holds the database.
+Run it after \`deno task pipeline\` (and \`deno task bench\` for the benchmarks section). While a pipeline
+runs (it holds the database), the report is rendered from the artifacts' row files and run logs: it covers
+the stages finished so far, and the benchmarks section is left out.
 `;
 
 /** Options of {@link reportFromDatabase}. */
@@ -36,6 +39,8 @@ export interface ReportFromDbOptions {
   maxProblems?: number;
   /** Output directory (default `<resultsDir>/report`). */
   outDir?: string;
+  /** Receives notes (default: stderr). */
+  note?: (text: string) => void;
 }
 
 /** Renders the report from `<resultsDir>/lopt.duckdb` (read-only). */
@@ -43,36 +48,84 @@ export async function reportFromDatabase(
   resultsDir: string,
   opts: ReportFromDbOptions = {},
 ): Promise<RenderResult> {
-  const store = await ResultsStore.open(resultsDir, { readOnly: true });
+  const note = opts.note ?? ((t: string) => console.error(t));
+  let store: ResultsStore;
+  let close: () => Promise<void>;
+  let benchUnavailable: string | undefined;
+  try {
+    store = await ResultsStore.open(resultsDir, { readOnly: true });
+    close = () => store.close();
+  } catch (e) {
+    if (!/in use by another process/.test((e as Error).message)) throw e;
+    const snap = await openLiveSnapshot(resultsDir);
+    store = snap.store;
+    close = () => snap.close();
+    benchUnavailable =
+      "a running pipeline holds the results database (rendered from the artifacts' row files)";
+    note(
+      "note: the results database is held by a running pipeline; rendering from the artifacts' row files and " +
+        "run logs (stages finished so far; no benchmarks section).",
+    );
+  }
   try {
     const query = (sql: string) => store.query(sql);
     const { profile, runs } = await selectRuns(query, opts.profile);
+    const commit = await gitCommit();
     const meta: ReportMeta = {
       source: "database",
       profile,
-      gitCommit: await gitCommit(),
+      gitCommit: commit,
+      ...(commit ? {} : { codeVersion: await noGitVersion() }),
       generatedAt: new Date().toISOString(),
-      resultsDir: store.resultsDir,
+      resultsDir,
       runs,
+      ...(benchUnavailable ? { benchUnavailable } : {}),
     };
-    return await renderReport(query, meta, opts.outDir ?? join(store.resultsDir, REPORT_DIR), {
+    return await renderReport(query, meta, opts.outDir ?? join(resultsDir, REPORT_DIR), {
       maxProblems: opts.maxProblems,
     });
   } finally {
-    await store.close();
+    await close();
   }
 }
 
-/** Tries `xdg-open`, then `open`; returns whether one of them succeeded. */
-async function openInBrowser(path: string): Promise<boolean> {
-  for (const cmd of ["xdg-open", "open"]) {
-    try {
-      const out = await new Deno.Command(cmd, { args: [path], stdin: "null", stdout: "null", stderr: "null" })
-        .output();
-      if (out.success) return true;
-    } catch { /* not installed or not allowed */ }
+/** Outcome of {@link openInBrowser}. */
+export type OpenResult =
+  | { status: "opened"; command: string }
+  | { status: "no-opener"; tried: string[] }
+  | { status: "failed"; command: string; code: number };
+
+/**
+ * Opens a file with the desktop's opener: `open` on macOS, `xdg-open` elsewhere. `env` replaces the
+ * environment of the opener (its `PATH` is where the opener is looked up; tests point it at a fake one).
+ */
+export async function openInBrowser(
+  path: string,
+  opts: { os?: typeof Deno.build.os; env?: Record<string, string> } = {},
+): Promise<OpenResult> {
+  const command = (opts.os ?? Deno.build.os) === "darwin" ? "open" : "xdg-open";
+  try {
+    const out = await new Deno.Command(command, {
+      args: [path],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      ...(opts.env ? { env: opts.env, clearEnv: true } : {}),
+    }).output();
+    return out.success ? { status: "opened", command } : { status: "failed", command, code: out.code };
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return { status: "no-opener", tried: [command] };
+    throw e;
   }
-  return false;
+}
+
+/** The one-line message for an opener that did not open `index` (empty when it did). */
+export function openMessage(r: OpenResult, index: string): string {
+  if (r.status === "opened") return "";
+  if (r.status === "no-opener") {
+    return `could not open a browser: no opener found (${r.tried.join(", ")} not on PATH); open ${index}`;
+  }
+  return `could not open a browser: ${r.command} failed (exit ${r.code}); open ${index}`;
 }
 
 /** Runs the CLI; returns the exit code (0 ok, 1 error, 2 usage). */
@@ -111,8 +164,14 @@ export async function runReportCli(argv: string[]): Promise<number> {
     const notRun = r.sections.filter((s) => s.status !== "ok").map((s) => s.title);
     console.error(`${r.figures.length} figures${notRun.length ? `; not run: ${notRun.join(", ")}` : ""}`);
     console.log(r.index);
-    if (values.open && !(await openInBrowser(r.index))) {
-      console.error(`could not open a browser (no xdg-open/open); open ${r.index}`);
+    if (values.open) {
+      let msg: string;
+      try {
+        msg = openMessage(await openInBrowser(r.index), r.index);
+      } catch (e) {
+        msg = `could not open a browser: ${(e as Error).message}; open ${r.index}`;
+      }
+      if (msg) console.error(msg);
     }
     return 0;
   } catch (e) {

@@ -18,6 +18,11 @@ export function formatCell(v: unknown): string {
   return String(v);
 }
 
+/** The code that rendered a report: `git <sha>`, else its no-git version (`archive checkout (no git)`). */
+export function codeLabel(meta: { gitCommit: string | null; codeVersion?: string }): string {
+  return meta.gitCommit ? `git ${meta.gitCommit}` : (meta.codeVersion ?? "archive checkout (no git)");
+}
+
 /** Escapes text for HTML. */
 export function escapeHtml(s: string): string {
   return s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");

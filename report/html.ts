@@ -5,7 +5,7 @@
  * @module
  */
 import type { Block, ReportMeta, Section, TableBlock } from "./types.ts";
-import { escapeHtml, formatCell, inlineHtml, queryCommand } from "./format.ts";
+import { codeLabel, escapeHtml, formatCell, inlineHtml, queryCommand } from "./format.ts";
 
 const CSS = `
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#222;background:#fafafa}
@@ -89,8 +89,8 @@ export function reportHtml(
 <title>lopt report (${escapeHtml(meta.profile)})</title>
 <style>${CSS}</style></head>
 <body><header><h1>lopt — Learned Optimizers that Scale and Generalize, reproduced</h1>
-<p>profile ${escapeHtml(meta.profile)} · ${escapeHtml(meta.generatedAt)} · git ${
-    escapeHtml(meta.gitCommit ?? "unknown")
+<p>profile ${escapeHtml(meta.profile)} · ${escapeHtml(meta.generatedAt)} · ${
+    escapeHtml(codeLabel(meta))
   }</p></header>
 <nav>${nav}</nav>
 <main>

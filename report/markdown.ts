@@ -4,7 +4,7 @@
  * @module
  */
 import type { ReportMeta, Section, TableBlock } from "./types.ts";
-import { formatCell } from "./format.ts";
+import { codeLabel, formatCell } from "./format.ts";
 
 function mdCell(v: unknown): string {
   const s = formatCell(v).replaceAll("|", "\\|").replace(/\r?\n/g, " ");
@@ -35,9 +35,7 @@ export function reportMarkdown(
   const out = [
     `# lopt report — profile ${meta.profile}`,
     "",
-    `Rendered ${meta.generatedAt} (git ${
-      meta.gitCommit ?? "unknown"
-    }). Full report: \`index.html\` next to this file.`,
+    `Rendered ${meta.generatedAt} (${codeLabel(meta)}). Full report: \`index.html\` next to this file.`,
     "",
   ];
   for (const s of sections) {

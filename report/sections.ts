@@ -9,6 +9,7 @@
  * @module
  */
 import type { Block, QueryFn, QueryResult, ReportMeta, Section, TableBlock } from "./types.ts";
+import { codeLabel } from "./format.ts";
 import {
   barsSpec,
   benchSpec,
@@ -145,7 +146,7 @@ async function summarySection(env: Env): Promise<Section> {
       m.source === "stage"
         ? "by the pipeline's report stage"
         : "by `deno task report` from the results database"
-    } at git commit ${m.gitCommit ?? "unknown"}` +
+    } with code ${codeLabel(m)}` +
       (commits.length ? `; stages ran at commit${commits.length > 1 ? "s" : ""} ${commits.join(", ")}` : "") +
       `. Results directory: ${m.resultsDir}.`,
   });

@@ -46,6 +46,8 @@ export interface ReportMeta {
   profile: string;
   /** Git commit of the code that rendered the report (null when unknown). */
   gitCommit: string | null;
+  /** What names the code when `gitCommit` is null (e.g. `archive checkout (no git)`); see `noGitVersion`. */
+  codeVersion?: string;
   /** Render time (ISO). */
   generatedAt: string;
   /** Results directory. */

@@ -57,15 +57,19 @@ export const baselinesCnn = defineStage<CnnParams>({
       name: "cnn_lr_sweep",
       description: "learning-rate sensitivity: median over seeds per (model, optimizer, learning rate)",
       columns: [
-        { name: "model", type: "VARCHAR" },
-        { name: "dataset", type: "VARCHAR" },
-        { name: "optimizer", type: "VARCHAR" },
-        { name: "learning_rate", type: "DOUBLE" },
+        { name: "model", type: "VARCHAR", description: "ConvNet name (tasks/convnets.ts)" },
+        { name: "dataset", type: "VARCHAR", description: "mnist | cifar10" },
+        { name: "optimizer", type: "VARCHAR", description: "momentum | rmsprop | adam" },
+        { name: "learning_rate", type: "DOUBLE", description: "learning rate of this grid cell" },
         { name: "median_final_train_loss", type: "DOUBLE", description: "NULL when a seed diverged" },
-        { name: "median_test_accuracy", type: "DOUBLE" },
-        { name: "median_seconds_per_step", type: "DOUBLE" },
-        { name: "seeds", type: "INTEGER" },
-        { name: "diverged_seeds", type: "INTEGER" },
+        { name: "median_test_accuracy", type: "DOUBLE", description: "median over seeds" },
+        {
+          name: "median_seconds_per_step",
+          type: "DOUBLE",
+          description: "median over seeds of the mean step wall time",
+        },
+        { name: "seeds", type: "INTEGER", description: "seeds run in this cell" },
+        { name: "diverged_seeds", type: "INTEGER", description: "seeds whose run diverged" },
         { name: "is_best", type: "BOOLEAN", description: "the tuned learning rate of this optimizer" },
       ],
     },
@@ -89,6 +93,7 @@ export const baselinesCnn = defineStage<CnnParams>({
           await writeRun(ctx, tables, r);
         }
         done += perModel * p.steps;
+        ctx.progress(done, total, `${spec.name} not run`);
         continue;
       }
       ctx.log(
@@ -113,6 +118,7 @@ export const baselinesCnn = defineStage<CnnParams>({
               onStep: () => ctx.progress(++done, total, `${spec.name} ${o} lr=${lr} seed=${seed}`),
             });
             done += p.steps - rec.stepsRun;
+            ctx.progress(done, total, `${spec.name} ${o} lr=${lr} seed=${seed}`);
             const r = storedRun(rec, p.curvePoints);
             runs.push(r);
             await writeRun(ctx, tables, r);

@@ -600,11 +600,11 @@ export function curvesTable(name: string, description: string): TableSpec {
 
 /** Columns of the curve tables (see {@link curvesTable}). */
 export const CURVE_COLUMNS: TableSpec["columns"] = [
-  { name: "model", type: "VARCHAR" },
-  { name: "dataset", type: "VARCHAR" },
-  { name: "optimizer", type: "VARCHAR" },
-  { name: "learning_rate", type: "DOUBLE" },
-  { name: "seed", type: "INTEGER" },
+  { name: "model", type: "VARCHAR", description: "ConvNet name (tasks/convnets.ts)" },
+  { name: "dataset", type: "VARCHAR", description: "mnist | cifar10" },
+  { name: "optimizer", type: "VARCHAR", description: "momentum | rmsprop | adam | learned" },
+  { name: "learning_rate", type: "DOUBLE", description: "swept learning rate (NULL for learned)" },
+  { name: "seed", type: "INTEGER", description: "init + minibatch-order seed" },
   { name: "kind", type: "VARCHAR", description: "train: minibatch-loss bin; eval: evaluation point" },
   {
     name: "step",

@@ -69,8 +69,8 @@ export const evalCnn = defineStage<EvalCnnParams>({
       description:
         "per model and baseline family: tuned baseline vs the learned optimizer (medians over seeds)",
       columns: [
-        { name: "model", type: "VARCHAR" },
-        { name: "dataset", type: "VARCHAR" },
+        { name: "model", type: "VARCHAR", description: "ConvNet name (tasks/convnets.ts)" },
+        { name: "dataset", type: "VARCHAR", description: "mnist | cifar10" },
         { name: "baseline", type: "VARCHAR", description: "momentum | rmsprop | adam" },
         {
           name: "baseline_lr",
@@ -83,21 +83,29 @@ export const evalCnn = defineStage<EvalCnnParams>({
           description: "median over seeds at the tuned lr",
         },
         { name: "baseline_test_accuracy", type: "DOUBLE", description: "median over seeds at the tuned lr" },
-        { name: "baseline_seconds_per_step", type: "DOUBLE" },
+        {
+          name: "baseline_seconds_per_step",
+          type: "DOUBLE",
+          description: "median over seeds at the tuned lr",
+        },
         { name: "learned_final_train_loss", type: "DOUBLE", description: "median over seeds" },
         { name: "learned_test_accuracy", type: "DOUBLE", description: "median over seeds" },
-        { name: "learned_seconds_per_step", type: "DOUBLE" },
+        { name: "learned_seconds_per_step", type: "DOUBLE", description: "median over seeds" },
         {
           name: "loss_ratio",
           type: "DOUBLE",
           description: "learned / baseline final training loss (< 1: better)",
         },
         { name: "step_time_ratio", type: "DOUBLE", description: "learned / baseline seconds per step" },
-        { name: "seeds", type: "INTEGER" },
-        { name: "learned_diverged_seeds", type: "INTEGER" },
+        { name: "seeds", type: "INTEGER", description: "seeds compared (0 when not run)" },
+        {
+          name: "learned_diverged_seeds",
+          type: "INTEGER",
+          description: "seeds whose learned-optimizer run diverged",
+        },
         { name: "learned_stand_in", type: "BOOLEAN", description: "the learned weights are a stand-in" },
         { name: "status", type: "VARCHAR", description: "ok | not run" },
-        { name: "note", type: "VARCHAR" },
+        { name: "note", type: "VARCHAR", description: "weights provenance, or why the row was not run" },
       ],
     },
   ],
@@ -124,6 +132,7 @@ export const evalCnn = defineStage<EvalCnnParams>({
         runs.push(r);
         await writeRun(ctx, tables, r);
         done += p.seeds.length * p.steps;
+        ctx.progress(done, total, `${spec.name} not run`);
         continue;
       }
       for (const seed of p.seeds) {
@@ -146,6 +155,7 @@ export const evalCnn = defineStage<EvalCnnParams>({
             onStep: () => ctx.progress(++done, total, `${spec.name} learned seed=${seed}`),
           });
           done += p.steps - rec.stepsRun;
+          ctx.progress(done, total, `${spec.name} learned seed=${seed}`);
           const r = storedRun(rec, p.curvePoints);
           runs.push(r);
           await writeRun(ctx, tables, r);

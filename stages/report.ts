@@ -11,7 +11,7 @@
  */
 import { join } from "node:path";
 import { defineStage, type StageDef } from "../pipeline/stage.ts";
-import { gitCommit } from "../pipeline/git.ts";
+import { gitCommit, noGitVersion } from "../pipeline/git.ts";
 import { DB_FILE } from "../pipeline/store.ts";
 import { generateTasks } from "./generate_tasks.ts";
 import { metaTrainStage } from "./meta_train.ts";
@@ -65,10 +65,12 @@ export function createReportStage(upstream: readonly StageDef<any>[]): StageDef<
       const db = await openArtifactsDb(artifacts, { tables: specs, benchDb: join(ctx.resultsDir, DB_FILE) });
       try {
         ctx.log(`loaded ${Object.entries(db.loaded).map(([t, n]) => `${t}=${n}`).join(", ")}`);
+        const commit = await gitCommit();
         const meta: ReportMeta = {
           source: "stage",
           profile: ctx.profile,
-          gitCommit: await gitCommit(),
+          gitCommit: commit,
+          ...(commit ? {} : { codeVersion: await noGitVersion() }),
           generatedAt: new Date().toISOString(),
           resultsDir: ctx.resultsDir,
           runs: sortRuns(await Promise.all(artifacts.map((a) => readRunInfo(a.dir)))),

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { formatDuration, ProgressReporter } from "../../pipeline/progress.ts";
+import { runFx } from "./fixtures/harness.ts";
 
 Deno.test("progress: durations", () => {
   assert.equal(formatDuration(45), "45s");
@@ -44,4 +45,32 @@ Deno.test("progress: a terminal gets one redrawn bar, at most 10 redraws a secon
   assert.match(out.at(-1)!, /\[s\] \[#+\.+\] step \d+\/200/);
   p.finish();
   assert.ok(out.at(-1)!.endsWith("\n"));
+});
+
+Deno.test("progress: complete() shows 100 % when the last units were skipped without a progress call", () => {
+  const lines: string[] = [];
+  const p = new ProgressReporter("baselines-cnn", { tty: false, now: () => 0, write: (t) => lines.push(t) });
+  p.update(21, 48, "mnist");
+  p.complete();
+  assert.match(lines.at(-1)!, /^\[baselines-cnn\] mnist 48\/48 \(100%\)/);
+  p.complete();
+  assert.equal(lines.length, 2);
+  const bar: string[] = [];
+  const t = new ProgressReporter("s", { tty: true, now: () => 0, write: (x) => bar.push(x) });
+  t.update(1, 4);
+  t.complete();
+  assert.match(bar.at(-1)!, /\[####################\] 4\/4 \(100%\).*\n$/);
+});
+
+Deno.test("progress: a stage that skips units ends its bar at 100 % (through the runner)", async () => {
+  const results = await Deno.makeTempDir({ prefix: "lopt-progress-" });
+  try {
+    const r = await runFx(results, ["a"], { FX_SKIP_a: "1" });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stderr.split("\n").filter((l) => l.startsWith("[a]"));
+    assert.ok(lines.length > 0, r.stderr);
+    assert.match(lines.at(-1)!, /^\[a\] one unit, three skipped 4\/4 \(100%\)/);
+  } finally {
+    await Deno.remove(results, { recursive: true });
+  }
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { formatCsv, formatJson, formatTable, runQueryCli } from "../../pipeline/query.ts";
-import { ResultsStore } from "../../pipeline/store.ts";
+import { ResultsStore, RUN_KEY_DESCRIPTION } from "../../pipeline/store.ts";
 
 interface Captured {
   code: number;
@@ -21,8 +21,11 @@ async function makeResults(): Promise<string> {
   const store = await ResultsStore.open(dir, { log: () => {} });
   await store.ensureTables([{
     name: "curves",
-    description: "test",
-    columns: [{ name: "step", type: "INTEGER" }, { name: "loss", type: "DOUBLE" }, {
+    description: "test curves",
+    columns: [{ name: "step", type: "INTEGER", description: "optimizer step" }, {
+      name: "loss",
+      type: "DOUBLE",
+    }, {
       name: "note",
       type: "VARCHAR",
     }],
@@ -84,20 +87,35 @@ Deno.test("query CLI", async (t) => {
       ]);
     });
 
-    await t.step("--schema lists tables and columns", async () => {
-      const r = await cli(["--results", dir, "--schema", "--format", "json"]);
-      assert.equal(r.code, 0, r.err);
-      const rows = JSON.parse(r.out) as { table: string; column: string; type: string }[];
-      assert.deepEqual(rows.filter((x) => x.table === "curves"), [
-        { table: "curves", column: "run_key", type: "VARCHAR" },
-        { table: "curves", column: "step", type: "INTEGER" },
-        { table: "curves", column: "loss", type: "DOUBLE" },
-        { table: "curves", column: "note", type: "VARCHAR" },
-      ]);
-      assert.ok(rows.some((x) => x.table === "stage_runs" && x.column === "status"));
-      const table = await cli(["--results", dir, "--schema"]);
-      assert.match(table.out, /^table\s+column\s+type$/m);
-    });
+    await t.step(
+      "--schema lists the tables with descriptions; --schema TABLE one table's columns",
+      async () => {
+        const r = await cli(["--results", dir, "--schema", "--format", "json"]);
+        assert.equal(r.code, 0, r.err);
+        const tables = JSON.parse(r.out) as { table: string; columns: number; description: string | null }[];
+        assert.deepEqual(tables.find((x) => x.table === "curves"), {
+          table: "curves",
+          columns: 4,
+          description: "test curves",
+        });
+        assert.match(tables.find((x) => x.table === "stage_runs")!.description!, /one row per stage run/);
+        const one = await cli(["--results", dir, "--schema", "curves", "--format", "json"]);
+        assert.equal(one.code, 0, one.err);
+        assert.deepEqual(JSON.parse(one.out), [
+          { column: "run_key", type: "VARCHAR", description: RUN_KEY_DESCRIPTION },
+          { column: "step", type: "INTEGER", description: "optimizer step" },
+          { column: "loss", type: "DOUBLE", description: null },
+          { column: "note", type: "VARCHAR", description: null },
+        ]);
+        const core = await cli(["--results", dir, "--schema", "stage_runs"]);
+        assert.match(core.out, /^status\s+VARCHAR\s+running, success or failed$/m);
+        const table = await cli(["--results", dir, "--schema"]);
+        assert.match(table.out, /^table\s+columns\s+description$/m);
+        const nope = await cli(["--results", dir, "--schema", "nope"]);
+        assert.equal(nope.code, 1);
+        assert.match(nope.err, /^error: no table nope; tables: .*curves/);
+      },
+    );
 
     await t.step("a write statement fails read-only with exit 1", async () => {
       const r = await cli(["--results", dir, "DELETE FROM curves"]);

@@ -204,6 +204,106 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "live path: while a pipeline holds the database, deno task report renders from the row files",
+        async () => {
+          const fromDb = await reportFromDatabase(results, { outDir: join(results, "db-report-2") });
+          const holder = new Deno.Command(Deno.execPath(), {
+            args: [
+              "eval",
+              `import { ResultsStore } from "${REPO}pipeline/store.ts";` +
+              `const s = await ResultsStore.open(${JSON.stringify(results)}); console.log("ready");` +
+              `await new Promise((r) => setTimeout(r, 60000));`,
+            ],
+            cwd: REPO,
+            stdout: "piped",
+            stderr: "null",
+          }).spawn();
+          try {
+            const reader = holder.stdout.getReader();
+            assert.match(new TextDecoder().decode((await reader.read()).value), /ready/);
+            reader.releaseLock();
+            const notes: string[] = [];
+            const r = await reportFromDatabase(results, {
+              outDir: join(results, "live-report"),
+              note: (t) => notes.push(t),
+            });
+            assert.match(
+              notes.join("\n"),
+              /held by a running pipeline; rendering from the artifacts' row files/,
+            );
+            assert.deepEqual(r.figures.map((f) => f.id), fromDb.figures.map((f) => f.id));
+            assert.deepEqual(
+              r.sections.filter((s) => s.id !== "bench").map((s) => [s.id, s.status]),
+              fromDb.sections.filter((s) => s.id !== "bench").map((s) => [s.id, s.status]),
+            );
+            await checkFigures(join(results, "live-report"), r);
+            const bench = r.sections.find((s) => s.id === "bench")!;
+            assert.ok(bench.blocks.some((b) => b.kind === "note" && /running pipeline holds/.test(b.text)));
+          } finally {
+            holder.kill("SIGKILL");
+            await holder.status;
+            await holder.stdout.cancel().catch(() => {});
+          }
+        },
+      );
+
+      await t.step(
+        "--open: a failing xdg-open and no opener give different messages; no git names the checkout",
+        async () => {
+          const bin = await Deno.makeTempDir({ prefix: "lopt-fake-bin-" });
+          const cwd = await Deno.makeTempDir({ prefix: "lopt-no-git-" });
+          try {
+            await Deno.writeTextFile(join(bin, "xdg-open"), "#!/bin/sh\nexit 3\n");
+            await Deno.chmod(join(bin, "xdg-open"), 0o755);
+            const run = async (path: string) => {
+              const o = await new Deno.Command(Deno.execPath(), {
+                args: [
+                  "run",
+                  ...FLAGS,
+                  "--config",
+                  join(REPO, "deno.json"),
+                  join(REPO, "report", "cli.ts"),
+                  "--results",
+                  results,
+                  "--open",
+                ],
+                cwd,
+                env: { RUST_BACKTRACE: "0", NO_COLOR: "1", PATH: path },
+                clearEnv: true,
+                stdin: "null",
+                stdout: "piped",
+                stderr: "piped",
+              }).output();
+              return {
+                code: o.code,
+                out: new TextDecoder().decode(o.stdout),
+                err: new TextDecoder().decode(o.stderr),
+              };
+            };
+            const index = join(results, "report", "index.html");
+            const failed = await run(bin);
+            assert.equal(failed.code, 0, failed.err);
+            assert.match(
+              failed.err,
+              new RegExp(`^could not open a browser: xdg-open failed \\(exit 3\\); open ${index}$`, "m"),
+            );
+            const none = await run(cwd);
+            assert.equal(none.code, 0, none.err);
+            assert.match(
+              none.err,
+              /^could not open a browser: no opener found \(xdg-open not on PATH\); open /m,
+            );
+            const html = await Deno.readTextFile(index);
+            assert.match(html, /· archive checkout \(no git\)<\/p>/);
+            assert.doesNotMatch(html, /git unknown/);
+          } finally {
+            await Deno.remove(bin, { recursive: true });
+            await Deno.remove(cwd, { recursive: true });
+          }
+        },
+      );
+
       await t.step("no upstream data at all: every data section says not run, nothing throws", async () => {
         const db = await openArtifactsDb([]);
         try {
