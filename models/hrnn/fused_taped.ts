@@ -144,6 +144,12 @@ interface Registered {
 }
 
 const registry = new Map<string, Registered>();
+let calls = 0;
+
+/** How many taped fused updates (forward kernel calls) ran in this process (tests check the path is taken). */
+export function tapedKernelCalls(): number {
+  return calls;
+}
 
 function tensorInputNames(j: number, lay: Layout): string[] {
   const names = [`g${j}`, `h${j}`, `inp${j}`, `scl${j}`];
@@ -184,18 +190,31 @@ function scratchFor(inst: Instance, lay: Layout): Scratch {
     if (s) wasm._free(s.ptr);
     const bytes = Math.max(need, 64 * 1024);
     const raw = wasm._malloc(bytes + 16);
-    if (!(raw > 0)) throw new Error(`HRNN taped kernel: cannot allocate ${bytes} bytes of scratch on the heap.`);
+    if (!(raw > 0)) {
+      throw new Error(`HRNN taped kernel: cannot allocate ${bytes} bytes of scratch on the heap.`);
+    }
     s = { ptr: (raw + 15) & ~15, bytes };
     scratches.set(inst, s);
   }
   const a = s.ptr;
-  return { a, sums: a + aBytes, v: a + aBytes + sumsBytes, cot: a + aBytes + sumsBytes + vBytes,
-    part: a + aBytes + sumsBytes + vBytes + cotBytes };
+  return {
+    a,
+    sums: a + aBytes,
+    v: a + aBytes + sumsBytes,
+    cot: a + aBytes + sumsBytes + vBytes,
+    part: a + aBytes + sumsBytes + vBytes + cotBytes,
+  };
 }
 
 /** Fills the argument block common to all tensors of a call: sizes, flags and the weights (float block). */
-function fillCommon(b: BackendWasm, inst: Instance, sc: Scratch, reg: Registered, inputs: tf.NamedTensorMap,
-  maxLogLr: number): { fl: Float32Array; ints: Int32Array; base: Float64Array } {
+function fillCommon(
+  b: BackendWasm,
+  inst: Instance,
+  sc: Scratch,
+  reg: Registered,
+  inputs: tf.NamedTensorMap,
+  maxLogLr: number,
+): { fl: Float32Array; ints: Int32Array; base: Float64Array } {
   const lay = reg.layout;
   const buf = inst.memory.buffer;
   const ints = new Int32Array(buf, sc.a, A_FLOATS);
@@ -215,14 +234,22 @@ function fillCommon(b: BackendWasm, inst: Instance, sc: Scratch, reg: Registered
     const src = new Float32Array(buf, offsetOf(b, t), w.length);
     if (w.sigmoid) fl[w.offset] = 1 / (1 + Math.exp(-src[0]));
     else fl.set(src, w.offset);
-    if (w.biasFrom !== undefined) for (let i = 0; i < w.length; i++) base[w.biasFrom + i] = src[i];
+    if (w.biasFrom !== undefined) { for (let i = 0; i < w.length; i++) base[w.biasFrom + i] = src[i]; }
   });
   return { fl, ints, base };
 }
 
 /** Per-tensor part of the argument block: pointers of the inputs, nz, μ_ℓ and the biased GRU biases. */
-function fillTensor(b: BackendWasm, inst: Instance, reg: Registered, inputs: tf.NamedTensorMap, j: number,
-  n: number, common: ReturnType<typeof fillCommon>, lrMean: number): void {
+function fillTensor(
+  b: BackendWasm,
+  inst: Instance,
+  reg: Registered,
+  inputs: tf.NamedTensorMap,
+  j: number,
+  n: number,
+  common: ReturnType<typeof fillCommon>,
+  lrMean: number,
+): void {
   const lay = reg.layout;
   const { ints, fl, base } = common;
   const ex = inst.exports;
@@ -241,7 +268,9 @@ function fillTensor(b: BackendWasm, inst: Instance, reg: Registered, inputs: tf.
   for (let i = 0; i < lay.k; i++) fl[7 + i] = ex.any_nonzero(p(`m${j}_${i}`), n);
   const n0 = lay.n0;
   let bias: Float32Array | null = null;
-  if (lay.hasBias) bias = new Float32Array(inst.memory.buffer, offsetOf(b, inputs.bias) + j * 3 * n0 * 4, 3 * n0);
+  if (lay.hasBias) {
+    bias = new Float32Array(inst.memory.buffer, offsetOf(b, inputs.bias) + j * 3 * n0 * 4, 3 * n0);
+  }
   for (let i = 0; i < 2 * n0; i++) fl[lay.ocg + i] = base[i] + (bias ? bias[i] : 0);
   for (let i = 0; i < n0; i++) fl[lay.occ + i] = base[2 * n0 + i] + (bias ? bias[2 * n0 + i] : 0);
 }
@@ -278,6 +307,7 @@ function forwardKernel(name: string): tf.KernelFunc {
     const native = nativeFor(at);
     const named = inputs as unknown as tf.NamedTensorMap;
     const ns = Array.from({ length: reg.t }, (_, j) => named[`h${j}`].shape[0]);
+    calls++;
     // Outputs first (allocation may grow the heap), pointers afterwards.
     const outs: tf.TensorInfo[] = [];
     ns.forEach((n) => {
@@ -385,7 +415,9 @@ function vjpKernel(name: string): tf.KernelFunc {
         for (let q = 0; q < reg.perTensor; q++) list.push([dy(q), q === 0 ? n * n0 : n]);
         checkAll(b, inst, list);
         const end = sc.part + lay.floatCount * MAX_LANES * 4;
-        if (end > buf.byteLength) throw new Error("HRNN native kernel: scratch outside the heap — refusing to run.");
+        if (end > buf.byteLength) {
+          throw new Error("HRNN native kernel: scratch outside the heap — refusing to run.");
+        }
         native.runVjp(new Uint8Array(buf), sc.a, sc.v);
       } else {
         inst.exports.__stack_pointer.value = inst.scratch;
@@ -465,7 +497,11 @@ function gruWeights(mp: MetaParams, level: number): GruWeights {
 /** The differentiable fused update of one HRNN optimizer; `update` has the signature of `makeHrnn`'s. */
 export interface TapedFusedUpdater {
   /** One update, same inputs, outputs and gradients as the ops path (wasm backend). */
-  update(grads: tf.Tensor[], state: HrnnState, params: tf.Tensor[]): { updates: tf.Tensor[]; state: HrnnState };
+  update(
+    grads: tf.Tensor[],
+    state: HrnnState,
+    params: tf.Tensor[],
+  ): { updates: tf.Tensor[]; state: HrnnState };
 }
 
 /**
@@ -512,12 +548,22 @@ export function makeTapedFusedUpdater(
       lay.weights.forEach((w, q) => (inputs[`w${q}`] = mp[w.name]));
       let bias1: tf.Tensor2D | null = null;
       if (layersOld) {
-        let bias = tf.add(tf.matMul(layersOld, mp["bias0/from_level1_w"] as tf.Tensor2D), mp["bias0/from_level1_b"]);
+        let bias = tf.add(
+          tf.matMul(layersOld, mp["bias0/from_level1_w"] as tf.Tensor2D),
+          mp["bias0/from_level1_b"],
+        );
         if (levels >= 3) {
-          bias = tf.add(bias, tf.add(tf.matMul(globalOld!, mp["bias0/from_level2_w"] as tf.Tensor2D),
-            mp["bias0/from_level2_b"]));
-          bias1 = tf.add(tf.matMul(globalOld!, mp["bias1/from_level2_w"] as tf.Tensor2D),
-            mp["bias1/from_level2_b"]) as tf.Tensor2D;
+          bias = tf.add(
+            bias,
+            tf.add(
+              tf.matMul(globalOld!, mp["bias0/from_level2_w"] as tf.Tensor2D),
+              mp["bias0/from_level2_b"],
+            ),
+          );
+          bias1 = tf.add(
+            tf.matMul(globalOld!, mp["bias1/from_level2_w"] as tf.Tensor2D),
+            mp["bias1/from_level2_b"],
+          ) as tf.Tensor2D;
         }
         inputs.bias = bias;
       }

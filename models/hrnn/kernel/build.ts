@@ -144,7 +144,14 @@ async function buildNative(): Promise<void> {
     if (undef.trim() !== "") {
       throw new Error(`${t.file} has undefined symbols (it must link nothing):\n${undef}`);
     }
-    for (const sym of ["hrnn_coords_native", "hrnn_vjp_native", "lopt_x86_64_v3_supported", "lopt_x86_64_v4_supported"]) {
+    for (
+      const sym of [
+        "hrnn_coords_native",
+        "hrnn_vjp_native",
+        "lopt_x86_64_v3_supported",
+        "lopt_x86_64_v4_supported",
+      ]
+    ) {
       if (!new RegExp(`\\b${sym}\\b`).test(defined)) throw new Error(`${t.file} does not export ${sym}`);
     }
     const bytes = await Deno.readFile(dest);

@@ -52,6 +52,8 @@ export function stateFromList(list: tf.Tensor[], like: HrnnState): HrnnState {
 
 /** What {@link compareTapedGradients} measured. */
 export interface TapedComparison {
+  /** Per input: its name and max|a − b| / max|a| (ops path a, fused path b). */
+  perInput: { what: string; rel: number }[];
   /** Worst over inputs of max|a − b| / max|a| (per input tensor). */
   worstGrad: number;
   /** Which input was worst. */
@@ -69,7 +71,8 @@ export interface TapedComparison {
 export function compareTapedGradients(
   overrides: Partial<HrnnConfig>,
   sizes: number[],
-  opts: { steps?: number; warm?: number; seed?: number; gradScale?: number; kernel?: "fused" | "native" } = {},
+  opts: { steps?: number; warm?: number; seed?: number; gradScale?: number; kernel?: "fused" | "native" } =
+    {},
 ): TapedComparison {
   const { steps = 2, warm = 1, seed = 3, gradScale = 0.1, kernel = "fused" } = opts;
   const config = makeHrnnConfig({ zeroInitLrWeights: false, ...overrides });
@@ -119,11 +122,14 @@ export function compareTapedGradients(
       if (weights.length <= w) weights.push(tf.keep(tf.tensor(rng.normalArray(o.size), o.shape)));
       return tf.sum(tf.mul(o, weights[w++]));
     });
+    // A zero term per input keeps inputs the updates do not read (e.g. inp_decay with K = 1) on the tape.
+    for (const xi of x) terms.push(tf.mul(tf.sum(xi), 0));
     return tf.addN(terms) as tf.Scalar;
   };
   const ga = tf.grads(f("ops"))(xs);
   const gb = tf.grads(f(kernel))(xs);
   let worstGrad = 0, worstWhat = "";
+  const perInput: { what: string; rel: number }[] = [];
   ga.forEach((a, i) => {
     const x = a.dataSync(), y = gb[i].dataSync();
     let scale = 0, diff = 0;
@@ -132,7 +138,7 @@ export function compareTapedGradients(
       diff = Math.max(diff, Math.abs(x[p] - y[p]));
     }
     const rel = Number.isFinite(diff) ? diff / (scale + 1e-30) : Infinity;
-    if (Deno.env.get("DEBUG_CMP")) console.log(names[i], rel, scale);
+    perInput.push({ what: names[i], rel: Number.isNaN(rel) ? Infinity : rel });
     if (rel > worstGrad || Number.isNaN(rel)) {
       worstGrad = Number.isNaN(rel) ? Infinity : rel;
       worstWhat = `${names[i]} (max |grad| ${scale.toExponential(2)})`;
@@ -162,5 +168,5 @@ export function compareTapedGradients(
   });
   tf.dispose([ga, gb, weights, grads, params, s0 as unknown as tf.TensorContainer]);
   disposeMetaParams(mp);
-  return { worstGrad, worstWhat, worstValue, inputs: xs.length };
+  return { perInput, worstGrad, worstWhat, worstValue, inputs: xs.length };
 }
