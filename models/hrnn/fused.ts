@@ -4,7 +4,8 @@
  * (`kernel/hrnn_coords.c`) that reads the state tensors and writes the new ones in place on the tfjs heap; the
  * tiny tensor-level and global RNNs run in plain TypeScript on the sums that pass returns. Same results as the
  * ops path of `hrnn.ts` to float32 rounding (tested), several times faster, but not differentiable: `makeHrnn`
- * uses it only when no gradient is being recorded (`kernel: "auto"`), so meta-training keeps the ops path.
+ * uses it when no gradient is being recorded (`kernel: "auto"`); while one is, it uses the differentiable form
+ * of the same pass, `fused_taped.ts` (which reuses this module's instance, exports and heap helpers).
  *
  * The kernel module imports the wasm backend's memory (`backend.wasm.asm.memory` of tfjs-backend-wasm 4.22),
  * so it works with pointers (`memoryOffset`) into that heap. It runs on a stack and argument block that this

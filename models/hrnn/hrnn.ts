@@ -12,9 +12,11 @@
  * per-tensor statistics kept exact by segment matrices; the results equal the tensor-by-tensor update up to
  * float32 rounding.
  *
- * On the wasm backend, when no gradient is being recorded, `update` instead runs the fused kernel of `fused.ts`
- * (same results to float32 rounding, several times faster; option `kernel`): its native x86-64 build where that
- * loads (`native.ts`), else its WebAssembly build. Otherwise:
+ * On the wasm backend `update` instead runs the fused kernel (same results to float32 rounding, several times
+ * faster; option `kernel`), its native x86-64 build where that loads (`native.ts`), else its WebAssembly build:
+ * when no gradient is being recorded the inference pass of `fused.ts`, while one is its differentiable form
+ * `fused_taped.ts` (one tfjs kernel per update with a hand-written backward; every config but attention).
+ * Otherwise (the ops path):
  *
  * Everything is tfjs ops on the given meta-parameter tensors: `update` is differentiable w.r.t. the
  * meta-parameters and w.r.t. the gradients, parameters and state (meta-training backprops through unrolls of
