@@ -90,7 +90,6 @@ async function runDeno(code: string, env: Record<string, string>): Promise<strin
 const CHILD = `
 import { initBackend } from "./lib/backend.ts";
 import { nativeKernel, nativeKernelError } from "./models/hrnn/native.ts";
-import { tapedKernelCalls } from "../../../models/hrnn/fused_taped.ts";
 import { compareTapedGradients } from "./tests/models/hrnn/taped_compare.ts";
 await initBackend("wasm");
 const err = nativeKernelError();
