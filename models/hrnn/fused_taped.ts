@@ -3,9 +3,10 @@
  * of ALL parameter tensors of one update (§4.7 steps 1–6 and 8–10, the pass of `kernel/hrnn_coords.c`) is ONE
  * tfjs kernel with a registered gradient, whose backward is the hand-written vector-Jacobian product of the
  * pass (`kernel/hrnn_vjp_body.h`), so the gradient tape records one node for it instead of ~150 per block of
- * tensors. The few per-tensor and global parts stay tfjs ops on [T, …] rows, so gradients flow through them:
- * the external level-0 bias (tensor- and global-state affines), the tensor RNN on the per-tensor means, the
- * global RNN and the RMS normalisation of the step (update = −step / √(Σd²/n + 1e-16)).
+ * tensors. The few per-tensor and global parts stay outside it on [T, …] rows, so gradients flow through them:
+ * the external level-0 bias (tensor- and global-state affines, tfjs ops), the tensor RNN on the per-tensor
+ * means and the global RNN (one `small_gru.ts` kernel each), and the RMS normalisation of the step (update =
+ * −step / √(Σd²/n + 1e-16), tfjs ops).
  *
  * The kernel `LoptHrnnTaped/<T>/<signature>` (registered on first use per number of tensors T and config
  * structure) takes, by name: per tensor j `g{j}` (the gradient, any shape), `h{j}` [n, N0], `inp{j}`, `scl{j}`,
@@ -39,7 +40,8 @@ import {
   offsetOf,
   wasmModule,
 } from "./fused.ts";
-import { biasGruCell, type GruWeights } from "./gru.ts";
+import type { GruWeights } from "./gru.ts";
+import { smallGruCell } from "./small_gru.ts";
 import type { MetaParams } from "./meta_params.ts";
 import type { HrnnState, HrnnTensorState } from "./hrnn.ts";
 import { type NativeKernel, nativeKernel } from "./native.ts";
@@ -574,7 +576,7 @@ export function makeTapedFusedUpdater(
       let layerRows: tf.Tensor2D[] | null = null;
       if (layersOld) {
         const u1 = tf.mul(tf.slice(sums, [0, 0], [t, level1InputSize(config)]), invN) as tf.Tensor2D;
-        const h1 = biasGruCell(gruWeights(mp, 1), u1, layersOld, bias1);
+        const h1 = smallGruCell(gruWeights(mp, 1), u1, layersOld, bias1);
         layerRows = t === 1 ? [h1] : tf.split(h1, t, 0) as tf.Tensor2D[];
       }
       // Step 8: RMS normalisation of the direction (the kernel's step is η·d); update = −step / rms(d).
@@ -606,7 +608,7 @@ export function makeTapedFusedUpdater(
         const input = config.globalInput === "mean"
           ? (t === 1 ? layerRows[0] : tf.div(tf.addN(layerRows), t)) as tf.Tensor2D
           : layerRows[t - 1];
-        newState.global = biasGruCell(gruWeights(mp, 2), input, globalOld!, null);
+        newState.global = smallGruCell(gruWeights(mp, 2), input, globalOld!, null);
       }
       return { updates, state: newState };
     });
