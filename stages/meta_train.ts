@@ -209,6 +209,12 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       );
     }
     ctx.log(`meta-training on ${train.length} of ${all.length} training problems`);
+    const { describeFusedEngine } = await import("../models/hrnn/native.ts");
+    ctx.log(
+      p.kernel === "ops" || (p.hrnn as Partial<HrnnConfig>).useAttention
+        ? "taped HRNN updates: tfjs ops path"
+        : `taped HRNN updates: differentiable fused kernel (${describeFusedEngine()})`,
+    );
     const learned = hrnnLearnedOptimizer(p.hrnn as Partial<HrnnConfig>, {
       kernel: p.kernel as "auto" | "ops",
     });
