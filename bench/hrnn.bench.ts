@@ -19,8 +19,9 @@ import { type BenchDef, type BenchExtra, formatBenchTable, median, runBenches } 
 import { adam } from "../models/baselines.ts";
 import type { Optimizer, OptState } from "../models/optimizer.ts";
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
-import { makeHrnn } from "../models/hrnn/hrnn.ts";
+import { type HrnnOptimizer, type HrnnState, makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";
+import { withAliasedSaves } from "../models/meta/unroll.ts";
 
 /** Fractions of the parameters in each of the four tensors. */
 export const TENSOR_SPLIT = [0.5, 0.25, 0.15, 0.1];
@@ -177,7 +178,8 @@ export const TAPED_SIZES: [string, number[]][] = [
 
 /**
  * What meta-training does per inner step: one taped HRNN update (paper config) from a state reached by 3
- * updates, then the backward pass to every meta-parameter. `kernel` "auto" = the differentiable fused kernel
+ * updates, then the backward pass to every meta-parameter (of Σ updates² + Σ of the new decays, log LRs and RNN states), with
+ * saved tensors aliased as in meta-training's unrolls. `kernel` "auto" = the differentiable fused kernel
  * (`models/hrnn/fused_taped.ts`), "ops" = the tfjs ops path. Extra metric: `tape_nodes` of one update.
  */
 export function tapedUpdateBench(
@@ -208,16 +210,28 @@ export function tapedUpdateBench(
       const meta = ctx.meta!;
       const names = Object.keys(meta).filter((k) => !k.startsWith("init/"));
       let nodes = 0;
-      const g = tf.grads((...xs: tf.Tensor[]) => {
-        const mp = { ...meta };
-        names.forEach((k, i) => (mp[k] = xs[i]));
-        const opt = makeHrnn(mp, makeHrnnConfig(), { seed: 0, kernel });
-        const tape = (tf.engine() as unknown as { state: { activeTape: unknown[] } }).state.activeTape;
-        const before = tape.length;
-        const r = opt.update(ctx.grads, ctx.state as never, ctx.params);
-        nodes = tape.length - before;
-        return tf.addN(r.updates.map((u) => tf.sum(tf.square(u)))) as tf.Scalar;
-      })(names.map((k) => meta[k]));
+      // Saved tensors are aliases, as in meta-training's unrolls (models/meta/unroll.ts).
+      const g = withAliasedSaves(() =>
+        tf.grads((...xs: tf.Tensor[]) => {
+          const mp = { ...meta };
+          names.forEach((k, i) => (mp[k] = xs[i]));
+          const opt = makeHrnn(mp, makeHrnnConfig(), { seed: 0, kernel });
+          const tape = (tf.engine() as unknown as { state: { activeTape: unknown[] } }).state.activeTape;
+          const before = tape.length;
+          const r = (opt as unknown as HrnnOptimizer).update(ctx.grads, ctx.state as HrnnState, ctx.params);
+          nodes = tape.length - before;
+          // The decay and LR readouts and the tensor / global RNNs reach only the new state.
+          const st = r.state;
+          const outs = [
+            ...r.updates.map((u) => tf.sum(tf.square(u))),
+            ...st.tensors.flatMap((s) =>
+              [s.scl_decay, s.inp_decay, s.log_learning_rate!, s.layer!].map((t) => tf.sum(t))
+            ),
+            tf.sum(st.global!),
+          ];
+          return tf.addN(outs) as tf.Scalar;
+        })(names.map((k) => meta[k]))
+      );
       tf.dispose(g);
       return { tape_nodes: nodes };
     },
