@@ -293,7 +293,7 @@ function nativeFor(attrs: TapedAttrs): NativeKernel | null {
   return attrs.engine === "native" ? nativeKernel() : null;
 }
 
-/** Checks every per-coordinate tensor of tensor j (inputs `names`, plus `extra`) against the heap. */
+/** Checks each (tensor, float count) pair against the heap before native code touches it (`checkInHeap`). */
 function checkAll(b: BackendWasm, inst: Instance, list: [tf.TensorInfo | undefined, number][]): void {
   const heapBytes = inst.memory.buffer.byteLength;
   for (const [t, count] of list) checkInHeap(b, t, count, heapBytes);
