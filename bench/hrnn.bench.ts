@@ -19,8 +19,9 @@ import { type BenchDef, type BenchExtra, formatBenchTable, median, runBenches } 
 import { adam } from "../models/baselines.ts";
 import type { Optimizer, OptState } from "../models/optimizer.ts";
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
-import { makeHrnn } from "../models/hrnn/hrnn.ts";
+import { type HrnnOptimizer, type HrnnState, makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";
+import { withAliasedSaves } from "../models/meta/unroll.ts";
 
 /** Fractions of the parameters in each of the four tensors. */
 export const TENSOR_SPLIT = [0.5, 0.25, 0.15, 0.1];
@@ -169,13 +170,91 @@ export function hrnnUpdateBench(total: number, kernel: HrnnKernel = "auto"): Ben
   };
 }
 
-/** Adam and HRNN update (default = native where it loads, the wasm kernel, the ops path) at 1e4, 1e5, 1e6. */
-export const benchmarks: BenchDef[] = UPDATE_SIZES.flatMap((n) => [
-  adamUpdateBench(n) as BenchDef,
-  hrnnUpdateBench(n) as BenchDef,
-  hrnnUpdateBench(n, "fused") as BenchDef,
-  hrnnUpdateBench(n, "ops") as BenchDef,
-]);
+/** Sizes of the taped benches: a small MLP-like problem (6 tensors) and 1e4 parameters in 4 tensors. */
+export const TAPED_SIZES: [string, number[]][] = [
+  ["130 params in 6 tensors", [20, 10, 40, 20, 30, 10]],
+  ["1e4 params in 4 tensors", splitSizes(1e4)],
+];
+
+/**
+ * What meta-training does per inner step: one taped HRNN update (paper config) from a state reached by 3
+ * updates, then the backward pass to every meta-parameter (of Σ updates² + Σ of the new decays, log LRs and RNN states), with
+ * saved tensors aliased as in meta-training's unrolls. `kernel` "auto" = the differentiable fused kernel
+ * (`models/hrnn/fused_taped.ts`), "ops" = the tfjs ops path. Extra metric: `tape_nodes` of one update.
+ */
+export function tapedUpdateBench(
+  what: string,
+  sizes: number[],
+  kernel: "auto" | "ops",
+): BenchDef<UpdateContext> {
+  return {
+    group: "hrnn-update",
+    name: `taped hrnn update + backward (${kernel === "auto" ? "fused kernel" : "ops path"}), ${what}`,
+    unit: "update",
+    iterations: 30,
+    warmup: 3,
+    backend: () => tf.getBackend(),
+    setup: async () => {
+      await initBackend();
+      const rng = new Rng(7);
+      const params = sizes.map((n) => tf.tensor1d(rng.normalArray(n)));
+      const grads = sizes.map((n) => tf.tensor1d(rng.normalArray(n).map((v) => v * 0.1)));
+      const config = makeHrnnConfig();
+      const meta = createMetaParams(config, 0);
+      const opt = makeHrnn(meta, config, { seed: 0, kernel }) as unknown as Optimizer;
+      const ctx: UpdateContext = { params, grads, opt, state: opt.init(params), meta };
+      for (let i = 0; i < 3; i++) step(ctx);
+      return ctx;
+    },
+    fn: (ctx): BenchExtra => {
+      const meta = ctx.meta!;
+      const names = Object.keys(meta).filter((k) => !k.startsWith("init/"));
+      let nodes = 0;
+      // Saved tensors are aliases, as in meta-training's unrolls (models/meta/unroll.ts).
+      const g = withAliasedSaves(() =>
+        tf.grads((...xs: tf.Tensor[]) => {
+          const mp = { ...meta };
+          names.forEach((k, i) => (mp[k] = xs[i]));
+          const opt = makeHrnn(mp, makeHrnnConfig(), { seed: 0, kernel });
+          const tape = (tf.engine() as unknown as { state: { activeTape: unknown[] } }).state.activeTape;
+          const before = tape.length;
+          const r = (opt as unknown as HrnnOptimizer).update(ctx.grads, ctx.state as HrnnState, ctx.params);
+          nodes = tape.length - before;
+          // The decay and LR readouts and the tensor / global RNNs reach only the new state.
+          const st = r.state;
+          const outs = [
+            ...r.updates.map((u) => tf.sum(tf.square(u))),
+            ...st.tensors.flatMap((s) =>
+              [s.scl_decay, s.inp_decay, s.log_learning_rate!, s.layer!].map((t) => tf.sum(t))
+            ),
+            tf.sum(st.global!),
+          ];
+          return tf.addN(outs) as tf.Scalar;
+        })(names.map((k) => meta[k]))
+      );
+      tf.dispose(g);
+      return { tape_nodes: nodes };
+    },
+    teardown: disposeContext,
+  };
+}
+
+/**
+ * Adam and HRNN update (default = native where it loads, the wasm kernel, the ops path) at 1e4, 1e5, 1e6, then
+ * the taped update + backward of meta-training on the fused kernel and on the ops path.
+ */
+export const benchmarks: BenchDef[] = [
+  ...UPDATE_SIZES.flatMap((n) => [
+    adamUpdateBench(n) as BenchDef,
+    hrnnUpdateBench(n) as BenchDef,
+    hrnnUpdateBench(n, "fused") as BenchDef,
+    hrnnUpdateBench(n, "ops") as BenchDef,
+  ]),
+  ...TAPED_SIZES.flatMap(([what, sizes]) => [
+    tapedUpdateBench(what, sizes, "auto") as BenchDef,
+    tapedUpdateBench(what, sizes, "ops") as BenchDef,
+  ]),
+];
 
 if (import.meta.main) {
   const results = await runBenches(benchmarks, {

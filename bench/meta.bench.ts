@@ -71,9 +71,14 @@ interface UnrollCtx {
   backwardMs: number[];
 }
 
-async function unrollSetup(family: string, dims: number): Promise<UnrollCtx> {
+/** Which HRNN update path a bench runs while taped: the differentiable fused kernel or the tfjs ops. */
+export type BenchKernel = "auto" | "ops";
+
+const kernelLabel = (k: BenchKernel) => (k === "auto" ? "fused kernel" : "ops path");
+
+async function unrollSetup(family: string, dims: number, kernel: BenchKernel): Promise<UnrollCtx> {
   await initBackend();
-  const learned = hrnnLearnedOptimizer();
+  const learned = hrnnLearnedOptimizer({}, { kernel });
   const meta = learned.init(0);
   const problem = buildProblem(ensembleSpec(family, dims));
   const start = startTrajectory(problem, new Rng(3));
@@ -95,15 +100,20 @@ function disposeCarryTensors(c: UnrollCarry): void {
  * Taped forward + backward of one T-step partial unroll (TBPTT, from a reset state) on a problem. Extra
  * metrics: medians `forward_ms` (taped forward), `backward_ms` and `backward_over_forward`.
  */
-export function unrollForwardBackwardBench(label: string, family: string, dims: number): BenchDef<UnrollCtx> {
+export function unrollForwardBackwardBench(
+  label: string,
+  family: string,
+  dims: number,
+  kernel: BenchKernel = "auto",
+): BenchDef<UnrollCtx> {
   return {
     group: "meta-unroll",
-    name: `taped forward + backward, T=${BENCH_UNROLL_LENGTH}, ${label}`,
+    name: `taped forward + backward, T=${BENCH_UNROLL_LENGTH}, ${label} (${kernelLabel(kernel)})`,
     unit: "unroll",
     iterations: 7,
     warmup: 1,
     backend: () => tf.getBackend(),
-    setup: () => unrollSetup(family, dims),
+    setup: () => unrollSetup(family, dims, kernel),
     fn: (ctx, i): BenchExtra => {
       const xs = ctx.names.map((n) => ctx.meta[n]);
       let forward = 0;
@@ -155,7 +165,7 @@ export function unrollForwardOnlyBench(label: string, family: string, dims: numb
     iterations: 7,
     warmup: 1,
     backend: () => tf.getBackend(),
-    setup: () => unrollSetup(family, dims),
+    setup: () => unrollSetup(family, dims, "auto"),
     fn: (ctx) => {
       scoped(() => {
         const r = unroll(
@@ -245,11 +255,12 @@ export const BENCH_META_STEPS = 3;
  * `peak_tf_mb` (maximum `tf.memory().numBytes` sampled at every problem call and meta-step) and
  * `wasm_heap_mb` (the wasm heap, which only grows: the peak tensor memory plus fragmentation).
  */
-export function metaTrainBench(): BenchDef<MetaTrainCtx> {
+export function metaTrainBench(kernel: BenchKernel = "auto"): BenchDef<MetaTrainCtx> {
   let hwmReset = false;
   return {
     group: "meta-train",
-    name: `default profile, ${BENCH_META_STEPS} meta-steps (metaBatch 2, unrolls 20-60, <=2000 params)`,
+    name: `default profile, ${BENCH_META_STEPS} meta-steps (metaBatch 2, unrolls 20-60, <=2000 params, ` +
+      `${kernelLabel(kernel)})`,
     unit: `${BENCH_META_STEPS} meta-steps`,
     iterations: 3,
     warmup: 0,
@@ -289,7 +300,7 @@ export function metaTrainBench(): BenchDef<MetaTrainCtx> {
           dispose: p.dispose.bind(p),
         };
       };
-      const learned = hrnnLearnedOptimizer();
+      const learned = hrnnLearnedOptimizer({}, { kernel });
       const result = await metaTrain({
         learned,
         problems: { specs: ctx.specs, build: (s) => sampled(buildProblem(s)) },
@@ -317,13 +328,18 @@ export function metaTrainBench(): BenchDef<MetaTrainCtx> {
   };
 }
 
-/** The unroll benches on every problem of {@link UNROLL_PROBLEMS}, then the meta-training bench. */
+/**
+ * The unroll benches on every problem of {@link UNROLL_PROBLEMS} (taped: fused kernel and ops path), then the
+ * meta-training bench on both paths.
+ */
 export const benchmarks: BenchDef[] = [
   ...UNROLL_PROBLEMS.flatMap(([label, family, dims]) => [
-    unrollForwardBackwardBench(label, family, dims) as BenchDef,
+    unrollForwardBackwardBench(label, family, dims, "auto") as BenchDef,
+    unrollForwardBackwardBench(label, family, dims, "ops") as BenchDef,
     unrollForwardOnlyBench(label, family, dims) as BenchDef,
   ]),
-  metaTrainBench() as BenchDef,
+  metaTrainBench("auto") as BenchDef,
+  metaTrainBench("ops") as BenchDef,
 ];
 
 if (import.meta.main) {

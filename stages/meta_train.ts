@@ -39,6 +39,7 @@ export interface MetaTrainParams extends Record<string, unknown> {
   globalNormClip: number;
   maxTaskDims: number;
   hrnn: Record<string, unknown>;
+  kernel: string;
   checkpointEvery: number;
 }
 
@@ -98,7 +99,9 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
   deps: ["generate-tasks"],
   // 2: on wasm, tf.sign was wrong below 1.19e-7 (lib/kernels/sign.ts), which broke the first-step rule of the
   // mean squares (§2.3) for small gradients during meta-training; weights trained before the fix differ.
-  version: "2",
+  // 3: the taped HRNN updates run on the differentiable fused kernel (param `kernel`, default "auto"); its
+  // float32 rounding differs from the ops path's, so the trained weights differ.
+  version: "3",
   params: {
     seed: {
       type: "integer",
@@ -216,6 +219,13 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       check: checkHrnnOverrides,
       description: 'HRNN config overrides, e.g. {"useAttention": true}',
     },
+    kernel: {
+      type: "string",
+      default: "auto",
+      choices: ["auto", "ops"],
+      description:
+        "taped HRNN update: auto = differentiable fused kernel (wasm backend, no attention), ops = tfjs ops",
+    },
     checkpointEvery: {
       type: "integer",
       default: 20,
@@ -318,7 +328,15 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       );
     }
     ctx.log(`meta-training on ${train.length} of ${all.length} training problems`);
-    const learned = hrnnLearnedOptimizer(p.hrnn as Partial<HrnnConfig>);
+    const { describeFusedEngine } = await import("../models/hrnn/native.ts");
+    ctx.log(
+      p.kernel === "ops" || (p.hrnn as Partial<HrnnConfig>).useAttention
+        ? "taped HRNN updates: tfjs ops path"
+        : `taped HRNN updates: differentiable fused kernel (${describeFusedEngine()})`,
+    );
+    const learned = hrnnLearnedOptimizer(p.hrnn as Partial<HrnnConfig>, {
+      kernel: p.kernel as "auto" | "ops",
+    });
     const checkpointDir = join(ctx.resultsDir, "checkpoints", "meta-train", ctx.key);
     await Deno.mkdir(checkpointDir, { recursive: true });
 

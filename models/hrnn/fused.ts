@@ -4,7 +4,8 @@
  * (`kernel/hrnn_coords.c`) that reads the state tensors and writes the new ones in place on the tfjs heap; the
  * tiny tensor-level and global RNNs run in plain TypeScript on the sums that pass returns. Same results as the
  * ops path of `hrnn.ts` to float32 rounding (tested), several times faster, but not differentiable: `makeHrnn`
- * uses it only when no gradient is being recorded (`kernel: "auto"`), so meta-training keeps the ops path.
+ * uses it when no gradient is being recorded (`kernel: "auto"`); while one is, it uses the differentiable form
+ * of the same pass, `fused_taped.ts` (which reuses this module's instance, exports and heap helpers).
  *
  * The kernel module imports the wasm backend's memory (`backend.wasm.asm.memory` of tfjs-backend-wasm 4.22),
  * so it works with pointers (`memoryOffset`) into that heap. It runs on a stack and argument block that this
@@ -58,8 +59,11 @@ export function fusedUnsupportedReason(config: HrnnConfig): string | null {
   return null;
 }
 
-interface KernelExports {
+/** The kernel module's exports (hrnn_coords.c). */
+export interface KernelExports {
   hrnn_coords(args: number): void;
+  hrnn_vjp(args: number, vargs: number): void;
+  add_f32(ptr: number, n: number, s: number): void;
   sum_f32(ptr: number, n: number): number;
   any_nonzero(ptr: number, n: number): number;
   scale_f32(ptr: number, n: number, s: number): void;
@@ -67,7 +71,7 @@ interface KernelExports {
 }
 
 /** The kernel instantiated on one wasm backend's memory, with its scratch block. */
-interface Instance {
+export interface Instance {
   backend: BackendWasm;
   exports: KernelExports;
   memory: WebAssembly.Memory;
@@ -83,9 +87,11 @@ interface EmscriptenModule {
   asm?: { memory?: WebAssembly.Memory };
   wasmMemory?: WebAssembly.Memory;
   _malloc(bytes: number): number;
+  _free(ptr: number): void;
 }
 
-function wasmModule(backend: BackendWasm): EmscriptenModule {
+/** The Emscripten module of a wasm backend (its `_malloc` / `_free` allocate on the tfjs heap). */
+export function wasmModule(backend: BackendWasm): EmscriptenModule {
   return (backend as unknown as { wasm: EmscriptenModule }).wasm;
 }
 
@@ -93,7 +99,7 @@ function wasmModule(backend: BackendWasm): EmscriptenModule {
  * The kernel instantiated on a wasm backend's memory (once per backend), with its stack and scratch block
  * allocated on that heap. Throws when it cannot be (see {@link fusedLoadError}).
  */
-function instanceFor(backend: tf.KernelBackend): Instance {
+export function instanceFor(backend: tf.KernelBackend): Instance {
   const cached = instances.get(backend);
   if (cached) return cached;
   const wasm = wasmModule(backend as unknown as BackendWasm);
@@ -156,7 +162,8 @@ export function fusedLoadError(): Error | null {
   }
 }
 
-function offsetOf(backend: BackendWasm, t: tf.TensorInfo): number {
+/** Byte offset of a tensor's data on the wasm heap (tfjs-backend-wasm's `dataIdMap`). */
+export function offsetOf(backend: BackendWasm, t: tf.TensorInfo): number {
   const info = (backend as unknown as { dataIdMap: { get(id: object): { memoryOffset: number } } }).dataIdMap
     .get(t.dataId);
   return info.memoryOffset;
@@ -244,6 +251,16 @@ function registerKernelOnce(): void {
       return outs;
     },
   });
+}
+
+/** The argument block's flag word (hrnn_coords.c `F_*`) for a configuration. */
+export function kernelFlags(config: HrnnConfig): number {
+  const k = config.numGradientScales;
+  return (config.useGradProducts && k > 1 ? 1 : 0) | (config.useLogMeansSquared ? 2 : 0) |
+    (config.useRelativeLr ? 4 : 0) | (config.useExtremeIndicator ? 8 : 0) | (config.useLrShortcut ? 16 : 0) |
+    (config.useMultipleScaleDecays ? 32 : 0) | (config.learnableDecay ? 64 : 0) |
+    (inpDecayLearned(config) ? 128 : 0) | (config.useGradientShortcut ? 256 : 0) |
+    (config.dynamicOutputScale ? 512 : 0);
 }
 
 /** Plain-array weights of one BiasGRUCell. */
@@ -354,10 +371,7 @@ export function makeFusedUpdater(
   const names = Object.keys(mp).sort();
   let snap: Snapshot | null = null;
 
-  const flags = (config.useGradProducts && k > 1 ? 1 : 0) | (config.useLogMeansSquared ? 2 : 0) |
-    (config.useRelativeLr ? 4 : 0) | (config.useExtremeIndicator ? 8 : 0) | (config.useLrShortcut ? 16 : 0) |
-    (config.useMultipleScaleDecays ? 32 : 0) | (config.learnableDecay ? 64 : 0) |
-    (inpDecayLearned(config) ? 128 : 0) | (config.useGradientShortcut ? 256 : 0) | (dos ? 512 : 0);
+  const flags = kernelFlags(config);
   const d0 = f + n0;
   const weightFloats = d0 * 2 * n0 + 2 * n0 + d0 * n0 + n0;
   const floatCount = 7 + k + weightFloats + 4 * n0 + k;

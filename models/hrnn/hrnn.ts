@@ -12,9 +12,11 @@
  * per-tensor statistics kept exact by segment matrices; the results equal the tensor-by-tensor update up to
  * float32 rounding.
  *
- * On the wasm backend, when no gradient is being recorded, `update` instead runs the fused kernel of `fused.ts`
- * (same results to float32 rounding, several times faster; option `kernel`): its native x86-64 build where that
- * loads (`native.ts`), else its WebAssembly build. Otherwise:
+ * On the wasm backend `update` instead runs the fused kernel (same results to float32 rounding, several times
+ * faster; option `kernel`), its native x86-64 build where that loads (`native.ts`), else its WebAssembly build:
+ * when no gradient is being recorded the inference pass of `fused.ts`, while one is its differentiable form
+ * `fused_taped.ts` (one tfjs kernel per update with a hand-written backward; every config but attention).
+ * Otherwise (the ops path):
  *
  * Everything is tfjs ops on the given meta-parameter tensors: `update` is differentiable w.r.t. the
  * meta-parameters and w.r.t. the gradients, parameters and state (meta-training backprops through unrolls of
@@ -53,6 +55,13 @@ import {
   makeFusedUpdater,
 } from "./fused.ts";
 import { nativeKernelError } from "./native.ts";
+import { makeTapedFusedUpdater, type TapedFusedUpdater } from "./fused_taped.ts";
+
+/** Whether a gradient tape is recording (tfjs engine state). */
+function recording(): boolean {
+  const state = (tf.engine() as unknown as { state: { gradientDepth: number } }).state;
+  return state.gradientDepth > 0;
+}
 
 /** RMS decay used when `learnableDecay` is off (§4.3 fallback: σ(logit(0.93))). */
 export const FIXED_SCL_DECAY = 0.93;
@@ -104,11 +113,13 @@ export interface HrnnOptions {
    */
   maxBlockCoords?: number;
   /**
-   * How `update` computes: `"ops"` = differentiable tfjs ops (meta-training); `"fused"` = the WebAssembly SIMD
-   * kernel of `fused.ts` (wasm backend only, not differentiable; an error elsewhere); `"native"` = the same
-   * kernel compiled for x86-64, loaded through FFI (`native.ts`: Linux x86-64 and `--allow-ffi`; an error
-   * elsewhere); `"auto"` (default) = native, else fused, when the backend is wasm, no gradient is being
-   * recorded and the config is supported, else ops.
+   * How `update` computes: `"ops"` = differentiable tfjs ops; `"fused"` = the WebAssembly SIMD kernel of
+   * `fused.ts` (wasm backend only; an error elsewhere), and while a gradient is being recorded its
+   * differentiable form (`fused_taped.ts`: one tfjs kernel per update with a hand-written backward);
+   * `"native"` = the same kernels compiled for x86-64, loaded through FFI (`native.ts`: Linux x86-64 and
+   * `--allow-ffi`; an error elsewhere); `"auto"` (default) = native, else fused, when the backend is wasm and the
+   * config is supported (every option but attention, which runs on the ops path), else ops — recording a
+   * gradient or not.
    */
   kernel?: "auto" | "ops" | "fused" | "native";
 }
@@ -175,27 +186,46 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
     );
   }
   let fused: FusedUpdater | null = null;
+  let taped: TapedFusedUpdater | null = null;
+  /** The engine an explicit or automatic fused choice runs on ("native" throws when it cannot load). */
+  const engineChoice = () =>
+    kernel === "native" || (kernel === "auto" && nativeKernelError() === null) ? "native" : "wasm";
+  /** The differentiable fused updater when this update is recorded and should use it. */
+  function tapedFor(sizes: number[]): TapedFusedUpdater | null {
+    if (kernel === "ops" || unsupported || sizes.some((n) => n === 0) || !recording()) return null;
+    const loadError = tf.getBackend() === "wasm" ? fusedLoadError() : null;
+    if (tf.getBackend() !== "wasm" || loadError) {
+      if (kernel === "fused" || kernel === "native") {
+        throw new Error(
+          loadError
+            ? `HRNN kernel "${kernel}" cannot load: ${loadError.message}`
+            : `HRNN kernel "${kernel}" needs the wasm backend (active: ${tf.getBackend()}); use kernel "auto" ` +
+              "to fall back to tfjs ops.",
+        );
+      }
+      return null;
+    }
+    taped ??= makeTapedFusedUpdater(mp, config, engineChoice());
+    return taped;
+  }
   /** The fused updater when this update should use it (see {@link HrnnOptions.kernel}). */
   function fusedFor(sizes: number[]): FusedUpdater | null {
-    if (kernel === "ops" || unsupported || sizes.some((n) => n === 0)) return null;
+    if (kernel === "ops" || unsupported || sizes.some((n) => n === 0) || recording()) return null;
     if (!fusedAvailable()) {
       if (kernel === "fused" || kernel === "native") {
         const loadError = tf.getBackend() === "wasm" ? fusedLoadError() : null;
         throw new Error(
           loadError
             ? `HRNN kernel "${kernel}" cannot load: ${loadError.message}`
-            : `HRNN kernel "${kernel}" needs the wasm backend (active: ${tf.getBackend()}) and no gradient ` +
-              'recording; use kernel "auto" to fall back to tfjs ops.',
+            : `HRNN kernel "${kernel}" needs the wasm backend (active: ${tf.getBackend()}); use kernel "auto" ` +
+              "to fall back to tfjs ops.",
         );
       }
       return null;
     }
     if (!fused) {
       // "native" throws here with the reason when the library cannot load; "auto" falls back to wasm.
-      const engine = kernel === "native" || (kernel === "auto" && nativeKernelError() === null)
-        ? "native"
-        : "wasm";
-      fused = makeFusedUpdater(mp, config, engine);
+      fused = makeFusedUpdater(mp, config, engineChoice());
     }
     return fused;
   }
@@ -254,8 +284,11 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
         );
       }
     });
-    const fast = fusedFor(state.tensors.map((s) => s.scl_decay.shape[1]));
+    const counts = state.tensors.map((s) => s.scl_decay.shape[1]);
+    const fast = fusedFor(counts);
     if (fast) return fast.update(grads, state, params);
+    const fastTaped = tapedFor(counts);
+    if (fastTaped) return fastTaped.update(grads, state, params);
     return tf.tidy(() => {
       // Weights derived once per step (tiny, differentiable).
       let gru0Prepared: BatchedGru | null = null;

@@ -23,6 +23,8 @@ export interface NativeKernel {
   march: string;
   /** Runs the fused pass: `heap` is the whole tfjs wasm heap, `args` the argument block's byte offset in it. */
   run(heap: Uint8Array, args: number): void;
+  /** Runs the pass's vector-Jacobian product (argument blocks `args` and `vargs`, see hrnn_vjp_body.h). */
+  runVjp(heap: Uint8Array, args: number, vargs: number): void;
 }
 
 /** Environment variable: `0` turns the native kernel off; a `-march` name (`x86-64`, `x86-64-v3`, `x86-64-v4`)
@@ -31,6 +33,7 @@ export const NATIVE_ENV = "LOPT_NATIVE_KERNEL";
 
 const SYMBOLS = {
   hrnn_coords_native: { parameters: ["buffer", "i32"], result: "void" },
+  hrnn_vjp_native: { parameters: ["buffer", "i32", "i32"], result: "void" },
   lopt_x86_64_v3_supported: { parameters: [], result: "i32" },
   lopt_x86_64_v4_supported: { parameters: [], result: "i32" },
 } as const;
@@ -89,6 +92,7 @@ function load(): NativeKernel {
     file: lib.file,
     march: lib.march,
     run: (heap, args) => dl.symbols.hrnn_coords_native(heap, args),
+    runVjp: (heap, args, vargs) => dl.symbols.hrnn_vjp_native(heap, args, vargs),
   };
 }
 

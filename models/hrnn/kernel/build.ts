@@ -69,7 +69,7 @@ export const NATIVE_TARGETS: NativeTarget[] = [
 const HERE = new URL(".", import.meta.url);
 
 /** The C sources the kernels are built from, in hashing order. */
-export const KERNEL_SOURCES = ["hrnn_coords.c", "hrnn_coords_body.h", "simd_native.h"];
+export const KERNEL_SOURCES = ["hrnn_coords.c", "hrnn_coords_body.h", "hrnn_vjp_body.h", "simd_native.h"];
 
 /** SHA-256 over the kernel's C sources (what the generated file records as SOURCE_SHA256). */
 export async function kernelSourceHash(): Promise<string> {
@@ -144,7 +144,14 @@ async function buildNative(): Promise<void> {
     if (undef.trim() !== "") {
       throw new Error(`${t.file} has undefined symbols (it must link nothing):\n${undef}`);
     }
-    for (const sym of ["hrnn_coords_native", "lopt_x86_64_v3_supported", "lopt_x86_64_v4_supported"]) {
+    for (
+      const sym of [
+        "hrnn_coords_native",
+        "hrnn_vjp_native",
+        "lopt_x86_64_v3_supported",
+        "lopt_x86_64_v4_supported",
+      ]
+    ) {
       if (!new RegExp(`\\b${sym}\\b`).test(defined)) throw new Error(`${t.file} does not export ${sym}`);
     }
     const bytes = await Deno.readFile(dest);

@@ -316,6 +316,116 @@ static float* optr(const int32_t* a, int word, uint8_t* base) {
 #define COORDS_F a[A_F]
 #define UNROLL
 #include "hrnn_coords_body.h"
+#undef COORDS_NAME
+#undef COORDS_K
+#undef COORDS_N0
+#undef COORDS_F
+#undef UNROLL
+
+/*
+ * The vector-Jacobian product of the pass (hrnn_vjp_body.h), for meta-training. Second argument block `v`
+ * (int32 words): V_COUNT the number of float-block entries, V_DOH … V_DOSTEP the cotangents of h', scl', inp',
+ * log LR' and the step, V_DG … V_DLR the cotangents it writes for g, h, inp_decay, scl_decay and the log LR,
+ * V_COT a pointer to V_COUNT doubles (the float block's cotangents, same indices as the float block),
+ * V_PART a pointer to V_COUNT·LANES floats of scratch, V_PTRS… 4K pointers (cotangents of a'_i and ms'_i in,
+ * cotangents of a_i and ms_i out), V_FLOATS… the cotangents of Σh' [N0], Σfeatures [F] and Σd².
+ */
+#define V_COUNT 0
+#define V_DOH 1
+#define V_DOSCL 2
+#define V_DOINP 3
+#define V_DOLR 4
+#define V_DOSTEP 5
+#define V_DG 6
+#define V_DH 7
+#define V_DINP 8
+#define V_DSCL 9
+#define V_DLR 10
+#define V_COT 11
+#define V_PART 12
+#define V_PTRS 16
+#define V_FLOATS 96
+/* Blocks of LANES coordinates between additions of the SIMD partial sums into the doubles. */
+#define VJP_FLUSH 64
+
+typedef struct {
+  const float *g, *h, *inpD, *sclD, *lr;
+  const float *dOh, *dOscl, *dOinp, *dOlr, *dOstep;
+  float *dG, *dH, *dInp, *dScl, *dLr;
+  const float* acc[MAX_K];
+  const float* ms[MAX_K];
+  const float* dOacc[MAX_K];
+  const float* dOms[MAX_K];
+  float* dAcc[MAX_K];
+  float* dMs[MAX_K];
+} VPtrs;
+
+/* Loads / stores of `valid` (1..LANES) floats, zeros in the other lanes (the main loop has valid == LANES). */
+static inline __attribute__((always_inline)) fv ldn(const float* p, int valid) {
+  if (valid == LANES) return ld(p);
+  float t[LANES];
+  for (int q = 0; q < LANES; q++) t[q] = q < valid ? p[q] : 0.0f;
+  return ld(t);
+}
+static inline __attribute__((always_inline)) void stn(float* p, fv v, int valid) {
+  if (valid == LANES) {
+    st(p, v);
+    return;
+  }
+  float t[LANES];
+  st(t, v);
+  for (int q = 0; q < valid; q++) p[q] = t[q];
+}
+static inline __attribute__((always_inline)) fv gathern(const float* p, int stride, int valid) {
+  if (valid == LANES) return gatherv(p, stride);
+  float t[LANES];
+  for (int q = 0; q < LANES; q++) t[q] = q < valid ? p[q * stride] : 0.0f;
+  return ld(t);
+}
+static inline __attribute__((always_inline)) void scattern(float* p, int stride, fv v, int valid) {
+  if (valid == LANES) {
+    scatterv(p, stride, v);
+    return;
+  }
+  float t[LANES];
+  st(t, v);
+  for (int q = 0; q < valid; q++) p[q * stride] = t[q];
+}
+
+/* cot[i] += Σ lanes of part[i] (double), part cleared. */
+static void vjp_flush(float* part, double* cot, int count) {
+  for (int i = 0; i < count; i++) {
+    cot[i] += hsum(ld(part + (int64_t)i * LANES));
+    st(part + (int64_t)i * LANES, splat(0.0f));
+  }
+}
+
+#define VJP_NAME vjp_paper
+#define COORDS_K 4
+#define COORDS_N0 10
+#define COORDS_F 12
+#define UNROLL UNROLL_FULL
+#include "hrnn_vjp_body.h"
+#undef VJP_NAME
+#undef COORDS_K
+#undef COORDS_N0
+#undef COORDS_F
+#undef UNROLL
+
+#define VJP_NAME vjp_generic
+#define COORDS_K a[A_K]
+#define COORDS_N0 a[A_N0]
+#define COORDS_F a[A_F]
+#define UNROLL
+#include "hrnn_vjp_body.h"
+
+static void run_vjp(const int32_t* a, const int32_t* v, uint8_t* base) {
+  if (a[A_K] == 4 && a[A_N0] == 10 && a[A_F] == 12) {
+    vjp_paper(a, v, base);
+  } else {
+    vjp_generic(a, v, base);
+  }
+}
 
 /*
  * Entry point. The paper configuration (K = 4, N0 = 10, F = 12) gets a copy specialised at compile time
@@ -333,10 +443,21 @@ static void run_coords(int32_t* a, uint8_t* base) {
 
 #ifdef __wasm__
 EXPORT("hrnn_coords") void hrnn_coords(int32_t* a) { run_coords(a, (uint8_t*)0); }
+EXPORT("hrnn_vjp") void hrnn_vjp(int32_t* a, int32_t* v) {
+  /* Offsets are addresses in wasm: base 0, hidden from the optimiser (arithmetic on a known null pointer is
+   * undefined behaviour in C, which clang may exploit). */
+  uint8_t* base = (uint8_t*)0;
+  __asm__("" : "+r"(base));
+  run_vjp(a, v, base);
+}
 #else
 /* Native entry: `base` is the start of the tfjs wasm heap, `args` the argument block's offset in it. */
 EXPORT("hrnn_coords_native") void hrnn_coords_native(uint8_t* base, int32_t args) {
   run_coords((int32_t*)(base + (uint32_t)args), base);
+}
+/* Native VJP entry: argument blocks `args` (the forward's) and `vargs` (hrnn_vjp_body.h), offsets in the heap. */
+EXPORT("hrnn_vjp_native") void hrnn_vjp_native(uint8_t* base, int32_t args, int32_t vargs) {
+  run_vjp((const int32_t*)(base + (uint32_t)args), (const int32_t*)(base + (uint32_t)vargs), base);
 }
 
 static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4]) {
@@ -412,6 +533,11 @@ EXPORT("any_nonzero") int any_nonzero(const float* p, int n) {
     if (p[j] != 0.0f) return 1;
   }
   return 0;
+}
+
+/* p[i] += s in place. */
+EXPORT("add_f32") void add_f32(float* p, int n, float s) {
+  for (int j = 0; j < n; j++) p[j] += s;
 }
 
 /* p[i] *= s in place. */

@@ -145,7 +145,7 @@ Deno.test("fused kernel: NaN gradients give NaN updates, as on the ops path", ()
   disposeMetaParams(mp);
 });
 
-Deno.test("kernel 'auto' uses the differentiable ops path while a gradient is recorded", () => {
+Deno.test("kernel 'auto' is differentiable while a gradient is recorded (the taped fused kernel)", () => {
   const config = makeHrnnConfig();
   const mp = createMetaParams(config, 0);
   const opt = makeHrnn(mp, config, { seed: 1 });
