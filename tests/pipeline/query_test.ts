@@ -108,7 +108,7 @@ Deno.test("query CLI", async (t) => {
           { column: "note", type: "VARCHAR", description: null },
         ]);
         const core = await cli(["--results", dir, "--schema", "stage_runs"]);
-        assert.match(core.out, /^status\s+VARCHAR\s+running, success or failed$/m);
+        assert.match(core.out, /^status\s+VARCHAR\s+running, success, failed or interrupted/m);
         const table = await cli(["--results", dir, "--schema"]);
         assert.match(table.out, /^table\s+columns\s+description$/m);
         const nope = await cli(["--results", dir, "--schema", "nope"]);
