@@ -165,6 +165,11 @@ function tensorInputNames(j: number, lay: Layout): string[] {
 interface TapedAttrs {
   engine: FusedEngine;
   maxLogLr: number;
+  /**
+   * Problem instance of each tensor (a batched update of several instances); the problem LR mean is taken per
+   * instance. Absent: all tensors belong to one problem.
+   */
+  groups?: number[];
 }
 
 /** Scratch on the tfjs heap for the argument blocks, the cotangent doubles and the VJP partial sums. */
@@ -277,16 +282,46 @@ function fillTensor(
   for (let i = 0; i < n0; i++) fl[lay.occ + i] = base[2 * n0 + i] + (bias ? bias[2 * n0 + i] : 0);
 }
 
-/** μ_ℓ per tensor: the tensor's mean, or the problem's mean with useProblemLrMean (0 when unused). */
-function lrMeans(b: BackendWasm, inst: Instance, reg: Registered, inputs: tf.NamedTensorMap, ns: number[]) {
+/**
+ * μ_ℓ per tensor: the tensor's mean, or with useProblemLrMean the mean over its problem instance's tensors
+ * (`groups`; absent: all tensors); 0 when unused.
+ */
+function lrMeans(
+  b: BackendWasm,
+  inst: Instance,
+  reg: Registered,
+  inputs: tf.NamedTensorMap,
+  ns: number[],
+  groups: number[] | undefined,
+) {
   const lay = reg.layout;
   if (!lay.relativeLr) return ns.map(() => 0);
   const sums = ns.map((n, j) => inst.exports.sum_f32(offsetOf(b, inputs[`lr${j}`]), n));
   if (lay.problemMean) {
-    const m = sums.reduce((a, s) => a + s, 0) / ns.reduce((a, n) => a + n, 0);
-    return ns.map(() => m);
+    const { total, count } = groupTotals(sums, ns, groups);
+    return ns.map((_, j) => total[groupOf(groups, j)] / count[groupOf(groups, j)]);
   }
   return sums.map((s, j) => s / ns[j]);
+}
+
+/** The instance of tensor j (0 without groups). */
+function groupOf(groups: number[] | undefined, j: number): number {
+  return groups ? groups[j] : 0;
+}
+
+/** Per instance: the sum of `values` over its tensors and its number of coordinates. */
+function groupTotals(
+  values: number[],
+  ns: number[],
+  groups: number[] | undefined,
+): { total: number[]; count: number[] } {
+  const total: number[] = [], count: number[] = [];
+  values.forEach((v, j) => {
+    const g = groupOf(groups, j);
+    total[g] = (total[g] ?? 0) + v;
+    count[g] = (count[g] ?? 0) + ns[j];
+  });
+  return { total, count };
 }
 
 function nativeFor(attrs: TapedAttrs): NativeKernel | null {
@@ -320,7 +355,7 @@ function forwardKernel(name: string): tf.KernelFunc {
     const sumsOut = b.makeOutput([reg.t, lay.n0 + lay.f + 1], "float32");
     const sc = scratchFor(inst, lay);
     const common = fillCommon(b, inst, sc, reg, named, at.maxLogLr);
-    const means = lrMeans(b, inst, reg, named, ns);
+    const means = lrMeans(b, inst, reg, named, ns, at.groups);
     const width = lay.n0 + lay.f + 1;
     ns.forEach((n, j) => {
       fillTensor(b, inst, reg, named, j, n, common, means[j]);
@@ -372,7 +407,7 @@ function vjpKernel(name: string): tf.KernelFunc {
     const outOf = new Map(reg.inputNames.map((nm, i) => [nm, outs[i]]));
     const sc = scratchFor(inst, lay);
     const common = fillCommon(b, inst, sc, reg, named, at.maxLogLr);
-    const means = lrMeans(b, inst, reg, named, ns);
+    const means = lrMeans(b, inst, reg, named, ns, at.groups);
     const width = lay.n0 + lay.f + 1;
     const n0 = lay.n0;
     const totals = new Float64Array(lay.floatCount);
@@ -433,10 +468,10 @@ function vjpKernel(name: string): tf.KernelFunc {
     });
     // μ_ℓ is a mean of the old log LRs: spread its cotangent over the coordinates it averages.
     if (lay.relativeLr) {
-      const total = ns.reduce((a, n) => a + n, 0);
-      const all = lrMeanCot.reduce((a, c) => a + c, 0);
+      const { total: all, count } = groupTotals(lrMeanCot, ns, at.groups);
       ns.forEach((n, j) => {
-        const c = lay.problemMean ? all / total : lrMeanCot[j] / n;
+        const g = groupOf(at.groups, j);
+        const c = lay.problemMean ? all[g] / count[g] : lrMeanCot[j] / n;
         inst.exports.add_f32(offsetOf(b, outOf.get(`lr${j}`)!), n, c);
       });
     }
@@ -504,6 +539,15 @@ export interface TapedFusedUpdater {
     state: HrnnState,
     params: tf.Tensor[],
   ): { updates: tf.Tensor[]; state: HrnnState };
+  /**
+   * Updates B independent problem instances in one kernel call (all their tensors) and one set of small ops
+   * (tensor and global RNNs over every instance's rows), with the same results as `update` on each.
+   */
+  updateInstances(
+    grads: tf.Tensor[][],
+    states: HrnnState[],
+    params: tf.Tensor[][],
+  ): { updates: tf.Tensor[]; state: HrnnState }[];
 }
 
 /**
@@ -523,20 +567,32 @@ export function makeTapedFusedUpdater(
   const sizes = config.levelSizes;
   const levels = sizes.length;
   const { n0, f, k, dos } = lay;
-  const attrs: TapedAttrs = { engine, maxLogLr: config.maxLogLr };
 
-  function update(grads: tf.Tensor[], state: HrnnState, params: tf.Tensor[]) {
+  /** Rows [1, d] → [R, d] (one op for more than one row). */
+  const rows = (xs: tf.Tensor2D[]) => (xs.length === 1 ? xs[0] : tf.concat(xs, 0) as tf.Tensor2D);
+  /** Splits [R, d] into R rows (no op for one row). */
+  const split = (x: tf.Tensor2D, r: number) => (r === 1 ? [x] : tf.split(x, r, 0) as tf.Tensor2D[]);
+
+  function updateInstances(gradsOf: tf.Tensor[][], states: HrnnState[], paramsOf: tf.Tensor[][]) {
     return tf.tidy(() => {
-      const t = state.tensors.length;
-      const ns = state.tensors.map((s) => s.scl_decay.shape[1]);
+      const inst = states.length;
+      // The instances' tensors, in order, as one update of T tensors; `groups` says whose each one is.
+      const tensors = states.flatMap((s) => s.tensors);
+      const grads = gradsOf.flat();
+      const params = paramsOf.flat();
+      const groups = states.flatMap((s, b) => s.tensors.map(() => b));
+      const t = tensors.length;
+      const ns = tensors.map((s) => s.scl_decay.shape[1]);
       const name = kernelName(config, t);
       const reg = registry.get(name)!;
-      const globalOld = state.global ?? null;
-      const layersOld = levels >= 2
-        ? (t === 1 ? state.tensors[0].layer! : tf.concat(state.tensors.map((s) => s.layer!), 0))
-        : null;
+      const attrs: TapedAttrs = { engine, maxLogLr: config.maxLogLr };
+      if (inst > 1) attrs.groups = groups;
+      const globalOld = levels >= 3 ? rows(states.map((s) => s.global!)) : null;
+      const layersOld = levels >= 2 ? rows(tensors.map((s) => s.layer!)) : null;
+      /** Per-instance rows [B, d] → per-tensor rows [T, d]. */
+      const perTensor = (x: tf.Tensor2D) => (inst === 1 ? x : tf.gather(x, groups) as tf.Tensor2D);
       const inputs: tf.NamedTensorMap = {};
-      state.tensors.forEach((s, j) => {
+      tensors.forEach((s, j) => {
         inputs[`g${j}`] = grads[j];
         inputs[`h${j}`] = s.parameter;
         inputs[`inp${j}`] = s.inp_decay;
@@ -557,15 +613,19 @@ export function makeTapedFusedUpdater(
         if (levels >= 3) {
           bias = tf.add(
             bias,
-            tf.add(
-              tf.matMul(globalOld!, mp["bias0/from_level2_w"] as tf.Tensor2D),
-              mp["bias0/from_level2_b"],
+            perTensor(
+              tf.add(
+                tf.matMul(globalOld!, mp["bias0/from_level2_w"] as tf.Tensor2D),
+                mp["bias0/from_level2_b"],
+              ) as tf.Tensor2D,
             ),
           );
-          bias1 = tf.add(
-            tf.matMul(globalOld!, mp["bias1/from_level2_w"] as tf.Tensor2D),
-            mp["bias1/from_level2_b"],
-          ) as tf.Tensor2D;
+          bias1 = perTensor(
+            tf.add(
+              tf.matMul(globalOld!, mp["bias1/from_level2_w"] as tf.Tensor2D),
+              mp["bias1/from_level2_b"],
+            ) as tf.Tensor2D,
+          );
         }
         inputs.bias = bias;
       }
@@ -573,21 +633,21 @@ export function makeTapedFusedUpdater(
       const sums = outs[outs.length - 1] as tf.Tensor2D;
       const invN = tf.tensor2d(ns.map((n) => 1 / n), [t, 1]);
       // Step 7: level 1 on the tensor-means of [h0', z] (or of h0' alone when z holds only the K scaled grads).
+      let h1: tf.Tensor2D | null = null;
       let layerRows: tf.Tensor2D[] | null = null;
       if (layersOld) {
         const u1 = tf.mul(tf.slice(sums, [0, 0], [t, level1InputSize(config)]), invN) as tf.Tensor2D;
-        const h1 = smallGruCell(gruWeights(mp, 1), u1, layersOld, bias1);
-        layerRows = t === 1 ? [h1] : tf.split(h1, t, 0) as tf.Tensor2D[];
+        h1 = smallGruCell(gruWeights(mp, 1), u1, layersOld, bias1);
+        layerRows = split(h1, t);
       }
       // Step 8: RMS normalisation of the direction (the kernel's step is η·d); update = −step / rms(d).
       let scales: tf.Tensor[] | null = null;
       if (dos) {
         const meanD2 = tf.mul(tf.slice(sums, [0, n0 + f], [t, 1]), invN);
-        const scale = tf.neg(tf.rsqrt(tf.add(meanD2, 1e-16)));
-        scales = t === 1 ? [scale] : tf.split(scale, t, 0);
+        scales = split(tf.neg(tf.rsqrt(tf.add(meanD2, 1e-16))) as tf.Tensor2D, t);
       }
       const updates: tf.Tensor[] = [];
-      const newTensors: HrnnTensorState[] = state.tensors.map((_, j) => {
+      const newTensors: HrnnTensorState[] = tensors.map((_, j) => {
         const o = outs.slice(j * reg.perTensor, (j + 1) * reg.perTensor);
         const step = o[dos ? 4 : 3];
         updates.push((scales ? tf.mul(step, scales[j]) : tf.neg(step)).reshape(params[j].shape));
@@ -602,16 +662,49 @@ export function makeTapedFusedUpdater(
         if (layerRows) ns.layer = layerRows[j];
         return ns;
       });
-      // Step 13: global RNN, no external bias.
-      const newState: HrnnState = { tensors: newTensors };
-      if (levels >= 3 && layerRows) {
-        const input = config.globalInput === "mean"
-          ? (t === 1 ? layerRows[0] : tf.div(tf.addN(layerRows), t)) as tf.Tensor2D
-          : layerRows[t - 1];
-        newState.global = smallGruCell(gruWeights(mp, 2), input, globalOld!, null);
+      // Step 13: global RNN of every instance, no external bias, on its last tensor's new level-1 state (or
+      // the mean over its tensors).
+      let globals: tf.Tensor2D[] | null = null;
+      if (levels >= 3 && h1) {
+        const first: number[] = [];
+        states.forEach((s, b) => first.push(b === 0 ? 0 : first[b - 1] + states[b - 1].tensors.length));
+        let input: tf.Tensor2D;
+        if (config.globalInput === "mean") {
+          input = inst === 1
+            ? (t === 1 ? layerRows![0] : tf.div(tf.addN(layerRows!), t)) as tf.Tensor2D
+            : tf.matMul(instanceMeans(states.map((s) => s.tensors.length)), h1);
+        } else {
+          input = inst === 1
+            ? layerRows![t - 1]
+            : tf.gather(h1, states.map((s, b) => first[b] + s.tensors.length - 1)) as tf.Tensor2D;
+        }
+        globals = split(smallGruCell(gruWeights(mp, 2), input, globalOld!, null), inst);
       }
-      return { updates, state: newState };
+      let at = 0;
+      return states.map((s, b) => {
+        const tb = s.tensors.length;
+        const state: HrnnState = { tensors: newTensors.slice(at, at + tb) };
+        if (globals) state.global = globals[b];
+        const u = updates.slice(at, at + tb);
+        at += tb;
+        return { updates: u, state };
+      });
     });
   }
-  return { update };
+  return {
+    update: (grads, state, params) => updateInstances([grads], [state], [params])[0],
+    updateInstances,
+  };
+}
+
+/** [B, T] matrix whose row b averages instance b's `counts[b]` consecutive tensors. */
+function instanceMeans(counts: number[]): tf.Tensor2D {
+  const t = counts.reduce((a, c) => a + c, 0);
+  const m = new Float32Array(counts.length * t);
+  let at = 0;
+  counts.forEach((c, b) => {
+    for (let j = 0; j < c; j++) m[b * t + at + j] = 1 / c;
+    at += c;
+  });
+  return tf.tensor2d(m, [counts.length, t]);
 }

@@ -267,7 +267,8 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
     });
   }
 
-  function update(grads: tf.Tensor[], state: HrnnState, params: tf.Tensor[]) {
+  /** Throws unless the gradients and parameters match the state's tensors. */
+  function checkShapes(grads: tf.Tensor[], state: HrnnState, params: tf.Tensor[]): void {
     if (grads.length !== state.tensors.length || params.length !== state.tensors.length) {
       throw new Error(
         `HRNN update got ${grads.length} gradients and ${params.length} parameters for a state of ` +
@@ -284,6 +285,22 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
         );
       }
     });
+  }
+
+  /**
+   * Several independent instances at once: while a gradient is recorded on the fused kernel, one kernel call
+   * for every instance's tensors; otherwise one update per instance.
+   */
+  function updateInstances(grads: tf.Tensor[][], states: HrnnState[], params: tf.Tensor[][]) {
+    states.forEach((s, b) => checkShapes(grads[b], s, params[b]));
+    const counts = states.flatMap((s) => s.tensors.map((t) => t.scl_decay.shape[1]));
+    const fastTaped = fusedFor(counts) ? null : tapedFor(counts);
+    if (fastTaped) return fastTaped.updateInstances(grads, states, params);
+    return states.map((s, b) => update(grads[b], s, params[b]));
+  }
+
+  function update(grads: tf.Tensor[], state: HrnnState, params: tf.Tensor[]) {
+    checkShapes(grads, state, params);
     const counts = state.tensors.map((s) => s.scl_decay.shape[1]);
     const fast = fusedFor(counts);
     if (fast) return fast.update(grads, state, params);
@@ -506,6 +523,7 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
     config,
     init,
     update,
+    updateInstances,
   };
   if (attention) {
     opt.evalParams = (state: HrnnState) => state.tensors.map((s) => tf.clone(s.true_param!));

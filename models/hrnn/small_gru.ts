@@ -6,7 +6,7 @@
  * the inputs' float32 data (results rounded to float32), on any backend.
  *
  * Kernels `LoptSmallGru` (inputs x [B, D], h [B, N], gatesW [D+N, 2N], gatesB [2N], candW [D+N, N], candB [N])
- * and `LoptSmallGruBias` (plus bias [1, 3N], broadcast over the rows). Output h' [B, N]. The gradient
+ * and `LoptSmallGruBias` (plus bias [1, 3N] broadcast over the rows, or [B, 3N] one per row). Output h' [B, N]. The gradient
  * returns the cotangent of every input; it is not itself differentiable (meta-training never differentiates a
  * meta-gradient).
  *
@@ -195,7 +195,8 @@ function registerOnce(): void {
 
 /**
  * One BiasGRUCell step as a single kernel: the same function as `biasGruCell(w, x, h, bias)` (x [B, D], h [B,
- * N], bias [1, 3N] or null), differentiable w.r.t. every input through a hand-written gradient.
+ * N], bias [1, 3N] broadcast over the rows, [B, 3N] one per row, or null), differentiable w.r.t. every input
+ * through a hand-written gradient.
  *
  * ```ts
  * const h1 = smallGruCell(weights, u1, layersOld, bias1); // [T, N1]
@@ -207,8 +208,12 @@ export function smallGruCell(
   h: tf.Tensor2D,
   bias: tf.Tensor2D | null,
 ): tf.Tensor2D {
-  if (bias && bias.shape[0] !== 1) {
-    throw new Error(`smallGruCell: bias must be one row [1, ${3 * h.shape[1]}], got [${bias.shape}].`);
+  if (bias && bias.shape[0] !== 1 && bias.shape[0] !== h.shape[0]) {
+    throw new Error(
+      `smallGruCell: bias must be one row [1, ${3 * h.shape[1]}] or one per row [${h.shape[0]}, ${
+        3 * h.shape[1]
+      }], got [${bias.shape}].`,
+    );
   }
   registerOnce();
   const inputs: tf.NamedTensorMap = {
