@@ -20,7 +20,11 @@ import { initBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
 import { type BenchDef, type BenchExtra, formatBenchTable, median, runBenches } from "../pipeline/bench.ts";
 import { ensemble } from "../tasks/ensemble.ts";
-import { buildProblem } from "../tasks/registry.ts";
+import { buildBatched, buildProblem } from "../tasks/registry.ts";
+import type { HrnnConfig } from "../models/hrnn/config.ts";
+import { resolveParams } from "../pipeline/params.ts";
+import type { Params, StageDef } from "../pipeline/stage.ts";
+import { type MetaTrainParams, metaTrainSettings, metaTrainStage } from "../stages/meta_train.ts";
 import type { Problem, ProblemSpec } from "../tasks/problem.ts";
 import { hrnnLearnedOptimizer } from "../models/meta/hrnn_learned.ts";
 import type { LearnedOptimizer } from "../models/meta/learned.ts";
@@ -328,6 +332,92 @@ export function metaTrainBench(kernel: BenchKernel = "auto"): BenchDef<MetaTrain
   };
 }
 
+/** One way of meta-training compared by {@link metaThroughputBench}. */
+interface ThroughputPath {
+  learned: LearnedOptimizer;
+  settings: ReturnType<typeof metaTrainSettings>;
+  seconds: number;
+  innerSteps: number;
+}
+
+/** Meta-steps per path per timed iteration of {@link metaThroughputBench}. */
+export const THROUGHPUT_META_STEPS = 4;
+
+/**
+ * Inner steps per second of meta-training with the `default` profile of the `meta-train` stage (its kernel,
+ * meta-batch and batched instances) against the same profile on the differentiable tfjs ops path with one
+ * instance per slot (`kernel ops`, `instances 1`), in one run: each iteration runs both, alternately, for
+ * {@link THROUGHPUT_META_STEPS} meta-steps from the same seed. Inner steps count every instance's steps.
+ */
+export function metaThroughputBench(): BenchDef<
+  { specs: ProblemSpec[]; fast: ThroughputPath; ops: ThroughputPath }
+> {
+  const rate = (p: ThroughputPath) => p.innerSteps / Math.max(1e-9, p.seconds);
+  return {
+    group: "meta-throughput",
+    name: `default profile, fast path vs tfjs ops path, ${THROUGHPUT_META_STEPS} meta-steps each`,
+    unit: `2 x ${THROUGHPUT_META_STEPS} meta-steps`,
+    iterations: 3,
+    warmup: 0,
+    backend: () => tf.getBackend(),
+    setup: async () => {
+      await initBackend();
+      const p = resolveParams(
+        metaTrainStage as unknown as StageDef<Params>,
+        "default",
+        [],
+      ) as MetaTrainParams;
+      const settings = metaTrainSettings(p);
+      const hrnn = p.hrnn as Partial<HrnnConfig>;
+      return {
+        specs: trainSpecs(p.maxTaskDims),
+        fast: {
+          learned: hrnnLearnedOptimizer(hrnn, { kernel: p.kernel as "auto" | "ops" }),
+          settings,
+          seconds: 0,
+          innerSteps: 0,
+        },
+        ops: {
+          learned: hrnnLearnedOptimizer(hrnn, { kernel: "ops" }),
+          settings: { ...settings, instances: 1 },
+          seconds: 0,
+          innerSteps: 0,
+        },
+      };
+    },
+    fn: async (ctx, i): Promise<BenchExtra> => {
+      for (const path of i % 2 === 0 ? [ctx.fast, ctx.ops] : [ctx.ops, ctx.fast]) {
+        const result = await metaTrain({
+          learned: path.learned,
+          problems: {
+            specs: ctx.specs,
+            build: (s) => buildProblem(s),
+            buildBatched: (s, n) => buildBatched(s, n),
+          },
+          config: path.settings.config,
+          metaBatch: path.settings.metaBatch,
+          instances: path.settings.instances,
+          seed: Math.max(0, i),
+          maxMetaSteps: THROUGHPUT_META_STEPS,
+        });
+        tf.dispose(Object.values(result.metaParams));
+        path.seconds += result.seconds;
+        path.innerSteps += result.innerSteps;
+      }
+      return {
+        fast_inner_steps_per_s: rate(ctx.fast),
+        ops_inner_steps_per_s: rate(ctx.ops),
+        ratio: rate(ctx.fast) / rate(ctx.ops),
+        fast_instances: ctx.fast.settings.instances,
+      };
+    },
+    headline: (x) =>
+      `meta-throughput: fast ${Number(x.fast_inner_steps_per_s).toFixed(1)} inner steps/s, ops ${
+        Number(x.ops_inner_steps_per_s).toFixed(1)
+      } inner steps/s, ratio ${Number(x.ratio).toFixed(2)}`,
+  };
+}
+
 /**
  * The unroll benches on every problem of {@link UNROLL_PROBLEMS} (taped: fused kernel and ops path), then the
  * meta-training bench on both paths.
@@ -340,6 +430,7 @@ export const benchmarks: BenchDef[] = [
   ]),
   metaTrainBench("auto") as BenchDef,
   metaTrainBench("ops") as BenchDef,
+  metaThroughputBench() as BenchDef,
 ];
 
 if (import.meta.main) {
@@ -348,4 +439,5 @@ if (import.meta.main) {
     onStart: (b) => console.error(`bench ${b.group}/${b.name} ...`),
   });
   console.log(formatBenchTable(results));
+  for (const r of results) if (r.headline) console.log(r.headline);
 }
