@@ -56,15 +56,14 @@ export interface BatchedProblem {
   /** Full-dataset objective of every instance, [B]. Differentiable. */
   fullObjectives(params: tf.Tensor[][]): tf.Tensor1D;
   /**
-   * Gradients of every instance's minibatch loss (with each instance's own gradient noise or sparsity, drawn
-   * from `rngs[b]`) and the sum of the losses. Differentiable w.r.t. the parameters (second derivatives), the
-   * noise a constant.
+   * Every instance's minibatch loss [B] and gradients (with the instance's own gradient noise or sparsity,
+   * drawn from `rngs[b]`). Differentiable w.r.t. the parameters (second derivatives), the noise a constant.
    */
   gradients(
     params: tf.Tensor[][],
     batch: InstanceBatches,
     rngs: Rng[],
-  ): { total: tf.Scalar; grads: tf.Tensor[][] };
+  ): { losses: tf.Tensor1D; grads: tf.Tensor[][] };
   /** Releases everything the instances own. */
   dispose(): void;
 }
@@ -140,8 +139,8 @@ export function stackInstances(problems: Problem[]): BatchedProblem {
     gradients(params, batch, rngs) {
       const outs = problems.map((p, b) => p.gradients(params[b], batch.perInstance![b], rngs[b]));
       // The instances' own losses stay in the caller's scope (a recorded op may have saved them).
-      const total = (one ? outs[0].loss : tf.addN(outs.map((o) => o.loss))) as tf.Scalar;
-      return { total, grads: outs.map((o) => o.grads) };
+      const losses = (one ? tf.reshape(outs[0].loss, [1]) : tf.stack(outs.map((o) => o.loss))) as tf.Tensor1D;
+      return { losses, grads: outs.map((o) => o.grads) };
     },
     dispose: () => problems.forEach((p) => p.dispose()),
   };
@@ -202,13 +201,17 @@ export function makeVectorizedProblem(def: VectorizedDef): BatchedProblem {
       return tf.tidy(() => {
         const flat = params.flat();
         const t = params[0].length;
-        // Instances are independent: the gradient of Σ_b f_b w.r.t. instance b's tensors is ∇f_b.
+        // Instances are independent: the gradient of Σ_b f_b (valueAndGrads of the vector [f_b] with dy = 1)
+        // w.r.t. instance b's tensors is ∇f_b.
         const { value, grads } = tf.valueAndGrads((...ps: tf.Tensor[]) => {
           const per = Array.from({ length: size }, (_, b) => ps.slice(b * t, (b + 1) * t));
-          return tf.sum(def.objectives(stackParams(per), batch.stacked)) as tf.Scalar;
+          return def.objectives(stackParams(per), batch.stacked);
         })(flat);
         const out = Array.from({ length: size }, (_, b) => grads.slice(b * t, (b + 1) * t));
-        return { total: value as tf.Scalar, grads: out.map((g, b) => addNoise(g, def.noiseStdev, rngs[b])) };
+        return {
+          losses: value as tf.Tensor1D,
+          grads: out.map((g, b) => addNoise(g, def.noiseStdev, rngs[b])),
+        };
       });
     },
     dispose() {

@@ -120,6 +120,15 @@ const VECTORIZED: Record<string, BatchedBuilder> = {
   norm: batchedNorm,
   softmax_regression: batchedSoftmaxRegression,
   fully_connected: batchedFullyConnected,
+  rosenbrock: buildRosenbrock.batched,
+  log_sum_exp: buildLogSumExp.batched,
+  ackley: buildAckley.batched,
+  beale: buildBeale.batched,
+  booth: buildBooth.batched,
+  styblinski_tang: buildStyblinskiTang.batched,
+  matyas: buildMatyas.batched,
+  branin: buildBranin.batched,
+  michalewicz: buildMichalewicz.batched,
 };
 
 /** Whether `family` has a vectorized batched implementation. */

@@ -9,14 +9,38 @@ import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../../lib/rng.ts";
 import { type FamilyBuilder, makeProblem } from "../base.ts";
 import { ParamReader } from "../params.ts";
+import { type BatchedBuilder, makeVectorizedProblem } from "../batched.ts";
 
+/**
+ * A test function of x and y, element-wise over their last axis of size 1: [1] for one problem, [B, 1] for a
+ * batch of B instances; returns the same shape.
+ */
 type F2 = (x: tf.Tensor, y: tf.Tensor) => tf.Tensor;
 
 /** Uniform init box of a test function: [xLo, xHi] × [yLo, yHi], or a standard normal draw. */
 type InitBox = { x: [number, number]; y: [number, number] } | "normal";
 
-function twoD(f: F2, box: InitBox): FamilyBuilder {
-  return (spec) => {
+/** The batched builder of a test function: v stacked to [B, 2], f on its columns [B, 1]. */
+function twoDBatched(f: F2): BatchedBuilder {
+  return (specs, build) => {
+    const instances = specs.map(build);
+    const noiseStdev = (specs[0].params as { noiseStdev?: number }).noiseStdev ?? 0;
+    return makeVectorizedProblem({
+      specs,
+      paramShapes: [[2]],
+      noiseStdev,
+      instances,
+      objectives: ([v]) => {
+        const x = tf.slice(v, [0, 0], [-1, 1]), y = tf.slice(v, [0, 1], [-1, 1]);
+        return tf.sum(f(x, y), 1) as tf.Tensor1D;
+      },
+    });
+  };
+}
+
+/** A test function's unbatched and batched builders. */
+function twoD(f: F2, box: InitBox): FamilyBuilder & { batched: BatchedBuilder } {
+  const build: FamilyBuilder = (spec) => {
     const p = new ParamReader(spec.family, spec.params);
     const noiseStdev = p.num("noiseStdev", 0, { min: 0 });
     p.done();
@@ -37,6 +61,7 @@ function twoD(f: F2, box: InitBox): FamilyBuilder {
       },
     });
   };
+  return Object.assign(build, { batched: twoDBatched(f) });
 }
 
 const sq = (t: tf.Tensor) => tf.square(t);
@@ -55,8 +80,8 @@ export const buildLogSumExp = twoD((x, y) => {
     tf.sub(tf.sub(x, tf.mul(3, y)), 0.1),
     tf.sub(tf.neg(x), 0.1),
     tf.zerosLike(x),
-  ]);
-  return tf.logSumExp(terms);
+  ], -1);
+  return tf.logSumExp(terms, -1, true);
 }, "normal");
 
 /**

@@ -68,14 +68,14 @@ function metaGradient(
   return out;
 }
 
-for (const family of ["quadratic", "fully_connected", "rosenbrock"]) {
+for (const family of ["quadratic", "fully_connected", "rosenbrock", "sum_task"]) {
   for (const second of [true, false]) {
     Deno.test(`batched unroll: ${family}, 3 instances = 3 separate unrolls averaged (loss, meta-gradient), second derivatives ${second ? "on" : "off"}`, () => {
       const cfg = { ...PAPER_UNROLL_CONFIG, secondDerivatives: second };
       const mp = learned.init(3);
       const before = tf.memory().numTensors;
       const batch = buildBatched(spec(family), 3);
-      assert.equal(batch.vectorized, family !== "rosenbrock");
+      assert.equal(batch.vectorized, family !== "sum_task");
       const together = metaGradient(mp, batch, [0, 1, 2], cfg);
       assert.equal(together.steps, T);
       const alone = batch.specs.map((s, b) => {
