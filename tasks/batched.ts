@@ -73,11 +73,19 @@ export function isBatchedProblem(p: Problem | BatchedProblem): p is BatchedProbl
   return typeof (p as BatchedProblem).fullObjectives === "function";
 }
 
+/** What a batched builder may use: the unbatched builder, and batching of nested specs (wrappers). */
+export interface BatchContext {
+  /** Builds one problem. */
+  build(spec: ProblemSpec): Problem;
+  /** Batches instance specs of any family (vectorized where it can be). */
+  batch(specs: ProblemSpec[]): BatchedProblem;
+}
+
 /**
  * A family's batched builder: the B instance specs (same family and params) → a vectorized batch (or a
  * {@link stackInstances} batch where its data does not allow one).
  */
-export type BatchedBuilder = (specs: ProblemSpec[], build: (spec: ProblemSpec) => Problem) => BatchedProblem;
+export type BatchedBuilder = (specs: ProblemSpec[], ctx: BatchContext) => BatchedProblem;
 
 /**
  * The spec of instance `b` of a batch: instance 0 is `spec` itself; instance b > 0 has the same family and
@@ -92,21 +100,19 @@ export function instanceSpec(spec: ProblemSpec, b: number): ProblemSpec {
 }
 
 /**
- * Builds B instances of `spec` ({@link instanceSpec}): with the family's `vectorized` builder when given and
- * B > 1, else {@link stackInstances} over `build`. `buildBatched` of `registry.ts` passes each family's builder.
+ * Builds B instances of `spec` ({@link instanceSpec}) with `ctx.batch` (vectorized where the family can be;
+ * `buildBatched` of `registry.ts` supplies it), or as {@link stackInstances} of one for B = 1.
  */
 export function batchInstances(
   spec: ProblemSpec,
   size: number,
-  build: (spec: ProblemSpec) => Problem,
-  vectorized?: BatchedBuilder,
+  ctx: BatchContext,
 ): BatchedProblem {
   if (!Number.isInteger(size) || size < 1) {
     throw new Error(`a batch needs an integer number of instances >= 1, got ${size}`);
   }
   const specs = Array.from({ length: size }, (_, b) => instanceSpec(spec, b));
-  if (size > 1 && vectorized) return vectorized(specs, build);
-  return stackInstances(specs.map(build));
+  return size > 1 ? ctx.batch(specs) : stackInstances(specs.map((s) => ctx.build(s)));
 }
 
 /**

@@ -16,7 +16,13 @@ import {
   buildNorm,
   buildQuadratic,
 } from "./families/quadratic.ts";
-import { type BatchedBuilder, type BatchedProblem, batchInstances } from "./batched.ts";
+import {
+  type BatchContext,
+  type BatchedBuilder,
+  type BatchedProblem,
+  batchInstances,
+  stackInstances,
+} from "./batched.ts";
 import {
   buildAckley,
   buildBeale,
@@ -45,7 +51,15 @@ import {
   buildProjectionQuadratic,
   buildSumOfQuadratics,
 } from "./families/disabled.ts";
-import { buildLogObjective, buildRescale, buildSparseProblem, buildSumTask } from "./wrappers.ts";
+import {
+  batchedLogObjective,
+  batchedRescale,
+  batchedSparseProblem,
+  buildLogObjective,
+  buildRescale,
+  buildSparseProblem,
+  buildSumTask,
+} from "./wrappers.ts";
 
 const FAMILIES: Record<string, FamilyBuilder> = {
   quadratic: buildQuadratic,
@@ -129,9 +143,12 @@ const VECTORIZED: Record<string, BatchedBuilder> = {
   matyas: buildMatyas.batched,
   branin: buildBranin.batched,
   michalewicz: buildMichalewicz.batched,
+  rescale: batchedRescale,
+  log_objective: batchedLogObjective,
+  sparse_problem: batchedSparseProblem,
 };
 
-/** Whether `family` has a vectorized batched implementation. */
+/** Whether `family` has a vectorized batched implementation (wrappers: when their inner family has one). */
 export function isVectorized(family: string): boolean {
   return Object.hasOwn(VECTORIZED, family);
 }
@@ -148,6 +165,18 @@ export function isVectorized(family: string): boolean {
  * ```
  */
 export function buildBatched(spec: ProblemSpec, size: number, options: BuildOptions = {}): BatchedProblem {
-  const vectorized = Object.hasOwn(VECTORIZED, spec.family) ? VECTORIZED[spec.family] : undefined;
-  return batchInstances(spec, size, (s) => buildProblem(s, options), vectorized);
+  return batchInstances(spec, size, batchContext(options));
+}
+
+/** The {@link BatchContext} of `buildBatched`: each family's vectorized builder, else stacked instances. */
+function batchContext(options: BuildOptions): BatchContext {
+  const ctx: BatchContext = {
+    build: (s) => buildProblem(s, options),
+    batch: (specs) => {
+      const family = specs[0].family;
+      const vectorized = Object.hasOwn(VECTORIZED, family) ? VECTORIZED[family] : undefined;
+      return vectorized && specs.length > 1 ? vectorized(specs, ctx) : stackInstances(specs.map(ctx.build));
+    },
+  };
+  return ctx;
 }

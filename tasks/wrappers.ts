@@ -12,7 +12,8 @@ import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../lib/rng.ts";
 import { addNoise, autodiff, type FamilyBuilder, makeProblem, sparsify } from "./base.ts";
 import { ParamReader } from "./params.ts";
-import type { Batch } from "./problem.ts";
+import type { Batch, ProblemSpec } from "./problem.ts";
+import { type BatchContext, type BatchedBuilder, type BatchedProblem, stackInstances } from "./batched.ts";
 
 /**
  * `rescale` {inner, scale=10, noiseStdev=0, faithfulNoise=false}: init = inner init × scale;
@@ -146,5 +147,98 @@ export const buildSparseProblem: FamilyBuilder = (spec, ctx) => {
         return { loss: r.loss, grads: sparsify(addNoise(r.grads, noiseStdev, rng), zeroP, rng) };
       }),
     dispose: () => inner.dispose(),
+  });
+};
+
+/** The wrapper params every instance of a batch shares, and the batch of their inner problems. */
+function batchedInner(
+  specs: ProblemSpec[],
+  ctx: BatchContext,
+): { inner: BatchedProblem; noiseStdev: number; params: Record<string, unknown> } | null {
+  const params = specs[0].params as Record<string, unknown>;
+  if (params.faithfulNoise === true) return null;
+  const inner = ctx.batch(specs.map((s) => s.params.inner as ProblemSpec));
+  if (!inner.vectorized) {
+    inner.dispose();
+    return null;
+  }
+  return { inner, noiseStdev: (params.noiseStdev as number | undefined) ?? 0, params };
+}
+
+/** A batch of wrapper instances around a vectorized inner batch, with the wrapper's own maths per instance. */
+function wrapBatch(
+  specs: ProblemSpec[],
+  inner: BatchedProblem,
+  parts: Pick<BatchedProblem, "init" | "fullObjectives" | "gradients">,
+): BatchedProblem {
+  return {
+    specs,
+    size: specs.length,
+    paramShapes: inner.paramShapes,
+    vectorized: true,
+    sampleBatch: (rngs) => inner.sampleBatch(rngs),
+    dispose: () => inner.dispose(),
+    ...parts,
+  };
+}
+
+/**
+ * Batched `rescale` (default noise semantics) over a vectorized inner batch; with `faithfulNoise` or an inner
+ * family without a vectorized form, the instances are stacked.
+ */
+export const batchedRescale: BatchedBuilder = (specs, ctx) => {
+  const b = batchedInner(specs, ctx);
+  if (!b) return stackInstances(specs.map((s) => ctx.build(s)));
+  const { inner, noiseStdev, params } = b;
+  const scale = (params.scale as number | undefined) ?? 10;
+  const shrink = (ps: tf.Tensor[][]) => ps.map((q) => q.map((t) => tf.div(t, scale)));
+  return wrapBatch(specs, inner, {
+    init: (rngs) => tf.tidy(() => inner.init(rngs).map((q) => q.map((t) => tf.mul(t, scale)))),
+    fullObjectives: (ps) => tf.tidy(() => inner.fullObjectives(shrink(ps))),
+    gradients: (ps, batch, rngs) =>
+      tf.tidy(() => {
+        const r = inner.gradients(shrink(ps), batch, rngs);
+        const grads = r.grads.map((gs, i) => addNoise(gs.map((g) => tf.div(g, scale)), noiseStdev, rngs[i]));
+        return { losses: r.losses, grads };
+      }),
+  });
+};
+
+/** Batched `log_objective` over a vectorized inner batch (else stacked instances). */
+export const batchedLogObjective: BatchedBuilder = (specs, ctx) => {
+  const b = batchedInner(specs, ctx);
+  if (!b) return stackInstances(specs.map((s) => ctx.build(s)));
+  const { inner, noiseStdev } = b;
+  const logOf = (f: tf.Tensor) => tf.sub(tf.log(tf.add(f, LOG_OBJECTIVE_EPS)), Math.log(LOG_OBJECTIVE_EPS));
+  return wrapBatch(specs, inner, {
+    init: (rngs) => inner.init(rngs),
+    fullObjectives: (ps) => tf.tidy(() => logOf(inner.fullObjectives(ps)) as tf.Tensor1D),
+    gradients: (ps, batch, rngs) =>
+      tf.tidy(() => {
+        const r = inner.gradients(ps, batch, rngs);
+        const denoms = tf.unstack(tf.add(r.losses, LOG_OBJECTIVE_EPS));
+        const grads = r.grads.map((gs, i) =>
+          addNoise(gs.map((g) => tf.div(g, denoms[i])), noiseStdev, rngs[i])
+        );
+        return { losses: logOf(r.losses) as tf.Tensor1D, grads };
+      }),
+  });
+};
+
+/** Batched `sparse_problem` over a vectorized inner batch (else stacked instances). */
+export const batchedSparseProblem: BatchedBuilder = (specs, ctx) => {
+  const b = batchedInner(specs, ctx);
+  if (!b) return stackInstances(specs.map((s) => ctx.build(s)));
+  const { inner, noiseStdev, params } = b;
+  const zeroP = (params.zeroProbability as number | undefined) ?? 0.99;
+  return wrapBatch(specs, inner, {
+    init: (rngs) => inner.init(rngs),
+    fullObjectives: (ps) => inner.fullObjectives(ps),
+    gradients: (ps, batch, rngs) =>
+      tf.tidy(() => {
+        const r = inner.gradients(ps, batch, rngs);
+        const grads = r.grads.map((gs, i) => sparsify(addNoise(gs, noiseStdev, rngs[i]), zeroP, rngs[i]));
+        return { losses: r.losses, grads };
+      }),
   });
 };

@@ -25,6 +25,7 @@ import {
   readData,
 } from "../base.ts";
 import {
+  type BatchContext,
   type BatchedBuilder,
   type BatchedProblem,
   makeVectorizedProblem,
@@ -315,12 +316,12 @@ function batchedL2(stacked: tf.Tensor[], l2: number): tf.Tensor1D {
  */
 function batchedClassifier(
   specs: ProblemSpec[],
-  build: (spec: ProblemSpec) => Problem,
+  ctx: BatchContext,
   logits: (p: ParamReader) => BatchedLogits,
 ): BatchedProblem {
   const params = specs[0].params as Record<string, unknown>;
   const dsSpecs = specs.map((s) => (s.params as { dataset: DatasetSpec }).dataset);
-  const instances = specs.map(build);
+  const instances = specs.map((s) => ctx.build(s));
   if (!dsSpecs.every((d) => d && isSyntheticDataset(d))) return stackInstances(instances);
   const datasets = dsSpecs.map((d) => toDataset(generateDataArrays(d)));
   const n = datasets[0].size;
@@ -387,8 +388,8 @@ export const batchedSoftmaxRegression: BatchedBuilder = (specs, build) =>
   );
 
 /** Batched `fully_connected`: the MLP of every instance in batched matmuls. */
-export const batchedFullyConnected: BatchedBuilder = (specs, build) =>
-  batchedClassifier(specs, build, (p) => {
+export const batchedFullyConnected: BatchedBuilder = (specs, ctx) =>
+  batchedClassifier(specs, ctx, (p) => {
     const act = p.choice("activation", ["sigmoid", "relu"] as const, "sigmoid");
     const actFn = act === "relu" ? tf.relu : tf.sigmoid;
     return (params, x) => {

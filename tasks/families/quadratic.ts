@@ -109,8 +109,8 @@ function stackedWy(specs: ProblemSpec[], ndim: number): { w: tf.Tensor3D; y: tf.
 }
 
 /** Batched `quadratic`: f_b = ½‖W_b x_b − y_b‖² for all instances in one batched matmul. */
-export const batchedQuadratic: BatchedBuilder = (specs, build) => {
-  const instances = specs.map(build);
+export const batchedQuadratic: BatchedBuilder = (specs, ctx) => {
+  const instances = specs.map((s) => ctx.build(s));
   const { ndim, noiseStdev } = sharedParams(specs[0]);
   const { w, y } = stackedWy(specs, ndim);
   return makeVectorizedProblem({
@@ -125,8 +125,8 @@ export const batchedQuadratic: BatchedBuilder = (specs, build) => {
 };
 
 /** Batched `norm`: f_b = (Σ_i (|(W_b x_b − y_b)_i| + 1e-6)^p)^(1/p). */
-export const batchedNorm: BatchedBuilder = (specs, build) => {
-  const instances = specs.map(build);
+export const batchedNorm: BatchedBuilder = (specs, ctx) => {
+  const instances = specs.map((s) => ctx.build(s));
   const { ndim, noiseStdev, power } = sharedParams(specs[0]);
   const { w, y } = stackedWy(specs, ndim);
   return makeVectorizedProblem({
@@ -143,8 +143,8 @@ export const batchedNorm: BatchedBuilder = (specs, build) => {
 };
 
 /** Batched `bowl`: f_b = ½‖A x_b‖² (A is shared: it depends only on cond and angle). */
-export const batchedBowl: BatchedBuilder = (specs, build) => {
-  const instances = specs.map(build);
+export const batchedBowl: BatchedBuilder = (specs, ctx) => {
+  const instances = specs.map((s) => ctx.build(s));
   const p = specs[0].params as { cond: number; angle?: number; noiseStdev?: number };
   const c = Math.cos(p.angle ?? 0), s = Math.sin(p.angle ?? 0), r = Math.sqrt(p.cond);
   const a = tf.tidy(() =>

@@ -22,8 +22,8 @@ type InitBox = { x: [number, number]; y: [number, number] } | "normal";
 
 /** The batched builder of a test function: v stacked to [B, 2], f on its columns [B, 1]. */
 function twoDBatched(f: F2): BatchedBuilder {
-  return (specs, build) => {
-    const instances = specs.map(build);
+  return (specs, ctx) => {
+    const instances = specs.map((s) => ctx.build(s));
     const noiseStdev = (specs[0].params as { noiseStdev?: number }).noiseStdev ?? 0;
     return makeVectorizedProblem({
       specs,
