@@ -34,7 +34,7 @@ import {
   buildRosenbrock,
   buildStyblinskiTang,
 } from "./families/test_functions.ts";
-import { buildMatMulAlgorithm } from "./families/matmul.ts";
+import { batchedMatMulAlgorithm, buildMatMulAlgorithm } from "./families/matmul.ts";
 import {
   batchedFullyConnected,
   batchedSoftmaxRegression,
@@ -143,6 +143,7 @@ const VECTORIZED: Record<string, BatchedBuilder> = {
   matyas: buildMatyas.batched,
   branin: buildBranin.batched,
   michalewicz: buildMichalewicz.batched,
+  matmul_algorithm: batchedMatMulAlgorithm,
   rescale: batchedRescale,
   log_objective: batchedLogObjective,
   sparse_problem: batchedSparseProblem,

@@ -12,6 +12,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type FamilyBuilder, makeProblem } from "../base.ts";
 import { ParamReader } from "../params.ts";
+import { type BatchedBuilder, makeVectorizedProblem } from "../batched.ts";
 
 /**
  * Solves M X = R for symmetric positive definite M [k, k] and R [k, m] by Gauss-Jordan elimination without
@@ -92,6 +93,52 @@ export const buildMatMulAlgorithm: FamilyBuilder = (spec) => {
       const ptp = tf.add(tf.matMul(P, P, true, false), ridgeI) as tf.Tensor2D;
       const thetaC = solveSpd(ptp, tf.matMul(P, C, true, false));
       return tf.sum(tf.square(tf.sub(tf.matMul(P, thetaC), C))) as tf.Scalar;
+    },
+    dispose: () => tf.dispose([A, B, C, ridgeI]),
+  });
+};
+
+/** {@link solveSpd} for a batch: M [B, k, k], R [B, k, m] → X [B, k, m] (the same k elimination steps). */
+export function solveSpdBatched(m: tf.Tensor3D, r: tf.Tensor3D): tf.Tensor3D {
+  const k = m.shape[1];
+  const cols = k + r.shape[2];
+  let a = tf.concat([m, r], 2) as tf.Tensor3D;
+  for (let i = 0; i < k; i++) {
+    const row = tf.slice(a, [0, i, 0], [-1, 1, cols]);
+    const pivot = tf.slice(row, [0, 0, i], [-1, 1, 1]);
+    const normRow = tf.div(row, pivot);
+    const col = tf.slice(a, [0, 0, i], [-1, k, 1]);
+    const e = new Float32Array(k);
+    e[i] = 1;
+    const ei = tf.tensor3d(e, [1, k, 1]);
+    a = tf.sub(a, tf.mul(tf.sub(col, ei), normRow)) as tf.Tensor3D;
+  }
+  return tf.slice(a, [0, 0, k], [-1, k, cols - k]);
+}
+
+/** Batched `matmul_algorithm`: every instance's least-squares fit in one batched elimination. */
+export const batchedMatMulAlgorithm: BatchedBuilder = (specs, ctx) => {
+  const instances = specs.map((s) => ctx.build(s));
+  const q = specs[0].params as { n: number; k: number; ridge?: number; noiseStdev?: number };
+  const size = specs.length;
+  const n2 = q.n * q.n, rows = n2 * n2;
+  const batch = matmulBatch(q.n);
+  // The one-hot batch (A, B, C) is the same for every instance; tiled once so every product is batched.
+  const [A, B, C, ridgeI] = tf.tidy(() => {
+    const tile = (x: Float32Array) =>
+      tf.keep(tf.tile(tf.tensor3d(x, [1, rows, n2]), [size, 1, 1]) as tf.Tensor3D);
+    return [tile(batch.a), tile(batch.b), tile(batch.c), tf.keep(tf.mul(tf.eye(q.k), q.ridge ?? 1e-6))];
+  });
+  return makeVectorizedProblem({
+    specs,
+    paramShapes: instances[0].paramShapes,
+    noiseStdev: q.noiseStdev ?? 0,
+    instances,
+    objectives: ([ta, tb]) => {
+      const P = tf.mul(tf.matMul(A, ta as tf.Tensor3D), tf.matMul(B, tb as tf.Tensor3D)) as tf.Tensor3D;
+      const ptp = tf.add(tf.matMul(P, P, true, false), ridgeI) as tf.Tensor3D;
+      const thetaC = solveSpdBatched(ptp, tf.matMul(P, C, true, false) as tf.Tensor3D);
+      return tf.sum(tf.square(tf.sub(tf.matMul(P, thetaC), C)), [1, 2]) as tf.Tensor1D;
     },
     dispose: () => tf.dispose([A, B, C, ridgeI]),
   });
