@@ -667,7 +667,7 @@ export function makeTapedFusedUpdater(
       let globals: tf.Tensor2D[] | null = null;
       if (levels >= 3 && h1) {
         const first: number[] = [];
-        states.forEach((s, b) => first.push(b === 0 ? 0 : first[b - 1] + states[b - 1].tensors.length));
+        states.forEach((_, b) => first.push(b === 0 ? 0 : first[b - 1] + states[b - 1].tensors.length));
         let input: tf.Tensor2D;
         if (config.globalInput === "mean") {
           input = inst === 1
