@@ -74,6 +74,8 @@ export interface EvalSummary {
   /** True when the learned optimizer's weights say they are a stand-in (e.g. untrained). */
   learnedStandIn: boolean;
   learnedProvenance: WeightsProvenance;
+  /** Which problems were evaluated: `test` (the held-out set) or `valid` (the validation split). */
+  split?: "test" | "valid";
   baselines: string[];
   seeds: number[];
   horizon: number;
@@ -130,7 +132,8 @@ export function formatSummary(s: EvalSummary): string[] {
     `learned optimizer${
       s.learnedStandIn ? " (STAND-IN weights: " + (s.learnedProvenance.notes ?? "") + ")" : ""
     }` +
-    ` vs tuned baselines on ${s.problems} held-out problems, ${s.seeds.length} seed(s) × ${s.horizon} steps`,
+    ` vs tuned baselines on ${s.problems} ${s.split === "valid" ? "validation" : "held-out"} problems, ` +
+    `${s.seeds.length} seed(s) × ${s.horizon} steps`,
     `  wins (median final loss): ` +
     s.baselines.map((b) => `vs ${b} ${pct(s.winFraction[b])}`).join(", ") +
     `, vs best baseline ${pct(s.winFractionVsBest)}`,
@@ -610,6 +613,7 @@ export const evalProblems = defineStage<EvalProblemsParams>({
       );
     }
     const summary = summarize(comparisons, {
+      split: todo.some((t) => t.taskId.startsWith("valid/")) ? "valid" : "test",
       longHorizon: longOn
         ? {
           steps: p.longHorizon,
