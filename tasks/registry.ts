@@ -55,6 +55,7 @@ import {
   batchedLogObjective,
   batchedRescale,
   batchedSparseProblem,
+  batchedSumTask,
   buildLogObjective,
   buildRescale,
   buildSparseProblem,
@@ -147,6 +148,7 @@ const VECTORIZED: Record<string, BatchedBuilder> = {
   rescale: batchedRescale,
   log_objective: batchedLogObjective,
   sparse_problem: batchedSparseProblem,
+  sum_task: batchedSumTask,
 };
 
 /** Whether `family` has a vectorized batched implementation (wrappers: when their inner family has one). */

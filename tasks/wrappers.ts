@@ -242,3 +242,48 @@ export const batchedSparseProblem: BatchedBuilder = (specs, ctx) => {
       }),
   });
 };
+
+/** Batched `sum_task` (default noise semantics) when every part's family has a vectorized batch. */
+export const batchedSumTask: BatchedBuilder = (specs, ctx) => {
+  const params = specs[0].params as { problems: ProblemSpec[]; noiseStdev?: number; faithfulNoise?: boolean };
+  const stacked = () => stackInstances(specs.map((s) => ctx.build(s)));
+  if (params.faithfulNoise === true) return stacked();
+  const parts: BatchedProblem[] = [];
+  for (let k = 0; k < params.problems.length; k++) {
+    const part = ctx.batch(specs.map((s) => (s.params.problems as ProblemSpec[])[k]));
+    parts.push(part);
+    if (!part.vectorized) {
+      parts.forEach((p) => p.dispose());
+      return stacked();
+    }
+  }
+  const noiseStdev = params.noiseStdev ?? 0;
+  const offsets: number[] = [];
+  let total = 0;
+  for (const q of parts) {
+    offsets.push(total);
+    total += q.paramShapes.length;
+  }
+  const slice = (ps: tf.Tensor[][], k: number) =>
+    ps.map((q) => q.slice(offsets[k], offsets[k] + parts[k].paramShapes.length));
+  const join = (per: tf.Tensor[][][]) => specs.map((_, b) => per.flatMap((part) => part[b]));
+  const fullData = { perInstance: null, stacked: null };
+  return {
+    specs,
+    size: specs.length,
+    paramShapes: parts.flatMap((q) => q.paramShapes),
+    vectorized: true,
+    init: (rngs) => join(parts.map((q) => q.init(rngs))),
+    // As in the unbatched family, the parts are evaluated on their full data.
+    sampleBatch: () => fullData,
+    fullObjectives: (ps) =>
+      tf.tidy(() => tf.addN(parts.map((q, k) => q.fullObjectives(slice(ps, k)))) as tf.Tensor1D),
+    gradients: (ps, _batch, rngs) =>
+      tf.tidy(() => {
+        const rs = parts.map((q, k) => q.gradients(slice(ps, k), fullData, rngs));
+        const grads = join(rs.map((r) => r.grads)).map((g, b) => addNoise(g, noiseStdev, rngs[b]));
+        return { losses: tf.addN(rs.map((r) => r.losses)) as tf.Tensor1D, grads };
+      }),
+    dispose: () => parts.forEach((p) => p.dispose()),
+  };
+};

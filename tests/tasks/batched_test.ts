@@ -27,7 +27,33 @@ const CASES: [string, ProblemSpec][] = [
   ["michalewicz", firstSpec("michalewicz")],
   ["rosenbrock with noise", { family: "rosenbrock", params: { noiseStdev: 1 }, seed: 5 }],
   ["matmul_algorithm", firstSpec("matmul_algorithm")],
-  ["sum_task (stacked, not vectorized)", firstSpec("sum_task")],
+  ["sum_task of quadratics", firstSpec("sum_task")],
+  [
+    "sum_task of test functions and noisy quadratics",
+    firstSpec("sum_task", (s) => (s.params.problems as ProblemSpec[]).length === 11),
+  ],
+  [
+    "sum_task with a classifier part (stacked, not vectorized)",
+    {
+      family: "sum_task",
+      params: {
+        problems: [
+          { family: "quadratic", params: { ndim: 3 }, seed: 1 },
+          {
+            family: "conv_net",
+            params: {
+              imageShape: [1, 3, 3],
+              nClasses: 2,
+              filters: [[2, 2, 1]],
+              dataset: { kind: "random", nFeatures: 9, nSamples: 8, nClasses: 2, seed: 2 },
+            },
+            seed: 3,
+          },
+        ],
+      },
+      seed: 4,
+    },
+  ],
   ["rescale of norm", firstSpec("rescale", (s) => (s.params.inner as ProblemSpec).family === "norm")],
   [
     "log_objective of quadratic",
@@ -76,7 +102,7 @@ for (const [label, spec] of CASES) {
     const size = 3;
     const bp = buildBatched(spec, size);
     assert.equal(bp.vectorized, !label.includes("stacked"));
-    assert.equal(isVectorized(spec.family), !label.startsWith("sum_task"));
+    assert.equal(isVectorized(spec.family), true);
     const separate = bp.specs.map((s) => buildProblem(s));
     const before = tf.memory().numTensors;
     for (let round = 0; round < 2; round++) {
