@@ -343,20 +343,26 @@ interface ThroughputPath {
 /** Meta-steps per path per timed iteration of {@link metaThroughputBench}. */
 export const THROUGHPUT_META_STEPS = 4;
 
+/** Batched instances per slot of the third path of {@link metaThroughputBench}. */
+export const THROUGHPUT_BATCH = 8;
+
 /**
  * Inner steps per second of meta-training with the `default` profile of the `meta-train` stage (its kernel,
  * meta-batch and batched instances) against the same profile on the differentiable tfjs ops path with one
  * instance per slot (`kernel ops`, `instances 1`), in one run: each iteration runs both, alternately, for
- * {@link THROUGHPUT_META_STEPS} meta-steps from the same seed. Inner steps count every instance's steps.
+ * {@link THROUGHPUT_META_STEPS} meta-steps from the same seed; a third path runs the fast path with
+ * {@link THROUGHPUT_BATCH} batched instances per slot (what `--set meta-train.instances=8` buys). Inner steps
+ * count every instance's steps.
  */
 export function metaThroughputBench(): BenchDef<
-  { specs: ProblemSpec[]; fast: ThroughputPath; ops: ThroughputPath }
+  { specs: ProblemSpec[]; fast: ThroughputPath; ops: ThroughputPath; batched: ThroughputPath }
 > {
   const rate = (p: ThroughputPath) => p.innerSteps / Math.max(1e-9, p.seconds);
   return {
     group: "meta-throughput",
-    name: `default profile, fast path vs tfjs ops path, ${THROUGHPUT_META_STEPS} meta-steps each`,
-    unit: `2 x ${THROUGHPUT_META_STEPS} meta-steps`,
+    name:
+      `default profile, fast path vs tfjs ops path (and ${THROUGHPUT_BATCH} batched instances), ${THROUGHPUT_META_STEPS} meta-steps each`,
+    unit: `3 x ${THROUGHPUT_META_STEPS} meta-steps`,
     iterations: 3,
     warmup: 0,
     backend: () => tf.getBackend(),
@@ -383,10 +389,17 @@ export function metaThroughputBench(): BenchDef<
           seconds: 0,
           innerSteps: 0,
         },
+        batched: {
+          learned: hrnnLearnedOptimizer(hrnn, { kernel: p.kernel as "auto" | "ops" }),
+          settings: { ...settings, instances: THROUGHPUT_BATCH },
+          seconds: 0,
+          innerSteps: 0,
+        },
       };
     },
     fn: async (ctx, i): Promise<BenchExtra> => {
-      for (const path of i % 2 === 0 ? [ctx.fast, ctx.ops] : [ctx.ops, ctx.fast]) {
+      const order = i % 2 === 0 ? [ctx.fast, ctx.ops, ctx.batched] : [ctx.batched, ctx.ops, ctx.fast];
+      for (const path of order) {
         const result = await metaTrain({
           learned: path.learned,
           problems: {
@@ -409,9 +422,14 @@ export function metaThroughputBench(): BenchDef<
         ops_inner_steps_per_s: rate(ctx.ops),
         ratio: rate(ctx.fast) / rate(ctx.ops),
         fast_instances: ctx.fast.settings.instances,
+        batched_inner_steps_per_s: rate(ctx.batched),
+        batched_ratio: rate(ctx.batched) / rate(ctx.ops),
       };
     },
     headline: (x) =>
+      `(fast path with ${THROUGHPUT_BATCH} batched instances: ${
+        Number(x.batched_inner_steps_per_s).toFixed(1)
+      } inner steps/s, ratio ${Number(x.batched_ratio).toFixed(2)})\n` +
       `meta-throughput: fast ${Number(x.fast_inner_steps_per_s).toFixed(1)} inner steps/s, ops ${
         Number(x.ops_inner_steps_per_s).toFixed(1)
       } inner steps/s, ratio ${Number(x.ratio).toFixed(2)}`,
