@@ -108,39 +108,37 @@ function stackedWy(specs: ProblemSpec[], ndim: number): { w: tf.Tensor3D; y: tf.
   });
 }
 
+/**
+ * A batched W-y family: every instance's W_b, y_b stacked, and `residualLoss` of the residuals W_b x_b − y_b
+ * [B, n, 1] (with the shared params) giving the objectives [B].
+ */
+function batchedWy(
+  residualLoss: (r: tf.Tensor3D, p: ReturnType<typeof sharedParams>) => tf.Tensor1D,
+): BatchedBuilder {
+  return (specs, ctx) => {
+    const instances = specs.map((s) => ctx.build(s));
+    const shared = sharedParams(specs[0]);
+    const { w, y } = stackedWy(specs, shared.ndim);
+    return makeVectorizedProblem({
+      specs,
+      paramShapes: instances[0].paramShapes,
+      noiseStdev: shared.noiseStdev,
+      instances,
+      objectives: ([x]) => residualLoss(tf.sub(tf.matMul(w, x as tf.Tensor3D), y) as tf.Tensor3D, shared),
+      dispose: () => tf.dispose([w, y]),
+    });
+  };
+}
+
 /** Batched `quadratic`: f_b = ½‖W_b x_b − y_b‖² for all instances in one batched matmul. */
-export const batchedQuadratic: BatchedBuilder = (specs, ctx) => {
-  const instances = specs.map((s) => ctx.build(s));
-  const { ndim, noiseStdev } = sharedParams(specs[0]);
-  const { w, y } = stackedWy(specs, ndim);
-  return makeVectorizedProblem({
-    specs,
-    paramShapes: instances[0].paramShapes,
-    noiseStdev,
-    instances,
-    objectives: ([x]) =>
-      tf.mul(0.5, tf.sum(tf.square(tf.sub(tf.matMul(w, x as tf.Tensor3D), y)), [1, 2])) as tf.Tensor1D,
-    dispose: () => tf.dispose([w, y]),
-  });
-};
+export const batchedQuadratic: BatchedBuilder = batchedWy(
+  (r) => tf.mul(0.5, tf.sum(tf.square(r), [1, 2])) as tf.Tensor1D,
+);
 
 /** Batched `norm`: f_b = (Σ_i (|(W_b x_b − y_b)_i| + 1e-6)^p)^(1/p). */
-export const batchedNorm: BatchedBuilder = (specs, ctx) => {
-  const instances = specs.map((s) => ctx.build(s));
-  const { ndim, noiseStdev, power } = sharedParams(specs[0]);
-  const { w, y } = stackedWy(specs, ndim);
-  return makeVectorizedProblem({
-    specs,
-    paramShapes: instances[0].paramShapes,
-    noiseStdev,
-    instances,
-    objectives: ([x]) => {
-      const r = tf.add(tf.abs(tf.sub(tf.matMul(w, x as tf.Tensor3D), y)), 1e-6);
-      return tf.pow(tf.sum(tf.pow(r, power), [1, 2]), 1 / power) as tf.Tensor1D;
-    },
-    dispose: () => tf.dispose([w, y]),
-  });
-};
+export const batchedNorm: BatchedBuilder = batchedWy((r, { power }) =>
+  tf.pow(tf.sum(tf.pow(tf.add(tf.abs(r), 1e-6), power), [1, 2]), 1 / power) as tf.Tensor1D
+);
 
 /** Batched `bowl`: f_b = ½‖A x_b‖² (A is shared: it depends only on cond and angle). */
 export const batchedBowl: BatchedBuilder = (specs, ctx) => {
