@@ -28,7 +28,7 @@ import { type MetaTrainParams, metaTrainSettings, metaTrainStage } from "../stag
 import type { Problem, ProblemSpec } from "../tasks/problem.ts";
 import { hrnnLearnedOptimizer } from "../models/meta/hrnn_learned.ts";
 import type { LearnedOptimizer } from "../models/meta/learned.ts";
-import { metaTrain, type MetaTrainConfigInput } from "../models/meta/meta_train.ts";
+import { metaTrain } from "../models/meta/meta_train.ts";
 import {
   PAPER_UNROLL_CONFIG,
   scoped,
@@ -189,24 +189,18 @@ export function unrollForwardOnlyBench(label: string, family: string, dims: numb
   };
 }
 
-/** The `default` profile of `stages/meta_train.ts` as a meta-training configuration. */
-export const DEFAULT_PROFILE: { config: MetaTrainConfigInput; metaBatch: number; maxTaskDims: number } = {
-  config: {
-    schedule: {
-      numMetaIterations: 5,
-      numUnrollScale: 4,
-      minNumUnrolls: 1,
-      unrollLengthScale: 20,
-      minUnrollLength: 20,
-      maxUnrollLength: 60,
-    },
-    unroll: { secondDerivatives: true },
-    estimator: { kind: "tbptt" },
-    metaOptimizer: { kind: "adam", lr: 3e-3 },
-  },
-  metaBatch: 2,
-  maxTaskDims: 2000,
-};
+/** The `default` profile of the `meta-train` stage: its resolved params and the settings they select. */
+export function defaultProfile(): {
+  params: MetaTrainParams;
+  settings: ReturnType<typeof metaTrainSettings>;
+} {
+  const params = resolveParams(
+    metaTrainStage as unknown as StageDef<Params>,
+    "default",
+    [],
+  ) as MetaTrainParams;
+  return { params, settings: metaTrainSettings(params) };
+}
 
 /** The training-ensemble specs with at most `maxTaskDims` parameters (as the meta-train stage filters). */
 export function trainSpecs(maxTaskDims: number): ProblemSpec[] {
@@ -251,8 +245,8 @@ interface MetaTrainCtx {
 export const BENCH_META_STEPS = 3;
 
 /**
- * A few meta-steps of meta-training with the default profile's settings (TBPTT, Adam 3e-3, metaBatch 2,
- * unrolls of 20–60 steps, problems ≤ 2000 parameters); iteration i uses seed i (other problem draws, the
+ * A few meta-steps of meta-training with the default profile's settings (read from the stage: TBPTT, Adam
+ * 1e-3, metaBatch 2, unrolls of 20–60 steps, problems ≤ 2000 parameters); iteration i uses seed i (other problem draws, the
  * same ones on every run). Extra metrics:
  * `inner_steps_per_s` and `s_per_meta_step` over all timed iterations, and peak memory: `peak_rss_mb` (the
  * process high-water mark VmHWM, reset at setup; else the maximum sampled `Deno.memoryUsage().rss`),
@@ -273,7 +267,7 @@ export function metaTrainBench(kernel: BenchKernel = "auto"): BenchDef<MetaTrain
       await initBackend();
       hwmReset = resetPeakRss();
       return {
-        specs: trainSpecs(DEFAULT_PROFILE.maxTaskDims),
+        specs: trainSpecs(defaultProfile().params.maxTaskDims),
         seconds: 0,
         innerSteps: 0,
         metaSteps: 0,
@@ -308,10 +302,10 @@ export function metaTrainBench(kernel: BenchKernel = "auto"): BenchDef<MetaTrain
       const result = await metaTrain({
         learned,
         problems: { specs: ctx.specs, build: (s) => sampled(buildProblem(s)) },
-        config: DEFAULT_PROFILE.config,
+        config: defaultProfile().settings.config,
         seed: Math.max(0, i),
         maxMetaSteps: BENCH_META_STEPS,
-        metaBatch: DEFAULT_PROFILE.metaBatch,
+        metaBatch: defaultProfile().settings.metaBatch,
         onProgress: sample,
       });
       tf.dispose(Object.values(result.metaParams));
@@ -368,12 +362,7 @@ export function metaThroughputBench(): BenchDef<
     backend: () => tf.getBackend(),
     setup: async () => {
       await initBackend();
-      const p = resolveParams(
-        metaTrainStage as unknown as StageDef<Params>,
-        "default",
-        [],
-      ) as MetaTrainParams;
-      const settings = metaTrainSettings(p);
+      const { params: p, settings } = defaultProfile();
       const hrnn = p.hrnn as Partial<HrnnConfig>;
       return {
         specs: trainSpecs(p.maxTaskDims),

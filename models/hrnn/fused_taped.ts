@@ -40,7 +40,7 @@ import {
   offsetOf,
   wasmModule,
 } from "./fused.ts";
-import type { GruWeights } from "./gru.ts";
+import { levelGruWeights } from "./gru.ts";
 import { smallGruCell } from "./small_gru.ts";
 import type { MetaParams } from "./meta_params.ts";
 import type { HrnnState, HrnnTensorState } from "./hrnn.ts";
@@ -522,15 +522,6 @@ function kernelName(config: HrnnConfig, t: number): string {
   return name;
 }
 
-function gruWeights(mp: MetaParams, level: number): GruWeights {
-  return {
-    gatesW: mp[`gru${level}/gates_w`],
-    gatesB: mp[`gru${level}/gates_b`],
-    candW: mp[`gru${level}/cand_w`],
-    candB: mp[`gru${level}/cand_b`],
-  };
-}
-
 /** The differentiable fused update of one HRNN optimizer; `update` has the signature of `makeHrnn`'s. */
 export interface TapedFusedUpdater {
   /** One update, same inputs, outputs and gradients as the ops path (wasm backend). */
@@ -637,7 +628,7 @@ export function makeTapedFusedUpdater(
       let layerRows: tf.Tensor2D[] | null = null;
       if (layersOld) {
         const u1 = tf.mul(tf.slice(sums, [0, 0], [t, level1InputSize(config)]), invN) as tf.Tensor2D;
-        h1 = smallGruCell(gruWeights(mp, 1), u1, layersOld, bias1);
+        h1 = smallGruCell(levelGruWeights(mp, 1), u1, layersOld, bias1);
         layerRows = split(h1, t);
       }
       // Step 8: RMS normalisation of the direction (the kernel's step is η·d); update = −step / rms(d).
@@ -678,7 +669,7 @@ export function makeTapedFusedUpdater(
             ? layerRows![t - 1]
             : tf.gather(h1, states.map((s, b) => first[b] + s.tensors.length - 1)) as tf.Tensor2D;
         }
-        globals = split(smallGruCell(gruWeights(mp, 2), input, globalOld!, null), inst);
+        globals = split(smallGruCell(levelGruWeights(mp, 2), input, globalOld!, null), inst);
       }
       let at = 0;
       return states.map((s, b) => {

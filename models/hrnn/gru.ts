@@ -167,3 +167,21 @@ export function biasGruCellGroups(
   );
   return tf.add(tf.mul(u, h), tf.mul(tf.sub(1, u), cand)) as tf.Tensor2D;
 }
+
+/**
+ * The weights of level `level`'s GRU (0 parameter, 1 tensor, 2 global) from a map of meta-parameters named
+ * `gru<level>/gates_w`, `…/gates_b`, `…/cand_w`, `…/cand_b` (as `meta_params.ts` creates them).
+ *
+ * @example
+ * ```ts
+ * const w1 = levelGruWeights(metaParams, 1);
+ * ```
+ */
+export function levelGruWeights(mp: Record<string, tf.Tensor>, level: number): GruWeights {
+  return {
+    gatesW: mp[`gru${level}/gates_w`],
+    gatesB: mp[`gru${level}/gates_b`],
+    candW: mp[`gru${level}/cand_w`],
+    candB: mp[`gru${level}/cand_b`],
+  };
+}

@@ -41,7 +41,7 @@ import {
   biasGruCell,
   biasGruCellBatched,
   biasGruCellGroups,
-  type GruWeights,
+  levelGruWeights,
   prepareBatchedGru,
 } from "./gru.ts";
 import { type Block, makeSegments, MAX_BLOCK_COORDS, planBlocks } from "./segments.ts";
@@ -128,15 +128,6 @@ export interface HrnnOptions {
 export interface HrnnOptimizer extends Optimizer<HrnnState> {
   /** The configuration it was built with. */
   readonly config: HrnnConfig;
-}
-
-function gruWeights(mp: MetaParams, level: number): GruWeights {
-  return {
-    gatesW: mp[`gru${level}/gates_w`],
-    gatesB: mp[`gru${level}/gates_b`],
-    candW: mp[`gru${level}/cand_w`],
-    candB: mp[`gru${level}/cand_b`],
-  };
 }
 
 /** x·W + b for a [1, d] row. */
@@ -309,7 +300,7 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
     return tf.tidy(() => {
       // Weights derived once per step (tiny, differentiable).
       let gru0Prepared: BatchedGru | null = null;
-      const gru0 = () => (gru0Prepared ??= prepareBatchedGru(gruWeights(mp, 0)));
+      const gru0 = () => (gru0Prepared ??= prepareBatchedGru(levelGruWeights(mp, 0)));
       const wU = mp["readout/update_w"] as tf.Tensor2D;
       const wA = attention ? mp["readout/attention_w"] as tf.Tensor2D : null;
       const wGs = config.useGradientShortcut ? mp["shortcut/update"].reshape([k, 1]) : null;
@@ -421,8 +412,8 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
         const h0 = nTot > MAX_BLOCK_COORDS && (t === 1 || !bias0)
           ? biasGruCellBatched(gru0(), xT, hOld, bias0)
           : t === 1 || !bias0
-          ? biasGruCell(gruWeights(mp, 0), xT, hOld, bias0)
-          : biasGruCellGroups(gruWeights(mp, 0), xT, hOld, seg.oneHot(), bias0);
+          ? biasGruCell(levelGruWeights(mp, 0), xT, hOld, bias0)
+          : biasGruCellGroups(levelGruWeights(mp, 0), xT, hOld, seg.oneHot(), bias0);
         // Readout h0'·w of a [N0, 1] weight as a row [1, N].
         const readout = (w: tf.Tensor2D) => matMul(h0, w).reshape([1, nTot]);
         // Step 7: level 1 on the tensor-means of [h0', z] (or of h0' alone when z holds only the K scaled grads).
@@ -432,7 +423,7 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
           const u1 = f > k
             ? tf.concat([meanH, tf.transpose(seg.meanRows(feats.features)) as tf.Tensor2D], 1)
             : meanH;
-          h1 = biasGruCell(gruWeights(mp, 1), u1, layersOld, bias1);
+          h1 = biasGruCell(levelGruWeights(mp, 1), u1, layersOld, bias1);
         }
         // Step 8: direction (+ gradient shortcut), RMS-normalised per tensor.
         const direction = (w: tf.Tensor2D, wShort: tf.Tensor | null) => {
@@ -510,7 +501,7 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
             ? newLayers[0]
             : tf.div(tf.addN(newLayers), newLayers.length)) as tf.Tensor2D
           : newLayers[newLayers.length - 1];
-        newState.global = biasGruCell(gruWeights(mp, 2), input, globalOld!, null);
+        newState.global = biasGruCell(levelGruWeights(mp, 2), input, globalOld!, null);
       } else if (globalOld) {
         newState.global = tf.clone(globalOld);
       }
