@@ -37,6 +37,7 @@ export interface MetaTrainParams extends Record<string, unknown> {
   maxUnrollLength: number;
   secondDerivatives: boolean;
   globalNormClip: number;
+  clipPerInstance: boolean;
   maxTaskDims: number;
   hrnn: Record<string, unknown>;
   kernel: string;
@@ -73,6 +74,7 @@ export function metaTrainSettings(
         pesPairs: p.pesPairs,
         pesSigma: p.pesSigma,
         globalNormClip: p.globalNormClip,
+        clipPerInstance: p.clipPerInstance,
       },
       metaOptimizer: { kind: p.metaOptimizer, lr: p.metaLr },
     },
@@ -204,6 +206,12 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       max: 1e6,
       description:
         "clip each meta-gradient to this global norm (0: off, the paper; the default profile uses 1)",
+    },
+    clipPerInstance: {
+      type: "boolean",
+      default: false,
+      description:
+        "with instances > 1: clean and clip each instance's meta-gradient on its own before averaging (as separate slots are)",
     },
     maxTaskDims: {
       type: "integer",

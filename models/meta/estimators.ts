@@ -37,6 +37,14 @@ export interface EstimatorConfig {
   clip: number;
   /** Optional global-norm clip applied after the element-wise clip (≤ 0 disables; paper: off). */
   globalNormClip: number;
+  /**
+   * TBPTT with batched instances: clean (zero non-finite entries, clip, global-norm clip) each instance's
+   * meta-gradient on its own before averaging them, as separate slots are, instead of cleaning their mean.
+   * One instance whose trajectory blows up then weighs as much as any other, not more. The instances get
+   * their own copies of the meta-parameters (so the backward pass keeps their gradients apart) and their
+   * own HRNN update calls; the problem still runs all instances in one set of ops.
+   */
+  clipPerInstance: boolean;
 }
 
 /** Paper defaults (TBPTT, clip 1e4, no global-norm clip); PES values are ours. */
@@ -46,6 +54,7 @@ export const DEFAULT_ESTIMATOR: EstimatorConfig = {
   pesSigma: 0.01,
   clip: 1e4,
   globalNormClip: 0,
+  clipPerInstance: false,
 };
 
 /** What an estimator carries between partial unrolls. */
@@ -147,6 +156,16 @@ export function cleanGradients(
   });
 }
 
+/** The element-wise mean of several gradient maps with the same keys; disposes the inputs. */
+function meanOf(maps: Record<string, tf.Tensor>[]): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const n of Object.keys(maps[0])) {
+    out[n] = tf.tidy(() => tf.div(tf.addN(maps.map((m) => m[n])), maps.length));
+  }
+  for (const m of maps) tf.dispose(Object.values(m));
+  return out;
+}
+
 /** Builds the estimator selected by `config.kind`. */
 export function makeEstimator(config: Partial<EstimatorConfig> = {}): GradientEstimator {
   const cfg = { ...DEFAULT_ESTIMATOR, ...config };
@@ -203,36 +222,53 @@ function makeTbptt(cfg: EstimatorConfig): GradientEstimator {
         );
       }
       const names = Object.keys(metaParams).sort();
-      const xs = names.map((n) => metaParams[n]);
+      const separate = cfg.clipPerInstance && batch.size > 1;
+      // With per-instance cleaning every instance differentiates its own copy of the meta-parameters.
+      const copies = separate ? batch.size : 1;
+      const xs = Array.from({ length: copies }, () => names.map((n) => metaParams[n])).map((list) =>
+        separate ? list.map((t) => t.clone()) : list
+      );
       const rngs = Array.from({ length: batch.size }, (_, b) => instanceRngs(seed, b));
       const holder: { result?: BatchUnrollResult } = {};
       // allowNoGradients: a meta-param may not influence this unroll (e.g. a 1-step unroll whose only update
       // never reaches an objective); its gradient is then 0.
       const { value, grads } = tf.engine().gradients(
         () => {
-          const mp: Record<string, tf.Tensor> = {};
-          names.forEach((n, i) => (mp[n] = xs[i]));
+          const maps = xs.map((list) => {
+            const mp: Record<string, tf.Tensor> = {};
+            names.forEach((n, i) => (mp[n] = list[i]));
+            return mp;
+          });
           holder.result = unrollBatch(
-            rngs.map((r) => learned.optimizer(mp, { rng: r.opt })),
+            rngs.map((r, b) => learned.optimizer(maps[separate ? b : 0], { rng: r.opt })),
             batch,
             carry.trajectories,
             length,
             rngs.map((r) => r.batch),
             unrollCfg,
-            { taped: true },
+            { taped: true, sharedUpdate: !separate },
           );
           return holder.result.loss;
         },
-        xs,
+        xs.flat(),
         undefined,
         true,
       );
       const loss = value.dataSync()[0];
       value.dispose();
-      const raw: Record<string, tf.Tensor> = {};
-      names.forEach((n, i) => (raw[n] = grads[i] ?? tf.zerosLike(xs[i])));
-      const clean = cleanGradients(raw, cfg.clip, cfg.globalNormClip);
-      tf.dispose(Object.values(raw));
+      const cleaned = xs.map((list, c) => {
+        const raw: Record<string, tf.Tensor> = {};
+        names.forEach((n, i) => {
+          const g = grads[c * names.length + i];
+          // The batch loss is the mean over instances: instance c's own meta-gradient is B times its share.
+          raw[n] = g ? (separate ? tf.mul(g, batch.size) : g) : tf.zerosLike(list[i]);
+        });
+        const out = cleanGradients(raw, cfg.clip, cfg.globalNormClip);
+        tf.dispose(Object.values(raw));
+        return out;
+      });
+      if (separate) tf.dispose([...grads.filter((g) => g), ...xs.flat()]);
+      const clean = cleaned.length === 1 ? cleaned[0] : meanOf(cleaned);
       const r = holder.result as BatchUnrollResult;
       return {
         loss,

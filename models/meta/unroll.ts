@@ -81,6 +81,11 @@ export interface UnrollOptions {
    * `secondDerivatives: false` is skipped since nothing is differentiated.
    */
   taped: boolean;
+  /**
+   * Whether the optimizers of a batch share their meta-parameters, so that `opts[0].updateInstances` may
+   * update every instance at once (default true). False: each instance is updated by its own optimizer.
+   */
+  sharedUpdate?: boolean;
 }
 
 /**
@@ -264,7 +269,7 @@ function unrollImpl(
       const { grads } = options.taped
         ? onFreshTape(() => problem.gradients(at, batch, rngs), cfg.secondDerivatives)
         : problem.gradients(at, batch, rngs);
-      const next = size > 1 && opts[0].updateInstances
+      const next = size > 1 && opts[0].updateInstances && options.sharedUpdate !== false
         ? opts[0].updateInstances(grads, prevStates, prevParams)
         : prevParams.map((ps, b) => opts[b].update(grads[b], prevStates[b], ps));
       return {

@@ -3,7 +3,12 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../../lib/backend.ts";
 import { Rng } from "../../../lib/rng.ts";
 import { hrnnLearnedOptimizer } from "../../../models/meta/hrnn_learned.ts";
-import { disposeCarry, instanceRngs, makeEstimator } from "../../../models/meta/estimators.ts";
+import {
+  cleanGradients,
+  disposeCarry,
+  instanceRngs,
+  makeEstimator,
+} from "../../../models/meta/estimators.ts";
 import {
   PAPER_UNROLL_CONFIG,
   startTrajectories,
@@ -127,5 +132,68 @@ Deno.test("batched unroll: the TBPTT estimator carries one trajectory per instan
   const pes = makeEstimator({ kind: "pes", pesPairs: 1 });
   assert.throws(() => pes.trajectoriesFor(2), /one problem instance per slot/);
   batch.dispose();
+  tf.dispose(Object.values(mp));
+});
+
+Deno.test("batched TBPTT with clipPerInstance = each instance's meta-gradient cleaned on its own, then averaged", () => {
+  const mp = learned.init(4);
+  const names = Object.keys(mp).sort();
+  const before = tf.memory().numTensors;
+  const clipCfg = { clip: 1e4, globalNormClip: 1e-3 }; // small enough that every instance's norm is clipped
+  // A fresh problem per estimate: a problem's minibatch cursor advances as it trains.
+  const probe = buildBatched(spec("fully_connected"), 3);
+  const specs = probe.specs;
+  probe.dispose();
+  const estimateWith = (clipPerInstance: boolean) => {
+    const batch = buildBatched(spec("fully_connected"), 3);
+    const est = makeEstimator({ kind: "tbptt", ...clipCfg, clipPerInstance });
+    const starts = startTrajectories(batch, [0, 1, 2].map((b) => new Rng(100 + b)));
+    const carry = est.initCarry(starts, [null, null, null], mp);
+    tf.dispose(starts.flatMap((s) => s.params));
+    const r = est.estimate(learned, mp, batch, carry, T, SEED, PAPER_UNROLL_CONFIG);
+    disposeCarry(carry);
+    disposeCarry(r.carry);
+    const grads = names.map((n) => r.grads[n].dataSync() as Float32Array);
+    tf.dispose(Object.values(r.grads));
+    batch.dispose();
+    return { loss: r.loss, grads };
+  };
+  const separate = estimateWith(true);
+  const pooled = estimateWith(false);
+  // Reference: each instance alone (its own random streams), cleaned, then the mean.
+  const cleanedAlone = specs.map((s, b) => {
+    const single = stackInstances([buildProblem(s)]);
+    const r = metaGradient(mp, single, [b], PAPER_UNROLL_CONFIG);
+    single.dispose();
+    const raw: Record<string, tf.Tensor> = {};
+    names.forEach((n, i) => (raw[n] = tf.tensor(r.grads[i], mp[n].shape)));
+    const clean = cleanGradients(raw, clipCfg.clip, clipCfg.globalNormClip);
+    const out = names.map((n) => clean[n].dataSync() as Float32Array);
+    tf.dispose([...Object.values(raw), ...Object.values(clean)]);
+    return out;
+  });
+  let norm2 = 0, diffPooled = 0;
+  names.forEach((_, i) => {
+    const got = separate.grads[i];
+    for (let j = 0; j < got.length; j++) {
+      const ref = (cleanedAlone[0][i][j] + cleanedAlone[1][i][j] + cleanedAlone[2][i][j]) / 3;
+      assert.ok(
+        Math.abs(got[j] - ref) <= 2e-3 * clipCfg.globalNormClip + 1e-9,
+        `${names[i]}[${j}]: ${got[j]} vs ${ref}`,
+      );
+      norm2 += got[j] * got[j];
+      diffPooled = Math.max(diffPooled, Math.abs(pooled.grads[i][j] - got[j]));
+    }
+  });
+  assert.ok(Math.sqrt(norm2) > 0.1 * clipCfg.globalNormClip, "the averaged clipped gradient is not zero");
+  assert.ok(
+    diffPooled > 1e-3 * clipCfg.globalNormClip,
+    "cleaning the mean instead gives a different gradient",
+  );
+  assert.ok(
+    Math.abs(separate.loss - pooled.loss) < 1e-5 * (1 + Math.abs(pooled.loss)),
+    `same meta-loss either way: ${separate.loss} vs ${pooled.loss}`,
+  );
+  assert.equal(tf.memory().numTensors, before, "no tensor leak");
   tf.dispose(Object.values(mp));
 });
