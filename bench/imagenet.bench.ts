@@ -56,10 +56,15 @@ const cleanups: (() => void)[] = [];
 
 async function learnedOptimizer(): Promise<{ opt: StepOptimizer<StateTree>; weights: string }> {
   const path = Deno.env.get("LOPT_HRNN_WEIGHTS");
-  const loaded = path
-    ? await loadWeights(path)
-    : { metaParams: createMetaParams(makeHrnnConfig(), 0), config: makeHrnnConfig() };
+  const loaded = path ? await loadWeights(path) : {
+    optimizer: "hrnn" as const,
+    metaParams: createMetaParams(makeHrnnConfig(), 0),
+    config: makeHrnnConfig(),
+  };
   cleanups.push(() => disposeMetaParams(loaded.metaParams));
+  if (loaded.optimizer !== "hrnn") {
+    throw new Error(`LOPT_HRNN_WEIGHTS=${path} holds ${loaded.optimizer} weights; this bench times the HRNN`);
+  }
   return {
     opt: makeHrnn(loaded.metaParams, loaded.config, { seed: 0, name: "learned" }) as unknown as StepOptimizer<
       StateTree

@@ -16,9 +16,12 @@ import { type HrnnConfig, makeHrnnConfig } from "../models/hrnn/config.ts";
 import { MAX_SEED } from "../lib/rng.ts";
 import { readTaskSet } from "./task_set.ts";
 import { WEIGHTS_FILE } from "./learned.ts";
+import { LEARNED_KINDS, type LearnedConfig, type LearnedKind } from "../models/hrnn/weights_file.ts";
 
 /** Params of {@link metaTrainStage}. */
 export interface MetaTrainParams extends Record<string, unknown> {
+  optimizer: LearnedKind;
+  metaObjective: "log" | "linear";
   seed: number;
   estimator: "tbptt" | "pes";
   pesPairs: number;
@@ -68,7 +71,7 @@ export function metaTrainSettings(
         minUnrollLength: p.minUnrollLength,
         maxUnrollLength: p.maxUnrollLength,
       },
-      unroll: { secondDerivatives: p.secondDerivatives },
+      unroll: { secondDerivatives: p.secondDerivatives, logObjective: p.metaObjective !== "linear" },
       estimator: {
         kind: p.estimator,
         pesPairs: p.pesPairs,
@@ -105,6 +108,22 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
   // float32 rounding differs from the ops path's, so the trained weights differ.
   version: "3",
   params: {
+    optimizer: {
+      type: "string",
+      default: "hrnn",
+      choices: LEARNED_KINDS,
+      description:
+        "learned optimizer to meta-train: hrnn (the paper's), l2l-lstm (Andrychowicz et al. 2016), " +
+        "crnn (coordinatewise GRU); the weights file records which",
+    },
+    metaObjective: {
+      type: "string",
+      default: "log",
+      choices: ["log", "linear"],
+      description:
+        "meta-loss: log (mean log relative loss, the paper) or linear (mean loss / initial loss: " +
+        "Andrychowicz et al.'s sum of losses, normalised per problem)",
+    },
     seed: {
       type: "integer",
       default: 0,
@@ -309,7 +328,7 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
     const { initBackend } = await import("../lib/backend.ts");
     const { buildBatched, buildProblem } = await import("../tasks/registry.ts");
     const { preloadDatasets } = await import("../tasks/external.ts");
-    const { hrnnLearnedOptimizer } = await import("../models/meta/hrnn_learned.ts");
+    const { learnedFamily } = await import("../models/meta/learned_kinds.ts");
     const { metaTrain } = await import("../models/meta/meta_train.ts");
     const { saveWeights } = await import("../models/hrnn/weights_file.ts");
     await initBackend();
@@ -336,11 +355,14 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
     ctx.log(`meta-training on ${train.length} of ${all.length} training problems`);
     const { describeFusedEngine } = await import("../models/hrnn/native.ts");
     ctx.log(
-      p.kernel === "ops" || (p.hrnn as Partial<HrnnConfig>).useAttention
+      p.optimizer !== "hrnn"
+        ? `meta-training ${p.optimizer} (tfjs ops; params hrnn and kernel do not apply)`
+        : p.kernel === "ops" || (p.hrnn as Partial<HrnnConfig>).useAttention
         ? "taped HRNN updates: tfjs ops path"
         : `taped HRNN updates: differentiable fused kernel (${describeFusedEngine()})`,
     );
-    const learned = hrnnLearnedOptimizer(p.hrnn as Partial<HrnnConfig>, {
+    const learned = learnedFamily(p.optimizer, {
+      hrnn: p.hrnn as Partial<HrnnConfig>,
       kernel: p.kernel as "auto" | "ops",
     });
     const checkpointDir = join(ctx.resultsDir, "checkpoints", "meta-train", ctx.key);
@@ -385,7 +407,7 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
     const tail = finite.slice(-Math.max(1, Math.floor(finite.length / 10)));
     const mean = (rs: CurveRow[]) => rs.reduce((s, r) => s + r.meta_loss, 0) / Math.max(1, rs.length);
     const stride = Math.max(1, Math.ceil(result.curve.length / 200));
-    await saveWeights(join(ctx.outDir, WEIGHTS_FILE), result.metaParams, learned.config as HrnnConfig, {
+    await saveWeights(join(ctx.outDir, WEIGHTS_FILE), result.metaParams, learned.config as LearnedConfig, {
       profile: ctx.profile,
       params: JSON.parse(JSON.stringify(p)),
       cacheKey: ctx.key,
@@ -400,7 +422,7 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
         metaLossLastTenth: finite.length ? mean(tail) : null,
         curve: result.curve.filter((_, i) => i % stride === 0).map((r) => [r.meta_step, r.meta_loss]),
       },
-    });
+    }, p.optimizer);
     Object.values(result.metaParams).forEach((t) => t.dispose());
     ctx.log(
       `meta-trained ${result.metaSteps} meta-steps (${result.stoppedBy}), ${result.innerSteps} inner steps in ` +

@@ -9,9 +9,13 @@
  *    (name, shape, offset and length in floats from the start of the data block), parameter count, provenance;
  * 4. zero padding to a multiple of 4 bytes from the file start;
  * 5. the data block: float32 values of every tensor, row-major, in tensor-table order;
- * 6. (format version 2) 32 bytes: the SHA-256 of every byte before it.
+ * 6. (format version 2 and 3) 32 bytes: the SHA-256 of every byte before it.
  *
- * Version 1 files (no checksum) are still read; {@link saveWeights} writes version 2.
+ * The same file holds any of the learned optimizers meta-training produces ({@link LearnedKind}): HRNN weights
+ * are written as version 2 (no `optimizer` field: a version-2 file is always an HRNN); the coordinatewise
+ * LSTM (`l2l-lstm`, `models/meta/l2l_lstm.ts`) and the coordinatewise RNN (`crnn`, `models/meta/crnn.ts`) as
+ * version 3, whose header names the optimizer, so that a reader older than them refuses the file by its
+ * version instead of misreading it. Version 1 files (no checksum) are still read.
  *
  * @module
  */
@@ -19,19 +23,60 @@ import * as tf from "@tensorflow/tfjs";
 import { createHash } from "node:crypto";
 import { type HrnnConfig, validateConfig } from "./config.ts";
 import { countMetaParams, type MetaParams, metaParamSpecs, validateMetaParams } from "./meta_params.ts";
+import { type L2lLstmConfig, l2lLstmSpecs, validateL2lLstmConfig } from "../meta/l2l_lstm.ts";
+import { type CrnnConfig, crnnSpecs, validateCrnnConfig } from "../meta/crnn.ts";
+import { checkAgainstSpecs, countSpecs } from "../meta/param_specs.ts";
 
 /** Magic bytes at the start of every weights file. */
 export const WEIGHTS_MAGIC = "LOPTHRNN";
 /** The `format` field of the header. */
 export const WEIGHTS_FORMAT = "lopt-hrnn-weights";
-/** The format version this code writes (it also reads version 1, which has no checksum). */
+/** The format version this code writes for HRNN weights (it also reads version 1, which has no checksum). */
 export const WEIGHTS_VERSION = 2;
-/** Bytes of the SHA-256 checksum that ends a version-2 file. */
+/** The format version of the other learned optimizers' weights (the header's `optimizer` names which). */
+export const WEIGHTS_VERSION_NAMED = 3;
+/** Bytes of the SHA-256 checksum that ends a version-2 or version-3 file. */
 export const WEIGHTS_CHECKSUM_BYTES = 32;
 
 function sha256(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha256").update(bytes).digest());
 }
+
+/** The learned optimizers a weights file can hold. */
+export const LEARNED_KINDS = ["hrnn", "l2l-lstm", "crnn"] as const;
+/** One of {@link LEARNED_KINDS}. */
+export type LearnedKind = (typeof LEARNED_KINDS)[number];
+/** The configuration of any {@link LearnedKind}. */
+export type LearnedConfig = HrnnConfig | L2lLstmConfig | CrnnConfig;
+
+/** How a weights file checks the config and tensors of one kind of learned optimizer. */
+interface KindCheck {
+  validateConfig(config: unknown): void;
+  validate(params: MetaParams, config: unknown, where: string): void;
+  count(config: unknown): number;
+  order(config: unknown): { name: string; shape: number[] }[];
+}
+
+const KIND_CHECKS: Record<LearnedKind, KindCheck> = {
+  hrnn: {
+    validateConfig: (c) => validateConfig(c as HrnnConfig),
+    validate: (mp, c, where) => validateMetaParams(mp, c as HrnnConfig, where),
+    count: (c) => countMetaParams(c as HrnnConfig),
+    order: (c) => metaParamSpecs(c as HrnnConfig),
+  },
+  "l2l-lstm": {
+    validateConfig: (c) => validateL2lLstmConfig(c as L2lLstmConfig),
+    validate: (mp, c, where) => checkAgainstSpecs(mp, l2lLstmSpecs(c as L2lLstmConfig), `L2L LSTM ${where}`),
+    count: (c) => countSpecs(l2lLstmSpecs(c as L2lLstmConfig)),
+    order: (c) => l2lLstmSpecs(c as L2lLstmConfig),
+  },
+  crnn: {
+    validateConfig: (c) => validateCrnnConfig(c as CrnnConfig),
+    validate: (mp, c, where) => checkAgainstSpecs(mp, crnnSpecs(c as CrnnConfig), `cRNN ${where}`),
+    count: (c) => countSpecs(crnnSpecs(c as CrnnConfig)),
+    order: (c) => crnnSpecs(c as CrnnConfig),
+  },
+};
 
 /** A JSON value. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -75,10 +120,12 @@ export interface WeightsTensorEntry {
 export interface WeightsHeader {
   /** Always {@link WEIGHTS_FORMAT}. */
   format: string;
-  /** Format version ({@link WEIGHTS_VERSION}). */
+  /** Format version ({@link WEIGHTS_VERSION}, or {@link WEIGHTS_VERSION_NAMED} for other optimizers). */
   version: number;
+  /** Which learned optimizer (version 3 only; versions 1 and 2 are HRNN weights). */
+  optimizer?: LearnedKind;
   /** Optimizer configuration the weights belong to. */
-  config: HrnnConfig;
+  config: LearnedConfig;
   /** Tensor table. */
   tensors: WeightsTensorEntry[];
   /** Total number of scalar meta-parameters. */
@@ -87,27 +134,47 @@ export interface WeightsHeader {
   provenance: WeightsProvenance;
 }
 
+/** The optimizer kind and its config, as a file holds them. */
+export type KindAndConfig =
+  | { optimizer: "hrnn"; config: HrnnConfig }
+  | { optimizer: "l2l-lstm"; config: L2lLstmConfig }
+  | { optimizer: "crnn"; config: CrnnConfig };
+
 /** What {@link loadWeights} / {@link decodeWeights} return. The caller owns the tensors. */
-export interface LoadedWeights {
+export type LoadedWeights = KindAndConfig & {
   /** Meta-parameters by name. */
   metaParams: MetaParams;
-  /** Their config. */
-  config: HrnnConfig;
   /** Their provenance. */
   provenance: WeightsProvenance;
   /** The whole header as read. */
   header: WeightsHeader;
-}
+};
 
-/** Serialises meta-parameters, config and provenance to the weights-file bytes. Validates shapes first. */
+/**
+ * Serialises meta-parameters, config and provenance to the weights-file bytes. Validates shapes first.
+ * `optimizer` says which learned optimizer they belong to (default `hrnn`).
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeWeights(mp, makeHrnnConfig(), { profile: "smoke" });
+ * const lstm = encodeWeights(lstmMp, L2L_LSTM_PAPER, {}, "l2l-lstm");
+ * ```
+ */
 export function encodeWeights(
   metaParams: MetaParams,
-  config: HrnnConfig,
+  config: LearnedConfig,
   provenance: WeightsProvenance = {},
+  optimizer: LearnedKind = "hrnn",
 ): Uint8Array {
-  validateConfig(config);
-  validateMetaParams(metaParams, config);
-  const specs = metaParamSpecs(config);
+  const kind = KIND_CHECKS[optimizer];
+  if (!kind) {
+    throw new Error(
+      `unknown learned optimizer ${JSON.stringify(optimizer)}; known: ${LEARNED_KINDS.join(", ")}`,
+    );
+  }
+  kind.validateConfig(config);
+  kind.validate(metaParams, config, "meta-parameters");
+  const specs = kind.order(config);
   const tensors: WeightsTensorEntry[] = [];
   let offset = 0;
   for (const s of specs) {
@@ -117,7 +184,8 @@ export function encodeWeights(
   }
   const header: WeightsHeader = {
     format: WEIGHTS_FORMAT,
-    version: WEIGHTS_VERSION,
+    version: optimizer === "hrnn" ? WEIGHTS_VERSION : WEIGHTS_VERSION_NAMED,
+    ...(optimizer === "hrnn" ? {} : { optimizer }),
     config,
     tensors,
     paramCount: offset,
@@ -134,7 +202,9 @@ export function encodeWeights(
     const values = metaParams[e.name].dataSync();
     if (!values.every(Number.isFinite)) {
       throw new Error(
-        `refusing to write HRNN weights: tensor ${e.name} contains NaN or infinite values (the training that ` +
+        `refusing to write ${
+          optimizer === "hrnn" ? "HRNN" : optimizer
+        } weights: tensor ${e.name} contains NaN or infinite values (the training that ` +
           "produced them diverged).",
       );
     }
@@ -174,15 +244,34 @@ export function decodeWeights(bytes: Uint8Array, source = "weights file"): Loade
   if (header === null || typeof header !== "object" || header.format !== WEIGHTS_FORMAT) {
     throw new Error(`${source} has format ${JSON.stringify(header?.format)}, expected "${WEIGHTS_FORMAT}".`);
   }
-  if (header.version !== 1 && header.version !== WEIGHTS_VERSION) {
+  if (
+    header.version !== 1 && header.version !== WEIGHTS_VERSION && header.version !== WEIGHTS_VERSION_NAMED
+  ) {
     throw new Error(
       `${source} uses weights format version ${JSON.stringify(header.version)}; this lopt reads versions 1 ` +
-        `and ${WEIGHTS_VERSION}. Use the lopt version that wrote it, or re-run meta-training to produce a new file.`,
+        `to ${WEIGHTS_VERSION_NAMED}. Use the lopt version that wrote it, or re-run meta-training to produce a new file.`,
+    );
+  }
+  const optimizer: LearnedKind = header.version === WEIGHTS_VERSION_NAMED
+    ? header.optimizer as LearnedKind
+    : "hrnn";
+  const kind = KIND_CHECKS[optimizer];
+  if (
+    !LEARNED_KINDS.includes(optimizer) || !kind ||
+    (header.version !== WEIGHTS_VERSION_NAMED && header.optimizer !== undefined)
+  ) {
+    throw new Error(
+      `${source} names learned optimizer ${
+        JSON.stringify(header.optimizer)
+      } (format version ${header.version}); ` +
+        `this lopt knows ${
+          LEARNED_KINDS.join(", ")
+        } (version 3 files name one, older ones are HRNN weights).`,
     );
   }
   const dataStart = Math.ceil((12 + headerLength) / 4) * 4;
   let dataEnd = bytes.length;
-  if (header.version >= 2) {
+  if (header.version >= WEIGHTS_VERSION) {
     if (!Number.isSafeInteger(header.paramCount) || header.paramCount < 0) {
       throw new Error(`${source} has a malformed header: paramCount ${JSON.stringify(header.paramCount)}.`);
     }
@@ -206,7 +295,7 @@ export function decodeWeights(bytes: Uint8Array, source = "weights file"): Loade
     }
   }
   try {
-    validateConfig(header.config);
+    kind.validateConfig(header.config);
   } catch (e) {
     throw new Error(`${source} holds an invalid config: ${(e as Error).message}`);
   }
@@ -234,17 +323,23 @@ export function decodeWeights(bytes: Uint8Array, source = "weights file"): Loade
       if (e.name in metaParams) throw new Error(`${source} lists tensor ${e.name} twice.`);
       metaParams[e.name] = tf.tensor(values, e.shape, "float32");
     }
-    validateMetaParams(metaParams, header.config, `weights in ${source}`);
-    if (header.paramCount !== countMetaParams(header.config)) {
+    kind.validate(metaParams, header.config, `weights in ${source}`);
+    if (header.paramCount !== kind.count(header.config)) {
       throw new Error(
-        `${source} claims ${header.paramCount} parameters; its config has ${countMetaParams(header.config)}.`,
+        `${source} claims ${header.paramCount} parameters; its config has ${kind.count(header.config)}.`,
       );
     }
   } catch (e) {
     tf.dispose(Object.values(metaParams));
     throw e;
   }
-  return { metaParams, config: header.config, provenance: header.provenance ?? {}, header };
+  return {
+    optimizer,
+    config: header.config,
+    metaParams,
+    provenance: header.provenance ?? {},
+    header,
+  } as LoadedWeights;
 }
 
 /**
@@ -254,10 +349,11 @@ export function decodeWeights(bytes: Uint8Array, source = "weights file"): Loade
 export async function saveWeights(
   path: string,
   metaParams: MetaParams,
-  config: HrnnConfig,
+  config: LearnedConfig,
   provenance: WeightsProvenance = {},
+  optimizer: LearnedKind = "hrnn",
 ): Promise<void> {
-  const bytes = encodeWeights(metaParams, config, provenance);
+  const bytes = encodeWeights(metaParams, config, provenance, optimizer);
   const tmp = `${path}.tmp-${Deno.pid}`;
   await Deno.writeFile(tmp, bytes);
   await Deno.rename(tmp, path);

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { initBackend } from "../../../lib/backend.ts";
-import { makeHrnnConfig } from "../../../models/hrnn/config.ts";
+import { type HrnnConfig, makeHrnnConfig } from "../../../models/hrnn/config.ts";
+import { createL2lLstmMetaParams, L2L_LSTM_PAPER } from "../../../models/meta/l2l_lstm.ts";
+import { CRNN_DEFAULTS, crnnSpecs } from "../../../models/meta/crnn.ts";
+import { createFromSpecs } from "../../../models/meta/param_specs.ts";
 import { createMetaParams, disposeMetaParams } from "../../../models/hrnn/meta_params.ts";
 import {
   decodeWeights,
@@ -94,10 +97,21 @@ Deno.test("weights file errors: format, version, config, shapes, missing tensors
         good.subarray(0, good.length - 8),
         /test.bin is truncated: its header describes \d+ bytes, the file has/,
       ],
-      [patchHeader(good, (h) => (h.version = 3)), /format version 3; this lopt reads versions 1 and 2/],
+      [patchHeader(good, (h) => (h.version = 4)), /format version 4; this lopt reads versions 1 to 3/],
+      [patchHeader(good, (h) => (h.version = 3)), /names learned optimizer undefined \(format version 3\)/],
+      [
+        patchHeader(good, (h) => (h.optimizer = "crnn")),
+        /names learned optimizer "crnn" \(format version 2\)/,
+      ],
       [patchHeader(good, (h) => (h.format = "other")), /format "other"/],
-      [patchHeader(good, (h) => (h.config.levelSizes = [10, 20, 20])), /missing tensor\(s\):.*gru2/],
-      [patchHeader(good, (h) => (h.config.numGradientScales = 0)), /invalid config.*numGradientScales/],
+      [
+        patchHeader(good, (h) => ((h.config as HrnnConfig).levelSizes = [10, 20, 20])),
+        /missing tensor\(s\):.*gru2/,
+      ],
+      [
+        patchHeader(good, (h) => ((h.config as HrnnConfig).numGradientScales = 0)),
+        /invalid config.*numGradientScales/,
+      ],
       [
         patchHeader(good, (h) => (h.tensors = h.tensors.filter((t) => t.name !== "readout/lr_b"))),
         /missing tensor\(s\): readout\/lr_b/,
@@ -184,5 +198,46 @@ Deno.test("weights file: non-finite values are never written; a directory or a m
   } finally {
     disposeMetaParams(mp);
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("weights file: l2l-lstm and crnn round-trip as version 3 naming their optimizer; mixed-up kinds are refused", () => {
+  const lstm = createL2lLstmMetaParams(L2L_LSTM_PAPER, 3);
+  const crnn = createFromSpecs(crnnSpecs(CRNN_DEFAULTS), 4);
+  try {
+    for (
+      const [kind, mp, cfg] of [["l2l-lstm", lstm, L2L_LSTM_PAPER], ["crnn", crnn, CRNN_DEFAULTS]] as const
+    ) {
+      const bytes = encodeWeights(mp, cfg, { profile: "smoke" }, kind);
+      const loaded = decodeWeights(bytes, `${kind}.weights`);
+      assert.equal(loaded.optimizer, kind);
+      assert.equal(loaded.header.version, 3);
+      assert.deepEqual(loaded.config, cfg);
+      for (const k of Object.keys(mp)) assert.deepEqual(vals(loaded.metaParams[k]), vals(mp[k]), k);
+      disposeMetaParams(loaded.metaParams);
+      // Header says HRNN-shaped kind of the other optimizer: the tensors do not match.
+      assert.throws(
+        () => decodeWeights(patchHeader(bytes, (h) => (h.optimizer = kind === "crnn" ? "l2l-lstm" : "crnn"))),
+        /do not match|invalid config/,
+      );
+      assert.throws(
+        () => decodeWeights(patchHeader(bytes, (h) => (h.optimizer = "adam" as never))),
+        /names learned optimizer "adam"/,
+      );
+    }
+    assert.throws(() => encodeWeights(lstm, L2L_LSTM_PAPER, {}, "crnn"), /invalid|cRNN config/);
+    assert.throws(() => encodeWeights(crnn, L2L_LSTM_PAPER, {}, "l2l-lstm"), /do not match the config/);
+    // HRNN weights are still version 2 without an optimizer field.
+    const config = makeHrnnConfig();
+    const hrnn = createMetaParams(config, 0);
+    const h = decodeWeights(encodeWeights(hrnn, config));
+    assert.equal(h.optimizer, "hrnn");
+    assert.equal(h.header.version, WEIGHTS_VERSION);
+    assert.equal("optimizer" in h.header, false);
+    disposeMetaParams(h.metaParams);
+    disposeMetaParams(hrnn);
+  } finally {
+    disposeMetaParams(lstm);
+    disposeMetaParams(crnn);
   }
 });
