@@ -160,3 +160,43 @@ export function cosine(a: number[], b: number[]): number {
   }
   return ab / Math.sqrt(aa * bb);
 }
+
+/**
+ * Checks a meta-gradient against central finite differences of `lossOf` along `directions` unit directions:
+ * |fd − ⟨grads, d⟩| < `tol` relative to the larger of the two. With `towardGradient`, each direction is a
+ * random unit vector plus the unit gradient (normalised): the directional derivative is then far above the
+ * float32 noise of the difference quotient, which a purely random direction in thousands of dimensions is not,
+ * and the random part still tests every component.
+ */
+export function fdCheck(
+  mp: Record<string, tf.Tensor>,
+  grads: Record<string, tf.Tensor>,
+  lossOf: (m: Record<string, tf.Tensor>) => number,
+  o: { directions: number; seed: number; h: number; tol: number; label: string; towardGradient?: boolean },
+): void {
+  const rng = new Rng(o.seed);
+  const gn = Math.sqrt(dot(grads, grads));
+  for (let i = 0; i < o.directions; i++) {
+    let d = randomDirection(mp, rng);
+    if (o.towardGradient) {
+      const mixed: Record<string, tf.Tensor> = {};
+      for (const k of Object.keys(d)) mixed[k] = tf.tidy(() => tf.add(d[k], tf.div(grads[k], gn)));
+      const n = Math.sqrt(dot(mixed, mixed));
+      tf.dispose(Object.values(d));
+      d = {};
+      for (const k of Object.keys(mixed)) d[k] = tf.tidy(() => tf.div(mixed[k], n));
+      tf.dispose(Object.values(mixed));
+    }
+    const p = shifted(mp, d, o.h), m = shifted(mp, d, -o.h);
+    const fd = (lossOf(p) - lossOf(m)) / (2 * o.h);
+    const ad = dot(grads, d);
+    const rel = Math.abs(fd - ad) / Math.max(Math.abs(fd), Math.abs(ad));
+    if (!(rel < o.tol)) {
+      tf.dispose([...Object.values(d), ...Object.values(p), ...Object.values(m)]);
+      throw new Error(
+        `${o.label} direction ${i}: autodiff ${ad} vs finite differences ${fd} (relative ${rel})`,
+      );
+    }
+    tf.dispose([...Object.values(d), ...Object.values(p), ...Object.values(m)]);
+  }
+}
