@@ -97,7 +97,8 @@ function helpText(program: string, stages: StageDef<any>[]): string {
   const lines = [
     `Usage: ${program} [options] [STAGE...]`,
     "",
-    "Runs the named stages and whatever upstream stages are stale (no names: the whole DAG). A stage is",
+    "Runs the named stages and whatever upstream stages are stale (no names: the whole DAG but the stages",
+    "marked [named only], which run when named). A stage is",
     "cached when an artifact with the same key (stage, version, resolved params, input keys) is published",
     "under <results>/artifacts/<stage>/<key>/ and its files match their manifest hashes.",
     "",
@@ -124,7 +125,9 @@ function helpText(program: string, stages: StageDef<any>[]): string {
     "",
     "Stages:",
     ...stages.map((s) =>
-      `  ${s.name.padEnd(w)}  ${s.description}${s.deps.length ? ` (after ${s.deps.join(", ")})` : ""}`
+      `  ${s.name.padEnd(w)}  ${s.defaultTarget === false ? "[named only] " : ""}${s.description}${
+        s.deps.length ? ` (after ${s.deps.join(", ")})` : ""
+      }`
     ),
   ];
   return lines.join("\n");
@@ -221,7 +224,8 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
     if (v.list) {
       const w = Math.max(...opts.stages.map((s) => s.name.length));
       for (const s of opts.stages) {
-        out(`${s.name.padEnd(w)}  deps: ${s.deps.join(", ") || "-"}  ${s.description}`);
+        const only = s.defaultTarget === false ? "  [named only: not run without stage names]" : "";
+        out(`${s.name.padEnd(w)}  deps: ${s.deps.join(", ") || "-"}  ${s.description}${only}`);
       }
       return 0;
     }

@@ -11,6 +11,8 @@ import { PipelineError } from "./errors.ts";
 export interface GraphNode {
   name: string;
   deps: string[];
+  /** False: a run without stage names leaves this stage out (it runs when named, or as a named stage's dep). */
+  defaultTarget?: boolean;
 }
 
 /**
@@ -77,11 +79,21 @@ export function assertStageName(stages: readonly GraphNode[], name: string): voi
 }
 
 /**
- * The named stages plus everything upstream of them, in topological order. No names selects every stage.
- * Unknown names throw a {@link PipelineError} listing the valid ones.
+ * The named stages plus everything upstream of them, in topological order. No names selects every stage of
+ * the default target (all but those with `defaultTarget: false`) and their upstream. Unknown names throw a
+ * {@link PipelineError} listing the valid ones.
+ *
+ * @example
+ * ```ts
+ * selectWithUpstream(stages, ["report"]).map((s) => s.name);
+ * ```
  */
 export function selectWithUpstream<T extends GraphNode>(stages: readonly T[], names: readonly string[]): T[] {
-  if (names.length === 0) return topoOrder(stages);
+  if (names.length === 0) {
+    const all = topoOrder(stages);
+    if (all.every((s) => s.defaultTarget !== false)) return all;
+    return selectWithUpstream(stages, all.filter((s) => s.defaultTarget !== false).map((s) => s.name));
+  }
   for (const n of names) assertStageName(stages, n);
   const byName = new Map(stages.map((s) => [s.name, s]));
   const keep = new Set<string>();

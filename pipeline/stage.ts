@@ -92,6 +92,11 @@ export interface StageDef<P extends Params = Params> {
   description: string;
   /** Names of upstream stages whose artifacts this stage reads. */
   deps: string[];
+  /**
+   * False: `deno task pipeline` without stage names does not run this stage (it runs when named, e.g.
+   * `deno task pipeline eval-horizon`, or as the dep of a named stage). Default true.
+   */
+  defaultTarget?: boolean;
   /** Bump to invalidate cached artifacts when the stage's code changes meaning. */
   version: string;
   /** Param schema with defaults. */

@@ -33,3 +33,16 @@ Deno.test("graph: order and closures", () => {
   assert.deepEqual([...downstreamOf(g, ["train"])].sort(), ["eval", "report"]);
   assert.deepEqual([...downstreamOf(g, ["other"])], []);
 });
+
+Deno.test("selectWithUpstream: no names leaves out defaultTarget: false stages unless a default one needs them", () => {
+  const g = [
+    { name: "a", deps: [] },
+    { name: "slow", deps: ["a"], defaultTarget: false },
+    { name: "b", deps: ["a"] },
+    { name: "extra", deps: ["slow", "b"], defaultTarget: false },
+  ];
+  assert.deepEqual(selectWithUpstream(g, []).map((s) => s.name), ["a", "b"]);
+  assert.deepEqual(selectWithUpstream(g, ["extra"]).map((s) => s.name), ["a", "slow", "b", "extra"]);
+  const needed = [...g, { name: "c", deps: ["slow"] }];
+  assert.deepEqual(selectWithUpstream(needed, []).map((s) => s.name), ["a", "slow", "b", "c"]);
+});
