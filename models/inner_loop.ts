@@ -82,6 +82,8 @@ export interface TrainOptions {
   rng: Rng;
   /** Evaluate the full objective every this many steps; 0 or omitted: only before step 0 and after the end. */
   fullEvery?: number;
+  /** Also evaluate the full objective before each of these steps (e.g. log-spaced points of a long run). */
+  fullSteps?: readonly number[];
   /** Called after every step with numbers only (no tensors). */
   onStep?: (info: StepInfo) => void;
   /** Cancels the run: it stops before the next step and the returned promise rejects with the signal's reason. */
@@ -98,7 +100,7 @@ export interface TrainRecord {
   stepsRun: number;
   /** Minibatch objective per step taken (length `stepsRun`, or `stepsRun + 1` ending with the non-finite value). */
   minibatchLoss: Float32Array;
-  /** Full-dataset objective at step 0, every `fullEvery` steps, and after the last step. */
+  /** Full-dataset objective at step 0, every `fullEvery` steps, at `fullSteps`, and after the last step. */
   fullLoss: FullLossPoint[];
   /** Seconds per entry of `minibatchLoss` (gradient + update, excluding full-objective evaluations). */
   stepSeconds: Float64Array;
@@ -116,6 +118,7 @@ export interface TrainRecord {
 export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
   const { problem, optimizer, steps, rng } = opts;
   const fullEvery = opts.fullEvery ?? 0;
+  const fullSteps = new Set(opts.fullSteps ?? []);
   if (!Number.isInteger(steps) || steps < 0) {
     throw new Error(`trainProblem: steps must be an integer ≥ 0, got ${steps}.`);
   }
@@ -152,7 +155,7 @@ export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
     for (; step < steps; step++) {
       opts.signal?.throwIfAborted();
       let full: number | undefined;
-      if (step === 0 || (fullEvery > 0 && step % fullEvery === 0)) {
+      if (step === 0 || (fullEvery > 0 && step % fullEvery === 0) || fullSteps.has(step)) {
         full = await fullAt();
         fullLoss.push({ step, value: full });
         if (!Number.isFinite(full)) {

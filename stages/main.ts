@@ -15,6 +15,7 @@ import { evalCnn } from "./eval_cnn.ts";
 import { imagenetTransfer } from "./imagenet_transfer.ts";
 import { createReportStage } from "./report.ts";
 import { metaTrainCrnn, metaTrainL2lLstm } from "./meta_train_variants.ts";
+import { evalHorizon } from "./eval_horizon.ts";
 
 /** The stages that produce results (the report depends on all of them). */
 // deno-lint-ignore no-explicit-any
@@ -33,7 +34,7 @@ const RESULT_STAGES: StageDef<any>[] = [
  * they run when named, e.g. `deno task pipeline eval-horizon`; `deno task report` then shows their results.
  */
 // deno-lint-ignore no-explicit-any
-const NAMED_ONLY_STAGES: StageDef<any>[] = [metaTrainL2lLstm, metaTrainCrnn];
+const NAMED_ONLY_STAGES: StageDef<any>[] = [metaTrainL2lLstm, metaTrainCrnn, evalHorizon];
 
 /** Every stage, in DAG order. */
 // deno-lint-ignore no-explicit-any

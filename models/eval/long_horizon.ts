@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Optimizer, OptState } from "../optimizer.ts";
-import { trainProblem } from "../inner_loop.ts";
+import { type FullLossPoint, trainProblem } from "../inner_loop.ts";
 import type { Problem } from "../../tasks/problem.ts";
 import type { Rng } from "../../lib/rng.ts";
 
@@ -75,13 +75,43 @@ export interface LongHorizonResult {
   improvement: number;
   /** Whether a non-finite loss stopped the run. */
   diverged: boolean;
+  /** Step at which a non-finite loss appeared (absent when the run did not diverge). */
+  divergedAtStep?: number;
   /** Update statistics sampled along the run. */
   updates: UpdateStats;
+  /** The full loss at step 0, every `horizon` steps, at `curveSteps`, and at the end (the learning curve). */
+  curve: FullLossPoint[];
+  /** Wall-clock seconds of the run, evaluations included. */
+  wallSeconds: number;
+  /** Seconds of each step taken (gradient + update, evaluations excluded). */
+  stepSeconds: Float64Array;
 }
 
 /**
- * Trains `optimizer` on `problem` for `longSteps` steps (full loss every `horizon` steps) and reports the loss
- * at `horizon` and at the end, with update RMS samples every `horizon / 10` steps.
+ * About `points` steps in [1, last], spaced evenly on a log scale, plus `extra` (e.g. a meta-training
+ * horizon), sorted and unique: where to sample a long learning curve drawn on a log step axis.
+ *
+ * @example
+ * ```ts
+ * logSpacedSteps(10_000, 5); // [1, 10, 100, 1000, 10000]
+ * ```
+ */
+export function logSpacedSteps(last: number, points: number, extra: number[] = []): number[] {
+  const out = new Set<number>(extra.filter((s) => s >= 1 && s <= last).map(Math.round));
+  for (let i = 0; i < points; i++) {
+    out.add(Math.round(Math.exp((Math.log(last) * i) / Math.max(1, points - 1))));
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/**
+ * Trains `optimizer` on `problem` for `longSteps` steps (full loss every `horizon` steps and at `curveSteps`)
+ * and reports the loss at `horizon` and at the end, with update RMS samples every `horizon / 10` steps.
+ *
+ * @example
+ * ```ts
+ * const r = await longHorizonRun({ problem, optimizer: adam(1e-2), horizon: 300, longSteps: 3000, rng });
+ * ```
  */
 export async function longHorizonRun(opts: {
   problem: Problem;
@@ -89,6 +119,8 @@ export async function longHorizonRun(opts: {
   horizon: number;
   longSteps: number;
   rng: Rng;
+  /** More steps at which to record the full loss in `curve` (see {@link logSpacedSteps}). */
+  curveSteps?: readonly number[];
   signal?: AbortSignal;
 }): Promise<LongHorizonResult> {
   if (!(opts.longSteps > opts.horizon)) {
@@ -101,10 +133,21 @@ export async function longHorizonRun(opts: {
     steps: opts.longSteps,
     rng: opts.rng,
     fullEvery: opts.horizon,
+    fullSteps: opts.curveSteps,
     signal: opts.signal,
   });
   const at = rec.fullLoss.find((f) => f.step === opts.horizon)?.value ?? NaN;
   const final = rec.diverged ? NaN : rec.finalFullLoss;
   const improvement = Number.isFinite(at) && Number.isFinite(final) && at > 0 && final > 0 ? at / final : NaN;
-  return { lossAtHorizon: at, finalLoss: final, improvement, diverged: rec.diverged, updates: stats };
+  return {
+    lossAtHorizon: at,
+    finalLoss: final,
+    improvement,
+    diverged: rec.diverged,
+    ...(rec.divergedAtStep === undefined ? {} : { divergedAtStep: rec.divergedAtStep }),
+    updates: stats,
+    curve: rec.fullLoss,
+    wallSeconds: rec.wallSeconds,
+    stepSeconds: rec.stepSeconds,
+  };
 }
