@@ -1,0 +1,107 @@
+/** Stage `eval-horizon` through the real entry (`stages/main.ts`) on the smoke profile, and its pure helpers. */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { ResultsStore } from "../../pipeline/store.ts";
+import { metaTrainHorizon, summarizeCurve } from "../../stages/eval_horizon.ts";
+import { logSpacedSteps } from "../../models/eval/long_horizon.ts";
+
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const FLAGS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys", "--allow-run"];
+
+async function pipeline(results: string, args: string[]): Promise<{ code: number; text: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...FLAGS,
+      "stages/main.ts",
+      "--results",
+      results,
+      "--profile",
+      "smoke",
+      "--jobs",
+      "2",
+      ...args,
+    ],
+    cwd: REPO,
+    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  return {
+    code: out.code,
+    text: new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr),
+  };
+}
+
+async function rows(results: string, sql: string): Promise<Record<string, unknown>[]> {
+  const store = await ResultsStore.open(results, { readOnly: true });
+  try {
+    const q = await store.query(sql);
+    return q.rows.map((r) => Object.fromEntries(q.columns.map((c, i) => [c.name, r[i]])));
+  } finally {
+    await store.close();
+  }
+}
+
+Deno.test("eval-horizon helpers: meta-training horizon, curve summary, log-spaced steps", () => {
+  assert.equal(metaTrainHorizon({ minUnrollLength: 20, maxUnrollLength: 60, unrollLengthScale: 20 }), 60);
+  assert.equal(metaTrainHorizon({ minUnrollLength: 50, maxUnrollLength: 0, unrollLengthScale: 200 }), 1050);
+  const c = [{ step: 0, value: 4 }, { step: 10, value: 3 }, { step: 25, value: 2 }, {
+    step: 200,
+    value: 2.5,
+  }];
+  assert.deepEqual(summarizeCurve(c, 20), { lossAtRef: 3, finalLoss: 2.5, bestLoss: 2, improvement: 1.2 });
+  assert.deepEqual(summarizeCurve([...c, { step: 300, value: NaN }], 20).finalLoss, null);
+  assert.deepEqual(logSpacedSteps(10_000, 5), [1, 10, 100, 1000, 10_000]);
+  assert.deepEqual(logSpacedSteps(100, 3, [20, 500]), [1, 10, 20, 100]);
+});
+
+Deno.test("eval-horizon through the engine: every learned optimizer and baseline, >= 10x the horizon, curves", async () => {
+  const results = await Deno.makeTempDir({ prefix: "lopt-horizon-" });
+  try {
+    // 10x the longest meta-training unroll (the LSTM's 20 steps) is enforced.
+    const short = await pipeline(results, ["eval-horizon", "--set", "eval-horizon.steps=150"]);
+    assert.equal(short.code, 1, short.text);
+    const logs = [...Deno.readDirSync(`${results}/logs`)].filter((e) => e.name.startsWith("eval-horizon"));
+    const log = Deno.readTextFileSync(`${results}/logs/${logs[0].name}`);
+    assert.match(
+      log,
+      /steps=150 must be at least 10x the longest meta-training unroll \(20 steps, meta-train-l2l-lstm\)/,
+    );
+
+    const r = await pipeline(results, ["eval-horizon"]);
+    assert.equal(r.code, 0, r.text);
+    const summary = await rows(
+      results,
+      "SELECT task_id, optimizer, learned, train_horizon, steps, loss_at_train_horizon, final_loss, improvement, " +
+        "diverged FROM horizon_summary ORDER BY task_id, optimizer",
+    );
+    const optimizers = [...new Set(summary.map((s) => s.optimizer))].sort();
+    assert.deepEqual(optimizers, ["adam", "crnn", "hrnn", "l2l-lstm", "momentum", "rmsprop"]);
+    assert.equal(summary.length, 2 * 6, "2 smoke problems x 6 optimizers");
+    for (const s of summary) {
+      assert.equal(s.steps, 200);
+      assert.ok(Number(s.steps) >= 10 * Number(s.train_horizon) || !s.learned, JSON.stringify(s));
+      assert.equal(s.train_horizon, s.learned ? (s.optimizer === "l2l-lstm" ? 20 : 16) : 40);
+      if (!s.diverged) {
+        const want = Number(s.loss_at_train_horizon) / Number(s.final_loss);
+        assert.ok(Math.abs(Number(s.improvement) - want) <= 1e-9 * want, JSON.stringify(s));
+      }
+    }
+    const curves = await rows(
+      results,
+      "SELECT task_id, optimizer, list(step ORDER BY step) AS steps, list(seconds ORDER BY step) AS secs, " +
+        "count(*) AS n FROM horizon_curves GROUP BY ALL",
+    );
+    assert.equal(curves.length, 12);
+    for (const c of curves) {
+      const steps = c.steps as number[], secs = c.secs as number[];
+      assert.equal(steps[0], 0);
+      assert.ok(steps.includes(20) && steps.includes(16) && steps.includes(40), "horizons are sampled");
+      const last = summary.find((s) => s.task_id === c.task_id && s.optimizer === c.optimizer)!;
+      if (!last.diverged) assert.equal(steps.at(-1), 200);
+      assert.ok(secs.every((x, i) => i === 0 || x >= secs[i - 1]), "cumulative seconds");
+    }
+  } finally {
+    await Deno.remove(results, { recursive: true });
+  }
+});
