@@ -214,6 +214,53 @@ function imagenetRows(): Record<string, Rows> {
   return { imagenet_runs: runs, imagenet_curves: curves, imagenet_overhead: overhead };
 }
 
+function horizonRows(): Record<string, Rows> {
+  const curves: Rows = [], summary: Rows = [];
+  const opts: [string, boolean, number, number][] = [
+    ["hrnn", true, 60, 0.02],
+    ["l2l-lstm", true, 20, 0.5],
+    ["crnn", true, 60, 0.1],
+    ["adam", false, 300, 0.01],
+    ["rmsprop", false, 300, 0.03],
+    ["momentum", false, 300, 0.05],
+  ];
+  for (
+    const t of [{ task_id: "test/quadratic#0", family: "quadratic" }, {
+      task_id: "test/bowl#0",
+      family: "bowl",
+    }]
+  ) {
+    for (const [o, learned, horizon, floor] of opts) {
+      const loss = (step: number) => floor + 10 / (1 + step / horizon);
+      // The LSTM diverges after 30x its horizon in the fixture.
+      const last = o === "l2l-lstm" ? 600 : 10_000;
+      let seconds = 0;
+      for (const step of [0, 1, 10, 20, 60, 100, 300, 1000, 3000, 10_000].filter((s) => s <= last)) {
+        seconds = step * (learned ? 0.002 : 0.0005);
+        curves.push({ ...t, optimizer: o, learned, seed: 0, step, loss: loss(step), seconds });
+      }
+      const diverged = o === "l2l-lstm";
+      summary.push({
+        ...t,
+        optimizer: o,
+        learned,
+        meta_stage: learned ? (o === "hrnn" ? "meta-train" : `meta-train-${o}`) : null,
+        train_horizon: horizon,
+        steps: 10_000,
+        loss_at_train_horizon: loss(horizon),
+        final_loss: diverged ? null : loss(10_000),
+        best_loss: loss(last),
+        improvement: diverged ? null : loss(horizon) / loss(10_000),
+        diverged,
+        diverged_at_step: diverged ? 601 : null,
+        final_update_rms: 1e-3,
+        seconds_per_step: learned ? 0.002 : 0.0005,
+      });
+    }
+  }
+  return { horizon_curves: curves, horizon_summary: summary };
+}
+
 /** The synthetic rows of each stage, by stage then table. */
 export function fixtureTables(): Record<string, Record<string, Rows>> {
   const cnn = cnnRows();
@@ -233,6 +280,7 @@ export function fixtureTables(): Record<string, Record<string, Rows>> {
     "baselines-cnn": { cnn_lr_sweep: cnn.sweep },
     "eval-cnn": { cnn_runs: cnn.runs, cnn_curves: cnn.curves, cnn_summary: cnn.summary },
     "imagenet-transfer": imagenetRows(),
+    "eval-horizon": horizonRows(),
   };
 }
 

@@ -17,6 +17,9 @@ const OPTIMIZER_COLORS: Record<string, string> = {
   rmsprop: "#2ca02c",
   momentum: "#ff7f0e",
   sgd: "#9467bd",
+  hrnn: "#d62728",
+  "l2l-lstm": "#8c564b",
+  crnn: "#e377c2",
 };
 const EXTRA_COLORS = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
@@ -95,9 +98,37 @@ export function metaTrainSpec(rows: Row[]): TopLevelSpec {
   } as TopLevelSpec;
 }
 
+/** Decades below a panel's largest loss where a log loss axis stops ({@link logFloor}). */
+export const FLOOR_DECADES = 6;
+
+/**
+ * Where a log loss axis should stop: the smallest positive value, but no lower than `decades` decades below
+ * the largest (a loss that falls to 1e-28 would otherwise squash every other curve into the top of the panel).
+ * Returns the floor and whether any value lies below it (drawn at the floor).
+ *
+ * @example
+ * ```ts
+ * logFloor([100, 1, 1e-28]); // { floor: 1e-4, clipped: true }
+ * ```
+ */
+export function logFloor(values: unknown[], decades = FLOOR_DECADES): { floor: number; clipped: boolean } {
+  const xs = values.filter((x): x is number => finite(x) && x > 0);
+  if (xs.length === 0) return { floor: 1, clipped: false };
+  const min = Math.min(...xs), max = Math.max(...xs);
+  const floor = Math.max(min, max * 10 ** -decades);
+  return { floor, clipped: min < floor };
+}
+
 /**
  * Loss curves of several problems side by side (one panel per `panelField` value, each with its own y scale
- * type), coloured by optimizer.
+ * type), coloured by optimizer. A log y axis is floored by {@link logFloor} (lower values are drawn at the
+ * floor); `xLog` draws x on a log scale (points with x ≤ 0 left out); `rules` are dashed vertical lines (e.g.
+ * meta-training horizons) coloured by their `optimizer`.
+ *
+ * @example
+ * ```ts
+ * curvesPanelsSpec({ title: "t", rows, panelField: "task_id", x: "step", xTitle: "step", y: "loss", yTitle: "loss" });
+ * ```
  */
 export function curvesPanelsSpec(opts: {
   title: string;
@@ -110,6 +141,8 @@ export function curvesPanelsSpec(opts: {
   columns?: number;
   width?: number;
   height?: number;
+  xLog?: boolean;
+  rules?: { x: number; optimizer: string }[];
 }): TopLevelSpec {
   const panels = distinct(opts.rows, opts.panelField);
   const color = optimizerScale(distinct(opts.rows, "optimizer"));
@@ -119,24 +152,50 @@ export function curvesPanelsSpec(opts: {
     config: CONFIG,
     columns: opts.columns ?? 3,
     concat: panels.map((panel) => {
-      const values = opts.rows.filter((r) => String(r[opts.panelField]) === panel && finite(r[opts.y]));
+      const values = opts.rows.filter((r) =>
+        String(r[opts.panelField]) === panel && finite(r[opts.y]) && (!opts.xLog || (r[opts.x] as number) > 0)
+      );
       const type = yScaleType(values.map((r) => r[opts.y]));
-      return {
+      const { floor, clipped } = logFloor(values.map((r) => r[opts.y]));
+      const x = {
+        field: opts.x,
+        type: "quantitative" as const,
+        title: `${opts.xTitle}${opts.xLog ? " (log)" : ""}`,
+        ...(opts.xLog ? { scale: { type: "log" as const } } : {}),
+      };
+      const line = {
+        mark: { type: "line", strokeWidth: 1.8, clip: true },
+        encoding: {
+          x,
+          y: {
+            field: opts.y,
+            type: "quantitative",
+            title: `${opts.yTitle}${type === "linear" ? "" : ` (${type}${clipped ? ", floored" : ""})`}`,
+            scale: type === "log" ? { type, domainMin: floor, clamp: true } : { type, zero: false },
+          },
+          color: { field: "optimizer", type: "nominal", title: "optimizer", scale: color },
+        },
+      };
+      const body = {
         title: { text: panel, fontSize: 12 },
         width: opts.width ?? 230,
         height: opts.height ?? 170,
         data: { values: type === "log" ? values.filter((r) => (r[opts.y] as number) > 0) : values },
-        mark: { type: "line", strokeWidth: 1.8 },
-        encoding: {
-          x: { field: opts.x, type: "quantitative", title: opts.xTitle },
-          y: {
-            field: opts.y,
-            type: "quantitative",
-            title: `${opts.yTitle}${type === "linear" ? "" : ` (${type})`}`,
-            scale: type === "log" ? { type } : { type, zero: false },
+      };
+      if (!opts.rules?.length) return { ...body, ...line };
+      return {
+        ...body,
+        layer: [
+          line,
+          {
+            data: { values: opts.rules },
+            mark: { type: "rule", strokeDash: [4, 3], strokeWidth: 1.2 },
+            encoding: {
+              x: { field: "x", type: "quantitative" },
+              color: { field: "optimizer", type: "nominal", scale: color },
+            },
           },
-          color: { field: "optimizer", type: "nominal", title: "optimizer", scale: color },
-        },
+        ],
       };
     }),
     resolve: { scale: { y: "independent", x: "independent" } },

@@ -95,6 +95,8 @@ const EXPECTED_SERIES: Record<string, string[]> = {
   cnn_lr_sensitivity: ["learned", "adam"],
   imagenet_curves: ["learned", "adam", "rmsprop"],
   imagenet_update_ms: ["learned", "adam"],
+  horizon_curves: ["hrnn", "l2l-lstm", "crnn", "adam"],
+  horizon_wallclock: ["hrnn", "l2l-lstm", "adam"],
 };
 
 async function checkFigures(dir: string, r: RenderResult): Promise<void> {
@@ -159,7 +161,7 @@ Deno.test({
             }
             await checkFigures(out, r);
             const byId = Object.fromEntries(r.sections.map((s) => [s.id, s]));
-            for (const id of ["summary", "meta-train", "heldout", "convnets", "imagenet"]) {
+            for (const id of ["summary", "meta-train", "heldout", "convnets", "imagenet", "horizon"]) {
               assert.equal(byId[id].status, "ok", `section ${id}`);
             }
             const md = await Deno.readTextFile(r.summary);
