@@ -25,7 +25,7 @@ import {
 export const REPORTED_STAGES: readonly { stage: string; tables: readonly string[] }[] = [
   { stage: "generate-tasks", tables: ["tasks"] },
   { stage: "meta-train", tables: ["meta_train_curve"] },
-  { stage: "tune-baselines", tables: ["tuned_lr"] },
+  { stage: "tune-baselines", tables: ["tuned_lr", "tuning_runs"] },
   { stage: "eval-problems", tables: ["eval_curves", "eval_final", "eval_summary"] },
   { stage: "baselines-cnn", tables: ["cnn_lr_sweep"] },
   { stage: "eval-cnn", tables: ["cnn_runs", "cnn_curves", "cnn_summary"] },
@@ -388,6 +388,43 @@ async function heldoutSection(env: Env): Promise<Section> {
       sql: ratioSql,
       spec: ratioSpec(ratios, "Learned / best tuned baseline (median final loss)"),
     });
+  }
+  const tuningKey = await env.keyOf("tuning_runs");
+  if (tuningKey !== null) {
+    const lrSql = sql(`
+      WITH picked AS (
+        SELECT task_id FROM eval_summary WHERE run_key = ${k} AND status = 'evaluated'
+        QUALIFY row_number() OVER (PARTITION BY family ORDER BY task_id) = 1
+        ORDER BY family LIMIT ${env.opts.maxProblems}
+      )
+      SELECT task_id, optimizer, learning_rate, median(final_loss) AS final_loss, 'baseline' AS kind
+      FROM tuning_runs WHERE run_key = ${sqlString(tuningKey)} AND task_id IN (SELECT task_id FROM picked)
+      GROUP BY ALL
+      UNION ALL
+      SELECT task_id, optimizer, NULL, median(final_loss), 'learned'
+      FROM eval_final WHERE run_key = ${sqlString(keys.eval_final)} AND optimizer = 'learned'
+        AND task_id IN (SELECT task_id FROM picked)
+      GROUP BY ALL
+      ORDER BY task_id, optimizer, learning_rate`);
+    const lr = await env.rows(lrSql);
+    if (lr.length > 0) {
+      blocks.push({
+        kind: "figure",
+        id: "heldout_lr_sensitivity",
+        title: "Held-out problems: learning-rate sensitivity",
+        caption:
+          `Final full loss of each baseline over the learning-rate grid tune-baselines swept (median over ` +
+          `its seeds), on one problem per family (at most ${env.opts.maxProblems}); the dashed horizontal line ` +
+          "is the learned optimizer (median over the evaluation seeds, same number of steps), which needs no " +
+          "learning rate. Grid points where every seed diverged are left out.",
+        sql: lrSql,
+        spec: lrSensitivitySpec(lr, "Held-out problems: learning-rate sensitivity", {
+          panelField: "task_id",
+          y: "final_loss",
+          yTitle: "final loss",
+        }),
+      });
+    }
   }
   blocks.push(
     await tableBlock(

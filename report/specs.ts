@@ -286,20 +286,33 @@ export function barsSpec(opts: {
 
 /**
  * Learning-rate sensitivity: each baseline's final loss over its learning-rate grid (log-log), one panel per
- * model, with the learned optimizer (which has no learning rate) as a horizontal rule. Rows carry
- * `kind` = `baseline` (with `learning_rate`) or `learned`.
+ * `panelField` value (default `model`), with the learned optimizer (which has no learning rate) as a
+ * horizontal rule. Rows carry `kind` = `baseline` (with `learning_rate`) or `learned`, and the loss in `y`
+ * (default `final_train_loss`).
+ *
+ * @example
+ * ```ts
+ * lrSensitivitySpec(rows, "Held-out problems", { panelField: "task_id", y: "final_loss", yTitle: "final loss" });
+ * ```
  */
-export function lrSensitivitySpec(rows: Row[], title: string): TopLevelSpec {
-  const values = rows.filter((r) => finite(r.final_train_loss) && (r.final_train_loss as number) > 0);
+export function lrSensitivitySpec(
+  rows: Row[],
+  title: string,
+  opts: { panelField?: string; y?: string; yTitle?: string } = {},
+): TopLevelSpec {
+  const yField = opts.y ?? "final_train_loss";
+  const values = rows.filter((r) => finite(r[yField]) && (r[yField] as number) > 0);
   const color = optimizerScale(distinct(values, "optimizer"));
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title,
     config: CONFIG,
     data: { values },
-    facet: { column: { field: "model", type: "nominal", title: null } },
+    ...(opts.panelField
+      ? { facet: { field: opts.panelField, type: "nominal", title: null }, columns: 3 }
+      : { facet: { column: { field: "model", type: "nominal", title: null } } }),
     spec: {
-      width: 280,
+      width: opts.panelField ? 230 : 280,
       height: 200,
       layer: [
         {
@@ -313,10 +326,10 @@ export function lrSensitivitySpec(rows: Row[], title: string): TopLevelSpec {
               title: "learning rate (log)",
             },
             y: {
-              field: "final_train_loss",
+              field: yField,
               type: "quantitative",
               scale: { type: "log" },
-              title: "final training loss (log)",
+              title: `${opts.yTitle ?? "final training loss"} (log)`,
             },
             color: { field: "optimizer", type: "nominal", title: "optimizer", scale: color },
           },
@@ -325,7 +338,7 @@ export function lrSensitivitySpec(rows: Row[], title: string): TopLevelSpec {
           transform: [{ filter: "datum.kind === 'learned'" }],
           mark: { type: "rule", strokeWidth: 2, strokeDash: [6, 3] },
           encoding: {
-            y: { field: "final_train_loss", type: "quantitative" },
+            y: { field: yField, type: "quantitative" },
             color: { field: "optimizer", type: "nominal", scale: color },
           },
         },
