@@ -28,14 +28,34 @@ export function escapeHtml(s: string): string {
   return s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 }
 
-/** Escaped HTML of a note: `code` spans and **bold** are rendered; everything else is text. */
+/** Escaped HTML of a note: `code` spans, **bold** and [links](#anchor) within the page are rendered; everything else is text. */
 export function inlineHtml(text: string): string {
   return escapeHtml(text)
     .replace(/`([^`]+)`/g, "<code>$1</code>")
-    .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>");
+    .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
+    // Links to anchors of the page only ([text](#id)): nothing outside the report is linked.
+    .replace(/\[([^\]]+)\]\((#[\w-]+)\)/g, '<a href="$2">$1</a>');
 }
 
 /** The shell command that reruns a query against the results database. */
 export function queryCommand(sql: string): string {
   return `deno task query "${sql.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("$", "\\$")}"`;
+}
+
+/**
+ * The warning a report of a smoke-profile run opens with (null for other profiles): its numbers come from a
+ * few meta-steps and tiny budgets and say nothing about the method.
+ *
+ * @example
+ * ```ts
+ * smokeBanner({ profile: "smoke", runs: [] }); // "SMOKE PROFILE: ..."
+ * ```
+ */
+export function smokeBanner(meta: { profile: string; runs: { profile: string }[] }): string | null {
+  const smoke = meta.profile === "smoke" || meta.runs.some((r) => r.profile === "smoke");
+  return smoke
+    ? "SMOKE PROFILE: this report was built from the smoke profile (a few meta-steps, tiny problems and " +
+      "budgets, meant for tests). Its numbers and verdicts are not meaningful; run `deno task pipeline` " +
+      "(profile default) for results."
+    : null;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Block, ReportMeta, Section, TableBlock } from "./types.ts";
-import { codeLabel, escapeHtml, formatCell, inlineHtml, queryCommand } from "./format.ts";
+import { codeLabel, escapeHtml, formatCell, inlineHtml, queryCommand, smokeBanner } from "./format.ts";
 
 const CSS = `
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#222;background:#fafafa}
@@ -17,6 +17,8 @@ section{background:#fff;border:1px solid #e0e0e0;border-radius:6px;padding:8px 2
 h2{font-size:19px} h3{font-size:15px;margin:18px 0 6px}
 .badge{font-size:12px;padding:2px 8px;border-radius:10px;margin-left:8px;vertical-align:middle}
 .badge.ok{background:#e8f5e9;color:#2e7d32} .badge.notrun{background:#fff3e0;color:#e65100}
+.banner{background:#b71c1c;color:#fff;font-weight:bold;padding:10px 14px;border-radius:4px}
+.banner code{color:#fff}
 .note{font-size:14px;line-height:1.5} .note.warn{background:#fff8e1;border-left:4px solid #ffa000;padding:6px 10px}
 figure{margin:12px 0} figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:13px;color:#555;margin-top:4px}
@@ -78,6 +80,7 @@ export function reportHtml(
   figureFile: (id: string) => string,
 ): string {
   const nav = sections.map((s) => `<a href="#${s.id}">${escapeHtml(s.title)}</a>`).join("");
+  const banner = smokeBanner(meta);
   const body = sections.map((s) =>
     `<section id="${s.id}"><h2>${escapeHtml(s.title)}<span class="badge ${
       s.status === "ok" ? "ok" : "notrun"
@@ -91,7 +94,7 @@ export function reportHtml(
 <body><header><h1>lopt — Learned Optimizers that Scale and Generalize, reproduced</h1>
 <p>profile ${escapeHtml(meta.profile)} · ${escapeHtml(meta.generatedAt)} · ${
     escapeHtml(codeLabel(meta))
-  }</p></header>
+  }</p>${banner ? `\n<p class="banner" role="alert">${inlineHtml(banner)}</p>` : ""}</header>
 <nav>${nav}</nav>
 <main>
 ${body}

@@ -4,7 +4,7 @@
  * @module
  */
 import type { ReportMeta, Section, TableBlock } from "./types.ts";
-import { codeLabel, formatCell } from "./format.ts";
+import { codeLabel, formatCell, smokeBanner } from "./format.ts";
 
 function mdCell(v: unknown): string {
   const s = formatCell(v).replaceAll("|", "\\|").replace(/\r?\n/g, " ");
@@ -38,6 +38,8 @@ export function reportMarkdown(
     `Rendered ${meta.generatedAt} (${codeLabel(meta)}). Full report: \`index.html\` next to this file.`,
     "",
   ];
+  const banner = smokeBanner(meta);
+  if (banner) out.splice(2, 0, `> **${banner}**`, "");
   for (const s of sections) {
     out.push(`## ${s.title}${s.status === "ok" ? "" : " — not run"}`, "");
     for (const b of s.blocks) {

@@ -10,13 +10,16 @@
  */
 import type { Block, QueryFn, QueryResult, ReportMeta, Section, TableBlock } from "./types.ts";
 import { codeLabel } from "./format.ts";
+import { measureClaims } from "./claims.ts";
 import {
   barsSpec,
   benchSpec,
+  clippedRatios,
   curvesPanelsSpec,
   FLOOR_DECADES,
   lrSensitivitySpec,
   metaTrainSpec,
+  RATIO_CAP,
   ratioSpec,
   type Row,
 } from "./specs.ts";
@@ -141,6 +144,39 @@ async function keysOrNotRun(
 function compactParams(p: Record<string, unknown>): string {
   const s = JSON.stringify(p);
   return s.length > 300 ? s.slice(0, 299) + "…" : s;
+}
+
+async function claimsSection(env: Env): Promise<Section> {
+  const claims = await measureClaims({ rows: (t) => env.rows(t), keyOf: (t) => env.keyOf(t) });
+  const blocks: Block[] = [{
+    kind: "table",
+    title: "The paper's claims, as measured by this run",
+    sql: null,
+    sourceNote: "each claim's query is listed below with its rows; the verdict follows the rule shown",
+    key: true,
+    result: {
+      columns: ["#", "claim", "measured here", "verdict", "rule", "evidence"].map((name) => ({
+        name,
+        type: "VARCHAR",
+      })),
+      rows: claims.map((c, i) => [i + 1, c.claim, c.measured, c.verdict, c.rule, c.evidence ?? "–"]),
+    },
+  }];
+  const links = claims.map((c, i) => c.evidence ? `[claim ${i + 1}](#${c.evidence})` : null).filter(Boolean);
+  if (links.length) blocks.push({ kind: "note", text: `Evidence: ${links.join(" · ")}.` });
+  for (const [i, c] of claims.entries()) {
+    if (c.sql) blocks.push(await tableBlock(env, `Claim ${i + 1}: the rows behind "${c.claim}"`, c.sql));
+  }
+  if (claims.every((c) => c.verdict === "not measured")) {
+    blocks.unshift({
+      kind: "note",
+      tone: "warn",
+      text: "Not run: no stage of this run measures any of the claims. Run `deno task pipeline` " +
+        "(and `deno task pipeline eval-horizon`), then `deno task report`.",
+    });
+    return { id: "claims", title: "Claims", status: "not run", blocks };
+  }
+  return { id: "claims", title: "Claims", status: "ok", blocks };
 }
 
 async function summarySection(env: Env): Promise<Section> {
@@ -378,13 +414,19 @@ async function heldoutSection(env: Env): Promise<Section> {
     FROM eval_summary WHERE run_key = ${k} AND ratio IS NOT NULL
     ORDER BY ratio`);
   const ratios = await env.rows(ratioSql);
+  const clipped = clippedRatios(ratios);
   if (ratios.length > 0) {
     blocks.push({
       kind: "figure",
       id: "heldout_ratio",
       title: "Loss ratio per held-out problem",
       caption: "Median final loss of the learned optimizer divided by that of the best tuned baseline " +
-        "(learned, adam, rmsprop, momentum compared per problem); left of the dashed line the learned optimizer wins.",
+        "(learned, adam, rmsprop, momentum compared per problem); left of the dashed line the learned optimizer wins. " +
+        (clipped.length
+          ? `Clipped at [1/${RATIO_CAP}, ${RATIO_CAP}] (drawn lighter, labelled with the value): ${
+            clipped.map((r) => `${r.task_id} (${Number(r.ratio).toExponential(1)})`).join(", ")
+          }.`
+          : `No ratio lies outside [1/${RATIO_CAP}, ${RATIO_CAP}].`),
       sql: ratioSql,
       spec: ratioSpec(ratios, "Learned / best tuned baseline (median final loss)"),
     });
@@ -802,6 +844,7 @@ export async function buildSections(
 ): Promise<Section[]> {
   const env = new Env(query, meta, await listTables(query), { maxProblems: opts.maxProblems ?? 6 });
   const builders = [
+    claimsSection,
     summarySection,
     metaTrainSection,
     heldoutSection,

@@ -100,7 +100,8 @@ function checkHrnnOverrides(v: unknown): string | null {
 /** The `meta-train` stage. */
 export const metaTrainStage = defineStage<MetaTrainParams>({
   name: "meta-train",
-  description: "Meta-trains the hierarchical RNN optimizer on the training ensemble (weights file)",
+  description:
+    "Meta-trains the hierarchical RNN (or the learned optimizer `optimizer` names) on the training ensemble (weights file)",
   deps: ["generate-tasks"],
   // 2: on wasm, tf.sign was wrong below 1.19e-7 (lib/kernels/sign.ts), which broke the first-step rule of the
   // mean squares (§2.3) for small gradients during meta-training; weights trained before the fix differ.

@@ -15,9 +15,18 @@ import { readRunInfo, sortRuns } from "../../report/runs.ts";
 import { renderReport, type RenderResult } from "../../report/render.ts";
 import { reportFromDatabase, runReportCli } from "../../report/cli.ts";
 import { writeFixtureArtifacts } from "../../report/fixtures.ts";
-import { optimizerScale, yScaleType } from "../../report/specs.ts";
+import {
+  clippedRatios,
+  logFloor,
+  optimizerScale,
+  RATIO_CAP,
+  ratioSpec,
+  yScaleType,
+} from "../../report/specs.ts";
+import { smokeBanner } from "../../report/format.ts";
+import { grade } from "../../report/claims.ts";
 import { REPORTED_STAGES } from "../../report/sections.ts";
-import type { ReportMeta } from "../../report/types.ts";
+import type { ReportMeta, TableBlock } from "../../report/types.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const FLAGS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys", "--allow-run"];
@@ -164,11 +173,46 @@ Deno.test({
             for (const id of ["summary", "meta-train", "heldout", "convnets", "imagenet", "horizon"]) {
               assert.equal(byId[id].status, "ok", `section ${id}`);
             }
+            // The report opens with the claims table: every claim measured or "not measured", never blank.
+            assert.equal(r.sections[0].id, "claims");
+            const claims = r.sections[0].blocks[0] as TableBlock;
+            assert.deepEqual(claims.result.columns.map((c) => c.name), [
+              "#",
+              "claim",
+              "measured here",
+              "verdict",
+              "rule",
+              "evidence",
+            ]);
+            assert.equal(claims.result.rows.length, 6);
+            const verdicts = claims.result.rows.map((row) => row[3]);
+            for (const v of verdicts) {
+              assert.ok(
+                ["reproduced", "partly", "not reproduced", "not measured"].includes(String(v)),
+                String(v),
+              );
+            }
+            // Fixture long runs: the HRNN keeps improving, the LSTM diverges.
+            assert.equal(verdicts[2], "reproduced", String(claims.result.rows[2]));
+            assert.match(
+              String(claims.result.rows[2][2]),
+              /l2l-lstm \(trained on <= 20 steps\): kept improving on 0 %, diverged on 100 %/,
+            );
+            assert.equal(verdicts[4], "not measured", "no ablations stage");
+            assert.match(
+              String(claims.result.rows[0][2]),
+              /beats Adam on \d+ %, RMSProp on \d+ % of \d+ problems/,
+            );
             const md = await Deno.readTextFile(r.summary);
+            assert.match(md, /^# lopt report — profile smoke\n\n> \*\*SMOKE PROFILE: /);
+            assert.match(md, /The paper's claims, as measured by this run/);
             assert.match(md, /Wins of the learned optimizer per family/);
             assert.match(md, /mnist-rgb \(stand-in\)/, "stand-in data named in summary.md");
             const html = await Deno.readTextFile(r.index);
             assert.match(html, /deno task query &quot;SELECT meta_step/);
+            assert.match(html, /<p class="banner" role="alert">SMOKE PROFILE: /);
+            assert.match(html, /<a href="#fig-horizon_curves">claim 3<\/a>/);
+            assert.ok(html.indexOf('id="claims"') < html.indexOf('id="summary"'), "claims come first");
           } finally {
             db.close();
           }
@@ -195,6 +239,14 @@ Deno.test({
           try {
             for (const f of r.figures) {
               assert.ok((await store.query(f.sql)).rows.length > 0, `${f.id} SQL reruns`);
+            }
+            // Each measured claim's SQL reruns against the database with the rows the report shows.
+            const claimTables = r.sections[0].blocks.filter((b): b is TableBlock =>
+              b.kind === "table" && b.sql !== null
+            );
+            assert.ok(claimTables.length >= 1, "at least one claim measured from the smoke run");
+            for (const t of claimTables) {
+              assert.deepEqual((await store.query(t.sql!)).rows, t.result.rows, t.title);
             }
           } finally {
             await store.close();
@@ -343,6 +395,33 @@ Deno.test("report specs: log scale only for positive data; fixed optimizer colou
   const s = optimizerScale(["momentum", "zzz", "learned", "adam"]);
   assert.deepEqual(s.domain, ["learned", "adam", "momentum", "zzz"]);
   assert.equal(new Set(s.range).size, 4);
+});
+
+Deno.test("report specs: floored loss axes, clipped ratio bars, smoke banner, claim grades", () => {
+  assert.deepEqual(logFloor([100, 1, 1e-28]), { floor: 1e-4, clipped: true });
+  assert.deepEqual(logFloor([5, 0.5, -1]), { floor: 0.5, clipped: false });
+  const rows = [
+    { task_id: "a", family: "f", ratio: 1e28 },
+    { task_id: "b", family: "f", ratio: 2 },
+    { task_id: "c", family: "g", ratio: 1e-9 },
+  ];
+  assert.deepEqual(clippedRatios(rows).map((r) => r.task_id), ["a", "c"]);
+  const spec = ratioSpec(rows, "t") as unknown as {
+    layer: { data: { values: Record<string, unknown>[] } }[];
+  };
+  assert.deepEqual(spec.layer[0].data.values.map((v) => [v.shown, v.clipped]), [
+    [RATIO_CAP, true],
+    [2, false],
+    [1 / RATIO_CAP, true],
+  ]);
+  assert.match(smokeBanner({ profile: "smoke", runs: [] })!, /^SMOKE PROFILE: .*not meaningful/);
+  assert.match(smokeBanner({ profile: "default", runs: [{ profile: "smoke" }] })!, /SMOKE PROFILE/);
+  assert.equal(smokeBanner({ profile: "default", runs: [{ profile: "default" }] }), null);
+  assert.deepEqual([grade(0.5, 0.5, 0.25), grade(0.3, 0.5, 0.25), grade(0.1, 0.5, 0.25)], [
+    "reproduced",
+    "partly",
+    "not reproduced",
+  ]);
 });
 
 Deno.test("report cli: --help and usage errors", async () => {
