@@ -16,6 +16,7 @@ import { imagenetTransfer } from "./imagenet_transfer.ts";
 import { createReportStage } from "./report.ts";
 import { metaTrainCrnn, metaTrainL2lLstm } from "./meta_train_variants.ts";
 import { evalHorizon } from "./eval_horizon.ts";
+import { ablationsStage } from "./ablations.ts";
 
 /** The stages that produce results (the report depends on all of them). */
 // deno-lint-ignore no-explicit-any
@@ -34,7 +35,7 @@ const RESULT_STAGES: StageDef<any>[] = [
  * they run when named, e.g. `deno task pipeline eval-horizon`; `deno task report` then shows their results.
  */
 // deno-lint-ignore no-explicit-any
-const NAMED_ONLY_STAGES: StageDef<any>[] = [metaTrainL2lLstm, metaTrainCrnn, evalHorizon];
+const NAMED_ONLY_STAGES: StageDef<any>[] = [metaTrainL2lLstm, metaTrainCrnn, evalHorizon, ablationsStage];
 
 /** Every stage, in DAG order. */
 // deno-lint-ignore no-explicit-any

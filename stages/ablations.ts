@@ -1,0 +1,370 @@
+/**
+ * Stage `ablations`: does each feature of the HRNN matter? It meta-trains the full model and variants with one
+ * feature off at a time (attention: on, the one feature the paper's configuration leaves off), each for the
+ * same reduced budget (`metaSteps`) and the same `seeds`, on meta-train's ensemble and settings (its resolved
+ * params, with the variant's overrides), then evaluates every trained optimizer and tuned Adam on the held-out
+ * problems tune-baselines tuned, one run each, for tune-baselines' horizon.
+ *
+ * A variant is a set of overrides: HRNN config options (`hrnn`) and/or meta-train params (`metaTrain`). The
+ * built-in ones are {@link ABLATIONS}; `--set ablations.extraVariants='{"mine": {"hrnn": {...}}}'` adds more.
+ * Too slow for the default target (13 meta-trainings × 3 seeds): `deno task pipeline ablations` runs it.
+ *
+ * @module
+ */
+import { defineStage } from "../pipeline/stage.ts";
+import { MAX_SEED } from "../lib/rng.ts";
+import type { HrnnConfig } from "../models/hrnn/config.ts";
+import type { MetaTrainParams } from "./meta_train.ts";
+import type { TaskRecord } from "./task_set.ts";
+import type { Problem } from "../tasks/problem.ts";
+import type { Optimizer } from "../models/optimizer.ts";
+
+/** One ablation: overrides of the HRNN config and of meta-train's params. */
+export interface AblationVariant {
+  /** What is turned off (or on), in words. */
+  description: string;
+  hrnn?: Partial<HrnnConfig>;
+  metaTrain?: Partial<MetaTrainParams> | ((p: MetaTrainParams) => Partial<MetaTrainParams>);
+}
+
+/**
+ * The meta-train params that replace the heavy-tailed (exponential) draws of unroll counts and lengths by
+ * their means, within the cap.
+ *
+ * @example
+ * ```ts
+ * fixedUnrolls({ minNumUnrolls: 1, numUnrollScale: 4, minUnrollLength: 20, unrollLengthScale: 20, maxUnrollLength: 60 } as MetaTrainParams);
+ * // { minNumUnrolls: 5, numUnrollScale: 0, minUnrollLength: 40, unrollLengthScale: 0 }
+ * ```
+ */
+export function fixedUnrolls(p: MetaTrainParams): Partial<MetaTrainParams> {
+  const len = p.minUnrollLength + Math.round(p.unrollLengthScale);
+  return {
+    minNumUnrolls: p.minNumUnrolls + Math.round(p.numUnrollScale),
+    numUnrollScale: 0,
+    minUnrollLength: p.maxUnrollLength > 0 ? Math.min(len, p.maxUnrollLength) : len,
+    unrollLengthScale: 0,
+  };
+}
+
+/** The built-in variants, by name (`full` is the reference every other one is compared with). */
+export const ABLATIONS: Record<string, AblationVariant> = {
+  full: { description: "the full model (the meta-train config)" },
+  "no-multiple-timescales": { description: "one momentum timescale (K = 1)", hrnn: { numGradientScales: 1 } },
+  "no-dynamic-input-scaling": {
+    description: "the RMS decay that scales the inputs is fixed (0.93) instead of learned",
+    hrnn: { learnableDecay: false },
+  },
+  "no-step-split": {
+    description: "no direction / step-length split with a learned step (no dynamic output scale, so no " +
+      "relative learning rate either)",
+    hrnn: { dynamicOutputScale: false, useRelativeLr: false },
+  },
+  "no-relative-log-grad": {
+    description: "no relative log gradient magnitudes (log-mean-square features)",
+    hrnn: { useLogMeansSquared: false },
+  },
+  "no-relative-lr": { description: "no relative learning-rate feature", hrnn: { useRelativeLr: false } },
+  "no-grad-products": { description: "no gradient-product features", hrnn: { useGradProducts: false } },
+  "no-grad-shortcut": { description: "no gradient shortcut", hrnn: { useGradientShortcut: false } },
+  "no-tensor-level": {
+    description: "parameter RNN only (the global level reads the tensor level, so it goes too)",
+    hrnn: { levelSizes: [10] },
+  },
+  "no-global-level": { description: "parameter and tensor RNNs only", hrnn: { levelSizes: [10, 20] } },
+  "no-log-objective": { description: "linear meta-objective", metaTrain: { metaObjective: "linear" } },
+  "no-heavy-tailed-unrolls": {
+    description: "unroll counts and lengths fixed at their means instead of exponential draws",
+    metaTrain: fixedUnrolls,
+  },
+  attention: {
+    description: "attention on (the paper's configuration has it off)",
+    hrnn: { useAttention: true },
+  },
+};
+
+/** A user variant from `extraVariants` (JSON: `{name: {hrnn?, metaTrain?}}`): what is wrong, or null. */
+function checkExtra(v: unknown): string | null {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return "not a JSON object";
+  for (const [name, spec] of Object.entries(v as Record<string, unknown>)) {
+    if (name in ABLATIONS) return `variant ${name} is built in; choose another name`;
+    if (spec === null || typeof spec !== "object") return `variant ${name} is not an object`;
+    const extra = Object.keys(spec as object).filter((k) => k !== "hrnn" && k !== "metaTrain");
+    if (extra.length) return `variant ${name} has unknown key(s) ${extra.join(", ")} (use hrnn, metaTrain)`;
+  }
+  return null;
+}
+
+/** Params of {@link ablationsStage}. */
+export interface AblationsParams extends Record<string, unknown> {
+  variants: string[];
+  extraVariants: Record<string, { hrnn?: Partial<HrnnConfig>; metaTrain?: Partial<MetaTrainParams> }>;
+  seeds: number;
+  seed: number;
+  metaSteps: number;
+  maxProblems: number;
+}
+
+/**
+ * The meta-train params and HRNN config of a variant over meta-train's resolved params.
+ *
+ * @example
+ * ```ts
+ * variantSettings(ABLATIONS["no-global-level"], metaTrainParams).hrnn.levelSizes; // [10, 20]
+ * ```
+ */
+export function variantSettings(
+  v: AblationVariant,
+  base: MetaTrainParams,
+): { params: MetaTrainParams; hrnn: Partial<HrnnConfig> } {
+  const over = typeof v.metaTrain === "function" ? v.metaTrain(base) : v.metaTrain ?? {};
+  const params = { ...base, ...over };
+  return { params, hrnn: { ...(params.hrnn as Partial<HrnnConfig>), ...v.hrnn } };
+}
+
+/** The `ablations` stage. */
+export const ablationsStage = defineStage<AblationsParams>({
+  name: "ablations",
+  description:
+    "HRNN variants with one feature off at a time vs the full model, same reduced budget and seeds",
+  deps: ["generate-tasks", "meta-train", "tune-baselines"],
+  version: "1",
+  defaultTarget: false,
+  params: {
+    variants: {
+      type: "string[]",
+      default: Object.keys(ABLATIONS).filter((n) => n !== "full"),
+      choices: Object.keys(ABLATIONS).filter((n) => n !== "full"),
+      maxItems: 20,
+      description: "built-in variants to train besides the full model",
+    },
+    extraVariants: {
+      type: "json",
+      default: {},
+      range: '{"name": {"hrnn": {HrnnConfig options}, "metaTrain": {meta-train params}}}',
+      check: checkExtra,
+      description: "your own variants (overrides of the HRNN config and/or meta-train params)",
+    },
+    seeds: { type: "integer", default: 3, min: 1, max: 10, description: "meta-training seeds per variant" },
+    seed: { type: "integer", default: 0, min: 0, max: MAX_SEED, description: "first meta-training seed" },
+    metaSteps: {
+      type: "integer",
+      default: 150,
+      min: 1,
+      max: 100_000,
+      description: "meta-steps per variant and seed (the reduced budget)",
+    },
+    maxProblems: {
+      type: "integer",
+      default: 0,
+      min: 0,
+      max: 10_000,
+      description: "evaluate on the first N problems tune-baselines tuned (0: all)",
+    },
+  },
+  profiles: {
+    smoke: { variants: ["no-grad-products", "no-log-objective"], seeds: 1, metaSteps: 2, maxProblems: 2 },
+    default: {},
+    paper: { metaSteps: 10_000 },
+  },
+  tables: [
+    {
+      name: "ablation_runs",
+      description: "final loss of every trained variant, the full model and tuned Adam per held-out problem",
+      columns: [
+        {
+          name: "variant",
+          type: "VARCHAR",
+          description: "ablation name (full: the full model; adam: tuned Adam)",
+        },
+        { name: "seed", type: "INTEGER", description: "meta-training seed (NULL for adam)" },
+        { name: "task_id", type: "VARCHAR", description: "held-out task id" },
+        { name: "family", type: "VARCHAR", description: "outer problem family" },
+        { name: "final_loss", type: "DOUBLE", description: "full loss after the horizon (NULL: diverged)" },
+        { name: "diverged", type: "BOOLEAN", description: "a non-finite loss stopped the run" },
+      ],
+    },
+    {
+      name: "ablation_summary",
+      description: "per variant and meta-training seed: wins vs tuned Adam, loss ratio vs the full model",
+      columns: [
+        { name: "variant", type: "VARCHAR", description: "ablation name" },
+        { name: "description", type: "VARCHAR", description: "what the variant changes" },
+        { name: "seed", type: "INTEGER", description: "meta-training seed (the full model has the same)" },
+        { name: "meta_steps", type: "INTEGER", description: "meta-steps trained (the reduced budget)" },
+        { name: "problems", type: "INTEGER", description: "held-out problems evaluated" },
+        {
+          name: "wins_vs_adam",
+          type: "INTEGER",
+          description: "problems where its final loss < tuned Adam's",
+        },
+        {
+          name: "median_ratio_vs_full",
+          type: "DOUBLE",
+          description: "median over problems of its final loss / the full model's (same seed; > 1: worse)",
+        },
+        { name: "divergences", type: "INTEGER", description: "problems where its run diverged" },
+        {
+          name: "meta_loss_last",
+          type: "DOUBLE",
+          description: "mean meta-loss of the last tenth of training",
+        },
+      ],
+    },
+  ],
+  async run(ctx) {
+    const p = ctx.params;
+    const { initBackend } = await import("../lib/backend.ts");
+    const { buildProblem } = await import("../tasks/registry.ts");
+    const { preloadDatasets } = await import("../tasks/external.ts");
+    const { hrnnLearnedOptimizer } = await import("../models/meta/hrnn_learned.ts");
+    const { makeHrnn } = await import("../models/hrnn/hrnn.ts");
+    const { metaTrain } = await import("../models/meta/meta_train.ts");
+    const { trainProblem } = await import("../models/inner_loop.ts");
+    const { metaTrainSettings } = await import("./meta_train.ts");
+    const { readTaskSet } = await import("./task_set.ts");
+    const { baselineAt, DatasetCache, learnedSeed, readTaskDims, readTuned, runRng } = await import(
+      "./eval_common.ts"
+    );
+    await initBackend();
+    const base = ctx.inputs["meta-train"].params as MetaTrainParams;
+    if (base.optimizer !== undefined && base.optimizer !== "hrnn") {
+      throw new Error(`ablations: meta-train.optimizer is ${base.optimizer}; ablations are of the HRNN`);
+    }
+    const variants: [string, AblationVariant][] = [
+      ["full", ABLATIONS.full],
+      ...p.variants.map((n) => [n, ABLATIONS[n]] as [string, AblationVariant]),
+      ...Object.entries(p.extraVariants).map(([n, v]) =>
+        [n, { description: "user variant", ...v }] as [string, AblationVariant]
+      ),
+    ];
+    const set = await readTaskSet(ctx.inputs["generate-tasks"].dir);
+    const dims = await readTaskDims(ctx.inputs["generate-tasks"].dir);
+    const all = set.tasks.filter((t) => t.split === "train");
+    const train = base.maxTaskDims > 0
+      ? all.filter((t) => (dims.get(t.id) ?? Infinity) <= base.maxTaskDims)
+      : all;
+    const resolveDataset = await preloadDatasets(train.map((t) => t.spec));
+    const tuned = await readTuned(ctx.inputs["tune-baselines"].dir);
+    const byId = new Map(set.tasks.map((t) => [t.id, t]));
+    const todo = (p.maxProblems > 0 ? tuned.problems.slice(0, p.maxProblems) : tuned.problems).filter((tp) =>
+      byId.has(tp.taskId)
+    );
+    if (!tuned.optimizers.includes("adam")) throw new Error("ablations: tune-baselines did not tune adam");
+    const seeds = Array.from({ length: p.seeds }, (_, i) => p.seed + i);
+    ctx.log(
+      `${variants.length} variants x ${seeds.length} seeds x ${p.metaSteps} meta-steps on ${train.length} ` +
+        `training problems; evaluated on ${todo.length} held-out problems for ${tuned.horizon} steps`,
+    );
+    const total = variants.length * seeds.length;
+    let done = 0;
+    ctx.progress(0, total, "variants trained");
+
+    // Problems once, for every evaluation.
+    const datasets = new DatasetCache();
+    const problems: { tp: (typeof todo)[number]; task: TaskRecord; problem: Problem }[] = [];
+    for (const tp of todo) {
+      const task = byId.get(tp.taskId)!;
+      const ds = await datasets.resolverFor(task.spec);
+      if (ds.error) {
+        ctx.log(`NOT RUN ${tp.taskId}: ${ds.error}`);
+        continue;
+      }
+      problems.push({ tp, task, problem: buildProblem(task.spec, { resolveDataset: ds.resolver }) });
+    }
+    const evalRun = async (
+      opt: Parameters<typeof trainProblem>[0]["optimizer"],
+      task: (typeof problems)[0],
+    ) => {
+      const rec = await trainProblem({
+        problem: task.problem,
+        optimizer: opt,
+        steps: tuned.horizon,
+        rng: runRng(task.task, "eval", 0),
+        signal: ctx.signal,
+      });
+      return {
+        loss: rec.diverged || !Number.isFinite(rec.finalFullLoss) ? null : rec.finalFullLoss,
+        diverged: rec.diverged,
+      };
+    };
+    try {
+      const adam: (number | null)[] = [];
+      for (const t of problems) {
+        const r = await evalRun(baselineAt("adam", t.tp.learningRate.adam, tuned.momentum), t);
+        adam.push(r.loss);
+        await ctx.writeRows("ablation_runs", [{
+          variant: "adam",
+          seed: null,
+          task_id: t.task.id,
+          family: t.tp.family,
+          final_loss: r.loss,
+          diverged: r.diverged,
+        }]);
+      }
+      const full = new Map<number, (number | null)[]>();
+      for (const [name, v] of variants) {
+        const { params, hrnn } = variantSettings(v, base);
+        for (const seed of seeds) {
+          ctx.signal.throwIfAborted();
+          const learned = hrnnLearnedOptimizer(hrnn, { kernel: params.kernel as "auto" | "ops" });
+          const result = await metaTrain({
+            learned,
+            problems: { specs: train.map((t) => t.spec), build: (s) => buildProblem(s, { resolveDataset }) },
+            ...metaTrainSettings(params),
+            seed,
+            maxMetaSteps: p.metaSteps,
+            signal: ctx.signal,
+          });
+          const losses: (number | null)[] = [];
+          let divergences = 0;
+          try {
+            for (const t of problems) {
+              const opt = makeHrnn(result.metaParams, learned.config as HrnnConfig, {
+                seed: learnedSeed(t.task, 0),
+                name,
+              });
+              const r = await evalRun(opt as unknown as Optimizer, t);
+              losses.push(r.loss);
+              if (r.diverged) divergences++;
+              await ctx.writeRows("ablation_runs", [{
+                variant: name,
+                seed,
+                task_id: t.task.id,
+                family: t.tp.family,
+                final_loss: r.loss,
+                diverged: r.diverged,
+              }]);
+            }
+          } finally {
+            Object.values(result.metaParams).forEach((x) => x.dispose());
+          }
+          if (name === "full") full.set(seed, losses);
+          const ref = full.get(seed)!;
+          const ratios = losses.map((
+            l,
+            i,
+          ) => (l !== null && ref[i] !== null && ref[i]! > 0 ? l / ref[i]! : NaN))
+            .filter(Number.isFinite).sort((a, b) => a - b);
+          const finite = result.curve.map((c) => c.meta_loss).filter(Number.isFinite);
+          const tail = finite.slice(-Math.max(1, Math.floor(finite.length / 10)));
+          await ctx.writeRows("ablation_summary", [{
+            variant: name,
+            description: v.description,
+            seed,
+            meta_steps: result.metaSteps,
+            problems: problems.length,
+            wins_vs_adam: losses.filter((l, i) => l !== null && (adam[i] === null || l < adam[i]!)).length,
+            median_ratio_vs_full: ratios.length ? ratios[Math.floor((ratios.length - 1) / 2)] : null,
+            divergences,
+            meta_loss_last: tail.length ? tail.reduce((a, b) => a + b, 0) / tail.length : null,
+          }]);
+          ctx.log(`${name} seed ${seed}: ${losses.map((l) => l?.toExponential(2) ?? "diverged").join(", ")}`);
+          ctx.progress(++done, total, "variants trained");
+        }
+      }
+    } finally {
+      for (const t of problems) t.problem.dispose();
+    }
+  },
+});
