@@ -176,12 +176,30 @@ async function imagenetClaim(env: ClaimEnv): Promise<Claim> {
   };
 }
 
-function ablationClaim(): Claim {
-  return notMeasured(
-    "Each feature of the design matters (ablations)",
-    "the full model beats each one-feature-off variant",
-    "no ablations stage in this pipeline yet",
-  );
+async function ablationClaim(env: ClaimEnv): Promise<Claim> {
+  const claim = "Each feature of the design matters (ablations)";
+  const rule =
+    "every one-feature-off variant ends worse than the full model (median ratio over seeds > 1): " +
+    "reproduced; at least half of them: partly";
+  const key = await env.keyOf("ablation_summary");
+  if (key === null) {
+    return notMeasured(claim, rule, "ablations not run (`deno task pipeline ablations`)", "ablations");
+  }
+  const sql = `SELECT variant, count(*) AS seeds, median(median_ratio_vs_full) AS ratio_vs_full ` +
+    `FROM ablation_summary WHERE run_key = ${q(key)} AND variant NOT IN ('full', 'attention') ` +
+    `GROUP BY variant ORDER BY variant`;
+  const rows = await env.rows(sql);
+  if (rows.length === 0) return notMeasured(claim, rule, "no variant besides the full model", "ablations");
+  const worse = rows.filter((r) => Number(r.ratio_vs_full) > 1).length;
+  return {
+    claim,
+    measured: `${worse} of ${rows.length} variants end worse than the full model: ` +
+      rows.map((r) => `${r.variant} ${fmt(r.ratio_vs_full)}`).join(", "),
+    verdict: grade(worse / rows.length, 1, 0.5),
+    rule,
+    evidence: "fig-ablations",
+    sql,
+  };
 }
 
 async function overheadClaim(env: ClaimEnv): Promise<Claim> {
@@ -224,7 +242,7 @@ export async function measureClaims(env: ClaimEnv): Promise<Claim[]> {
     await convnetClaim(env),
     await horizonClaim(env),
     await imagenetClaim(env),
-    ablationClaim(),
+    await ablationClaim(env),
     await overheadClaim(env),
   ];
 }

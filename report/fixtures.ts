@@ -261,6 +261,43 @@ function horizonRows(): Record<string, Rows> {
   return { horizon_curves: curves, horizon_summary: summary };
 }
 
+function ablationRows(): Record<string, Rows> {
+  const summary: Rows = [], runs: Rows = [];
+  const effect: Record<string, number> = {
+    full: 1,
+    "no-grad-products": 1.4,
+    "no-global-level": 1.1,
+    attention: 0.95,
+  };
+  for (const [variant, r] of Object.entries(effect)) {
+    for (const seed of [0, 1, 2]) {
+      const ratio = variant === "full" ? 1 : r * (1 + 0.05 * (seed - 1));
+      summary.push({
+        variant,
+        description: `fixture ${variant}`,
+        seed,
+        meta_steps: 150,
+        problems: 2,
+        wins_vs_adam: 1,
+        median_ratio_vs_full: ratio,
+        divergences: 0,
+        meta_loss_last: -1,
+      });
+      for (const task_id of ["test/quadratic#0", "test/bowl#0"]) {
+        runs.push({
+          variant,
+          seed,
+          task_id,
+          family: task_id.slice(5, -2),
+          final_loss: ratio,
+          diverged: false,
+        });
+      }
+    }
+  }
+  return { ablation_runs: runs, ablation_summary: summary };
+}
+
 /** The synthetic rows of each stage, by stage then table. */
 export function fixtureTables(): Record<string, Record<string, Rows>> {
   const cnn = cnnRows();
@@ -281,6 +318,7 @@ export function fixtureTables(): Record<string, Record<string, Rows>> {
     "eval-cnn": { cnn_runs: cnn.runs, cnn_curves: cnn.curves, cnn_summary: cnn.summary },
     "imagenet-transfer": imagenetRows(),
     "eval-horizon": horizonRows(),
+    ablations: ablationRows(),
   };
 }
 

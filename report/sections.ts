@@ -12,6 +12,7 @@ import type { Block, QueryFn, QueryResult, ReportMeta, Section, TableBlock } fro
 import { codeLabel } from "./format.ts";
 import { measureClaims } from "./claims.ts";
 import {
+  ablationSpec,
   barsSpec,
   benchSpec,
   clippedRatios,
@@ -36,6 +37,7 @@ export const REPORTED_STAGES: readonly { stage: string; tables: readonly string[
   { stage: "meta-train-l2l-lstm", tables: ["meta_train_curve_l2l_lstm"] },
   { stage: "meta-train-crnn", tables: ["meta_train_curve_crnn"] },
   { stage: "eval-horizon", tables: ["horizon_curves", "horizon_summary"] },
+  { stage: "ablations", tables: ["ablation_runs", "ablation_summary"] },
 ];
 
 /** A long run "kept improving" past its training horizon when its loss fell by more than this factor. */
@@ -779,6 +781,46 @@ async function horizonSection(env: Env): Promise<Section> {
   return { id, title, status: "ok", blocks };
 }
 
+async function ablationsSection(env: Env): Promise<Section> {
+  const id = "ablations", title = "Ablations: one feature off at a time";
+  const got = await keysOrNotRun(env, id, title, "ablations", ["ablation_summary"]);
+  if (got.section) return got.section;
+  const k = sqlString(got.keys.ablation_summary);
+  const q = sql(`
+    SELECT variant, seed, median_ratio_vs_full, wins_vs_adam, divergences
+    FROM ablation_summary WHERE run_key = ${k} ORDER BY variant = 'full' DESC, variant, seed`);
+  return {
+    id,
+    title,
+    status: "ok",
+    blocks: [
+      {
+        kind: "figure",
+        id: "ablations",
+        title: "Ablations: final loss vs the full model",
+        caption:
+          "Each variant (one HRNN feature off; attention on) meta-trained with the same reduced budget and " +
+          "seeds as the full model, then run on the held-out problems: the median over problems of its final " +
+          "loss over the full model's (same seed). Points: meta-training seeds; tick: their median.",
+        sql: q,
+        spec: ablationSpec(await env.rows(q)),
+      },
+      await tableBlock(
+        env,
+        "Ablations: per variant (over seeds)",
+        sql(`
+          SELECT variant, any_value(description) AS description, count(*) AS seeds, any_value(meta_steps) AS meta_steps,
+            any_value(problems) AS problems, avg(wins_vs_adam) AS mean_wins_vs_adam,
+            median(median_ratio_vs_full) AS median_ratio_vs_full, min(median_ratio_vs_full) AS min_ratio,
+            max(median_ratio_vs_full) AS max_ratio, sum(divergences) AS divergences
+          FROM ablation_summary WHERE run_key = ${k}
+          GROUP BY variant ORDER BY variant = 'full' DESC, median(median_ratio_vs_full) DESC`),
+        true,
+      ),
+    ],
+  };
+}
+
 async function benchSection(env: Env): Promise<Section> {
   const id = "bench", title = "Benchmarks";
   const hint = "run `deno task bench` then `deno task report`";
@@ -851,6 +893,7 @@ export async function buildSections(
     cnnSection,
     imagenetSection,
     horizonSection,
+    ablationsSection,
     benchSection,
   ];
   const out: Section[] = [];
