@@ -26,8 +26,11 @@ details{margin:4px 0 10px;font-size:13px} summary{cursor:pointer;color:#1565c0}
 pre{background:#f5f5f5;border:1px solid #e0e0e0;padding:8px;overflow-x:auto;font-size:12px;white-space:pre}
 .src{font-size:12px;color:#555;margin:2px 0 6px}
 table{border-collapse:collapse;font-size:13px;margin:4px 0;display:block;overflow-x:auto;max-width:100%}
-th,td{border:1px solid #e0e0e0;padding:3px 8px;text-align:left;white-space:nowrap}
-th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #e0e0e0;padding:3px 8px;text-align:left}
+th,td.num{white-space:nowrap} td{max-width:36em;overflow-wrap:anywhere;vertical-align:top}
+th:first-child,td:first-child{position:sticky;left:0;z-index:1;background:#fff}
+th{background:#f5f5f5} th:first-child{background:#f5f5f5}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
 code{background:#f5f5f5;padding:0 3px;border-radius:3px}
 `;
 
