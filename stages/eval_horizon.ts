@@ -108,7 +108,8 @@ export const evalHorizon = defineStage<EvalHorizonParams>({
   profiles: {
     smoke: { steps: 200, curvePoints: 12, maxProblems: 2 },
     default: { steps: 10_000 },
-    paper: { steps: 10_000 },
+    // The paper's unrolls are uncapped: 50 + 5·200 = 1,050 steps, so 10x that.
+    paper: { steps: 20_000 },
   },
   tables: [
     {

@@ -4,6 +4,9 @@ import { fileURLToPath } from "node:url";
 import { ResultsStore } from "../../pipeline/store.ts";
 import { metaTrainHorizon, summarizeCurve } from "../../stages/eval_horizon.ts";
 import { logSpacedSteps } from "../../models/eval/long_horizon.ts";
+import { resolveParams } from "../../pipeline/params.ts";
+import { STAGES } from "../../stages/main.ts";
+import { evalHorizon, HORIZON_LEARNED_STAGES } from "../../stages/eval_horizon.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const FLAGS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys", "--allow-run"];
@@ -53,6 +56,17 @@ Deno.test("eval-horizon helpers: meta-training horizon, curve summary, log-space
   assert.deepEqual(summarizeCurve([...c, { step: 300, value: NaN }], 20).finalLoss, null);
   assert.deepEqual(logSpacedSteps(10_000, 5), [1, 10, 100, 1000, 10_000]);
   assert.deepEqual(logSpacedSteps(100, 3, [20, 500]), [1, 10, 20, 100]);
+});
+
+Deno.test("eval-horizon: every profile runs at least 10x the longest meta-training unroll of that profile", () => {
+  for (const profile of ["smoke", "default", "paper"]) {
+    const steps = (resolveParams(evalHorizon, profile, []) as { steps: number }).steps;
+    for (const name of HORIZON_LEARNED_STAGES) {
+      const stage = STAGES.find((s) => s.name === name)!;
+      const h = metaTrainHorizon(resolveParams(stage, profile, []));
+      assert.ok(steps >= 10 * h, `${profile}: eval-horizon.steps ${steps} < 10 x ${name}'s ${h}`);
+    }
+  }
 });
 
 Deno.test("eval-horizon through the engine: every learned optimizer and baseline, >= 10x the horizon, curves", async () => {
