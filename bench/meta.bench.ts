@@ -345,18 +345,25 @@ export const THROUGHPUT_BATCH = 8;
  * meta-batch and batched instances) against the same profile on the differentiable tfjs ops path with one
  * instance per slot (`kernel ops`, `instances 1`), in one run: each iteration runs both, alternately, for
  * {@link THROUGHPUT_META_STEPS} meta-steps from the same seed; a third path runs the fast path with
- * {@link THROUGHPUT_BATCH} batched instances per slot (what `--set meta-train.instances=8` buys). Inner steps
+ * {@link THROUGHPUT_BATCH} batched instances per slot (what `--set meta-train.instances=8` buys), and a fourth
+ * the same with `clipPerInstance` (each instance's meta-gradient cleaned on its own). Inner steps
  * count every instance's steps.
  */
 export function metaThroughputBench(): BenchDef<
-  { specs: ProblemSpec[]; fast: ThroughputPath; ops: ThroughputPath; batched: ThroughputPath }
+  {
+    specs: ProblemSpec[];
+    fast: ThroughputPath;
+    ops: ThroughputPath;
+    batched: ThroughputPath;
+    batchedClipped: ThroughputPath;
+  }
 > {
   const rate = (p: ThroughputPath) => p.innerSteps / Math.max(1e-9, p.seconds);
   return {
     group: "meta-throughput",
     name:
-      `default profile, fast path vs tfjs ops path (and ${THROUGHPUT_BATCH} batched instances), ${THROUGHPUT_META_STEPS} meta-steps each`,
-    unit: `3 x ${THROUGHPUT_META_STEPS} meta-steps`,
+      `default profile, fast path vs tfjs ops path (and ${THROUGHPUT_BATCH} batched instances, pooled or clipped one by one), ${THROUGHPUT_META_STEPS} meta-steps each`,
+    unit: `4 x ${THROUGHPUT_META_STEPS} meta-steps`,
     iterations: 3,
     warmup: 0,
     backend: () => tf.getBackend(),
@@ -384,10 +391,25 @@ export function metaThroughputBench(): BenchDef<
           seconds: 0,
           innerSteps: 0,
         },
+        batchedClipped: {
+          learned: hrnnLearnedOptimizer(hrnn, { kernel: p.kernel as "auto" | "ops" }),
+          settings: {
+            ...settings,
+            instances: THROUGHPUT_BATCH,
+            config: {
+              ...settings.config,
+              estimator: { ...settings.config.estimator, clipPerInstance: true },
+            },
+          },
+          seconds: 0,
+          innerSteps: 0,
+        },
       };
     },
     fn: async (ctx, i): Promise<BenchExtra> => {
-      const order = i % 2 === 0 ? [ctx.fast, ctx.ops, ctx.batched] : [ctx.batched, ctx.ops, ctx.fast];
+      const order = i % 2 === 0
+        ? [ctx.fast, ctx.ops, ctx.batched, ctx.batchedClipped]
+        : [ctx.batchedClipped, ctx.batched, ctx.ops, ctx.fast];
       for (const path of order) {
         const result = await metaTrain({
           learned: path.learned,
@@ -413,12 +435,16 @@ export function metaThroughputBench(): BenchDef<
         fast_instances: ctx.fast.settings.instances,
         batched_inner_steps_per_s: rate(ctx.batched),
         batched_ratio: rate(ctx.batched) / rate(ctx.ops),
+        batched_clipped_inner_steps_per_s: rate(ctx.batchedClipped),
+        batched_clipped_ratio: rate(ctx.batchedClipped) / rate(ctx.ops),
       };
     },
     headline: (x) =>
       `(fast path with ${THROUGHPUT_BATCH} batched instances: ${
         Number(x.batched_inner_steps_per_s).toFixed(1)
-      } inner steps/s, ratio ${Number(x.batched_ratio).toFixed(2)})\n` +
+      } inner steps/s, ratio ${Number(x.batched_ratio).toFixed(2)}; with clipPerInstance ${
+        Number(x.batched_clipped_inner_steps_per_s).toFixed(1)
+      } inner steps/s, ratio ${Number(x.batched_clipped_ratio).toFixed(2)})\n` +
       `meta-throughput: fast ${Number(x.fast_inner_steps_per_s).toFixed(1)} inner steps/s, ops ${
         Number(x.ops_inner_steps_per_s).toFixed(1)
       } inner steps/s, ratio ${Number(x.ratio).toFixed(2)}`,
