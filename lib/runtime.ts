@@ -1,0 +1,50 @@
+/**
+ * What the code runs on (Deno, Node.js or a browser) and a portable read of environment variables, so the
+ * modules that the public package (`mod.ts`) uses run on all three.
+ *
+ * @module
+ */
+
+/** The `Deno` namespace when running on Deno, else undefined. */
+export function denoRuntime(): typeof Deno | undefined {
+  return (globalThis as { Deno?: typeof Deno }).Deno;
+}
+
+/** The runtime: `deno`, `node` or `browser` (anything else with neither `Deno` nor `process`). */
+export type RuntimeName = "deno" | "node" | "browser";
+
+/**
+ * Which runtime this is.
+ *
+ * @example
+ * ```ts
+ * if (runtimeName() === "browser") console.log("weights must be fetched, not read from a path");
+ * ```
+ */
+export function runtimeName(): RuntimeName {
+  if (denoRuntime()) return "deno";
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return proc?.versions?.node ? "node" : "browser";
+}
+
+/**
+ * The value of an environment variable, or undefined when it is unset, when the runtime has none (a browser)
+ * or when Deno is not allowed to read it (`--allow-env`).
+ *
+ * @example
+ * ```ts
+ * const backend = readEnv("LOPT_BACKEND") ?? "wasm";
+ * ```
+ */
+export function readEnv(name: string): string | undefined {
+  const deno = denoRuntime();
+  if (deno) {
+    try {
+      return deno.env.get(name);
+    } catch {
+      return undefined; // no --allow-env
+    }
+  }
+  const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  return proc?.env?.[name];
+}
