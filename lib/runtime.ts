@@ -5,9 +5,22 @@
  * @module
  */
 
-/** The `Deno` namespace when running on Deno, else undefined. */
-export function denoRuntime(): typeof Deno | undefined {
-  return (globalThis as { Deno?: typeof Deno }).Deno;
+/**
+ * The type of the `Deno` namespace where Deno's types are loaded, `never` elsewhere (so the package's
+ * declarations also compile for Node.js projects, which have no `Deno` types).
+ */
+export type DenoNamespace = typeof globalThis extends { Deno: infer D } ? D : never;
+
+/**
+ * The `Deno` namespace when running on Deno, else undefined.
+ *
+ * @example
+ * ```ts
+ * const cwd = denoRuntime()?.cwd();
+ * ```
+ */
+export function denoRuntime(): DenoNamespace | undefined {
+  return (globalThis as { Deno?: DenoNamespace }).Deno;
 }
 
 /** The runtime: `deno`, `node` or `browser` (anything else with neither `Deno` nor `process`). */

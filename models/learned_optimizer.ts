@@ -10,10 +10,13 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { type BackendSelection, selectBackendForUser } from "../lib/backend.ts";
 import { denoRuntime, runtimeName } from "../lib/runtime.ts";
 import { type HrnnOptimizer, makeHrnn } from "./hrnn/hrnn.ts";
+import { fusedLoadError, fusedUnsupportedReason } from "./hrnn/fused.ts";
+import { describeFusedEngine } from "./hrnn/native.ts";
 import { decodeBase64 } from "./hrnn/kernel/encoding.ts";
 import { decodeWeights, type WeightsProvenance } from "./hrnn/weights_file.ts";
 import { PRETRAINED_WEIGHTS_BASE64 } from "./pretrained/hrnn_weights.ts";
 import release from "./pretrained/provenance.json" with { type: "json" };
+import type { PretrainedRelease } from "./release_record.ts";
 
 /** File name of the weights inside a `meta-train` artifact folder. */
 export const ARTIFACT_WEIGHTS_FILE = "hrnn.weights";
@@ -42,6 +45,11 @@ export interface LearnedOptimizer {
   provenance: WeightsProvenance;
   /** The TensorFlow.js backend the optimizer runs on and whether it was kept or selected. */
   backend: BackendSelection;
+  /**
+   * How the update runs, in words: the native fused kernel (Deno with `--allow-ffi` on Linux x86-64), the
+   * WebAssembly fused kernel (the wasm backend elsewhere), or tfjs ops (other backends), and why.
+   */
+  updateEngine: string;
   /** Frees the meta-parameter tensors (the optimizer cannot be used afterwards). */
   dispose(): void;
 }
@@ -57,8 +65,8 @@ export interface LearnedOptimizer {
  * console.log(r.profile, r.licence);
  * ```
  */
-export function pretrainedRelease(): typeof release {
-  return structuredClone(release);
+export function pretrainedRelease(): PretrainedRelease {
+  return structuredClone(release) as unknown as PretrainedRelease;
 }
 
 /**
@@ -117,8 +125,18 @@ async function fromBytes(bytes: Uint8Array, what: string, options: LoadOptions):
     optimizer,
     provenance: loaded.provenance,
     backend,
+    updateEngine: updateEngine(backend.backend, fusedUnsupportedReason(loaded.config)),
     dispose: () => Object.values(loaded.metaParams).forEach((t) => t.dispose()),
   };
+}
+
+function updateEngine(backend: string, unsupported: string | null): string {
+  if (backend !== "wasm") {
+    return `HRNN update: tfjs ops (the fused kernel needs the wasm backend, not ${backend})`;
+  }
+  if (unsupported) return `HRNN update: tfjs ops (${unsupported})`;
+  const err = fusedLoadError();
+  return err ? `HRNN update: tfjs ops (${err.message})` : describeFusedEngine();
 }
 
 /** A file path as given, or `<folder>/hrnn.weights` for a folder (a `meta-train` artifact). */

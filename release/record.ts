@@ -5,6 +5,7 @@
  * @module
  */
 import type { JsonValue, WeightsProvenance } from "../models/hrnn/weights_file.ts";
+import type { PretrainedRelease } from "../models/release_record.ts";
 import type { RecheckRun } from "./recheck.ts";
 
 /** `format` of the release record. */
@@ -57,9 +58,6 @@ export interface ReleaseInputs {
   note: string;
 }
 
-/** The release record; see the module doc. */
-export type ReleaseRecord = ReturnType<typeof buildReleaseRecord>;
-
 /**
  * Builds the release record.
  *
@@ -69,7 +67,7 @@ export type ReleaseRecord = ReturnType<typeof buildReleaseRecord>;
  * await Deno.writeTextFile("provenance.json", JSON.stringify(record, null, 2));
  * ```
  */
-export function buildReleaseRecord(x: ReleaseInputs) {
+export function buildReleaseRecord(x: ReleaseInputs): PretrainedRelease {
   const { curve, ...metaSummary } = x.weights.metaTraining ?? {};
   const { learnedProvenance: _dropped, ...heldOut } = x.evalSummary;
   const diverged = [...new Set(x.learnedFinals.filter((r) => r.diverged).map((r) => r.task_id))].sort();
@@ -87,7 +85,7 @@ export function buildReleaseRecord(x: ReleaseInputs) {
     artifacts: x.artifacts,
     weights: { file: "hrnn.weights", sha256: x.weightsSha256, bytes: x.weightsBytes },
     metaTraining: {
-      params: x.weights.params ?? {},
+      params: (x.weights.params ?? {}) as Record<string, JsonValue>,
       summary: metaSummary as Record<string, JsonValue>,
       curve: (curve ?? []) as JsonValue,
     },
@@ -151,7 +149,7 @@ function pct(v: JsonValue | undefined): string {
  * await Deno.writeTextFile("models/pretrained/README.md", releaseReadme(record));
  * ```
  */
-export function releaseReadme(r: ReleaseRecord): string {
+export function releaseReadme(r: PretrainedRelease): string {
   const s = r.heldOut.summary as Record<string, JsonValue>;
   const win = (s.winFraction ?? {}) as Record<string, JsonValue>;
   const ratio = (s.medianRatio ?? {}) as Record<string, JsonValue>;
@@ -198,7 +196,7 @@ export function releaseReadme(r: ReleaseRecord): string {
     "",
     "| model | baseline (tuned lr) | baseline loss | learned loss | ratio |",
     "| --- | --- | --- | --- | --- |",
-    ...r.convnet.map((c) =>
+    ...r.convnet.filter((c) => c.status === "ok").map((c) =>
       `| ${c.model} | ${c.baseline} (${n4(c.baseline_lr)}) | ${n4(c.baseline_final_train_loss)} | ` +
       `${n4(c.learned_final_train_loss)} | ${n4(c.loss_ratio)} |`
     ),

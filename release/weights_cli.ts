@@ -179,6 +179,12 @@ async function main(argv: string[]): Promise<number> {
     else await Deno.writeFile(tmp, data);
     await Deno.rename(tmp, join(out, name));
   }
+  // The generated markdown and JSON are formatted as `deno task check` expects.
+  const fmt = await new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "-q", join(out, "README.md"), join(out, "provenance.json")],
+    cwd: REPO,
+  }).output();
+  if (fmt.code !== 0) throw new Error(`deno fmt failed: ${new TextDecoder().decode(fmt.stderr)}`);
   console.error(`release-weights: wrote ${files.map(([n]) => n).join(", ")} to ${out}`);
   return 0;
 }
