@@ -30,13 +30,25 @@ function lastJson(stdout: string): Record<string, unknown> {
 }
 
 Deno.test("examples/mnist_fit.ts: the pretrained optimizer and Adam both lower the MNIST loss", async () => {
-  const r = await deno(["run", "-q", ...FLAGS, "examples/mnist_fit.ts", "--examples", "512", "--epochs", "1"]);
+  const r = await deno([
+    "run",
+    "-q",
+    ...FLAGS,
+    "examples/mnist_fit.ts",
+    "--examples",
+    "512",
+    "--epochs",
+    "1",
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /lopt: TensorFlow.js backend 'wasm' \(selected by lopt\)/);
   const out = lastJson(r.stdout) as Record<string, { before: number; after: number }>;
   for (const name of ["learned", "adam"]) {
     assert.ok(Number.isFinite(out[name].after), `${name}: ${JSON.stringify(out[name])}`);
-    assert.ok(out[name].after < out[name].before, `${name} did not lower the loss: ${JSON.stringify(out[name])}`);
+    assert.ok(
+      out[name].after < out[name].before,
+      `${name} did not lower the loss: ${JSON.stringify(out[name])}`,
+    );
   }
   assert.equal(out.learned.before, out.adam.before, "both start from the same weights");
 });

@@ -8,7 +8,10 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { loadLearnedOptimizer, loadPretrained, pretrainedRelease } from "../../mod.ts";
 import { decodeBase64, sha256Hex } from "../../models/hrnn/kernel/encoding.ts";
-import { PRETRAINED_WEIGHTS_BASE64, PRETRAINED_WEIGHTS_SHA256 } from "../../models/pretrained/hrnn_weights.ts";
+import {
+  PRETRAINED_WEIGHTS_BASE64,
+  PRETRAINED_WEIGHTS_SHA256,
+} from "../../models/pretrained/hrnn_weights.ts";
 import { lossesMatch, type RecheckRun, rerun } from "../../release/recheck.ts";
 
 const DIR = fileURLToPath(new URL("../../models/pretrained/", import.meta.url));

@@ -29,7 +29,16 @@ Deno.test("release-weights --profile smoke writes weights, record and README tha
   const tmp = await Deno.makeTempDir({ prefix: "lopt-release-" });
   try {
     const results = join(tmp, "results"), out = join(tmp, "out");
-    const r = await release("--profile", "smoke", "--results", results, "--out", out, "--note", "test release");
+    const r = await release(
+      "--profile",
+      "smoke",
+      "--results",
+      results,
+      "--out",
+      out,
+      "--note",
+      "test release",
+    );
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stderr, /recheck .* ok/);
 
@@ -54,13 +63,22 @@ Deno.test("release-weights --profile smoke writes weights, record and README tha
     // The recheck compared runs that eval-problems recorded with the same runs made again.
     assert.ok(record.recheck.runs.length > 0);
     const finals = (await Deno.readTextFile(
-      join(results, "artifacts", "eval-problems", record.artifacts["eval-problems"], "rows", "eval_final.ndjson"),
+      join(
+        results,
+        "artifacts",
+        "eval-problems",
+        record.artifacts["eval-problems"],
+        "rows",
+        "eval_final.ndjson",
+      ),
     )).trim().split("\n").map((l) => JSON.parse(l));
     for (const run of record.recheck.runs) {
       const id = (run.task as { id: string }).id;
       const row = finals.find((f) => f.task_id === id && f.optimizer === "learned" && f.seed === run.seed);
       assert.equal(run.recordedFinalLoss, row.final_loss);
-      assert.ok(Math.abs(run.releaseFinalLoss - run.recordedFinalLoss) <= 1e-3 * Math.abs(run.recordedFinalLoss));
+      assert.ok(
+        Math.abs(run.releaseFinalLoss - run.recordedFinalLoss) <= 1e-3 * Math.abs(run.recordedFinalLoss),
+      );
     }
     const readme = await Deno.readTextFile(join(out, "README.md"));
     assert.match(readme, /\*\*Profile:\*\* `smoke`/);
@@ -88,6 +106,13 @@ Deno.test("release-weights: --help, and usage errors are one line with exit code
   const bad = await release("--profile", "smoke", "--bogus");
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /^error: Unknown option '--bogus'/);
-  const badSet = await release("--profile", "smoke", "--set", "meta-train.metaLr=7", "--results", "/tmp/lopt-x");
+  const badSet = await release(
+    "--profile",
+    "smoke",
+    "--set",
+    "meta-train.metaLr=7",
+    "--results",
+    "/tmp/lopt-x",
+  );
   assert.equal(badSet.code, 2, badSet.stderr);
 });
