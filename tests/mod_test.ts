@@ -76,3 +76,20 @@ ${TRAIN}`);
   assert.match(r.text, /backend now cpu/);
   assert.doesNotMatch(r.text, /Hi, looks like/);
 });
+
+Deno.test("deno publish --dry-run accepts the package (name, version, exports, no slow types)", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["publish", "--dry-run", "--allow-dirty"],
+    cwd: REPO,
+    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  const text = dec.decode(out.stdout) + dec.decode(out.stderr);
+  assert.equal(out.code, 0, text);
+  assert.match(text, /Simulating publish of @lopt\/lopt@\d+\.\d+\.\d+/);
+  assert.match(text, /models\/pretrained\/hrnn_weights\.ts/);
+  assert.doesNotMatch(text, /error\[/);
+});

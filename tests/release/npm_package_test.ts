@@ -2,7 +2,8 @@
  * The npm package (`deno task build-npm`): installed from its tarball into a fresh Node.js project (npm brings
  * the TensorFlow.js peer dependencies from the registry), it trains a tfjs-layers model through `model.fit`
  * with the pretrained optimizer on the wasm backend and its WebAssembly kernel, and its declarations type-check
- * a TypeScript user's code. One `npm install`: the slow test of the suite.
+ * a TypeScript user's code; the same package run by Deno opens the native kernel. One `npm install`: the slow
+ * test of the suite.
  */
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
@@ -107,6 +108,17 @@ Deno.test({
         out.loss[out.loss.length - 1] < out.loss[0],
         `loss did not fall: ${JSON.stringify(out.loss)}`,
       );
+
+      // The same package under Deno (with FFI) opens its native kernel libraries on Linux x86-64.
+      await Deno.writeTextFile(
+        join(project, "deno.mjs"),
+        `import { loadPretrained } from "@lopt/lopt";\nconsole.log((await loadPretrained()).updateEngine);\n`,
+      );
+      const onDeno = await run(Deno.execPath(), ["run", "-A", "deno.mjs"], project);
+      assert.equal(onDeno.code, 0, onDeno.text);
+      if (Deno.build.os === "linux" && Deno.build.arch === "x86_64") {
+        assert.match(onDeno.text, /HRNN update: native fused kernel \(x86-64/);
+      }
 
       // The declarations: a TypeScript user's code type-checks, except the deliberate error.
       await Deno.writeTextFile(join(project, "consumer.ts"), CONSUMER);
