@@ -90,7 +90,15 @@ async function loadTfjsNode(): Promise<boolean> {
   return false;
 }
 
-/** What {@link selectBackendForUser} did. */
+/**
+ * What {@link selectBackendForUser} did.
+ *
+ * @example
+ * ```ts
+ * const s: BackendSelection = await selectBackendForUser();
+ * if (s.kept && s.backend === "cpu") console.warn(s.message);
+ * ```
+ */
 export interface BackendSelection {
   /** The TensorFlow.js backend now active. */
   backend: string;

@@ -8,6 +8,11 @@
 /**
  * The type of the `Deno` namespace where Deno's types are loaded, `never` elsewhere (so the package's
  * declarations also compile for Node.js projects, which have no `Deno` types).
+ *
+ * @example
+ * ```ts
+ * const deno: DenoNamespace | undefined = denoRuntime();
+ * ```
  */
 export type DenoNamespace = typeof globalThis extends { Deno: infer D } ? D : never;
 
@@ -23,7 +28,14 @@ export function denoRuntime(): DenoNamespace | undefined {
   return (globalThis as { Deno?: DenoNamespace }).Deno;
 }
 
-/** The runtime: `deno`, `node` or `browser` (anything else with neither `Deno` nor `process`). */
+/**
+ * The runtime: `deno`, `node` or `browser` (anything else with neither `Deno` nor `process`).
+ *
+ * @example
+ * ```ts
+ * const where: RuntimeName = runtimeName();
+ * ```
+ */
 export type RuntimeName = "deno" | "node" | "browser";
 
 /**

@@ -18,10 +18,24 @@ import { PRETRAINED_WEIGHTS_BASE64 } from "./pretrained/hrnn_weights.ts";
 import release from "./pretrained/provenance.json" with { type: "json" };
 import type { PretrainedRelease } from "./release_record.ts";
 
-/** File name of the weights inside a `meta-train` artifact folder. */
+/**
+ * File name of the weights inside a `meta-train` artifact folder.
+ *
+ * @example
+ * ```ts
+ * await loadLearnedOptimizer(`results/artifacts/meta-train/<key>/${ARTIFACT_WEIGHTS_FILE}`);
+ * ```
+ */
 export const ARTIFACT_WEIGHTS_FILE = "hrnn.weights";
 
-/** Options of {@link loadPretrained} and {@link loadLearnedOptimizer}. */
+/**
+ * Options of {@link loadPretrained} and {@link loadLearnedOptimizer}.
+ *
+ * @example
+ * ```ts
+ * const options: LoadOptions = { seed: 1, wasmPaths: "/wasm/", log: null };
+ * ```
+ */
 export interface LoadOptions {
   /**
    * Seeds the random initial per-parameter learning rates that `init` draws (default 0): the same seed gives
@@ -37,7 +51,16 @@ export interface LoadOptions {
   log?: ((line: string) => void) | null;
 }
 
-/** A loaded learned optimizer. */
+/**
+ * A loaded learned optimizer.
+ *
+ * @example
+ * ```ts
+ * const l: LearnedOptimizer = await loadPretrained();
+ * console.log(l.backend.backend, l.updateEngine, l.provenance.profile);
+ * l.dispose();
+ * ```
+ */
 export interface LearnedOptimizer {
   /** The optimizer: pass it to `toTfOptimizer` for `model.fit`, or call `init` / `update` yourself. */
   optimizer: HrnnOptimizer;

@@ -25,7 +25,14 @@ Options:
 
 const REPO = new URL("..", import.meta.url).pathname;
 
-/** The peer dependencies: the TensorFlow.js packages of `deno.json`, at the versions pinned there. */
+/**
+ * The peer dependencies: the TensorFlow.js packages of `deno.json`, at the versions pinned there.
+ *
+ * @example
+ * ```ts
+ * peerDependencies({ "@tensorflow/tfjs": "npm:@tensorflow/tfjs@4.22.0", ... }); // { "@tensorflow/tfjs": "4.22.0", … }
+ * ```
+ */
 export function peerDependencies(imports: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of ["@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm"]) {
@@ -36,7 +43,14 @@ export function peerDependencies(imports: Record<string, string>): Record<string
   return out;
 }
 
-/** Relative `.ts` specifiers of a declaration file rewritten to `.js` (how a Node.js project resolves them). */
+/**
+ * Relative `.ts` specifiers of a declaration file rewritten to `.js` (how a Node.js project resolves them).
+ *
+ * @example
+ * ```ts
+ * rewriteDeclarationImports(`export * from "./a.ts";`); // `export * from "./a.js";`
+ * ```
+ */
 export function rewriteDeclarationImports(text: string): string {
   return text.replace(/((?:from|import)\s*\(?\s*["'])(\.\.?\/[^"']+)\.ts(["'])/g, "$1$2.js$3");
 }
@@ -82,7 +96,14 @@ evaluated.
 `;
 }
 
-/** Builds the package folder and the tarball; returns the tarball's path. */
+/**
+ * Builds the package folder and the tarball; returns the tarball's path.
+ *
+ * @example
+ * ```ts
+ * const tgz = await buildNpmPackage("dist/npm"); // then: npm install <tgz>
+ * ```
+ */
 export async function buildNpmPackage(outDir: string): Promise<string> {
   const deno = JSON.parse(await Deno.readTextFile(join(REPO, "deno.json"))) as {
     name: string;

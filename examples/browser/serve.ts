@@ -22,7 +22,14 @@ const HELP = `Usage: deno run --node-modules-dir=auto -P=serve-example examples/
 
 Bundles the browser demo and serves it on 127.0.0.1 (default port 8000; 0 picks a free one).`;
 
-/** Bundles `app.ts` with `deno bundle` (esbuild) for browsers; returns the JavaScript. */
+/**
+ * Bundles `app.ts` with `deno bundle` (esbuild) for browsers; returns the JavaScript.
+ *
+ * @example
+ * ```ts
+ * const js = await bundleApp(); // serve it as /app.js
+ * ```
+ */
 export async function bundleApp(): Promise<string> {
   const out = join(await Deno.makeTempDir({ prefix: "lopt-browser-" }), "app.js");
   try {
