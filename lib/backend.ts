@@ -11,6 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerMissingKernels } from "./kernels/mod.ts";
 import { registerZeroGradients } from "./gradients.ts";
+import { denoRuntime, readEnv } from "./runtime.ts";
 
 /** Backends lopt knows how to set up. */
 export const BACKENDS = ["wasm", "cpu", "tensorflow"] as const;
@@ -57,7 +58,7 @@ export async function initBackend(name: BackendName = defaultBackend()): Promise
 
 /** The backend named by LOPT_BACKEND, or `wasm`. */
 export function defaultBackend(): BackendName {
-  const env = Deno.env.get("LOPT_BACKEND");
+  const env = readEnv("LOPT_BACKEND");
   if (env && (BACKENDS as readonly string[]).includes(env)) return env as BackendName;
   return "wasm";
 }
@@ -68,6 +69,8 @@ export function defaultBackend(): BackendName {
  * specifier would make Deno fetch the package (without its native library) and rewrite deno.lock.
  */
 async function loadTfjsNode(): Promise<boolean> {
+  const Deno = denoRuntime();
+  if (!Deno) return false; // elsewhere the user imports tfjs-node themselves
   for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
     const dir = `${Deno.cwd()}/node_modules/${pkg}`;
     let main: string;
@@ -85,4 +88,76 @@ async function loadTfjsNode(): Promise<boolean> {
     }
   }
   return false;
+}
+
+/**
+ * What {@link selectBackendForUser} did.
+ *
+ * @example
+ * ```ts
+ * const s: BackendSelection = await selectBackendForUser();
+ * if (s.kept && s.backend === "cpu") console.warn(s.message);
+ * ```
+ */
+export interface BackendSelection {
+  /** The TensorFlow.js backend now active. */
+  backend: string;
+  /** True when a backend that was already set (by the user) was kept; false when lopt selected one. */
+  kept: boolean;
+  /** One line saying which backend runs and why. */
+  message: string;
+}
+
+/**
+ * The backend choice of the public module: keeps a backend that is already set (`tf.setBackend` by the user,
+ * or tfjs-node's), else selects `wasm` (or `tensorflow` when tfjs-node has been imported). Either way lopt's
+ * kernels and gradients are registered for it and the returned message names it; keeping `cpu` says that it is
+ * slow. TensorFlow.js' "install tfjs-node" banner is silenced on `cpu`.
+ *
+ * @example
+ * ```ts
+ * const { backend, message } = await selectBackendForUser();
+ * console.log(message); // lopt: TensorFlow.js backend 'wasm' (selected by lopt)
+ * ```
+ */
+export async function selectBackendForUser(): Promise<BackendSelection> {
+  const already = tf.engine().backendName;
+  if (already) {
+    await tf.ready();
+    const name = tf.getBackend();
+    registerZeroGradients();
+    for (const r of registrars) r(name);
+    if (name === "cpu") silenceCpuBanner();
+    const slow = name === "cpu"
+      ? '; it is slow: call `await tf.setBackend("wasm")` before loading lopt for the fused HRNN kernel'
+      : "";
+    return {
+      backend: name,
+      kept: true,
+      message: `lopt: TensorFlow.js backend '${name}' (already set)${slow}`,
+    };
+  }
+  const tfjsNode = tf.engine().registryFactory["tensorflow"] !== undefined;
+  const name = tfjsNode ? "tensorflow" : "wasm";
+  if (tfjsNode) {
+    // Registered by an imported tfjs-node: nothing to load.
+    registerZeroGradients();
+    for (const r of registrars) r(name);
+    if (!(await tf.setBackend(name))) {
+      throw new Error("TensorFlow.js could not initialise tfjs-node's backend.");
+    }
+    current = name;
+  } else {
+    await initBackend(name);
+  }
+  return { backend: name, kept: false, message: `lopt: TensorFlow.js backend '${name}' (selected by lopt)` };
+}
+
+/**
+ * Turns off the one-time "install our node backend" banner of the `cpu` backend (Node.js only). TensorFlow.js
+ * has no setting for it: the backend prints it on its first write unless `firstUse` is already false.
+ */
+function silenceCpuBanner(): void {
+  const cpu = tf.findBackend("cpu") as { firstUse?: boolean } | null;
+  if (cpu && "firstUse" in cpu) cpu.firstUse = false;
 }

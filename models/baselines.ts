@@ -92,7 +92,14 @@ export interface BaselineOptimizer<S extends OptState, H> extends Optimizer<S> {
   readonly hparams: Readonly<H>;
 }
 
-/** Plain stochastic gradient descent, as `tf.train.sgd(learningRate)`. */
+/**
+ * Plain stochastic gradient descent, as `tf.train.sgd(learningRate)`.
+ *
+ * @example
+ * ```ts
+ * model.compile({ optimizer: toTfOptimizer(sgd({ learningRate: 0.1 })), loss: "meanSquaredError" });
+ * ```
+ */
 export function sgd(hparams: SgdHparams): BaselineOptimizer<SgdState, Required<SgdHparams>> {
   const h = { learningRate: checkLr("sgd", hparams.learningRate, true) };
   return {
@@ -109,7 +116,14 @@ export function sgd(hparams: SgdHparams): BaselineOptimizer<SgdState, Required<S
   };
 }
 
-/** Heavy-ball momentum (optionally Nesterov), as `tf.train.momentum(learningRate, momentum, useNesterov)`. */
+/**
+ * Heavy-ball momentum (optionally Nesterov), as `tf.train.momentum(learningRate, momentum, useNesterov)`.
+ *
+ * @example
+ * ```ts
+ * const opt = momentum({ learningRate: 0.03, momentum: 0.9 });
+ * ```
+ */
 export function momentum(
   hparams: MomentumHparams,
 ): BaselineOptimizer<MomentumState, Required<MomentumHparams>> {
@@ -139,7 +153,14 @@ export function momentum(
   };
 }
 
-/** RMSProp with optional momentum and centering, as `tf.train.rmsprop(lr, decay, momentum, epsilon, centered)`. */
+/**
+ * RMSProp with optional momentum and centering, as `tf.train.rmsprop(lr, decay, momentum, epsilon, centered)`.
+ *
+ * @example
+ * ```ts
+ * const opt = rmsprop({ learningRate: 1e-3 });
+ * ```
+ */
 export function rmsprop(hparams: RmspropHparams): BaselineOptimizer<RmspropState, Required<RmspropHparams>> {
   const h = {
     learningRate: checkLr("rmsprop", hparams.learningRate, true),
@@ -185,7 +206,16 @@ export function rmsprop(hparams: RmspropHparams): BaselineOptimizer<RmspropState
   };
 }
 
-/** Adam, as `tf.train.adam(learningRate, beta1, beta2, epsilon)` (bias-corrected moments, ε outside the root). */
+/**
+ * Adam, as `tf.train.adam(learningRate, beta1, beta2, epsilon)` (bias-corrected moments, ε outside the root).
+ *
+ * @example
+ * ```ts
+ * const opt = adam({ learningRate: 3e-3 });
+ * let state = opt.init(params);
+ * const { updates, state: next } = opt.update(grads, state, params); // new params = params + updates
+ * ```
+ */
 export function adam(hparams: AdamHparams = {}): BaselineOptimizer<AdamState, Required<AdamHparams>> {
   const h = {
     learningRate: checkLr("adam", hparams.learningRate ?? 0.001, false),
@@ -246,6 +276,11 @@ const ALLOWED: Record<BaselineName, readonly string[]> = {
  * Builds a baseline by name from a plain hyperparameter object (e.g. stage params or JSON). `nesterov` is
  * `momentum` with `useNesterov: true`. Throws a message naming the problem for an unknown name, an unknown
  * hyperparameter key, a missing required value or one out of range.
+ *
+ * @example
+ * ```ts
+ * const opt = makeBaseline("nesterov", { learningRate: 0.01, momentum: 0.9 });
+ * ```
  */
 export function makeBaseline(
   name: BaselineName | string,

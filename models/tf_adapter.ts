@@ -282,6 +282,15 @@ tf.serialization.registerClass(LoptTfOptimizer);
 /**
  * Wraps a lopt {@link Optimizer} as a `tf.Optimizer` for `model.compile({optimizer})`, `model.fit` and
  * `minimize`. The caller should `dispose()` it when done (a model compiled with it does not own it).
+ *
+ * @example
+ * ```ts
+ * const { optimizer } = await loadPretrained();
+ * const tfOpt = toTfOptimizer(optimizer);
+ * model.compile({ optimizer: tfOpt, loss: "categoricalCrossentropy" });
+ * await model.fit(xs, ys, { epochs: 5 });
+ * tfOpt.dispose();
+ * ```
  */
 export function toTfOptimizer(opt: Optimizer): LoptTfOptimizer {
   return new LoptTfOptimizer(opt);

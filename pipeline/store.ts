@@ -11,7 +11,12 @@
  * @module
  */
 
-import { DuckDBConnection, DuckDBInstance, DuckDBTypeId, JSDuckDBValueConverter } from "@duckdb/node-api";
+import {
+  type DuckDBConnection,
+  DuckDBInstance,
+  DuckDBTypeId,
+  JSDuckDBValueConverter,
+} from "@duckdb/node-api";
 import type { DuckDBAppender, DuckDBResultReader, DuckDBValueConverter, JS } from "@duckdb/node-api";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { join, resolve } from "node:path";

@@ -5,7 +5,7 @@
  * fast: no bounds checks on every memory access, better register allocation, and fused multiply-adds on CPUs
  * with FMA.
  *
- * It loads only where it can run safely: Linux on x86-64, FFI permission granted (`--allow-ffi`), the library's
+ * It loads only where it can run safely: on Deno (Node.js and browsers have no FFI), Linux on x86-64, FFI permission granted (`--allow-ffi`), the library's
  * size matching its manifest (tests check every library's SHA-256), and the environment variable `LOPT_NATIVE_KERNEL` not set to
  * `0`. It opens the SSE2 baseline library (every x86-64 runs it), asks it (cpuid) whether the CPU and OS run
  * x86-64-v4 code (AVX-512) or x86-64-v3 code (AVX2, FMA, …), and uses the best of those libraries
@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { denoRuntime, readEnv } from "../../lib/runtime.ts";
 import { NATIVE_LIBS, SOURCE_SHA256 } from "./kernel/hrnn_coords_native.ts";
 
 /** The loaded native kernel. */
@@ -41,7 +42,9 @@ const SYMBOLS = {
 let loaded: NativeKernel | Error | null = null;
 
 function load(): NativeKernel {
-  const choice = Deno.env.get(NATIVE_ENV) ?? "";
+  const Deno = denoRuntime();
+  if (!Deno) throw new Error("not running on Deno (the native library loads through Deno's FFI)");
+  const choice = readEnv(NATIVE_ENV) ?? "";
   if (choice === "0") throw new Error(`turned off (${NATIVE_ENV}=0)`);
   if (choice !== "" && !NATIVE_LIBS.some((l) => l.march === choice)) {
     throw new Error(

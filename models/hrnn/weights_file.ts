@@ -20,7 +20,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { createHash } from "node:crypto";
+import { sha256 as nobleSha256 } from "@noble/hashes/sha2";
 import { type HrnnConfig, validateConfig } from "./config.ts";
 import { countMetaParams, type MetaParams, metaParamSpecs, validateMetaParams } from "./meta_params.ts";
 import { type L2lLstmConfig, l2lLstmSpecs, validateL2lLstmConfig } from "../meta/l2l_lstm.ts";
@@ -38,8 +38,10 @@ export const WEIGHTS_VERSION_NAMED = 3;
 /** Bytes of the SHA-256 checksum that ends a version-2 or version-3 file. */
 export const WEIGHTS_CHECKSUM_BYTES = 32;
 
+// A pure-JavaScript SHA-256 (not node:crypto) so that decoding works in browsers too; it is synchronous, which
+// WebCrypto's `digest` is not.
 function sha256(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(bytes).digest());
+  return nobleSha256(bytes);
 }
 
 /** The learned optimizers a weights file can hold. */
