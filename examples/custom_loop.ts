@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { parseArgs } from "node:util";
-import { type HrnnState, loadPretrained, type OptState } from "../mod.ts";
+import { loadPretrained, type OptState } from "../mod.ts";
 
 const { values } = parseArgs({ args: Deno.args, options: { steps: { type: "string", default: "200" } } });
 const steps = Number(values.steps);
@@ -32,7 +32,7 @@ const lossOf = (p: tf.Tensor[]) =>
 
 const valueAndGrads = tf.valueAndGrads((...p: tf.Tensor[]) => lossOf(p));
 
-let state: HrnnState = optimizer.init(params);
+let state: OptState = optimizer.init(params);
 const losses: number[] = [];
 for (let step = 0; step <= steps; step++) {
   const { value, grads } = valueAndGrads(params);

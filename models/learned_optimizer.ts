@@ -9,11 +9,12 @@
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { type BackendSelection, selectBackendForUser } from "../lib/backend.ts";
 import { denoRuntime, runtimeName } from "../lib/runtime.ts";
-import { type HrnnOptimizer, makeHrnn } from "./hrnn/hrnn.ts";
+import type { Optimizer } from "./optimizer.ts";
+import { optimizerFromWeights } from "./meta/learned_kinds.ts";
 import { fusedLoadError, fusedUnsupportedReason } from "./hrnn/fused.ts";
 import { describeFusedEngine } from "./hrnn/native.ts";
 import { decodeBase64 } from "./hrnn/kernel/encoding.ts";
-import { decodeWeights, type WeightsProvenance } from "./hrnn/weights_file.ts";
+import { decodeWeights, type LearnedKind, type WeightsProvenance } from "./hrnn/weights_file.ts";
 import { PRETRAINED_WEIGHTS_BASE64 } from "./pretrained/hrnn_weights.ts";
 import release from "./pretrained/provenance.json" with { type: "json" };
 import type { PretrainedRelease } from "./release_record.ts";
@@ -63,7 +64,9 @@ export interface LoadOptions {
  */
 export interface LearnedOptimizer {
   /** The optimizer: pass it to `toTfOptimizer` for `model.fit`, or call `init` / `update` yourself. */
-  optimizer: HrnnOptimizer;
+  optimizer: Optimizer;
+  /** Which learned optimizer the weights hold: `hrnn` (the released weights), `l2l-lstm` or `crnn`. */
+  kind: LearnedKind;
   /** Where the weights came from (profile, params, meta-training summary, commit), as stored in the file. */
   provenance: WeightsProvenance;
   /** The TensorFlow.js backend the optimizer runs on and whether it was kept or selected. */
@@ -143,12 +146,15 @@ async function fromBytes(bytes: Uint8Array, what: string, options: LoadOptions):
   const log = options.log === undefined ? console.info : options.log;
   log?.(backend.message);
   const loaded = decodeWeights(bytes, what);
-  const optimizer = makeHrnn(loaded.metaParams, loaded.config, { seed: options.seed ?? 0, name: "learned" });
+  const optimizer = optimizerFromWeights(loaded, { seed: options.seed ?? 0, name: "learned" });
   return {
     optimizer,
+    kind: loaded.optimizer,
     provenance: loaded.provenance,
     backend,
-    updateEngine: updateEngine(backend.backend, fusedUnsupportedReason(loaded.config)),
+    updateEngine: loaded.optimizer === "hrnn"
+      ? updateEngine(backend.backend, fusedUnsupportedReason(loaded.config))
+      : `${loaded.optimizer} update: tfjs ops`,
     dispose: () => Object.values(loaded.metaParams).forEach((t) => t.dispose()),
   };
 }
