@@ -45,19 +45,20 @@ function pack(nc: NatsConnection, value: unknown): Uint8Array {
 }
 
 /**
- * The coordinator's pool of NATS workers on connection `nc` (closed by the pool's `close`).
+ * The coordinator's pool of NATS workers on connection `nc` (closed by the pool's `close`); the first
+ * meta-step waits for `expected` workers (default 1).
  *
  * @example
  * ```ts
  * const pool = natsWorkerPool(await connectNats(url, "lopt-coordinator"), url);
  * ```
  */
-export function natsWorkerPool(nc: NatsConnection, url: string): WorkerPool {
+export function natsWorkerPool(nc: NatsConnection, url: string, o: { expected?: number } = {}): WorkerPool {
   const known = new Set<string>();
   let closed = false;
   return {
     local: false,
-    expected: 1,
+    expected: o.expected ?? 1,
     description: `NATS workers at ${redactUrl(url)}`,
     start(onJoin) {
       const sub = nc.subscribe(HEARTBEAT_SUBJECT);
