@@ -78,6 +78,7 @@ const OPTIONS = {
   json: { type: "boolean" },
   jobs: { type: "string" },
   results: { type: "string" },
+  nats: { type: "string" },
   list: { type: "boolean" },
   params: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -113,6 +114,8 @@ function helpText(program: string, stages: StageDef<any>[]): string {
     "                        estimate_seconds}",
     "  --jobs N              run up to N independent stages at once (default: CPU cores, at most 4)",
     "  --results DIR         results directory (default: $LOPT_RESULTS, else ./results)",
+    "  --nats URL            NATS server for meta-training workers (default: $LOPT_NATS_URL); see",
+    "                        meta-train.workers and deno task worker --help; credentials are never printed",
     "  --list                list stages with their deps and descriptions",
     "  --params STAGE        print STAGE's resolved params with their schema",
     "  -q, --quiet           no progress output",
@@ -240,6 +243,17 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
       }
     }
     if (v.json && !v["dry-run"]) throw new PipelineError("--json only works with --dry-run");
+    if (v.nats !== undefined) {
+      const { parseNatsUrl, NATS_URL_ENV, NatsConfigError } = await import("../lib/nats.ts");
+      try {
+        parseNatsUrl(v.nats);
+      } catch (e) {
+        if (e instanceof NatsConfigError) throw new PipelineError(e.message);
+        throw e;
+      }
+      // Stage children inherit it (the URL may hold credentials: never put on a command line or in a log).
+      Deno.env.set(NATS_URL_ENV, v.nats);
+    }
     const selected = selectWithUpstream(opts.stages, parsed.positionals);
     const forceNames = v.force ?? [];
     const force: Set<string> | "all" = forceNames.includes("all") ? "all" : new Set(forceNames);

@@ -38,7 +38,7 @@ export interface TestNatsServer {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -61,7 +61,7 @@ export async function startNatsServer(
   if (!installed) {
     throw new Error(`this test needs nats-server, which is not installed; ${NATS_SERVER_INSTALL}`);
   }
-  const port = await freePort();
+  const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "lopt-nats-" });
   const args = ["-a", "127.0.0.1", "-p", String(port)];
   if (o.token) args.push("--auth", o.token);
