@@ -13,18 +13,25 @@ import { loptVersion } from "./protocol.ts";
 import type { CoordinatorRequest } from "./protocol.ts";
 import { MetaWorker } from "./worker.ts";
 
-const HELP = `deno task worker [--nats URL] [--id ID]
+const HELP = `deno task worker [--nats URL] [--id ID] [--stages [--ack-wait SECONDS]]
 
 Runs a meta-training worker for coordinators (meta-train stages run with --nats) reached through a NATS server.
 It takes the partial unrolls a coordinator hands it, computes their meta-gradient estimates with the same code
 as local meta-training, and returns them. It refuses a coordinator of another lopt commit or configuration.
 Stop it with Ctrl-C; a coordinator reassigns the work of a worker that goes away.
 
+With --stages it is a stage worker instead: it takes stage runs of pipelines started with --executor nats from
+the server's JetStream work queue, one at a time, and runs each exactly as the pipeline's local child would.
+It needs the same lopt commit and the pipeline's results directory mounted at the same path (e.g. NFS).
+
 options:
   --nats URL   the NATS server (default: $${NATS_URL_ENV}); credentials: nats://TOKEN@host:port,
                nats://user:pass@host:port, or LOPT_NATS_TOKEN, LOPT_NATS_CREDS (.creds file),
                LOPT_NATS_NKEY (nkey seed file); they are never printed
   --id ID      worker id in the curve and in \`deno task workers\` (default: <host>-<pid>); letters, digits, - _
+  --stages     take stage runs (--executor nats) instead of meta-training work
+  --ack-wait S with --stages: a run whose worker stops answering for S seconds goes to another worker
+               (default 30)
   --help       this text
 `;
 
@@ -37,6 +44,8 @@ async function main(args: string[]): Promise<void> {
   let url = Deno.env.get(NATS_URL_ENV) ?? "";
   let id = "";
   let stdio = false;
+  let stages = false;
+  let ackWait = 30;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = () => {
@@ -50,7 +59,11 @@ async function main(args: string[]): Promise<void> {
     } else if (a === "--nats") url = value();
     else if (a === "--id") id = value();
     else if (a === "--stdio") stdio = true;
-    else fail(`unknown option ${a} (see --help)`);
+    else if (a === "--stages") stages = true;
+    else if (a === "--ack-wait") {
+      ackWait = Number(value());
+      if (!(ackWait >= 1 && ackWait <= 3600)) fail("--ack-wait expects seconds in [1, 3600]");
+    } else fail(`unknown option ${a} (see --help)`);
   }
   if (id === "") id = `${Deno.hostname()}-${Deno.pid}`.replace(/[^A-Za-z0-9_-]/g, "_");
   if (!/^[A-Za-z0-9_-]+$/.test(id)) fail(`--id ${JSON.stringify(id)}: use letters, digits, - and _ only`);
@@ -65,14 +78,25 @@ async function main(args: string[]): Promise<void> {
     if (e instanceof NatsConfigError) fail(e.message);
     throw e;
   }
-  console.error(`meta-training worker ${id} serving through ${redactUrl(url)} (${version})`);
-  const { serveNatsWorker } = await import("./nats_pool.ts");
   const stop = () => {
     console.error(`worker ${id}: stopping`);
     nc.close().finally(() => Deno.exit(0));
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  if (stages) {
+    console.error(`stage worker ${id} serving through ${redactUrl(url)}`);
+    const { serveStageWorker } = await import("../../../pipeline/stage_worker.ts");
+    await serveStageWorker(nc, {
+      id,
+      ackWaitMs: ackWait * 1000,
+      env: { [NATS_URL_ENV]: url },
+      log: (l) => console.error(l),
+    });
+    return;
+  }
+  console.error(`meta-training worker ${id} serving through ${redactUrl(url)} (${version})`);
+  const { serveNatsWorker } = await import("./nats_pool.ts");
   await serveNatsWorker(worker, nc);
 }
 
