@@ -46,7 +46,8 @@ function freePort(): number {
 }
 
 /**
- * Starts `nats-server` on a free loopback port (optionally with a token and JetStream) and waits until it
+ * Starts `nats-server` on a free loopback port (optionally with a token, JetStream, a smaller `max_payload`)
+ * and waits until it
  * accepts connections. Throws, with how to install it, when it is missing.
  *
  * @example
@@ -56,7 +57,7 @@ function freePort(): number {
  * ```
  */
 export async function startNatsServer(
-  o: { token?: string; jetstream?: boolean } = {},
+  o: { token?: string; jetstream?: boolean; maxPayload?: number } = {},
 ): Promise<TestNatsServer> {
   if (!installed) {
     throw new Error(`this test needs nats-server, which is not installed; ${NATS_SERVER_INSTALL}`);
@@ -66,6 +67,10 @@ export async function startNatsServer(
   const args = ["-a", "127.0.0.1", "-p", String(port)];
   if (o.token) args.push("--auth", o.token);
   if (o.jetstream) args.push("-js", "-sd", dir);
+  if (o.maxPayload) {
+    await Deno.writeTextFile(`${dir}/server.conf`, `max_payload: ${o.maxPayload}\n`);
+    args.push("-c", `${dir}/server.conf`);
+  }
   const proc = new Deno.Command("nats-server", { args, stdout: "null", stderr: "piped", stdin: "null" })
     .spawn();
   const stderr = proc.stderr.pipeThrough(new TextDecoderStream()).getReader();

@@ -292,7 +292,11 @@ class Coordinator implements EstimateSource {
         this.#lose(link, reply.type === "error" ? reply.message : `unexpected reply ${reply.type} to a job`);
       }
     }, (e) => {
-      if (!this.#closed) this.#lose(link, (e as Error).message);
+      if (this.#closed) return;
+      if ((e as { fatal?: boolean }).fatal) {
+        this.#fatal = e as Error;
+        this.#poke();
+      } else this.#lose(link, (e as Error).message);
     });
   }
 
@@ -343,6 +347,11 @@ class Coordinator implements EstimateSource {
           const info = this.#inflight.get(taskId);
           if (!info || this.#closed) return;
           this.#inflight.delete(taskId);
+          if ((e as { fatal?: boolean }).fatal) {
+            this.#fatal = e as Error;
+            this.#poke();
+            return;
+          }
           this.#stats.reassigned++;
           this.#lose(link, `slot ${slotIndex} of version ${version}: ${(e as Error).message}; reassigned`);
           this.#queue.unshift(slotIndex);

@@ -31,12 +31,19 @@ export function workerSubject(id: string): string {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/** An error no other worker can avoid (the run fails instead of reassigning the work). */
+export class FatalTransportError extends Error {
+  override name = "FatalTransportError";
+  /** Marks the error for the coordinator. */
+  readonly fatal = true;
+}
+
 /** Encodes a message, refusing one the server would not carry. */
 function pack(nc: NatsConnection, value: unknown): Uint8Array {
   const data = enc.encode(JSON.stringify(value));
   const max = nc.info?.max_payload ?? Infinity;
   if (data.length > max) {
-    throw new Error(
+    throw new FatalTransportError(
       `a message of ${data.length} bytes exceeds the NATS server's max_payload of ${max} bytes; raise ` +
         "max_payload in the server's configuration (up to 64 MB)",
     );

@@ -12,7 +12,8 @@ export interface WorkerLink {
   readonly id: string;
   /**
    * Sends a request and resolves with the worker's reply; rejects when the worker is gone or does not answer
-   * within `timeoutMs` (the coordinator then reassigns the work and calls {@link WorkerPool.forget}).
+   * within `timeoutMs` (the coordinator then reassigns the work and calls {@link WorkerPool.forget}); an
+   * error with `fatal: true` (a message too large for the transport) fails the run instead.
    */
   call(req: CoordinatorRequest, timeoutMs: number): Promise<WorkerReply>;
 }

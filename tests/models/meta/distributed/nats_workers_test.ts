@@ -179,6 +179,26 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "a task larger than the server's max_payload fails the run with a message saying what to raise",
+  ignore: natsIgnore,
+  fn: async () => {
+    const server = await startNatsServer({ maxPayload: 700 });
+    const workers = [startWorker(server.url, "w-small")];
+    try {
+      await waitForWorkers(server.url, 1);
+      const nc = await connectNats(server.url, "test-coordinator");
+      await assert.rejects(
+        metaTrain(args({ distribute: distributed(natsWorkerPool(nc, server.url)) })),
+        /a message of \d+ bytes exceeds the NATS server's max_payload of 700 bytes; raise max_payload/,
+      );
+    } finally {
+      await stopAll(workers);
+      await server.stop();
+    }
+  },
+});
+
 Deno.test("a worker without a NATS server says so and how to install one (exit code 2)", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...permissionFlags(), WORKER_MAIN, "--nats", "nats://sekrit@127.0.0.1:9"],
