@@ -111,6 +111,8 @@ class Coordinator implements EstimateSource {
   #fatal: Error | null = null;
   #closed = false;
   readonly #errors = new Map<number, number>();
+  /** Slot → the worker it was last sent to. */
+  readonly #affinity = new Map<number, string>();
   readonly #stats = { accepted: 0, rejected: 0, reassigned: 0, overhead: 0, steps: 0 };
 
   constructor(
@@ -308,10 +310,25 @@ class Coordinator implements EstimateSource {
     this.o.pool.forget(link.id, why);
   }
 
+  /**
+   * The idle worker for queued slot `s`: the one that ran it last (it has the slot's problem built), else one
+   * that no other queued slot ran last, else any.
+   */
+  #pickWorker(s: number): WorkerLink {
+    const last = this.#affinity.get(s);
+    let i = this.#idle.findIndex((l) => l.id === last);
+    if (i < 0) {
+      const claimed = new Set(this.#queue.map((q) => this.#affinity.get(q)));
+      i = this.#idle.findIndex((l) => !claimed.has(l.id));
+    }
+    return this.#idle.splice(Math.max(0, i), 1)[0];
+  }
+
   #dispatch(): void {
     while (!this.#closed && this.#queue.length > 0 && this.#idle.length > 0 && this.#params) {
       const slotIndex = this.#queue.shift() as number;
-      const link = this.#idle.shift() as WorkerLink;
+      const link = this.#pickWorker(slotIndex);
+      this.#affinity.set(slotIndex, link.id);
       const version = this.#params.version;
       const taskId = `${version}.${slotIndex}.${++this.#seq}`;
       this.#inflight.set(taskId, { slotIndex, version, link });
