@@ -37,7 +37,14 @@ export function redactUrl(url: string): string {
   return url.replace(/^([a-z]+:\/\/)[^@/]*@/i, "$1***@");
 }
 
-/** The URL's server part and its credentials, split. */
+/**
+ * The URL's server part and its credentials, split.
+ *
+ * @example
+ * ```ts
+ * parseNatsUrl("nats://tok@h:4222"); // { server: "nats://h:4222", token: "tok" }
+ * ```
+ */
 export function parseNatsUrl(url: string): { server: string; token?: string; user?: string; pass?: string } {
   const m = /^((?:nats|tls|ws|wss):\/\/)?(?:([^@/]*)@)?([^/@\s]+)\/?$/i.exec(url.trim());
   if (!m) throw new NatsConfigError(`--nats: not a NATS URL: ${redactUrl(url)} (expected nats://host:port)`);
@@ -49,12 +56,26 @@ export function parseNatsUrl(url: string): { server: string; token?: string; use
   return { server, user: info.slice(0, colon), pass: info.slice(colon + 1) };
 }
 
-/** A bad NATS setting (exit code 2 in the CLIs). */
+/**
+ * A bad NATS setting (exit code 2 in the CLIs).
+ *
+ * @example
+ * ```ts
+ * if (e instanceof NatsConfigError) fail(e.message);
+ * ```
+ */
 export class NatsConfigError extends Error {
   override name = "NatsConfigError";
 }
 
-/** Whether `nats-server` is on PATH. */
+/**
+ * Whether `nats-server` is on PATH.
+ *
+ * @example
+ * ```ts
+ * if (!(await natsServerInstalled())) console.error(NATS_SERVER_INSTALL);
+ * ```
+ */
 export async function natsServerInstalled(): Promise<boolean> {
   try {
     const out = await new Deno.Command("nats-server", { args: ["--version"], stdout: "null", stderr: "null" })
@@ -104,6 +125,7 @@ export async function connectNats(url: string, name: string): Promise<NatsConnec
   try {
     return await connect(opts);
   } catch (e) {
+    swallowLateReset();
     const msg = (e as Error).message ?? String(e);
     const where = redactUrl(url);
     if (/auth/i.test(msg)) {
@@ -117,4 +139,18 @@ export async function connectNats(url: string, name: string): Promise<NatsConnec
       : `nats-server is not installed here; ${NATS_SERVER_INSTALL}`;
     throw new NatsConfigError(`no NATS server answers at ${where} (${msg}); ${hint}`);
   }
+}
+
+/**
+ * After a refused connection (e.g. bad credentials), the npm client's Node socket can still report the
+ * server's reset (`ECONNRESET`) as an uncaught error, after `connect()` has already rejected with the real
+ * reason. For two seconds such an error is ignored, so the caller's clear message is what the user sees.
+ */
+function swallowLateReset(): void {
+  const onError = (ev: ErrorEvent) => {
+    if (/ECONNRESET/.test(String(ev.error?.message ?? ev.message))) ev.preventDefault();
+  };
+  globalThis.addEventListener("error", onError);
+  const t = setTimeout(() => globalThis.removeEventListener("error", onError), 2000);
+  Deno.unrefTimer(t);
 }

@@ -20,17 +20,38 @@ export const STAGE_STREAM = "LOPT_STAGES";
 /** The stage workers' durable consumer. */
 export const STAGE_CONSUMER = "lopt-stage-workers";
 
-/** Subject of the run of a stage key (stage names and keys are subject-safe: kebab-case and hex). */
+/**
+ * Subject of the run of a stage key (stage names and keys are subject-safe: kebab-case and hex).
+ *
+ * @example
+ * ```ts
+ * runSubject("meta-train", "0123456789abcdef"); // "lopt.stage.run.meta-train.0123456789abcdef"
+ * ```
+ */
 export function runSubject(stage: string, key: string): string {
   return `lopt.stage.run.${stage}.${key}`;
 }
 
-/** Subject of a run's output. */
+/**
+ * Subject of a run's output.
+ *
+ * @example
+ * ```ts
+ * nc.subscribe(outSubject(runId));
+ * ```
+ */
 export function outSubject(runId: string): string {
   return `lopt.stage.out.${runId}`;
 }
 
-/** Subject that cancels a run. */
+/**
+ * Subject that cancels a run.
+ *
+ * @example
+ * ```ts
+ * nc.publish(cancelSubject(runId), new TextEncoder().encode("SIGTERM"));
+ * ```
+ */
 export function cancelSubject(runId: string): string {
   return `lopt.stage.cancel.${runId}`;
 }
@@ -93,7 +114,14 @@ export async function ensureStageQueue(nc: NatsConnection, ackWaitMs?: number): 
   }
 }
 
-/** The lopt code a run was published with: the git commit, else deno.json's version label. */
+/**
+ * The lopt code a run was published with: the git commit, else deno.json's version label.
+ *
+ * @example
+ * ```ts
+ * const code = await codeVersion(); // a git commit, or "version 1.2 (no git)"
+ * ```
+ */
 export async function codeVersion(): Promise<string> {
   const { gitCommit, noGitVersion } = await import("./git.ts");
   const root = decodeURIComponent(new URL("../", import.meta.url).pathname);

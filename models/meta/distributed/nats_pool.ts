@@ -23,7 +23,14 @@ import { redactUrl } from "../../../lib/nats.ts";
 export const HEARTBEAT_SUBJECT = "lopt.meta.heartbeat";
 /** Subject that asks every worker for a heartbeat now. */
 export const DISCOVER_SUBJECT = "lopt.meta.discover";
-/** A worker's request subject. */
+/**
+ * A worker's request subject.
+ *
+ * @example
+ * ```ts
+ * nc.request(workerSubject("box-12"), data, { timeout: 60_000 });
+ * ```
+ */
 export function workerSubject(id: string): string {
   return `lopt.meta.worker.${id}`;
 }
@@ -31,7 +38,14 @@ export function workerSubject(id: string): string {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** An error no other worker can avoid (the run fails instead of reassigning the work). */
+/**
+ * An error no other worker can avoid (the run fails instead of reassigning the work).
+ *
+ * @example
+ * ```ts
+ * throw new FatalTransportError("message too large");
+ * ```
+ */
 export class FatalTransportError extends Error {
   override name = "FatalTransportError";
   /** Marks the error for the coordinator. */

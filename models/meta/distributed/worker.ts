@@ -68,7 +68,15 @@ interface LoadedJob {
   stepper: SlotStepper;
 }
 
-/** A meta-training worker (one job at a time; a new job replaces the old one). */
+/**
+ * A meta-training worker (one job at a time; a new job replaces the old one).
+ *
+ * @example
+ * ```ts
+ * const worker = new MetaWorker("box-1", await loptVersion(), (b) => initBackend(b as BackendName));
+ * const reply = await worker.handle({ type: "job", job });
+ * ```
+ */
 export class MetaWorker {
   #loaded: LoadedJob | null = null;
   #problems = new Map<number, { problemIndex: number; problem: BatchedProblem }>();
