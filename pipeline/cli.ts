@@ -32,6 +32,7 @@ import {
 } from "./params.ts";
 import { type PlannedStage, planRun } from "./plan.ts";
 import { runPlan, type RunResult, type StoreLike } from "./runner.ts";
+import type { StageExecutor } from "./executor.ts";
 import type { Params, StageDef } from "./stage.ts";
 
 /** Options of {@link runCli}. */
@@ -78,6 +79,8 @@ const OPTIONS = {
   json: { type: "boolean" },
   jobs: { type: "string" },
   results: { type: "string" },
+  nats: { type: "string" },
+  executor: { type: "string" },
   list: { type: "boolean" },
   params: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -114,6 +117,10 @@ function helpText(program: string, stages: StageDef<any>[]): string {
     "                        estimate_seconds}",
     "  --jobs N              run up to N independent stages at once (default: CPU cores, at most 4)",
     "  --results DIR         results directory (default: $LOPT_RESULTS, else ./results)",
+    "  --nats URL            NATS server for meta-training workers and --executor nats (default:",
+    "                        $LOPT_NATS_URL); see deno task worker --help; credentials are never printed",
+    "  --executor local|nats where stages run: local child processes (default), or stage workers",
+    "                        (deno task worker --stages) taking them from a JetStream work queue",
     "  --list                list stages with their deps and descriptions",
     "  --params STAGE        print STAGE's resolved params with their schema",
     "  -q, --quiet           no progress output",
@@ -244,6 +251,25 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
       }
     }
     if (v.json && !v["dry-run"]) throw new PipelineError("--json only works with --dry-run");
+    if (v.nats !== undefined) {
+      const { parseNatsUrl, NATS_URL_ENV, NatsConfigError } = await import("../lib/nats.ts");
+      try {
+        parseNatsUrl(v.nats);
+      } catch (e) {
+        if (e instanceof NatsConfigError) throw new PipelineError(e.message);
+        throw e;
+      }
+      // Stage children inherit it (the URL may hold credentials: never put on a command line or in a log).
+      Deno.env.set(NATS_URL_ENV, v.nats);
+    }
+    const executorName = v.executor ?? "local";
+    if (executorName !== "local" && executorName !== "nats") {
+      throw new PipelineError(`--executor expects local or nats, got "${executorName}"`);
+    }
+    const natsUrl = v.nats ?? Deno.env.get("LOPT_NATS_URL") ?? "";
+    if (executorName === "nats" && natsUrl === "") {
+      throw new PipelineError("--executor nats needs a NATS server: pass --nats URL or set LOPT_NATS_URL");
+    }
     const selected = selectWithUpstream(opts.stages, parsed.positionals);
     const forceNames = v.force ?? [];
     const force: Set<string> | "all" = forceNames.includes("all") ? "all" : new Set(forceNames);
@@ -297,7 +323,20 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
           "add --allow-run to the deno run flags",
       );
     }
+    let executor: StageExecutor | undefined;
+    if (executorName === "nats" && plan.some((p) => p.action === "run")) {
+      const { connectNats, NatsConfigError } = await import("../lib/nats.ts");
+      const { natsExecutor } = await import("./nats_executor.ts");
+      try {
+        executor = await natsExecutor(await connectNats(natsUrl, "lopt pipeline"), natsUrl);
+      } catch (e) {
+        if (e instanceof NatsConfigError) throw new PipelineError(e.message);
+        throw e;
+      }
+      err(`stages run through the ${executor.description}`);
+    }
     const result = await runPlan({
+      executor,
       plan,
       resultsDir,
       profile,
@@ -309,7 +348,7 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
       quiet: v.quiet,
       verbose: v.verbose,
       notice: err,
-    });
+    }).finally(() => executor?.close());
     out(summaryText(result));
     if (opts.epilogue && !result.interrupted) {
       const ok = result.outcomes.filter((o) => o.status === "ran" || o.status === "cached").map((o) =>

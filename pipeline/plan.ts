@@ -55,11 +55,31 @@ function explainMissing(
   if (!last) return "no artifact";
   if (last.version !== s.version) return "version changed";
   const reasons: string[] = [];
-  const p = changedParams(last.params ?? {}, params);
+  const p = changedParams(keyedParams(s, last.params ?? {}), keyedParams(s, params));
   if (p.length) reasons.push(`params changed: ${p.join(", ")}`);
   const ups = Object.keys(inputs).filter((d) => (last.inputs ?? {})[d] !== inputs[d]);
   if (ups.length) reasons.push(`upstream changed: ${ups.join(", ")}`);
   return reasons.length ? reasons.join("; ") : "no artifact";
+}
+
+/**
+ * The params that enter a stage's artifact key: all of them except those whose spec says `key: "omit"`, and
+ * those with `key: "omit-default"` that have their schema default.
+ *
+ * @example
+ * ```ts
+ * const key = computeKey({ stage: s.name, version: s.version, params: keyedParams(s, params), inputs });
+ * ```
+ */
+export function keyedParams(s: StageDef<Params>, params: Params): Params {
+  const out: Params = {};
+  for (const [k, v] of Object.entries(params)) {
+    const spec = s.params[k];
+    if (spec?.key === "omit") continue;
+    if (spec?.key === "omit-default" && canonicalJson(v) === canonicalJson(spec.default)) continue;
+    out[k] = v;
+  }
+  return out;
 }
 
 /** Resolves params and keys of every stage and decides what runs. Throws on bad params. */
@@ -74,7 +94,7 @@ export async function planRun(o: PlanOptions): Promise<PlannedStage[]> {
       if (k === undefined) throw new Error(`internal: dep "${d}" of "${s.name}" was not planned before it`);
       inputs[d] = k;
     }
-    const key = computeKey({ stage: s.name, version: s.version, params, inputs });
+    const key = computeKey({ stage: s.name, version: s.version, params: keyedParams(s, params), inputs });
     keys.set(s.name, key);
     const p: PlannedStage = { stage: s, params, key, inputs, action: "run", reason: "" };
     const v = await o.artifacts.verify(s.name, key);

@@ -12,7 +12,8 @@
 
 import { join } from "node:path";
 import type { ArtifactStore } from "./artifacts.ts";
-import { childCommand, type ChildJob } from "./child.ts";
+import type { ChildJob } from "./child.ts";
+import { localExecutor, type RunningStage, type StageExecutor } from "./executor.ts";
 import { isPidAlive } from "./pid.ts";
 import type { PlannedStage } from "./plan.ts";
 import { ProgressReporter } from "./progress.ts";
@@ -61,6 +62,8 @@ export interface RunOptions {
   gitCommit: string | null;
   /** Permission flags for children (default: mirror this process's grants). */
   childFlags?: string[];
+  /** Where stage runs execute (default: local child processes with `childFlags`). */
+  executor?: StageExecutor;
   /** No progress output. */
   quiet?: boolean;
   /** Echo stage logs to stderr. */
@@ -114,7 +117,8 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
     if (m && !isPidAlive(Number(m[1]))) await Deno.remove(join(o.resultsDir, ".tmp", e.name)).catch(() => {});
   }
 
-  const children = new Set<Deno.ChildProcess>();
+  const executor = o.executor ?? localExecutor(o.childFlags);
+  const children = new Set<RunningStage>();
   let interrupted = false;
   const onSignal = (sig: Deno.Signal) => () => {
     if (interrupted) {
@@ -216,15 +220,6 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
       writeLog(
         `# lopt stage ${name} key ${p.key} profile ${o.profile} started ${new Date().toISOString()}\n`,
       );
-      const { cmd, args } = childCommand(jobFile, o.childFlags);
-      const child = new Deno.Command(cmd, {
-        args,
-        cwd: Deno.cwd(),
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      children.add(child);
       if (!o.quiet) {
         reporter = new ProgressReporter(name);
         reporters.add(reporter);
@@ -242,22 +237,14 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
           echo(m.message);
         } else if (m.type === "error") errorMessage = m.message;
       });
-      const pumpOut = (async () => {
-        for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) splitter.push(chunk);
-        splitter.end();
-      })();
-      const pumpErr = (async () => {
-        for await (const chunk of child.stderr) {
-          writeLog(chunk);
-          echo(new TextDecoder().decode(chunk));
-        }
-      })();
+      const child = executor.start(job, jobFile, (text) => splitter.push(text), (text) => {
+        writeLog(text);
+        echo(text);
+      });
+      children.add(child);
       const status = await child.status;
+      splitter.end();
       children.delete(child);
-      try {
-        await child.stdin.close();
-      } catch { /* already closed */ }
-      await Promise.all([pumpOut, pumpErr]);
       if (interrupted) throw new Error("interrupted");
       if (status.code !== 0) {
         const sig = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
@@ -397,7 +384,7 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
   return { outcomes: o.plan.map((p) => outcomes.get(p.stage.name)!), interrupted };
 }
 
-function tryKill(c: Deno.ChildProcess, sig: Deno.Signal): void {
+function tryKill(c: RunningStage, sig: "SIGTERM" | "SIGKILL"): void {
   try {
     c.kill(sig);
   } catch { /* already exited */ }

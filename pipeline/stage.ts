@@ -31,6 +31,12 @@ export interface ParamSpec {
   range?: string;
   /** Extra check of a value that passed the type and bounds: returns what is wrong, or null. */
   check?: (value: unknown) => string | null;
+  /**
+   * How the param enters the artifact key (default: always). `omit`: it decides how the stage runs, not what
+   * it computes (e.g. the number of meta-training workers of a synchronous run), so it is left out.
+   * `omit-default`: left out while it has its schema default, so adding the param kept existing keys.
+   */
+  key?: "omit" | "omit-default";
 }
 
 /** Resolved param values. */

@@ -17,6 +17,7 @@ import { MAX_SEED } from "../lib/rng.ts";
 import { readTaskSet } from "./task_set.ts";
 import { WEIGHTS_FILE } from "./learned.ts";
 import { LEARNED_KINDS, type LearnedConfig, type LearnedKind } from "../models/hrnn/weights_file.ts";
+import type { MetaTrainSetupArgs } from "./meta_train_setup.ts";
 
 /** Params of {@link metaTrainStage}. */
 export interface MetaTrainParams extends Record<string, unknown> {
@@ -45,6 +46,10 @@ export interface MetaTrainParams extends Record<string, unknown> {
   hrnn: Record<string, unknown>;
   kernel: string;
   checkpointEvery: number;
+  workers: number;
+  workerMode: "sync" | "async";
+  staleness: number;
+  workerTimeout: number;
 }
 
 /**
@@ -261,6 +266,42 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       max: 1_000_000,
       description: "checkpoint every N meta-steps",
     },
+    workers: {
+      type: "integer",
+      default: 0,
+      min: 0,
+      max: 64,
+      key: "omit",
+      description:
+        "meta-training worker processes started by the stage (0: slots run in the stage's process); " +
+        "they talk over pipes, or through NATS with --nats / LOPT_NATS_URL (then `deno task worker` processes " +
+        "on other machines join too). Not in the artifact key: synchronous workers give the same weights",
+    },
+    workerMode: {
+      type: "string",
+      default: "sync",
+      choices: ["sync", "async"],
+      key: "omit-default",
+      description: "sync: a meta-step waits for every slot (equals in-process bit for bit); async: every " +
+        "accepted estimate is one meta-update, estimates older than `staleness` versions are rejected (needs " +
+        "workers or --nats)",
+    },
+    staleness: {
+      type: "integer",
+      default: 1,
+      min: 0,
+      max: 1000,
+      key: "omit-default",
+      description: "async: the most meta-updates an applied estimate's meta-params may be behind",
+    },
+    workerTimeout: {
+      type: "number",
+      default: 600,
+      min: 1,
+      max: 86_400,
+      key: "omit",
+      description: "seconds a worker may take for one slot's unroll before its slot is reassigned",
+    },
   },
   profiles: {
     smoke: {
@@ -308,7 +349,8 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
   },
   tables: [{
     name: "meta_train_curve",
-    description: "meta-training curve: one row per partial unroll (meta-batch slot) per meta-step",
+    description: "meta-training curve: one row per partial unroll (meta-batch slot) per meta-step (async " +
+      "workers: one row per meta-step)",
     columns: [
       { name: "meta_step", type: "INTEGER", description: "meta-update the unroll contributed to (1-based)" },
       { name: "slot", type: "INTEGER", description: "meta-batch slot" },
@@ -320,15 +362,30 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       { name: "family", type: "VARCHAR", description: "problem family" },
       { name: "unroll_len", type: "INTEGER", description: "planned unroll length" },
       { name: "seconds", type: "DOUBLE", description: "training seconds since the start" },
+      {
+        name: "worker",
+        type: "VARCHAR",
+        description:
+          "who computed the estimate: in-process, local-N (a local worker) or a NATS worker's id " +
+          "(null in artifacts that do not record it)",
+      },
+      {
+        name: "staleness",
+        type: "INTEGER",
+        description:
+          "meta-updates between the meta-params the estimate was computed with and the update it fed " +
+          "(0 unless async)",
+      },
     ],
   }],
   async run(ctx) {
     const p = ctx.params;
     // Heavy modules (TensorFlow.js) load only when the stage runs, so cached runs and --help stay fast.
     const { initBackend } = await import("../lib/backend.ts");
-    const { buildBatched, buildProblem } = await import("../tasks/registry.ts");
+    const { buildProblem } = await import("../tasks/registry.ts");
     const { preloadDatasets } = await import("../tasks/external.ts");
-    const { learnedFamily } = await import("../models/meta/learned_kinds.ts");
+    const { workerSetup, META_TRAIN_SETUP_MODULE } = await import("./meta_train_setup.ts");
+    const { openWorkers } = await import("./meta_train_workers.ts");
     const { metaTrain } = await import("../models/meta/meta_train.ts");
     const { saveWeights } = await import("../models/hrnn/weights_file.ts");
     await initBackend();
@@ -361,9 +418,20 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
         ? "taped HRNN updates: tfjs ops path"
         : `taped HRNN updates: differentiable fused kernel (${describeFusedEngine()})`,
     );
-    const learned = learnedFamily(p.optimizer, {
+    const recipeArgs: MetaTrainSetupArgs = {
+      optimizer: p.optimizer,
       hrnn: p.hrnn as Partial<HrnnConfig>,
       kernel: p.kernel as "auto" | "ops",
+      specs: train.map((t) => t.spec),
+    };
+    const { learned, problems } = await workerSetup(recipeArgs, { resolveDataset });
+    const settings = metaTrainSettings(p);
+    const workers = await openWorkers(p, {
+      recipe: { module: META_TRAIN_SETUP_MODULE, args: recipeArgs },
+      seed: p.seed,
+      metaBatch: settings.metaBatch,
+      instances: settings.instances,
+      log: (m) => ctx.log(m),
     });
     const checkpointDir = join(ctx.resultsDir, "checkpoints", "meta-train", ctx.key);
     await Deno.mkdir(checkpointDir, { recursive: true });
@@ -381,12 +449,9 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
     };
     const result = await metaTrain({
       learned,
-      problems: {
-        specs: train.map((t) => t.spec),
-        build: (s) => buildProblem(s, { resolveDataset }),
-        buildBatched: (s, size) => buildBatched(s, size, { resolveDataset }),
-      },
-      ...metaTrainSettings(p),
+      problems,
+      ...settings,
+      ...workers,
       seed: p.seed,
       maxMetaSteps: p.maxMetaSteps,
       maxSeconds: p.maxSeconds > 0 ? p.maxSeconds : undefined,

@@ -12,19 +12,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Problem, ProblemSpec } from "../../tasks/problem.ts";
-import type { OptState } from "../optimizer.ts";
-import { Rng } from "../../lib/rng.ts";
 import type { LearnedOptimizer } from "./learned.ts";
-import { PAPER_UNROLL_CONFIG, startTrajectories, type UnrollConfig } from "./unroll.ts";
-import { type BatchedProblem, instanceSpec, stackInstances } from "../../tasks/batched.ts";
-import {
-  DEFAULT_ESTIMATOR,
-  disposeCarry,
-  type EstimatorCarry,
-  type EstimatorConfig,
-  makeEstimator,
-} from "./estimators.ts";
+import { PAPER_UNROLL_CONFIG, type UnrollConfig } from "./unroll.ts";
+import { DEFAULT_ESTIMATOR, type EstimatorConfig } from "./estimators.ts";
 import {
   disposeMetaOptState,
   type MetaOptimizerConfig,
@@ -33,26 +23,24 @@ import {
   metaOptUpdate,
   PAPER_META_OPTIMIZER,
 } from "./meta_optimizer.ts";
-import {
-  deriveSeed,
-  MetaSchedule,
-  PAPER_SCHEDULE,
-  type ScheduleConfig,
-  type SlotCursor,
-} from "./schedule.ts";
-import {
-  decodeTensorMap,
-  decodeTree,
-  disposeTree,
-  type EncodedTensor,
-  type EncodedTree,
-  encodeTensorMap,
-  encodeTree,
-  keepTree,
-  mapTree,
-  zeroTree,
-} from "./state_tree.ts";
+import { deriveSeed, PAPER_SCHEDULE, type ScheduleConfig } from "./schedule.ts";
+import { decodeTensorMap, type EncodedTensor, encodeTensorMap } from "./state_tree.ts";
 import { configHash, loadLatestCheckpoint, writeCheckpoint } from "./checkpoint.ts";
+import {
+  decodeSlot,
+  disposeSlot,
+  type EncodedSlot,
+  encodeSlot,
+  makeSlotStepper,
+  newSlot,
+  type ProblemSource,
+  type Slot,
+  type SlotEstimate,
+  type SlotStepper,
+  stepSlot,
+} from "./slot_step.ts";
+
+export type { ProblemSource } from "./slot_step.ts";
 
 /** Everything that defines a meta-training run's maths (hashed into checkpoints). */
 export interface MetaTrainConfig {
@@ -101,6 +89,10 @@ export interface CurveRow {
   seconds: number;
   /** Meta-batch slot index. */
   slot: number;
+  /** Who computed the estimate: `in-process`, or the id of a meta-training worker. */
+  worker: string;
+  /** Meta-updates applied between the meta-params the estimate was computed with and the one it fed (0: fresh). */
+  staleness: number;
 }
 
 /** Progress report after every meta-step. */
@@ -117,17 +109,33 @@ export interface MetaTrainProgress {
   metaLoss: number;
 }
 
-/** The problem ensemble: specs to sample from and how to build one. */
-export interface ProblemSource {
-  /** Ensemble entries (sampled uniformly with replacement). */
-  specs: ProblemSpec[];
-  /** Builds a problem (e.g. `buildProblem` of `tasks/registry.ts`). */
-  build(spec: ProblemSpec): Problem | Promise<Problem>;
+/**
+ * Where a meta-step's gradient estimates come from: the in-process loop over the slots, or a coordinator
+ * handing the slots to meta-training workers (`models/meta/distributed/`).
+ */
+export interface EstimateSource {
   /**
-   * Builds `size` instances of a spec as one batch (e.g. `buildBatched` of `tasks/registry.ts`, vectorized
-   * where the family allows); absent: the instances are built with `build` and evaluated one after another.
+   * The estimates that make the next meta-update, computed with `metaParams` of `version` (the number of
+   * meta-updates applied so far) or, in asynchronous mode, of a version at most the staleness bound older.
+   * Synchronous sources return one estimate per slot, in slot order. The caller disposes the gradients.
    */
-  buildBatched?(spec: ProblemSpec, size: number): BatchedProblem | Promise<BatchedProblem>;
+  next(metaParams: Record<string, tf.Tensor>, version: number): Promise<SlotEstimate[]>;
+  /** The slots' states as a checkpoint holds them. */
+  encodeSlots(): EncodedSlot[];
+  /** Releases what the source holds (workers, problems, tensors). */
+  close(): Promise<void>;
+}
+
+/** What {@link MetaTrainArgs.distribute} is handed to open a source of estimates. */
+export interface DistributeInit {
+  /** The run's configuration hash (workers refuse a job whose hash their code does not reproduce). */
+  configHash: string;
+  /** The slots' states: fresh, or restored from a checkpoint. */
+  slots: EncodedSlot[];
+  /** The resolved configuration. */
+  config: MetaTrainConfig;
+  /** Notes for the log. */
+  log: (msg: string) => void;
 }
 
 /** Arguments of {@link metaTrain}. */
@@ -169,6 +177,18 @@ export interface MetaTrainArgs {
   checkpointKeep?: number;
   /** Stops the run at the next meta-step boundary (a final checkpoint is written). */
   signal?: AbortSignal;
+  /**
+   * Hands the slots to meta-training workers instead of running them in this process (see
+   * `models/meta/distributed/coordinator.ts`); absent: in-process. Synchronous workers give the in-process
+   * result bit for bit.
+   */
+  distribute?: (init: DistributeInit) => Promise<EstimateSource>;
+  /**
+   * Asynchronous meta-training (needs `distribute`): the slots run concurrently, each accepted estimate is one
+   * meta-update, and an estimate computed with meta-params more than this many updates old is rejected.
+   * Absent: synchronous.
+   */
+  asyncStaleness?: number;
 }
 
 /** Why {@link metaTrain} returned. */
@@ -196,18 +216,6 @@ export interface MetaTrainResult {
 
 const CHECKPOINT_VERSION = 1;
 
-interface EncodedTrajectory {
-  params: EncodedTensor[];
-  optState: EncodedTree | null;
-  f0: number | string;
-}
-
-interface EncodedSlot {
-  cursor: SlotCursor;
-  carry: { trajectories: EncodedTrajectory[]; pesAccum: Record<string, EncodedTensor>[] | null } | null;
-  saved: (EncodedTree | null)[] | null;
-}
-
 interface MetaCheckpoint {
   version: number;
   configHash: string;
@@ -218,18 +226,7 @@ interface MetaCheckpoint {
   metaParams: Record<string, EncodedTensor>;
   metaOpt: { step: number; slots: Record<string, Record<string, EncodedTensor>> };
   slots: EncodedSlot[];
-  curve: CurveRow[];
-}
-
-/** Runtime state of one slot. */
-interface Slot {
-  cursor: SlotCursor;
-  problem: BatchedProblem | null;
-  /** Problem index `problem` belongs to. */
-  problemIndex: number;
-  carry: EstimatorCarry | null;
-  /** Optimizer states saved for `saved` resets (one per particle). */
-  saved: (OptState | null)[] | null;
+  curve: (Omit<CurveRow, "worker" | "staleness"> & Partial<CurveRow>)[];
 }
 
 /**
@@ -255,30 +252,38 @@ export async function metaTrain(args: MetaTrainArgs): Promise<MetaTrainResult> {
     throw new Error(`instances must be an integer >= 1 (got ${instances})`);
   }
   const log = args.onLog ?? (() => {});
-  const estimator = makeEstimator(config.estimator);
-  const trajectories = estimator.trajectoriesFor(instances);
-  const buildBatch = async (spec: ProblemSpec): Promise<BatchedProblem> => {
-    if (args.problems.buildBatched) return await args.problems.buildBatched(spec, instances);
-    const built: Problem[] = [];
-    for (let b = 0; b < instances; b++) built.push(await args.problems.build(instanceSpec(spec, b)));
-    return stackInstances(built);
-  };
-  const schedule = new MetaSchedule(args.problems.specs, config.schedule, deriveSeed(args.seed, "schedule"));
-  const hash = await configHash({
-    version: CHECKPOINT_VERSION,
-    learned: { name: args.learned.name, config: args.learned.config ?? null },
+  const staleness = args.asyncStaleness;
+  if (staleness !== undefined) {
+    if (!args.distribute) throw new Error("asynchronous meta-training needs workers (distribute)");
+    if (!Number.isInteger(staleness) || staleness < 0) {
+      throw new Error(`asyncStaleness must be an integer >= 0 (got ${staleness})`);
+    }
+  }
+  const stepper = makeSlotStepper({
+    learned: args.learned,
+    problems: args.problems,
+    schedule: config.schedule,
+    estimator: config.estimator,
+    unroll: config.unroll,
+    seed: args.seed,
+    instances,
+  });
+  stepper.estimator.trajectoriesFor(instances); // throws for an estimator that cannot batch instances
+  const hash = await metaTrainConfigHash({
+    learned: args.learned,
     config,
     seed: args.seed,
     metaBatch,
-    ...(instances > 1 ? { instances } : {}),
+    instances,
     specs: args.problems.specs,
     initialMetaParams: args.initialMetaParams ? encodeTensorMap(args.initialMetaParams) : null,
+    asyncStaleness: staleness,
   });
 
   // ---- state: fresh or restored ----
   let metaParams: Record<string, tf.Tensor>;
   let metaOpt: MetaOptState;
-  let slots: Slot[];
+  let encodedSlots: EncodedSlot[] | null = null;
   let metaStep = 0, secondsBefore = 0, innerSteps = 0;
   let curve: CurveRow[] = [];
   let resumedFrom: number | null = null;
@@ -296,11 +301,12 @@ export async function metaTrain(args: MetaTrainArgs): Promise<MetaTrainResult> {
       step: ckpt.metaOpt.step,
       slots: Object.fromEntries(Object.entries(ckpt.metaOpt.slots).map(([k, v]) => [k, decodeTensorMap(v)])),
     };
-    slots = ckpt.slots.map(decodeSlot);
+    encodedSlots = ckpt.slots;
     metaStep = ckpt.metaStep;
     secondsBefore = ckpt.seconds;
     innerSteps = ckpt.innerSteps;
-    curve = ckpt.curve;
+    // Rows of checkpoints written before the curve named its workers were all computed in-process.
+    curve = ckpt.curve.map((r) => ({ ...r, worker: r.worker ?? "in-process", staleness: r.staleness ?? 0 }));
     resumedFrom = ckpt.metaStep;
     log(`resumed meta-training from the checkpoint of meta-step ${metaStep} in ${args.checkpointDir}`);
     if (args.replayCurve ?? true) { for (const r of curve) args.onCurve?.(r); }
@@ -309,13 +315,27 @@ export async function metaTrain(args: MetaTrainArgs): Promise<MetaTrainResult> {
       ? Object.fromEntries(Object.entries(args.initialMetaParams).map(([k, v]) => [k, v.clone()]))
       : args.learned.init(deriveSeed(args.seed, "meta-params"));
     metaOpt = metaOptInit(config.metaOptimizer, metaParams);
-    slots = Array.from({ length: metaBatch }, (_, s) => ({
-      cursor: schedule.newCursor(s),
-      problem: null,
-      problemIndex: -1,
-      carry: null,
-      saved: null,
-    }));
+  }
+  let source: EstimateSource;
+  try {
+    source = args.distribute
+      ? await args.distribute({
+        configHash: hash,
+        slots: encodedSlots ??
+          Array.from({ length: metaBatch }, (_, s) => encodeSlot(newSlot(stepper, s))),
+        config,
+        log,
+      })
+      : inProcessSource(
+        stepper,
+        encodedSlots
+          ? encodedSlots.map(decodeSlot)
+          : Array.from({ length: metaBatch }, (_, s) => newSlot(stepper, s)),
+      );
+  } catch (e) {
+    tf.dispose(Object.values(metaParams));
+    disposeMetaOptState(metaOpt);
+    throw e;
   }
 
   const t0 = performance.now();
@@ -337,7 +357,7 @@ export async function metaTrain(args: MetaTrainArgs): Promise<MetaTrainResult> {
         step: metaOpt.step,
         slots: Object.fromEntries(Object.entries(metaOpt.slots).map(([k, v]) => [k, encodeTensorMap(v)])),
       },
-      slots: slots.map(encodeSlot),
+      slots: source.encodeSlots(),
       curve,
     };
     await writeCheckpoint(args.checkpointDir, data, args.checkpointKeep ?? 2);
@@ -362,62 +382,9 @@ export async function metaTrain(args: MetaTrainArgs): Promise<MetaTrainResult> {
       const sum: Record<string, tf.Tensor> = {};
       for (const n of Object.keys(metaParams)) sum[n] = tf.zerosLike(metaParams[n]);
       const losses: number[] = [];
-      for (const slot of slots) {
-        const plan = schedule.plan(slot.cursor);
-        if (plan.newProblem || slot.problem === null || slot.problemIndex !== plan.problem) {
-          slot.problem?.dispose();
-          slot.problem = null;
-          if (plan.newProblem) {
-            for (const s of slot.saved ?? []) disposeTree(s);
-            slot.saved = null;
-          }
-          slot.problem = await buildBatch(plan.spec);
-          slot.problemIndex = plan.problem;
-        }
-        const problem = slot.problem;
-        if (plan.freshParams || !slot.carry) {
-          disposeCarry(slot.carry);
-          slot.carry = null;
-          const initRngs = Array.from(
-            { length: instances },
-            (_, b) => new Rng(b === 0 ? plan.initSeed : deriveSeed(plan.initSeed, "instance", b)),
-          );
-          const starts = startTrajectories(problem, initRngs);
-          const states = initialStates(
-            plan.stateSource,
-            slot,
-            trajectories,
-            args.learned,
-            metaParams,
-            starts[0],
-            plan.unrollSeed,
-          );
-          slot.carry = estimator.initCarry(starts, states, metaParams);
-          tf.dispose(starts.flatMap((s) => s.params));
-        }
-        const est = estimator.estimate(
-          args.learned,
-          metaParams,
-          problem,
-          slot.carry,
-          plan.length,
-          plan.unrollSeed,
-          config.unroll,
-        );
-        disposeCarry(slot.carry);
-        slot.carry = est.carry;
+      const estimates = await source.next(metaParams, metaStep);
+      for (const est of estimates) {
         innerSteps += est.innerSteps;
-        const stoppedEarly = est.stop !== "length";
-        if (!plan.isLast && !stoppedEarly) {
-          // §6.3 copy-back: the state after this unroll is what a later meta-iteration's first unroll reuses.
-          for (const s of slot.saved ?? []) disposeTree(s);
-          slot.saved = est.carry.trajectories.map((t) => (t.optState ? keepTree(t.optState) : null));
-        }
-        if (plan.isLast || stoppedEarly) {
-          disposeCarry(slot.carry);
-          slot.carry = null;
-        }
-        slot.cursor = schedule.advance(slot.cursor, plan, stoppedEarly);
         for (const n of Object.keys(sum)) {
           const next = tf.add(sum[n], est.grads[n]);
           sum[n].dispose();
@@ -428,14 +395,16 @@ export async function metaTrain(args: MetaTrainArgs): Promise<MetaTrainResult> {
         stepRows.push({
           meta_step: metaStep + 1,
           meta_loss: est.loss,
-          family: plan.spec.family,
-          unroll_len: plan.length,
+          family: est.family,
+          unroll_len: est.unrollLen,
           seconds: 0,
-          slot: slot.cursor.slot,
+          slot: est.slot,
+          worker: est.worker,
+          staleness: est.staleness,
         });
       }
       const mean: Record<string, tf.Tensor> = {};
-      for (const n of Object.keys(sum)) mean[n] = tf.div(sum[n], slots.length);
+      for (const n of Object.keys(sum)) mean[n] = tf.div(sum[n], estimates.length);
       tf.dispose(Object.values(sum));
       const upd = metaOptUpdate(config.metaOptimizer, metaParams, mean, metaOpt);
       tf.dispose(Object.values(mean));
@@ -479,12 +448,68 @@ export async function metaTrain(args: MetaTrainArgs): Promise<MetaTrainResult> {
     disposeMetaOptState(metaOpt);
     throw e;
   } finally {
-    for (const s of slots) {
-      s.problem?.dispose();
-      disposeCarry(s.carry);
-      for (const st of s.saved ?? []) disposeTree(st);
-    }
+    await source.close();
   }
+}
+
+/** What identifies a meta-training run's maths: {@link metaTrainConfigHash}'s input. */
+export interface MetaTrainIdentity {
+  /** The learned-optimizer family (its name and config are hashed). */
+  learned: LearnedOptimizer;
+  /** The resolved configuration. */
+  config: MetaTrainConfig;
+  /** The run's seed. */
+  seed: number;
+  /** Slots. */
+  metaBatch: number;
+  /** Instances per slot. */
+  instances: number;
+  /** The ensemble. */
+  specs: ProblemSource["specs"];
+  /** Starting meta-parameters, encoded, or null. */
+  initialMetaParams: Record<string, EncodedTensor> | null;
+  /** Asynchronous staleness bound, or undefined (synchronous). */
+  asyncStaleness?: number;
+}
+
+/**
+ * The configuration hash of a meta-training run (names its checkpoints; a worker recomputes it with its own
+ * code and refuses a job whose hash differs).
+ *
+ * @example
+ * ```ts
+ * const hash = await metaTrainConfigHash({ learned, config: resolveMetaTrainConfig(), seed: 0, metaBatch: 1,
+ *   instances: 1, specs, initialMetaParams: null });
+ * ```
+ */
+export function metaTrainConfigHash(id: MetaTrainIdentity): Promise<string> {
+  return configHash({
+    version: CHECKPOINT_VERSION,
+    learned: { name: id.learned.name, config: id.learned.config ?? null },
+    config: id.config,
+    seed: id.seed,
+    metaBatch: id.metaBatch,
+    ...(id.instances > 1 ? { instances: id.instances } : {}),
+    specs: id.specs,
+    initialMetaParams: id.initialMetaParams,
+    ...(id.asyncStaleness !== undefined ? { async: { staleness: id.asyncStaleness } } : {}),
+  });
+}
+
+/** The in-process source: runs every slot's next unroll here, in slot order. */
+function inProcessSource(stepper: SlotStepper, slots: Slot[]): EstimateSource {
+  return {
+    async next(metaParams) {
+      const out: SlotEstimate[] = [];
+      for (const slot of slots) out.push(await stepSlot(stepper, slot, metaParams));
+      return out;
+    },
+    encodeSlots: () => slots.map(encodeSlot),
+    close() {
+      slots.forEach(disposeSlot);
+      return Promise.resolve();
+    },
+  };
 }
 
 /** Thrown when a meta-step leaves non-finite meta-parameters (nothing is checkpointed or returned). */
@@ -511,66 +536,4 @@ export function assertFiniteMetaParams(
         bad.length > 3 ? ", …" : ""
       }); nothing was checkpointed or published. Lower metaLr, or set globalNormClip.`,
   );
-}
-
-/** Optimizer states (one per particle) for the first unroll of a trajectory, per the plan's state source. */
-function initialStates(
-  source: string,
-  slot: Slot,
-  particles: number,
-  learned: LearnedOptimizer,
-  metaParams: Record<string, tf.Tensor>,
-  start: { params: tf.Tensor[] },
-  seed: number,
-): (OptState | null)[] {
-  if (source === "saved" && slot.saved && slot.saved.length === particles) {
-    return slot.saved.map((s) => (s ? mapTree(s, (t) => t.clone()) : null));
-  }
-  if (source === "zero") {
-    const zero = tf.tidy(() => {
-      const opt = learned.optimizer(metaParams, { rng: new Rng(seed).fork("zero-state") });
-      return keepTree(zeroTree(opt.init(start.params)));
-    });
-    const out = Array.from({ length: particles }, () => mapTree(zero, (t) => t.clone()));
-    disposeTree(zero);
-    return out;
-  }
-  // reset (or a missing saved state): a fresh state is made inside the unroll, differentiably.
-  return Array.from({ length: particles }, () => null);
-}
-
-function encodeSlot(s: Slot): EncodedSlot {
-  return {
-    cursor: s.cursor,
-    carry: s.carry
-      ? {
-        trajectories: s.carry.trajectories.map((t) => ({
-          params: t.params.map((p) => encodeTensorMap({ p }).p),
-          optState: t.optState ? encodeTree(t.optState) : null,
-          f0: Number.isFinite(t.f0) ? t.f0 : String(t.f0),
-        })),
-        pesAccum: s.carry.pesAccum ? s.carry.pesAccum.map(encodeTensorMap) : null,
-      }
-      : null,
-    saved: s.saved ? s.saved.map((t) => (t ? encodeTree(t) : null)) : null,
-  };
-}
-
-function decodeSlot(e: EncodedSlot): Slot {
-  return {
-    cursor: e.cursor,
-    problem: null,
-    problemIndex: -1,
-    carry: e.carry
-      ? {
-        trajectories: e.carry.trajectories.map((t) => ({
-          params: t.params.map((p) => decodeTensorMap({ p }).p),
-          optState: t.optState ? decodeTree(t.optState) : null,
-          f0: Number(t.f0),
-        })),
-        pesAccum: e.carry.pesAccum ? e.carry.pesAccum.map(decodeTensorMap) : null,
-      }
-      : null,
-    saved: e.saved ? e.saved.map((t) => (t ? decodeTree(t) : null)) : null,
-  };
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ArtifactStore } from "../../pipeline/artifacts.ts";
-import { changedParams, planRun } from "../../pipeline/plan.ts";
+import { changedParams, keyedParams, planRun } from "../../pipeline/plan.ts";
 import { defineStage } from "../../pipeline/stage.ts";
 
 const up = defineStage<{ x: number }>({
@@ -60,4 +60,23 @@ Deno.test("plan: reasons come from the last artifact of the profile", async () =
 
 Deno.test("plan: changedParams names added, removed and changed keys", () => {
   assert.deepEqual(changedParams({ a: 1, b: [1], c: 0 }, { a: 1, b: [2], d: 0 }), ["b", "c", "d"]);
+});
+
+Deno.test("plan: params with key omit never enter the key; omit-default ones only when not at the default", () => {
+  const s = defineStage({
+    name: "k",
+    description: "",
+    deps: [],
+    version: "1",
+    params: {
+      a: { type: "integer", default: 1, min: 0, max: 9, description: "" },
+      how: { type: "integer", default: 0, min: 0, max: 9, key: "omit", description: "" },
+      mode: { type: "string", default: "x", choices: ["x", "y"], key: "omit-default", description: "" },
+    },
+    profiles: {},
+    tables: [],
+    run: () => Promise.resolve(),
+  });
+  assert.deepEqual(keyedParams(s, { a: 1, how: 5, mode: "x" }), { a: 1 });
+  assert.deepEqual(keyedParams(s, { a: 2, how: 0, mode: "y" }), { a: 2, mode: "y" });
 });
