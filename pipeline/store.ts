@@ -140,6 +140,8 @@ export interface PublishedRun {
   ended: string;
   pid: number | null;
   logPath: string | null;
+  /** The compute backend the run announced (`stage_runs.backend`), null when none or unknown. */
+  backend?: string | null;
 }
 
 /** Arguments of {@link ResultsStore.loadArtifact}. */
@@ -744,7 +746,8 @@ export class ResultsStore {
          VALUES ($1, $2, $3, $4::JSON, 'running', $5::TIMESTAMP, NULL, NULL, $6, $7, $8, NULL)
          ON CONFLICT (stage, key) DO UPDATE SET profile = excluded.profile, params = excluded.params,
            status = 'running', started_at = excluded.started_at, ended_at = NULL, seconds = NULL,
-           git_commit = excluded.git_commit, pid = excluded.pid, log_path = excluded.log_path, error = NULL
+           git_commit = excluded.git_commit, pid = excluded.pid, log_path = excluded.log_path, error = NULL,
+           backend = NULL
          WHERE stage_runs.status <> 'success'`,
         [
           r.stage,
@@ -864,13 +867,13 @@ export class ResultsStore {
           const r = l.run;
           await this.#conn.run(
             `INSERT INTO stage_runs (stage, key, profile, params, status, started_at, ended_at, seconds,
-               git_commit, pid, log_path, error)
+               git_commit, pid, log_path, error, backend)
              VALUES ($1, $2, $3, $4::JSON, 'success', coalesce($5::TIMESTAMP, $6::TIMESTAMP), $6::TIMESTAMP,
-               date_diff('microsecond', $5::TIMESTAMP, $6::TIMESTAMP) / 1e6, $7, $8, $9, NULL)
+               date_diff('microsecond', $5::TIMESTAMP, $6::TIMESTAMP) / 1e6, $7, $8, $9, NULL, $10)
              ON CONFLICT (stage, key) DO UPDATE SET profile = excluded.profile, params = excluded.params,
                status = 'success', started_at = excluded.started_at, ended_at = excluded.ended_at,
                seconds = excluded.seconds, git_commit = excluded.git_commit, pid = excluded.pid,
-               log_path = excluded.log_path, error = NULL`,
+               log_path = excluded.log_path, error = NULL, backend = excluded.backend`,
             [
               stage,
               key,
@@ -881,6 +884,7 @@ export class ResultsStore {
               r.gitCommit,
               r.pid,
               r.logPath,
+              r.backend ?? null,
             ],
           );
         }
