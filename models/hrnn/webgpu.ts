@@ -101,8 +101,6 @@ export interface WebGpuUpdater {
     state: HrnnState,
     params: tf.Tensor[],
   ): { updates: tf.Tensor[]; state: HrnnState };
-  /** Frees the meta-parameter block it keeps on the GPU. */
-  dispose(): void;
 }
 
 /**
@@ -129,44 +127,34 @@ export function makeWebGpuUpdater(mp: MetaParams, config: HrnnConfig): WebGpuUpd
   const layout = weightLayout(shader);
   const { outRows } = rowCounts(shader);
   const S = sumsWidth(shader);
-  const names = Object.keys(mp).sort();
-  let block: { ids: object[]; w: tf.Tensor1D } | null = null;
-
-  /** The meta-parameter block W, rebuilt when a meta-parameter tensor changes identity. */
+  /**
+   * The meta-parameter block W (see `weightLayout`): one concat of the meta-parameters, built in each
+   * update's tidy (no tensor outlives an update, and a replaced meta-parameter is picked up at once).
+   */
   function weights(): tf.Tensor1D {
-    const ids = names.map((nm) => mp[nm].dataId);
-    if (block && block.ids.every((id, i) => id === ids[i])) return block.w;
-    block?.w.dispose();
-    const w = tf.tidy(() => {
-      const flat = (name: string) => mp[name].reshape([-1]);
-      const zeros = (len: number) => tf.zeros([len]);
-      const scalar = (name: string, use: boolean) => (use ? flat(name) : zeros(1));
-      const parts: tf.Tensor[] = [
-        tf.tensor1d([config.maxLogLr]),
-        scalar("step_offset", dos),
-        dos ? tf.sigmoid(flat("lr_momentum_logit")) : zeros(1),
-        scalar("readout/scl_decay_b", config.learnableDecay),
-        scalar("readout/inp_decay_b", inpDecayLearned(config)),
-        scalar("readout/lr_b", dos),
-        flat("gru0/gates_w"),
-        flat("gru0/gates_b"),
-        flat("gru0/cand_w"),
-        flat("gru0/cand_b"),
-        flat("readout/update_w"),
-        config.learnableDecay ? flat("readout/scl_decay_w") : zeros(n0),
-        inpDecayLearned(config) ? flat("readout/inp_decay_w") : zeros(n0),
-        dos ? flat("readout/lr_w") : zeros(n0),
-        config.useGradientShortcut ? flat("shortcut/update") : zeros(k),
-      ];
-      return tf.concat(parts) as tf.Tensor1D;
-    });
+    const flat = (name: string) => mp[name].reshape([-1]);
+    const zeros = (len: number) => tf.zeros([len]);
+    const scalar = (name: string, use: boolean) => (use ? flat(name) : zeros(1));
+    const w = tf.concat([
+      tf.tensor1d([config.maxLogLr]),
+      scalar("step_offset", dos),
+      dos ? tf.sigmoid(flat("lr_momentum_logit")) : zeros(1),
+      scalar("readout/scl_decay_b", config.learnableDecay),
+      scalar("readout/inp_decay_b", inpDecayLearned(config)),
+      scalar("readout/lr_b", dos),
+      flat("gru0/gates_w"),
+      flat("gru0/gates_b"),
+      flat("gru0/cand_w"),
+      flat("gru0/cand_b"),
+      flat("readout/update_w"),
+      config.learnableDecay ? flat("readout/scl_decay_w") : zeros(n0),
+      inpDecayLearned(config) ? flat("readout/inp_decay_w") : zeros(n0),
+      dos ? flat("readout/lr_w") : zeros(n0),
+      config.useGradientShortcut ? flat("shortcut/update") : zeros(k),
+    ]) as tf.Tensor1D;
     if (w.size !== layout.total) {
-      w.dispose();
-      throw new Error(
-        `HRNN WebGPU kernel: meta-parameter block of ${w.size} floats, expected ${layout.total}`,
-      );
+      throw new Error(`HRNN WebGPU kernel: meta-parameter block of ${w.size} floats, expected ${layout.total}`);
     }
-    block = { ids, w };
     return w;
   }
 
@@ -174,8 +162,8 @@ export function makeWebGpuUpdater(mp: MetaParams, config: HrnnConfig): WebGpuUpd
     tf.add(tf.matMul(x as tf.Tensor2D, mp[`${name}_w`] as tf.Tensor2D), mp[`${name}_b`]) as tf.Tensor2D;
 
   function update(grads: tf.Tensor[], state: HrnnState, params: tf.Tensor[]) {
-    const w = weights();
     return tf.tidy(() => {
+      const w = weights();
       const counts = state.tensors.map((t) => t.scl_decay.shape[1]);
       const globalOld = state.global ?? null;
       const bias0Global = globalOld && levels >= 3 ? affineRow(globalOld, "bias0/from_level2") : null;
@@ -247,11 +235,5 @@ export function makeWebGpuUpdater(mp: MetaParams, config: HrnnConfig): WebGpuUpd
     });
   }
 
-  return {
-    update,
-    dispose() {
-      block?.w.dispose();
-      block = null;
-    },
-  };
+  return { update };
 }
