@@ -112,6 +112,6 @@ export async function requestWebGpuAdapter(): Promise<WebGpuAdapter | null> {
 /** The one-line error for `webgpu` when no adapter exists; says what to do. */
 export const NO_ADAPTER_MESSAGE =
   "Backend 'webgpu' found no WebGPU adapter (navigator.gpu.requestAdapter() gave none): Deno sees no GPU " +
-  "driver it can use. Install a GPU's Vulkan driver, or for a software adapter Mesa's (Debian: apt-get " +
-  "install mesa-vulkan-drivers libvulkan1), or select the 'wasm' backend instead (for a stage: --set " +
-  "STAGE.backend=wasm; elsewhere: LOPT_BACKEND=wasm).";
+  "driver it can use. Install the GPU's Vulkan driver, or for a software adapter Mesa's OpenGL one (Debian: " +
+  "apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri), or select the 'wasm' backend instead (for a " +
+  "stage: --set STAGE.backend=wasm; elsewhere: LOPT_BACKEND=wasm).";

@@ -153,7 +153,9 @@ export function makeWebGpuUpdater(mp: MetaParams, config: HrnnConfig): WebGpuUpd
       config.useGradientShortcut ? flat("shortcut/update") : zeros(k),
     ]) as tf.Tensor1D;
     if (w.size !== layout.total) {
-      throw new Error(`HRNN WebGPU kernel: meta-parameter block of ${w.size} floats, expected ${layout.total}`);
+      throw new Error(
+        `HRNN WebGPU kernel: meta-parameter block of ${w.size} floats, expected ${layout.total}`,
+      );
     }
     return w;
   }

@@ -1,6 +1,6 @@
 /**
  * For tests that need a WebGPU adapter: whether one exists, and the rule for when a test may skip without
- * one. CI (`.ci/run`) installs Mesa's software Vulkan driver and sets `LOPT_REQUIRE_WEBGPU=1`, so there a
+ * one. CI (`.ci/run`) installs Mesa's software OpenGL driver (llvmpipe) and sets `LOPT_REQUIRE_WEBGPU=1`, so there a
  * missing adapter fails the tests instead of skipping them.
  *
  * @module
@@ -25,8 +25,8 @@ export function webgpuIgnore(): boolean {
   if (!warned) {
     warned = true;
     console.warn(
-      "skipping WebGPU tests: navigator.gpu has no adapter on this machine (install mesa-vulkan-drivers " +
-        "libvulkan1 for a software one; LOPT_REQUIRE_WEBGPU=1 makes this a failure)",
+      "skipping WebGPU tests: navigator.gpu has no adapter on this machine (apt-get install libegl1 " +
+        "libegl-mesa0 libgl1-mesa-dri gives a software one; LOPT_REQUIRE_WEBGPU=1 makes this a failure)",
     );
   }
   return true;
