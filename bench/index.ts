@@ -20,3 +20,5 @@ import { benchmarks as hrnnBenchmarks } from "./hrnn.bench.ts";
 import { benchmarks as metaBenchmarks } from "./meta.bench.ts";
 registerBenches(hrnnBenchmarks);
 registerBenches(metaBenchmarks);
+import { benchmarks as webgpuBenchmarks } from "./webgpu.bench.ts";
+registerBenches(webgpuBenchmarks);
