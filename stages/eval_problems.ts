@@ -41,6 +41,7 @@ import {
   runRng,
   runSeeds,
 } from "./eval_common.ts";
+import { withGpuProfile } from "./profiles.ts";
 
 /** Name of the learned optimizer in the result tables. */
 export const LEARNED = "learned";
@@ -255,11 +256,11 @@ export const evalProblems = defineStage<EvalProblemsParams>({
         "their improvement from step `horizon` to the end (eval_long; 0: off)",
     },
   },
-  profiles: {
+  profiles: withGpuProfile({
     smoke: { seeds: 1, horizon: 40, fullEvery: 10, maxProblems: 4, longHorizon: 120 },
     default: { seeds: 2, horizon: 300, fullEvery: 50, longHorizon: 3000 },
     paper: { seeds: 5, horizon: 10000, fullEvery: 100 },
-  },
+  }),
   tables: [
     {
       name: "eval_curves",

@@ -16,6 +16,7 @@ import { type HrnnConfig, makeHrnnConfig } from "../models/hrnn/config.ts";
 import { MAX_SEED } from "../lib/rng.ts";
 import { readTaskSet } from "./task_set.ts";
 import { WEIGHTS_FILE } from "./learned.ts";
+import { withGpuProfile } from "./profiles.ts";
 
 /** Params of {@link metaTrainStage}. */
 export interface MetaTrainParams extends Record<string, unknown> {
@@ -234,7 +235,7 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       description: "checkpoint every N meta-steps",
     },
   },
-  profiles: {
+  profiles: withGpuProfile({
     smoke: {
       metaOptimizer: "adam",
       metaLr: 1e-3,
@@ -270,7 +271,7 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       maxTaskDims: 2000,
     },
     paper: { maxMetaSteps: 100000 },
-  },
+  }),
   validate(p) {
     if (p.maxUnrollLength > 0 && p.minUnrollLength > p.maxUnrollLength) {
       throw new Error(
