@@ -60,7 +60,7 @@ export async function initBackend(name: BackendName = defaultBackend()): Promise
   tf.enableProdMode();
   let desc: string = name;
   if (name === "tensorflow") {
-    const found = await findTfjsNode(`${Deno.cwd()}/node_modules`);
+    const found = await findTfjsNodeIn(tfjsNodeSearchPath());
     if (!found) throw new Error(TFJS_NODE_MISSING);
     await loadTfjsNode(found);
     desc = `tensorflow (${found.pkg})`;
@@ -113,7 +113,40 @@ export function activeWebGpuAdapter(): WebGpuAdapter | null {
 /** The error when `tensorflow` is chosen and neither tfjs-node package is installed; says what to do. */
 export const TFJS_NODE_MISSING =
   "Backend 'tensorflow' needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, which is not installed. " +
-  "Install one of them in this project (npm i @tensorflow/tfjs-node-gpu), or select the 'wasm' backend instead (for a stage: --set STAGE.backend=wasm; elsewhere: LOPT_BACKEND=wasm).";
+  "Install one in a folder of its own, with internet access (mkdir ~/tfjs-node && cd ~/tfjs-node && " +
+  "npm i @tensorflow/tfjs-node-gpu@4.22.0), and set LOPT_TFJS_NODE_MODULES=~/tfjs-node/node_modules; or " +
+  "select the 'wasm' backend instead (for a stage: --set STAGE.backend=wasm; elsewhere: LOPT_BACKEND=wasm).";
+
+/**
+ * The `node_modules` folders searched for tfjs-node, in order: `LOPT_TFJS_NODE_MODULES` when set, then this
+ * project's. (Running npm in the project itself would remove the packages Deno installed there: npm prunes
+ * what its own lock file does not list.)
+ *
+ * @example
+ * ```ts
+ * tfjsNodeSearchPath(); // e.g. ["/home/me/tfjs-node/node_modules", "/work/lopt/node_modules"]
+ * ```
+ */
+export function tfjsNodeSearchPath(): string[] {
+  const env = Deno.env.get("LOPT_TFJS_NODE_MODULES");
+  return [...(env ? [env] : []), `${Deno.cwd()}/node_modules`];
+}
+
+/**
+ * The first tfjs-node package found in `folders` (each searched with {@link findTfjsNode}), or null.
+ *
+ * @example
+ * ```ts
+ * const found = await findTfjsNodeIn(tfjsNodeSearchPath());
+ * ```
+ */
+export async function findTfjsNodeIn(folders: string[]): Promise<TfjsNodePackage | null> {
+  for (const f of folders) {
+    const found = await findTfjsNode(f);
+    if (found) return found;
+  }
+  return null;
+}
 
 /**
  * The backend named by LOPT_BACKEND, or `wasm`. A name that is not one of {@link BACKENDS} is returned as
@@ -140,7 +173,9 @@ export interface TfjsNodePackage {
 
 /**
  * Finds tfjs-node-gpu (preferred) or tfjs-node installed under `nodeModules` (e.g. by `npm i
- * @tensorflow/tfjs-node-gpu`), or null when neither is. Only an installed package is used, by its path:
+ * @tensorflow/tfjs-node-gpu@4.22.0` in a folder of its own), or null when neither is. Both share lopt's
+ * TensorFlow.js engine (tfjs-core keeps its engine and kernel registry in a global, so a second copy of
+ * tfjs-core in that folder registers the `tensorflow` backend where lopt sees it). Only an installed package is used, by its path:
  * importing an `npm:` specifier would make Deno fetch the package (without its native library) and rewrite
  * deno.lock.
  *
@@ -179,7 +214,7 @@ export async function loadTfjsNode(found: TfjsNodePackage): Promise<void> {
   } catch (e) {
     throw new Error(
       `${found.pkg} is installed in ${found.dir} but failed to load: ${firstLine((e as Error).message)}. ` +
-        `Reinstall it with internet access (npm i ${found.pkg}; its install step downloads the TensorFlow C ` +
+        `Reinstall it with internet access (npm i ${found.pkg}@4.22.0; its install step downloads the TensorFlow C ` +
         "library), or select the 'wasm' backend instead.",
     );
   }

@@ -1,5 +1,13 @@
 import { strict as assert } from "node:assert";
-import { BACKENDS, defaultBackend, findTfjsNode, initBackend, loadTfjsNode } from "../../lib/backend.ts";
+import {
+  BACKENDS,
+  defaultBackend,
+  findTfjsNode,
+  findTfjsNodeIn,
+  initBackend,
+  loadTfjsNode,
+  tfjsNodeSearchPath,
+} from "../../lib/backend.ts";
 import { adapterName, describeWebGpu, isSoftwareAdapter } from "../../lib/webgpu_adapter.ts";
 
 Deno.test("backend: 'tensorflow' without tfjs-node installed is a clear error and fetches nothing", async () => {
@@ -8,7 +16,9 @@ Deno.test("backend: 'tensorflow' without tfjs-node installed is a clear error an
     () => initBackend("tensorflow"),
     (e: Error) =>
       /tfjs-node-gpu or @tensorflow\/tfjs-node, which is not installed/.test(e.message) &&
-      /npm i @tensorflow\/tfjs-node-gpu/.test(e.message) && /'wasm' backend/.test(e.message),
+      /npm i @tensorflow\/tfjs-node-gpu@4.22.0/.test(e.message) &&
+      /LOPT_TFJS_NODE_MODULES=/.test(e.message) &&
+      /'wasm' backend/.test(e.message),
   );
   assert.equal(await Deno.readTextFile("deno.lock"), lock, "deno.lock must not change");
 });
@@ -54,6 +64,18 @@ Deno.test("backend: tfjs-node selection prefers tfjs-node-gpu, falls back to tfj
     assert.equal(found?.pkg, "@tensorflow/tfjs-node");
     assert.equal(found?.main, `${cpuOnly}/@tensorflow/tfjs-node/index.js`);
     assert.equal(await findTfjsNode(none), null);
+    // The search path: LOPT_TFJS_NODE_MODULES first, then the project's node_modules.
+    assert.equal((await findTfjsNodeIn([none, cpuOnly, both]))?.pkg, "@tensorflow/tfjs-node");
+    assert.equal(await findTfjsNodeIn([none]), null);
+    const before = Deno.env.get("LOPT_TFJS_NODE_MODULES");
+    try {
+      Deno.env.set("LOPT_TFJS_NODE_MODULES", cpuOnly);
+      assert.deepEqual(tfjsNodeSearchPath(), [cpuOnly, `${Deno.cwd()}/node_modules`]);
+      Deno.env.delete("LOPT_TFJS_NODE_MODULES");
+      assert.deepEqual(tfjsNodeSearchPath(), [`${Deno.cwd()}/node_modules`]);
+    } finally {
+      if (before !== undefined) Deno.env.set("LOPT_TFJS_NODE_MODULES", before);
+    }
   } finally {
     for (const d of [both, cpuOnly, none]) await Deno.remove(d, { recursive: true });
   }

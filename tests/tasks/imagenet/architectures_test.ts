@@ -247,9 +247,15 @@ Deno.test("trainStep handles auxiliary logits and rejects mismatched batches", a
   state = r.state;
   assert.ok(r.applied && Number.isFinite(r.loss));
   const bad = tf.zeros([2, 75, 75, 3]);
-  await assert.rejects(() => trainStep(model, opt, state, bad, y), /images must have shape \[B, 107, 107, 3\]/);
+  await assert.rejects(
+    () => trainStep(model, opt, state, bad, y),
+    /images must have shape \[B, 107, 107, 3\]/,
+  );
   const badLabels = tf.zeros([3], "int32");
-  await assert.rejects(() => trainStep(model, opt, state, x, badLabels), /labels must be class indices \[2\]/);
+  await assert.rejects(
+    () => trainStep(model, opt, state, x, badLabels),
+    /labels must be class indices \[2\]/,
+  );
   tf.dispose([x, y, bad, badLabels]);
   model.dispose();
 });
