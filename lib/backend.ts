@@ -110,6 +110,24 @@ export function activeWebGpuAdapter(): WebGpuAdapter | null {
   return current === "webgpu" ? adapter : null;
 }
 
+/**
+ * Throws a one-line error when the active backend cannot read tensors synchronously (`webgpu` under Deno)
+ * and `what` needs to; call it after {@link initBackend} in code that uses `dataSync`.
+ *
+ * @example
+ * ```ts
+ * await initBackend();
+ * requireSyncReads("stage meta-train");
+ * ```
+ */
+export function requireSyncReads(what: string): void {
+  if (current !== "webgpu") return;
+  throw new Error(
+    `${what} reads tensors synchronously, which the webgpu backend cannot do under Deno (tfjs's synchronous ` +
+      "read needs a 2D canvas); run it on wasm (LOPT_BACKEND=wasm).",
+  );
+}
+
 /** The error when `tensorflow` is chosen and neither tfjs-node package is installed; says what to do. */
 export const TFJS_NODE_MISSING =
   "Backend 'tensorflow' needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, which is not installed. " +

@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import { defineStage } from "../pipeline/stage.ts";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend, requireSyncReads } from "../lib/backend.ts";
 import { trainProblem, type TrainRecord } from "../models/inner_loop.ts";
 import { type LongHorizonResult, longHorizonRun } from "../models/eval/long_horizon.ts";
 import type { Optimizer, OptState } from "../models/optimizer.ts";
@@ -382,6 +382,7 @@ export const evalProblems = defineStage<EvalProblemsParams>({
   async run(ctx) {
     const p = ctx.params;
     await initBackend();
+    requireSyncReads("stage eval-problems");
     ctx.log((await import("../models/hrnn/native.ts")).describeFusedEngine());
     const metaDir = ctx.inputs["meta-train"].dir;
     const tuned = await readTuned(ctx.inputs["tune-baselines"].dir);

@@ -299,13 +299,14 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
   async run(ctx) {
     const p = ctx.params;
     // Heavy modules (TensorFlow.js) load only when the stage runs, so cached runs and --help stay fast.
-    const { initBackend } = await import("../lib/backend.ts");
+    const { initBackend, requireSyncReads } = await import("../lib/backend.ts");
     const { buildBatched, buildProblem } = await import("../tasks/registry.ts");
     const { preloadDatasets } = await import("../tasks/external.ts");
     const { hrnnLearnedOptimizer } = await import("../models/meta/hrnn_learned.ts");
     const { metaTrain } = await import("../models/meta/meta_train.ts");
     const { saveWeights } = await import("../models/hrnn/weights_file.ts");
     await initBackend();
+    requireSyncReads("stage meta-train");
     const set = await readTaskSet(ctx.inputs["generate-tasks"].dir);
     const all = set.tasks.filter((t) => t.split === "train");
     const resolveDataset = await preloadDatasets(all.map((t) => t.spec));

@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import { defineStage } from "../pipeline/stage.ts";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend, requireSyncReads } from "../lib/backend.ts";
 import { BASELINE_NAMES } from "../models/baselines.ts";
 import { trainProblem } from "../models/inner_loop.ts";
 import { logGrid, pickLearningRate, rankValue, type SweepPoint } from "../models/eval/stats.ts";
@@ -199,6 +199,7 @@ export const tuneBaselines = defineStage<TuneBaselinesParams>({
   async run(ctx) {
     const p = ctx.params;
     await initBackend();
+    requireSyncReads("stage tune-baselines");
     const grid = logGrid(p.lrMin, p.lrMax, p.lrPoints);
     const seeds = runSeeds(p.seed, p.tuneSeeds);
     const tasksDir = ctx.inputs["generate-tasks"].dir;

@@ -14,10 +14,11 @@ const FLAGS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "-
 
 async function generateTasks(
   env: Record<string, string>,
+  stage = "generate-tasks",
 ): Promise<{ code: number; text: string; dir: string }> {
   const dir = await Deno.makeTempDir({ prefix: "lopt-backend-runs-" });
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...FLAGS, "stages/main.ts", "generate-tasks", "--profile", "smoke", "--results", dir],
+    args: ["run", ...FLAGS, "stages/main.ts", stage, "--profile", "smoke", "--results", dir],
     cwd: REPO,
     env: { RUST_BACKTRACE: "0", NO_COLOR: "1", ...env },
     stdin: "null",
@@ -81,4 +82,18 @@ Deno.test("webgpu without an adapter: the stage fails with one line saying what 
   } finally {
     await Deno.remove(r.dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "webgpu: a stage that reads synchronously says to use wasm",
+  ignore: webgpuIgnore(),
+  fn: async () => {
+    const r = await generateTasks({ LOPT_BACKEND: "webgpu" }, "tune-baselines");
+    try {
+      assert.notEqual(r.code, 0, r.text);
+      assert.match(r.text, /stage tune-baselines reads tensors synchronously, .*LOPT_BACKEND=wasm/);
+    } finally {
+      await Deno.remove(r.dir, { recursive: true });
+    }
+  },
 });
