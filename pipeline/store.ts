@@ -746,8 +746,7 @@ export class ResultsStore {
          VALUES ($1, $2, $3, $4::JSON, 'running', $5::TIMESTAMP, NULL, NULL, $6, $7, $8, NULL)
          ON CONFLICT (stage, key) DO UPDATE SET profile = excluded.profile, params = excluded.params,
            status = 'running', started_at = excluded.started_at, ended_at = NULL, seconds = NULL,
-           git_commit = excluded.git_commit, pid = excluded.pid, log_path = excluded.log_path, error = NULL,
-           backend = NULL
+           git_commit = excluded.git_commit, pid = excluded.pid, log_path = excluded.log_path, error = NULL
          WHERE stage_runs.status <> 'success'`,
         [
           r.stage,
