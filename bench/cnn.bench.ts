@@ -60,7 +60,7 @@ const SPEC = convNetSpec("convnet_mnist_relu");
 const BATCH = 64;
 
 /** "learned" = the HRNN as users get it (native kernel where it loads); "learned-wasm" = its WebAssembly kernel. */
-type OptKind = "adam" | "momentum" | "learned" | "learned-wasm";
+export type OptKind = "adam" | "momentum" | "learned" | "learned-wasm";
 
 /** Builds an optimizer of `kind`; the learned one is an untrained HRNN whose meta-parameters go in `hold`. */
 function makeOpt(kind: OptKind, hold: MetaParams[]): Optimizer {
@@ -76,19 +76,36 @@ function makeOpt(kind: OptKind, hold: MetaParams[]): Optimizer {
   });
 }
 
-async function mnistBatch(oneHot: boolean): Promise<{ x: tf.Tensor; y: tf.Tensor }> {
+/**
+ * The first 64 MNIST training images as a batch (labels one-hot or as indices), on the active backend.
+ *
+ * @example
+ * ```ts
+ * const { x, y } = await mnistBatch(false);
+ * ```
+ */
+export async function mnistBatch(oneHot: boolean): Promise<{ x: tf.Tensor; y: tf.Tensor }> {
   const ds = await loadDataset({ kind: "mnist", split: "train", limit: BATCH });
   return batchTensors(ds, Int32Array.from({ length: BATCH }, (_, i) => i), { oneHot });
 }
 
 /** The state of a pure-path training run: parameters, optimizer and its state. */
-interface PureRun {
+export interface PureRun {
   opt: Optimizer;
   params: tf.Tensor[];
   state: OptState;
 }
 
-function startRun(kind: OptKind, hold: MetaParams[]): PureRun {
+/**
+ * A fresh pure-path run of the MNIST ConvNet with optimizer `kind` (learned meta-parameters go in `hold`).
+ *
+ * @example
+ * ```ts
+ * const hold: MetaParams[] = [];
+ * const run = startRun("adam", hold);
+ * ```
+ */
+export function startRun(kind: OptKind, hold: MetaParams[]): PureRun {
   const opt = makeOpt(kind, hold);
   const params = initConvNet(SPEC, new Rng(1));
   return { opt, params, state: tf.tidy(() => opt.init(params) as unknown as tf.TensorContainer) as OptState };
@@ -96,9 +113,15 @@ function startRun(kind: OptKind, hold: MetaParams[]): PureRun {
 
 /**
  * One training step on the pure path (what the stages time as seconds per step). Returns the milliseconds of
- * its optimizer update (`update`, from gradients read back to updates read back).
+ * its optimizer update (`update`, from gradients read back to updates read back). Reads are asynchronous, so
+ * it runs on every backend (WebGPU under Deno has no synchronous read).
+ *
+ * @example
+ * ```ts
+ * const updateMs = await pureStep(run, x, y);
+ * ```
  */
-async function pureStep(run: PureRun, x: tf.Tensor, y: tf.Tensor): Promise<number> {
+export async function pureStep(run: PureRun, x: tf.Tensor, y: tf.Tensor): Promise<number> {
   const { loss, grads } = convNetLossAndGrads(SPEC, run.params, x, y);
   await grads[grads.length - 1].data();
   const u0 = performance.now();

@@ -22,3 +22,5 @@ registerBenches(hrnnBenchmarks);
 registerBenches(metaBenchmarks);
 import { benchmarks as metaWorkersBenchmarks } from "./meta_workers.bench.ts";
 registerBenches(metaWorkersBenchmarks);
+import { benchmarks as webgpuBenchmarks } from "./webgpu.bench.ts";
+registerBenches(webgpuBenchmarks);

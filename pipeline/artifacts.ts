@@ -42,6 +42,8 @@ export interface Manifest {
   /** When the run that produced the artifact started (ISO), and the git commit it ran at. */
   started?: string;
   gitCommit?: string | null;
+  /** The compute backend the run announced (e.g. `wasm`, `webgpu (<adapter>; software adapter)`). */
+  backend?: string;
 }
 
 /** What {@link ArtifactStore.seal} needs besides the files: the manifest fields it does not compute. */

@@ -1,8 +1,8 @@
 /**
  * Stage child processes: the job description the parent hands a child, the command that re-executes the
  * entry module with the parent's permissions and a hidden `--child <job-file>` flag, and the child side that
- * runs one stage, appending rows as NDJSON to `<outDir>/rows/<table>.ndjson` and sending progress and log
- * messages to the parent over stdout (see `protocol.ts`).
+ * runs one stage, appending rows as NDJSON to `<outDir>/rows/<table>.ndjson` and sending progress, log and
+ * compute-backend messages to the parent over stdout (see `protocol.ts`).
  *
  * @module
  */
@@ -10,6 +10,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encodeMessage } from "./protocol.ts";
+import { onComputeDevice } from "../lib/compute_device.ts";
 import type { ArtifactRef, Params, StageContext, StageDef } from "./stage.ts";
 
 /** The hidden flag that runs one stage in child mode. */
@@ -151,6 +152,8 @@ export async function runChildJob(jobFile: string, stages: readonly StageDef<any
     },
     signal: ctrl.signal,
   };
+  // The backend the stage computes on (announced by lib/backend.ts), for its log and stage_runs row.
+  onComputeDevice((description) => send({ type: "backend", description }));
   try {
     await stage.run(ctx);
     await rowChain;

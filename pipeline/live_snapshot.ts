@@ -172,11 +172,13 @@ export interface RunRow {
   pid: number | null;
   log_path: string;
   error: string | null;
+  backend: string | null;
 }
 
 const LOG_HEAD = /^# lopt stage (\S+) key ([0-9a-f]+) profile (\S+) started (\S+)$/m;
 const LOG_FINISHED = /^# finished (\S+)$/m;
 const LOG_FAILED = /^# failed: (.*)$/m;
+const LOG_BACKEND = /^# backend (.*)$/m;
 
 /**
  * Rebuilds `stage_runs` rows from the run logs (`<results>/logs/*.log`), oldest first. A run whose log has
@@ -231,6 +233,7 @@ export async function readRunLogs(
       pid: src?.pid ?? null,
       log_path: path,
       error: failed ? failed[1] : finished || live ? null : "the run ended without recording an outcome",
+      backend: LOG_BACKEND.exec(text)?.[1] ?? null,
     });
   }
   return out.sort((a, b) => a.started_at.localeCompare(b.started_at) || a.stage.localeCompare(b.stage));

@@ -12,6 +12,7 @@ export const MARKER = "\u001eLOPT ";
 export type ChildMessage =
   | { type: "progress"; done: number; total: number; label?: string }
   | { type: "log"; message: string }
+  | { type: "backend"; description: string }
   | { type: "error"; message: string };
 
 /** Encodes a message as one protocol line (with trailing newline). */

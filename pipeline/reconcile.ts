@@ -119,6 +119,7 @@ export async function reconcile(o: ReconcileOptions): Promise<void> {
             ended: f.manifest.created,
             pid: null,
             logPath: (await exists(logPath)) ? logPath : null,
+            backend: f.manifest.backend ?? null,
           },
         })
       );

@@ -188,6 +188,7 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
     };
     let reporter: ProgressReporter | null = null;
     let errorMessage = "";
+    let backend: string | null = null;
     const started = new Date().toISOString();
     try {
       await serial(() =>
@@ -235,6 +236,10 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
         else if (m.type === "log") {
           writeLog(m.message + "\n");
           echo(m.message);
+        } else if (m.type === "backend") {
+          backend = m.description;
+          writeLog(`# backend ${m.description}\n`);
+          echo(`backend: ${m.description}`);
         } else if (m.type === "error") errorMessage = m.message;
       });
       const child = executor.start(job, jobFile, (text) => splitter.push(text), (text) => {
@@ -260,6 +265,7 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
         inputs: p.inputs,
         started,
         gitCommit: o.gitCommit,
+        ...(backend !== null ? { backend } : {}),
         tables,
       });
       try {
@@ -284,6 +290,7 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
               ended: manifest.created,
               pid: Deno.pid,
               logPath,
+              backend,
             },
             beforeCommit: () => o.artifacts.commit(staging, name, p.key),
           })

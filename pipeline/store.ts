@@ -145,6 +145,8 @@ export interface PublishedRun {
   ended: string;
   pid: number | null;
   logPath: string | null;
+  /** The compute backend the run announced (`stage_runs.backend`), null when none or unknown. */
+  backend?: string | null;
 }
 
 /** Arguments of {@link ResultsStore.loadArtifact}. */
@@ -869,13 +871,13 @@ export class ResultsStore {
           const r = l.run;
           await this.#conn.run(
             `INSERT INTO stage_runs (stage, key, profile, params, status, started_at, ended_at, seconds,
-               git_commit, pid, log_path, error)
+               git_commit, pid, log_path, error, backend)
              VALUES ($1, $2, $3, $4::JSON, 'success', coalesce($5::TIMESTAMP, $6::TIMESTAMP), $6::TIMESTAMP,
-               date_diff('microsecond', $5::TIMESTAMP, $6::TIMESTAMP) / 1e6, $7, $8, $9, NULL)
+               date_diff('microsecond', $5::TIMESTAMP, $6::TIMESTAMP) / 1e6, $7, $8, $9, NULL, $10)
              ON CONFLICT (stage, key) DO UPDATE SET profile = excluded.profile, params = excluded.params,
                status = 'success', started_at = excluded.started_at, ended_at = excluded.ended_at,
                seconds = excluded.seconds, git_commit = excluded.git_commit, pid = excluded.pid,
-               log_path = excluded.log_path, error = NULL`,
+               log_path = excluded.log_path, error = NULL, backend = excluded.backend`,
             [
               stage,
               key,
@@ -886,6 +888,7 @@ export class ResultsStore {
               r.gitCommit,
               r.pid,
               r.logPath,
+              r.backend ?? null,
             ],
           );
         }

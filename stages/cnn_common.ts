@@ -36,6 +36,7 @@ import { DatasetUnavailableError, type ImageDataset, loadDataset } from "../task
 import { examplesToTensors, gatherExamples } from "../tasks/data/dataset.ts";
 import { cifar10DirIfProvided } from "../tasks/data/cifar10.ts";
 import { MAX_SEED } from "../lib/rng.ts";
+import { withGpuProfile } from "./profiles.ts";
 
 /** Baseline optimizer families swept by `baselines-cnn`. */
 export const CNN_BASELINES = ["momentum", "rmsprop", "adam"] as const;
@@ -186,7 +187,7 @@ export const CNN_PARAMS: Record<keyof CnnParams & string, ParamSpec> = {
 };
 
 /** Profiles of the ConvNet stages (see the issue: smoke ≤ ~20 s, default ~15 min on 2 cores, paper). */
-export const CNN_PROFILES: Record<string, Partial<CnnParams>> = {
+export const CNN_PROFILES: Record<string, Partial<CnnParams>> = withGpuProfile({
   smoke: {
     models: ["convnet_mnist_relu", "convnet_cifar10"],
     learningRates: { momentum: [0.1], rmsprop: [0.003], adam: [0.003] },
@@ -213,7 +214,7 @@ export const CNN_PROFILES: Record<string, Partial<CnnParams>> = {
     trainEvalSize: 10000,
     evalEvery: 250,
   },
-};
+});
 
 /** What is wrong with a `seeds` param, or null. */
 function checkSeeds(v: unknown): string | null {

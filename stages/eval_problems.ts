@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import { defineStage } from "../pipeline/stage.ts";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend, requireSyncReads } from "../lib/backend.ts";
 import { trainProblem, type TrainRecord } from "../models/inner_loop.ts";
 import { type LongHorizonResult, longHorizonRun } from "../models/eval/long_horizon.ts";
 import type { Optimizer, OptState } from "../models/optimizer.ts";
@@ -41,6 +41,7 @@ import {
   runRng,
   runSeeds,
 } from "./eval_common.ts";
+import { withGpuProfile } from "./profiles.ts";
 
 /** Name of the learned optimizer in the result tables. */
 export const LEARNED = "learned";
@@ -255,11 +256,11 @@ export const evalProblems = defineStage<EvalProblemsParams>({
         "their improvement from step `horizon` to the end (eval_long; 0: off)",
     },
   },
-  profiles: {
+  profiles: withGpuProfile({
     smoke: { seeds: 1, horizon: 40, fullEvery: 10, maxProblems: 4, longHorizon: 120 },
     default: { seeds: 2, horizon: 300, fullEvery: 50, longHorizon: 3000 },
     paper: { seeds: 5, horizon: 10000, fullEvery: 100 },
-  },
+  }),
   tables: [
     {
       name: "eval_curves",
@@ -381,6 +382,7 @@ export const evalProblems = defineStage<EvalProblemsParams>({
   async run(ctx) {
     const p = ctx.params;
     await initBackend();
+    requireSyncReads("stage eval-problems");
     ctx.log((await import("../models/hrnn/native.ts")).describeFusedEngine());
     const metaDir = ctx.inputs["meta-train"].dir;
     const tuned = await readTuned(ctx.inputs["tune-baselines"].dir);

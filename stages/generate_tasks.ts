@@ -10,6 +10,7 @@ import { ensemble, GROUP_NAMES, groupIncluded, type GroupName } from "../tasks/e
 import { MAX_SEED } from "../lib/rng.ts";
 import type { ProblemSpec } from "../tasks/problem.ts";
 import { type TaskRecord, type TaskSet, taskSetPath } from "./task_set.ts";
+import { withGpuProfile } from "./profiles.ts";
 
 /** Params of {@link generateTasks}. */
 export interface GenerateTasksParams extends Record<string, unknown> {
@@ -101,7 +102,7 @@ export const generateTasks = defineStage<GenerateTasksParams>({
         "wrappers ignore inner noise as the reference code does (default: inner noise is effective)",
     },
   },
-  profiles: {
+  profiles: withGpuProfile({
     smoke: {
       groups: [
         "quadratic_problems_noisy",
@@ -114,7 +115,7 @@ export const generateTasks = defineStage<GenerateTasksParams>({
     },
     default: {},
     paper: { heldoutPerFamily: 3 },
-  },
+  }),
   validate(p) {
     const include = includedGroups(p);
     if (!GROUP_NAMES.some((g) => groupIncluded(g, include))) {

@@ -291,7 +291,7 @@ async function trainOne(
       const { x, y } = await source.batch(order[s]);
       let r;
       try {
-        r = M.trainStep(model, opt, state, x, y);
+        r = await M.trainStep(model, opt, state, x, y);
       } finally {
         M.tf.dispose([x, y]);
       }
@@ -619,8 +619,9 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
     backend: {
       type: "string",
       default: "wasm",
-      choices: ["wasm", "cpu", "tensorflow"],
-      description: "tfjs backend: wasm, or tensorflow (needs tfjs-node / tfjs-node-gpu installed), or cpu",
+      choices: ["wasm", "cpu", "tensorflow", "webgpu"],
+      description:
+        "tfjs backend: wasm, webgpu (the machine's WebGPU adapter), tensorflow (needs tfjs-node / tfjs-node-gpu installed), or cpu",
     },
     overhead: {
       type: "boolean",
@@ -714,6 +715,19 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
       overheadStepBatch: 32,
       overheadRepeats: 3,
       backend: "tensorflow",
+    },
+    // The GPU profile: the published networks at full width and input size, batch 32, thousands of steps, on
+    // the machine's WebGPU adapter; the step time is measured at batch 32 (step_basis says "measured").
+    gpu: {
+      steps: 5000,
+      batchSize: 32,
+      widthMultiplier: 1,
+      inceptionInputSize: 299,
+      resnetInputSize: 224,
+      resnetDepth: 50,
+      overheadStepBatch: 32,
+      overheadRepeats: 3,
+      backend: "webgpu",
     },
   },
   tables: [
@@ -816,7 +830,7 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
     const t0 = performance.now();
     M = await loadModules();
     const backend = await setUpBackend(p.backend);
-    ctx.log(`backend: ${backend}`);
+    ctx.log(`backend: ${M.backendDescription() ?? backend}`);
     if (backend === "wasm") ctx.log((await import("../models/hrnn/native.ts")).describeFusedEngine());
     const source = await openSource(p, (m) => ctx.log(m));
     const learnedDir = ctx.inputs["meta-train"]?.dir;
@@ -860,7 +874,7 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
     if (p.overhead) {
       for (const network of p.networks) {
         ctx.progress(done, total, `${network} overhead`);
-        overheadRows.push(...await overheadOf(ctx, network, backend));
+        overheadRows.push(...await overheadOf(ctx, network, M.backendDescription() ?? backend));
         done += p.steps;
       }
     }

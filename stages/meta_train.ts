@@ -18,6 +18,7 @@ import { readTaskSet } from "./task_set.ts";
 import { WEIGHTS_FILE } from "./learned.ts";
 import { LEARNED_KINDS, type LearnedConfig, type LearnedKind } from "../models/hrnn/weights_file.ts";
 import type { MetaTrainSetupArgs } from "./meta_train_setup.ts";
+import { withGpuProfile } from "./profiles.ts";
 
 /** Params of {@link metaTrainStage}. */
 export interface MetaTrainParams extends Record<string, unknown> {
@@ -303,7 +304,7 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       description: "seconds a worker may take for one slot's unroll before its slot is reassigned",
     },
   },
-  profiles: {
+  profiles: withGpuProfile({
     smoke: {
       metaOptimizer: "adam",
       metaLr: 1e-3,
@@ -338,7 +339,7 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
       maxTaskDims: 2000,
     },
     paper: { maxMetaSteps: 100000 },
-  },
+  }),
   validate(p) {
     if (p.maxUnrollLength > 0 && p.minUnrollLength > p.maxUnrollLength) {
       throw new Error(
@@ -381,7 +382,7 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
   async run(ctx) {
     const p = ctx.params;
     // Heavy modules (TensorFlow.js) load only when the stage runs, so cached runs and --help stay fast.
-    const { initBackend } = await import("../lib/backend.ts");
+    const { initBackend, requireSyncReads } = await import("../lib/backend.ts");
     const { buildProblem } = await import("../tasks/registry.ts");
     const { preloadDatasets } = await import("../tasks/external.ts");
     const { workerSetup, META_TRAIN_SETUP_MODULE } = await import("./meta_train_setup.ts");
@@ -389,6 +390,7 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
     const { metaTrain } = await import("../models/meta/meta_train.ts");
     const { saveWeights } = await import("../models/hrnn/weights_file.ts");
     await initBackend();
+    requireSyncReads("stage meta-train");
     const set = await readTaskSet(ctx.inputs["generate-tasks"].dir);
     const all = set.tasks.filter((t) => t.split === "train");
     const resolveDataset = await preloadDatasets(all.map((t) => t.spec));

@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import { defineStage } from "../pipeline/stage.ts";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend, requireSyncReads } from "../lib/backend.ts";
 import { BASELINE_NAMES } from "../models/baselines.ts";
 import { trainProblem } from "../models/inner_loop.ts";
 import { logGrid, pickLearningRate, rankValue, type SweepPoint } from "../models/eval/stats.ts";
@@ -33,6 +33,7 @@ import {
   type TunedFile,
   type TunedProblem,
 } from "./eval_common.ts";
+import { withGpuProfile } from "./profiles.ts";
 
 /** Params of {@link tuneBaselines}. */
 export interface TuneBaselinesParams extends Record<string, unknown> {
@@ -144,11 +145,11 @@ export const tuneBaselines = defineStage<TuneBaselinesParams>({
       description: "only these task ids of the chosen split (empty: all)",
     },
   },
-  profiles: {
+  profiles: withGpuProfile({
     smoke: { lrPoints: 3, lrMin: 1e-3, lrMax: 1e-1, horizon: 40, maxProblems: 4 },
     default: { lrPoints: 7, horizon: 300, maxDims: 10000 },
     paper: { lrMin: 1e-6, lrMax: 10, lrPoints: 22, tuneSeeds: 5, horizon: 10000 },
-  },
+  }),
   validate(p) {
     if (p.optimizers.length === 0) throw new Error("optimizers=[] names no baseline to tune");
     if (p.lrMin > p.lrMax) throw new Error(`lrMin=${p.lrMin} must be at most lrMax=${p.lrMax}`);
@@ -198,6 +199,7 @@ export const tuneBaselines = defineStage<TuneBaselinesParams>({
   async run(ctx) {
     const p = ctx.params;
     await initBackend();
+    requireSyncReads("stage tune-baselines");
     const grid = logGrid(p.lrMin, p.lrMax, p.lrPoints);
     const seeds = runSeeds(p.seed, p.tuneSeeds);
     const tasksDir = ctx.inputs["generate-tasks"].dir;

@@ -59,7 +59,37 @@ export function registerWasmKernels(): string[] {
   return added;
 }
 
-/** Kernel registrar for `addKernelRegistrar` in `lib/backend.ts`: registers the wasm kernels for `wasm`. */
+/**
+ * The kernels of {@link WASM_KERNELS} and {@link WASM_KERNEL_FIXES} that `backend` has no kernel for (the
+ * WebGPU backend of tfjs 4.22 ships all of them; its `Sign` is correct for tiny values, which the tests
+ * check).
+ *
+ * @example
+ * ```ts
+ * missingKernels("webgpu"); // [] once tfjs-backend-webgpu is imported
+ * ```
+ */
+export function missingKernels(backend: string): string[] {
+  return [...WASM_KERNELS, ...WASM_KERNEL_FIXES].map((c) => c.kernelName).filter((k) =>
+    tf.getKernel(k, backend) === undefined
+  );
+}
+
+/**
+ * Kernel registrar for `addKernelRegistrar` in `lib/backend.ts`: registers the wasm kernels for `wasm`; for
+ * `webgpu`, checks that the backend has its own kernel for each of them and throws naming any it lacks.
+ *
+ * @example
+ * ```ts
+ * registerMissingKernels("wasm");
+ * ```
+ */
 export function registerMissingKernels(backend: string): void {
   if (backend === "wasm") registerWasmKernels();
+  if (backend === "webgpu") {
+    const missing = missingKernels("webgpu");
+    if (missing.length) {
+      throw new Error(`the tfjs webgpu backend lacks kernels lopt needs: ${missing.join(", ")}`);
+    }
+  }
 }

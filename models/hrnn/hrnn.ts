@@ -56,6 +56,7 @@ import {
 } from "./fused.ts";
 import { nativeKernelError } from "./native.ts";
 import { makeTapedFusedUpdater, type TapedFusedUpdater } from "./fused_taped.ts";
+import { makeWebGpuUpdater, webgpuFusedAvailable, type WebGpuUpdater } from "./webgpu.ts";
 
 /** Whether a gradient tape is recording (tfjs engine state). */
 function recording(): boolean {
@@ -119,9 +120,10 @@ export interface HrnnOptions {
    * `"native"` = the same kernels compiled for x86-64, loaded through FFI (`native.ts`: Linux x86-64 and
    * `--allow-ffi`; an error elsewhere); `"auto"` (default) = native, else fused, when the backend is wasm and the
    * config is supported (every option but attention, which runs on the ops path), else ops — recording a
-   * gradient or not.
+   * gradient or not. On the `webgpu` backend, `"auto"` and `"webgpu"` run the WGSL compute shader of
+   * `webgpu.ts` when no gradient is being recorded (`"webgpu"` elsewhere is an error), else ops.
    */
-  kernel?: "auto" | "ops" | "fused" | "native";
+  kernel?: "auto" | "ops" | "fused" | "native" | "webgpu";
 }
 
 /** The HRNN optimizer; also exposes the config it was built with. */
@@ -167,23 +169,40 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
   const dos = config.dynamicOutputScale;
   const attention = config.useAttention;
   const kernel = opts.kernel ?? "auto";
-  if (kernel !== "auto" && kernel !== "ops" && kernel !== "fused" && kernel !== "native") {
-    throw new Error(`HRNN kernel must be "auto", "ops", "fused" or "native", got ${JSON.stringify(kernel)}.`);
+  if (!["auto", "ops", "fused", "native", "webgpu"].includes(kernel)) {
+    throw new Error(
+      `HRNN kernel must be "auto", "ops", "fused", "native" or "webgpu", got ${JSON.stringify(kernel)}.`,
+    );
   }
   const unsupported = fusedUnsupportedReason(config);
-  if ((kernel === "fused" || kernel === "native") && unsupported) {
+  if ((kernel === "fused" || kernel === "native" || kernel === "webgpu") && unsupported) {
     throw new Error(
       `HRNN kernel "${kernel}" cannot run this config: ${unsupported}. Use kernel "ops" or "auto".`,
     );
   }
   let fused: FusedUpdater | null = null;
+  let gpu: WebGpuUpdater | null = null;
+  /** The WGSL updater when this update should use it: webgpu backend, no gradient recorded. */
+  function webgpuFor(sizes: number[]): WebGpuUpdater | null {
+    if (kernel === "webgpu" && !webgpuFusedAvailable() && !recording()) {
+      throw new Error(`HRNN kernel "webgpu" needs the webgpu backend (active: ${tf.getBackend()}).`);
+    }
+    if ((kernel !== "auto" && kernel !== "webgpu") || unsupported || sizes.some((n) => n === 0)) return null;
+    if (!webgpuFusedAvailable()) return null;
+    gpu ??= makeWebGpuUpdater(mp, config);
+    return gpu;
+  }
   let taped: TapedFusedUpdater | null = null;
   /** The engine an explicit or automatic fused choice runs on ("native" throws when it cannot load). */
   const engineChoice = () =>
     kernel === "native" || (kernel === "auto" && nativeKernelError() === null) ? "native" : "wasm";
   /** The differentiable fused updater when this update is recorded and should use it. */
   function tapedFor(sizes: number[]): TapedFusedUpdater | null {
-    if (kernel === "ops" || unsupported || sizes.some((n) => n === 0) || !recording()) return null;
+    if (
+      kernel === "ops" || kernel === "webgpu" || unsupported || sizes.some((n) => n === 0) || !recording()
+    ) {
+      return null;
+    }
     const loadError = tf.getBackend() === "wasm" ? fusedLoadError() : null;
     if (tf.getBackend() !== "wasm" || loadError) {
       if (kernel === "fused" || kernel === "native") {
@@ -201,7 +220,9 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
   }
   /** The fused updater when this update should use it (see {@link HrnnOptions.kernel}). */
   function fusedFor(sizes: number[]): FusedUpdater | null {
-    if (kernel === "ops" || unsupported || sizes.some((n) => n === 0) || recording()) return null;
+    if (kernel === "ops" || kernel === "webgpu" || unsupported || sizes.some((n) => n === 0) || recording()) {
+      return null;
+    }
     if (!fusedAvailable()) {
       if (kernel === "fused" || kernel === "native") {
         const loadError = tf.getBackend() === "wasm" ? fusedLoadError() : null;
@@ -293,6 +314,8 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
   function update(grads: tf.Tensor[], state: HrnnState, params: tf.Tensor[]) {
     checkShapes(grads, state, params);
     const counts = state.tensors.map((s) => s.scl_decay.shape[1]);
+    const onGpu = webgpuFor(counts);
+    if (onGpu) return onGpu.update(grads, state, params);
     const fast = fusedFor(counts);
     if (fast) return fast.update(grads, state, params);
     const fastTaped = tapedFor(counts);

@@ -116,14 +116,14 @@ function disposeTree(s: StateTree): void {
  * Runs `fn` under `tf.profile` and returns its result with the engine's peak byte count during the call
  * (absolute: every live tensor). Output values are not read back for NaN checks while profiling.
  */
-export async function withPeakBytes<T>(fn: () => T): Promise<{ result: T; peakBytes: number }> {
+export async function withPeakBytes<T>(fn: () => T | Promise<T>): Promise<{ result: T; peakBytes: number }> {
   const flag = "CHECK_COMPUTATION_FOR_ERRORS";
   const saved = tf.env().getBool(flag);
   tf.env().set(flag, false);
   let result: T | undefined;
   try {
-    const info = await tf.profile(() => {
-      result = fn();
+    const info = await tf.profile(async () => {
+      result = await fn();
       return [] as tf.Tensor[];
     });
     return { result: result as T, peakBytes: Math.max(info.peakBytes, tf.memory().numBytes) };
@@ -143,7 +143,7 @@ async function oneUpdate(
   const state = initState(optimizer, params);
   const stateBytes = optimizerStateBytes(state);
   const before = tf.memory().numBytes;
-  const run = () => {
+  const run = async () => {
     const t0 = performance.now();
     const out = tf.tidy(() =>
       optimizer.update(grads, state, params) as unknown as tf.TensorContainer
@@ -152,17 +152,17 @@ async function oneUpdate(
       state: StateTree;
     };
     // Synchronise on the last update (asynchronous backends; free on wasm and tfjs-node).
-    out.updates[out.updates.length - 1].dataSync();
+    await out.updates[out.updates.length - 1].data();
     return { out, ms: performance.now() - t0 };
   };
-  let r: ReturnType<typeof run>;
+  let r: Awaited<ReturnType<typeof run>>;
   let peak = before;
   if (profile) {
     const p = await withPeakBytes(run);
     r = p.result;
     peak = p.peakBytes;
   } else {
-    r = run();
+    r = await run();
   }
   tf.dispose(r.out.updates);
   disposeTree(r.out.state);
@@ -283,7 +283,7 @@ export async function timeTrainStep(
     state = warm.result.state;
     peakBytes = warm.peakBytes;
     for (let i = 0; i < repeats; i++) {
-      const r = trainStep(model, optimizer, state, x, y);
+      const r = await trainStep(model, optimizer, state, x, y);
       state = r.state;
       grad.push(r.gradMs);
       upd.push(r.updateMs);

@@ -136,15 +136,16 @@ function disposeReplacedState(old: StateTree, next: StateTree): void {
  * [B] or (soft) one-hot targets [B, numClasses]. Takes ownership of `state`: the returned state replaces it
  * and tensors of the old state that the new one does not reuse are disposed. Does not dispose `images` or
  * `labels`. When the loss is not finite the update is dropped (`applied: false`) and `state` is returned.
+ * Reads are asynchronous, so every backend runs it (WebGPU under Deno has no synchronous read).
  */
-export function trainStep<S extends StateTree>(
+export async function trainStep<S extends StateTree>(
   model: tf.LayersModel,
   optimizer: StepOptimizer<S>,
   state: S,
   images: tf.Tensor,
   labels: tf.Tensor,
   options: TrainStepOptions = {},
-): TrainStepResult<S> {
+): Promise<TrainStepResult<S>> {
   const training = options.training ?? true;
   const auxLossWeight = options.auxLossWeight ?? 0.4;
   const inShape = model.inputs[0].shape;
@@ -180,7 +181,7 @@ export function trainStep<S extends StateTree>(
     }
     return loss;
   }, vars);
-  const loss = value.dataSync()[0];
+  const loss = (await value.data())[0];
   const t1 = performance.now();
   const gradList = vars.map((v) => grads[v.name] ?? tf.zerosLike(v));
 
@@ -193,7 +194,7 @@ export function trainStep<S extends StateTree>(
       return s as unknown as tf.TensorContainer;
     }) as unknown as S;
     // Synchronise on the last weight written so updateMs covers the update on asynchronous backends too.
-    vars[vars.length - 1].dataSync();
+    await vars[vars.length - 1].data();
     disposeReplacedState(state, next);
     applied = true;
   }

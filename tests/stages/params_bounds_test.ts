@@ -183,7 +183,7 @@ Deno.test("params: below-minimum values, bad list lengths, json shapes and cross
 Deno.test("params: every profile of every stage resolves within the ranges", async () => {
   const results = await Deno.makeTempDir({ prefix: "lopt-bounds-" });
   try {
-    for (const profile of ["smoke", "default", "paper"]) {
+    for (const profile of ["smoke", "default", "paper", "gpu"]) {
       const r = await cli(["--results", join(results, profile), "--profile", profile, "--dry-run"]);
       assert.equal(r.code, 0, r.err);
     }
@@ -201,11 +201,11 @@ Deno.test("--params meta-train shows each profile's value next to the schema, wi
   assert.equal(r.code, 0, r.err);
   assert.match(
     r.out,
-    /\n {2}metaLr = 0\.001 {2}\(from profile default\)\n {6}accepts: {2}number in \[1e-12, 1\]\n {6}profiles: smoke 0\.001 \| default 0\.001 \| paper 0\.000001\n/,
+    /\n {2}metaLr = 0\.001 {2}\(from profile default\)\n {6}accepts: {2}number in \[1e-12, 1\]\n {6}profiles: smoke 0\.001 \| default 0\.001 \| paper 0\.000001 \| gpu 0\.001\n/,
   );
   assert.match(
     r.out,
-    /\n {2}maxMetaSteps = 1200 .*\n.*\n {6}profiles: smoke 6 \| default 1200 \| paper 100000\n/,
+    /\n {2}maxMetaSteps = 1200 .*\n.*\n {6}profiles: smoke 6 \| default 1200 \| paper 100000 \| gpu 1200\n/,
   );
   assert.match(r.out, /\n {2}seed = 0 {2}\(from schema default\)\n/);
   assert.doesNotMatch(r.out, /; default;|\(integer; default/);

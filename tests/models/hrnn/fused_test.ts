@@ -206,7 +206,7 @@ Deno.test("kernel option errors are clear", () => {
   const mp = createMetaParams(config, 0);
   assert.throws(
     () => makeHrnn(mp, config, { kernel: "fast" as "ops" }),
-    /"auto", "ops", "fused" or "native"/,
+    /"auto", "ops", "fused", "native" or "webgpu"/,
   );
   disposeMetaParams(mp);
 });

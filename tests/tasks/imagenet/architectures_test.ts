@@ -196,7 +196,7 @@ Deno.test("one Adam training step at tiny width: finite loss, learning, no tenso
     },
   ];
   for (const c of cases) {
-    await t.step(c.name, () => {
+    await t.step(c.name, async () => {
       const model = c.make();
       const opt = makeBaseline("adam", { learningRate: 1e-3 });
       const { x, y } = batch(3, 4, c.size, 4);
@@ -209,7 +209,7 @@ Deno.test("one Adam training step at tiny width: finite loss, learning, no tenso
       const losses: number[] = [];
       const times: string[] = [];
       for (let i = 0; i < c.steps; i++) {
-        const r = trainStep(model, opt, state, x, y);
+        const r = await trainStep(model, opt, state, x, y);
         state = r.state;
         assert.ok(r.applied && Number.isFinite(r.loss), `step ${i}: loss ${r.loss}`);
         assert.ok(r.gradMs > 0 && r.updateMs >= 0 && r.stepMs >= r.gradMs);
@@ -231,7 +231,7 @@ Deno.test("one Adam training step at tiny width: finite loss, learning, no tenso
   }
 });
 
-Deno.test("trainStep handles auxiliary logits and rejects mismatched batches", () => {
+Deno.test("trainStep handles auxiliary logits and rejects mismatched batches", async () => {
   const model = inceptionV3({
     widthMultiplier: 0.1,
     inputSize: 107,
@@ -243,13 +243,19 @@ Deno.test("trainStep handles auxiliary logits and rejects mismatched batches", (
   let state: StateTree = initOptimizerState(model, opt);
   assert.equal(optimizerStateBytes(state), 0);
   const { x, y } = batch(4, 2, 107, 3);
-  const r = trainStep(model, opt, state, x, y, { auxLossWeight: 0.4 });
+  const r = await trainStep(model, opt, state, x, y, { auxLossWeight: 0.4 });
   state = r.state;
   assert.ok(r.applied && Number.isFinite(r.loss));
   const bad = tf.zeros([2, 75, 75, 3]);
-  assert.throws(() => trainStep(model, opt, state, bad, y), /images must have shape \[B, 107, 107, 3\]/);
+  await assert.rejects(
+    () => trainStep(model, opt, state, bad, y),
+    /images must have shape \[B, 107, 107, 3\]/,
+  );
   const badLabels = tf.zeros([3], "int32");
-  assert.throws(() => trainStep(model, opt, state, x, badLabels), /labels must be class indices \[2\]/);
+  await assert.rejects(
+    () => trainStep(model, opt, state, x, badLabels),
+    /labels must be class indices \[2\]/,
+  );
   tf.dispose([x, y, bad, badLabels]);
   model.dispose();
 });

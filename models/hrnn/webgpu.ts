@@ -1,0 +1,241 @@
+/**
+ * The fused inference path of the HRNN update on the tfjs `webgpu` backend: the per-coordinate work of one
+ * tensor runs as ONE WGSL compute shader (`webgpu_shader.ts`, the GPU counterpart of the WebAssembly / native
+ * kernel of `fused.ts`), registered as the tfjs WebGPU kernel `LoptHrnnCoordsWebGPU`. Everything stays on
+ * the GPU (no reads back): per tensor, one concat packs the per-coordinate rows, a few tiny ops build the
+ * first-step indicators, μ_ℓ and the external bias, the shader writes every new state row and per-workgroup
+ * partial sums into one packed output (tfjs WebGPU programs have one output and at most 7 inputs), slices
+ * split it, and the tensor RNN, the RMS normalisation and the global RNN run as tfjs ops on the summed rows,
+ * as on the ops path. Not differentiable: `makeHrnn` uses it when no gradient is being recorded.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { type HrnnConfig, inpDecayLearned, numFeatures } from "./config.ts";
+import type { MetaParams } from "./meta_params.ts";
+import type { HrnnState, HrnnTensorState } from "./hrnn.ts";
+import { biasGruCell, levelGruWeights } from "./gru.ts";
+import { FUSED_LIMITS, fusedUnsupportedReason, kernelFlags } from "./fused.ts";
+import {
+  hrnnShaderSource,
+  rowCounts,
+  type ShaderConfig,
+  sumsWidth,
+  weightLayout,
+  WORKGROUP,
+} from "./webgpu_shader.ts";
+
+/** Name of the registered tfjs WebGPU kernel. */
+export const WEBGPU_KERNEL_NAME = "LoptHrnnCoordsWebGPU";
+
+export { FUSED_LIMITS as WEBGPU_LIMITS };
+
+/** The parts of tfjs-backend-webgpu's backend this module uses (4.22: `runWebGPUProgram`). */
+interface WebGpuBackendLike {
+  runWebGPUProgram(
+    program: unknown,
+    inputs: tf.TensorInfo[],
+    dtype: "float32",
+    uniforms?: { type: "int32" | "float32"; data: number[] }[],
+  ): tf.TensorInfo;
+}
+
+/** A tfjs WebGPUProgram (tfjs-backend-webgpu 4.22 `webgpu_program.ts`) running the HRNN pass. */
+class HrnnCoordsProgram {
+  variableNames = ["X", "H", "W", "V"];
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout = { x: [0] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
+  uniforms = "n : i32,";
+  readonly #config: ShaderConfig;
+
+  constructor(config: ShaderConfig, n: number) {
+    this.#config = config;
+    const groups = Math.ceil(n / WORKGROUP);
+    this.outputShape = [n * config.n0 + rowCounts(config).outRows * n + groups * sumsWidth(config)];
+    this.dispatch = [groups, 1, 1];
+    this.shaderKey = `lopt_hrnn_${config.k}_${config.n0}_${config.f}_${config.flags}`;
+  }
+
+  getUserCode(): string {
+    return hrnnShaderSource(this.#config);
+  }
+}
+
+let registered = false;
+function registerKernelOnce(): void {
+  if (registered) return;
+  registered = true;
+  tf.registerKernel({
+    kernelName: WEBGPU_KERNEL_NAME,
+    backendName: "webgpu",
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const a = attrs as unknown as ShaderConfig & { n: number };
+      const config = { k: a.k, n0: a.n0, f: a.f, flags: a.flags };
+      const b = backend as unknown as WebGpuBackendLike;
+      const program = new HrnnCoordsProgram(config, a.n);
+      return b.runWebGPUProgram(
+        program,
+        [inputs.X, inputs.H, inputs.W, inputs.V] as tf.TensorInfo[],
+        "float32",
+        [{ type: "int32", data: [a.n] }],
+      );
+    },
+  });
+}
+
+/** Whether the WGSL pass can run now: the active backend is webgpu and no gradient is being recorded. */
+export function webgpuFusedAvailable(): boolean {
+  if (tf.getBackend() !== "webgpu") return false;
+  const state = (tf.engine() as unknown as { state: { gradientDepth: number } }).state;
+  return !(state.gradientDepth > 0);
+}
+
+/** The WebGPU fused update of one HRNN optimizer; `update` has the signature of `makeHrnn`'s. */
+export interface WebGpuUpdater {
+  /** One update, same inputs and outputs as the ops path. Call only when {@link webgpuFusedAvailable}. */
+  update(
+    grads: tf.Tensor[],
+    state: HrnnState,
+    params: tf.Tensor[],
+  ): { updates: tf.Tensor[]; state: HrnnState };
+}
+
+/**
+ * Builds the WebGPU fused updater for meta-parameters and a config it supports (the same as the wasm
+ * kernel's: check `fusedUnsupportedReason` first).
+ *
+ * @example
+ * ```ts
+ * const upd = makeWebGpuUpdater(meta, config);
+ * const { updates, state: next } = upd.update(grads, state, params);
+ * ```
+ */
+export function makeWebGpuUpdater(mp: MetaParams, config: HrnnConfig): WebGpuUpdater {
+  const reason = fusedUnsupportedReason(config);
+  if (reason) throw new Error(`HRNN WebGPU kernel cannot run this config: ${reason}. Use kernel "ops".`);
+  registerKernelOnce();
+  const sizes = config.levelSizes;
+  const levels = sizes.length;
+  const n0 = sizes[0];
+  const k = config.numGradientScales;
+  const f = numFeatures(config);
+  const dos = config.dynamicOutputScale;
+  const shader: ShaderConfig = { k, n0, f, flags: kernelFlags(config) };
+  const layout = weightLayout(shader);
+  const { outRows } = rowCounts(shader);
+  const S = sumsWidth(shader);
+  /**
+   * The meta-parameter block W (see `weightLayout`): one concat of the meta-parameters, built in each
+   * update's tidy (no tensor outlives an update, and a replaced meta-parameter is picked up at once).
+   */
+  function weights(): tf.Tensor1D {
+    const flat = (name: string) => mp[name].reshape([-1]);
+    const zeros = (len: number) => tf.zeros([len]);
+    const scalar = (name: string, use: boolean) => (use ? flat(name) : zeros(1));
+    const w = tf.concat([
+      tf.tensor1d([config.maxLogLr]),
+      scalar("step_offset", dos),
+      dos ? tf.sigmoid(flat("lr_momentum_logit")) : zeros(1),
+      scalar("readout/scl_decay_b", config.learnableDecay),
+      scalar("readout/inp_decay_b", inpDecayLearned(config)),
+      scalar("readout/lr_b", dos),
+      flat("gru0/gates_w"),
+      flat("gru0/gates_b"),
+      flat("gru0/cand_w"),
+      flat("gru0/cand_b"),
+      flat("readout/update_w"),
+      config.learnableDecay ? flat("readout/scl_decay_w") : zeros(n0),
+      inpDecayLearned(config) ? flat("readout/inp_decay_w") : zeros(n0),
+      dos ? flat("readout/lr_w") : zeros(n0),
+      config.useGradientShortcut ? flat("shortcut/update") : zeros(k),
+    ]) as tf.Tensor1D;
+    if (w.size !== layout.total) {
+      throw new Error(
+        `HRNN WebGPU kernel: meta-parameter block of ${w.size} floats, expected ${layout.total}`,
+      );
+    }
+    return w;
+  }
+
+  const affineRow = (x: tf.Tensor, name: string) =>
+    tf.add(tf.matMul(x as tf.Tensor2D, mp[`${name}_w`] as tf.Tensor2D), mp[`${name}_b`]) as tf.Tensor2D;
+
+  function update(grads: tf.Tensor[], state: HrnnState, params: tf.Tensor[]) {
+    return tf.tidy(() => {
+      const w = weights();
+      const counts = state.tensors.map((t) => t.scl_decay.shape[1]);
+      const globalOld = state.global ?? null;
+      const bias0Global = globalOld && levels >= 3 ? affineRow(globalOld, "bias0/from_level2") : null;
+      const bias1 = globalOld && levels >= 3 ? affineRow(globalOld, "bias1/from_level2") : null;
+      let problemLrMean: tf.Tensor | null = null;
+      if (dos && config.useRelativeLr && config.useProblemLrMean) {
+        const total = counts.reduce((a, c) => a + c, 0);
+        problemLrMean = tf.div(tf.addN(state.tensors.map((t) => tf.sum(t.log_learning_rate!))), total);
+      }
+      const updates: tf.Tensor[] = [];
+      const newTensors: HrnnTensorState[] = [];
+      const newLayers: tf.Tensor2D[] = [];
+      state.tensors.forEach((ts, j) => {
+        const n = counts[j];
+        const rows: tf.Tensor[] = [grads[j].reshape([1, n]), ts.inp_decay, ts.scl_decay];
+        if (dos) rows.push(ts.log_learning_rate!);
+        rows.push(...ts.grad_accum, ...ts.ms);
+        const x = tf.concat(rows, 0);
+        // §2.3 first-step rule per timescale: sign(max |ms|) (0 while ms is all zero).
+        const nz = tf.sign(tf.max(tf.abs(k === 1 ? ts.ms[0] : tf.concat(ts.ms, 0)), 1));
+        const lrMean = dos && config.useRelativeLr
+          ? (problemLrMean ?? tf.mean(ts.log_learning_rate!)).reshape([1])
+          : tf.zeros([1]);
+        let bias0: tf.Tensor = tf.zeros([1, 3 * n0]);
+        if (ts.layer && levels >= 2) bias0 = affineRow(ts.layer, "bias0/from_level1");
+        if (bias0Global) bias0 = tf.add(bias0, bias0Global);
+        const v = tf.concat([lrMean, nz, bias0.reshape([3 * n0])]);
+        const out = tf.engine().runKernel(
+          WEBGPU_KERNEL_NAME,
+          { X: x, H: ts.parameter, W: w, V: v } as unknown as tf.NamedTensorMap,
+          { ...shader, n } as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor1D;
+        const rowAt = (r: number) => tf.slice(out, [n * n0 + r * n], [n * 1]).reshape([1, n]) as tf.Tensor2D;
+        const groups = Math.ceil(n / WORKGROUP);
+        const sums = tf.sum(tf.slice(out, [n * n0 + outRows * n], [groups * S]).reshape([groups, S]), 0);
+        const ns: HrnnTensorState = {
+          parameter: tf.slice(out, [0], [n * n0]).reshape([n, n0]) as tf.Tensor2D,
+          scl_decay: rowAt(0),
+          inp_decay: rowAt(1),
+          grad_accum: Array.from({ length: k }, (_, i) => rowAt(3 + i)),
+          ms: Array.from({ length: k }, (_, i) => rowAt(3 + k + i)),
+        };
+        if (dos) ns.log_learning_rate = rowAt(3 + 2 * k);
+        const means = tf.div(sums, n).reshape([1, S]);
+        // Step 7: tensor RNN on the coordinate means of [h0', z] (of h0' alone when z is the K scaled grads).
+        if (ts.layer && levels >= 2) {
+          const u1 = tf.slice(means, [0, 0], [1, f > k ? n0 + f : n0]) as tf.Tensor2D;
+          const h1 = biasGruCell(levelGruWeights(mp, 1), u1, ts.layer, bias1);
+          ns.layer = h1;
+          newLayers.push(h1);
+        }
+        // Step 8: RMS normalisation of the direction; the shader wrote η·d, the update is −η·d / rms(d).
+        const step = rowAt(2);
+        const scale = dos
+          ? tf.neg(tf.rsqrt(tf.add(tf.slice(means, [0, S - 1], [1, 1]), 1e-16)))
+          : tf.scalar(-1);
+        updates.push(tf.mul(step, scale).reshape(params[j].shape));
+        newTensors.push(ns);
+      });
+      // Step 13: global RNN.
+      const newState: HrnnState = { tensors: newTensors };
+      if (globalOld && levels >= 3) {
+        const input = config.globalInput === "mean"
+          ? tf.div(tf.addN(newLayers), newLayers.length) as tf.Tensor2D
+          : newLayers[newLayers.length - 1];
+        newState.global = biasGruCell(levelGruWeights(mp, 2), input, globalOld, null);
+      }
+      return { updates, state: newState };
+    });
+  }
+
+  return { update };
+}
