@@ -18,6 +18,7 @@ import type { MetaTrainParams } from "./meta_train.ts";
 import type { TaskRecord } from "./task_set.ts";
 import type { Problem } from "../tasks/problem.ts";
 import type { Optimizer } from "../models/optimizer.ts";
+import { withGpuProfile } from "./profiles.ts";
 
 /** One ablation: overrides of the HRNN config and of meta-train's params. */
 export interface AblationVariant {
@@ -162,11 +163,11 @@ export const ablationsStage = defineStage<AblationsParams>({
       description: "evaluate on the first N problems tune-baselines tuned (0: all)",
     },
   },
-  profiles: {
+  profiles: withGpuProfile({
     smoke: { variants: ["no-grad-products", "no-log-objective"], seeds: 1, metaSteps: 2, maxProblems: 2 },
     default: {},
     paper: { metaSteps: 10_000 },
-  },
+  }),
   tables: [
     {
       name: "ablation_runs",

@@ -18,6 +18,7 @@
 import { defineStage } from "../pipeline/stage.ts";
 import { MAX_SEED } from "../lib/rng.ts";
 import type { ArtifactRef } from "../pipeline/stage.ts";
+import { withGpuProfile } from "./profiles.ts";
 
 /** The meta-training stages whose learned optimizers `eval-horizon` compares. */
 export const HORIZON_LEARNED_STAGES = ["meta-train", "meta-train-l2l-lstm", "meta-train-crnn"] as const;
@@ -105,12 +106,12 @@ export const evalHorizon = defineStage<EvalHorizonParams>({
       description: "evaluate only the first N problems tune-baselines tuned (0: all)",
     },
   },
-  profiles: {
+  profiles: withGpuProfile({
     smoke: { steps: 200, curvePoints: 12, maxProblems: 2 },
     default: { steps: 10_000 },
     // The paper's unrolls are uncapped: 50 + 5·200 = 1,050 steps, so 10x that.
     paper: { steps: 20_000 },
-  },
+  }),
   tables: [
     {
       name: "horizon_curves",

@@ -50,7 +50,9 @@ export function metaTrainVariant(
   const base = metaTrainStage;
   const table = `meta_train_curve_${kind.replaceAll("-", "_")}`;
   const profiles: StageDef<MetaTrainParams>["profiles"] = {};
-  for (const name of ["smoke", "default", "paper"]) profiles[name] = { ...base.profiles[name], ...protocol };
+  for (const name of ["smoke", "default", "paper", "gpu"]) {
+    profiles[name] = { ...base.profiles[name], ...protocol };
+  }
   return {
     ...base,
     name: `meta-train-${kind}`,

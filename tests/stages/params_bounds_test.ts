@@ -205,7 +205,7 @@ Deno.test("--params meta-train shows each profile's value next to the schema, wi
   );
   assert.match(
     r.out,
-    /\n {2}maxMetaSteps = 1200 .*\n.*\n {6}profiles: smoke 6 \| default 1200 \| paper 100000 \| gpu 1200\n/,
+    /\n {2}maxMetaSteps = 2400 .*\n.*\n {6}profiles: smoke 6 \| default 2400 \| paper 100000 \| gpu 2400\n/,
   );
   assert.match(r.out, /\n {2}seed = 0 {2}\(from schema default\)\n/);
   assert.doesNotMatch(r.out, /; default;|\(integer; default/);
