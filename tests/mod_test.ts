@@ -4,22 +4,12 @@
  * "install tfjs-node" banner never appears. Each case runs in a fresh Deno process (a backend is process-wide).
  */
 import { strict as assert } from "node:assert";
-import { fileURLToPath } from "node:url";
+import { REPO, runDeno } from "./fixtures/deno_process.ts";
 import * as lopt from "../mod.ts";
 
-const REPO = fileURLToPath(new URL("../", import.meta.url));
-
 async function script(code: string): Promise<{ code: number; text: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--node-modules-dir=auto", "--ext=ts", code],
-    cwd: REPO,
-    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, text: dec.decode(out.stdout) + dec.decode(out.stderr) };
+  const r = await runDeno(["eval", "--node-modules-dir=auto", "--ext=ts", code]);
+  return { code: r.code, text: r.stdout + r.stderr };
 }
 
 const TRAIN = `

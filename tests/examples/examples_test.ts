@@ -5,23 +5,11 @@
  */
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { runDeno } from "../fixtures/deno_process.ts";
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const FLAGS = ["--node-modules-dir=auto", "--allow-read", "--allow-env", "--allow-ffi"];
 
-async function deno(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: REPO,
-    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const deno = runDeno;
 
 /** The last line of stdout, parsed (each example ends with one JSON line). */
 function lastJson(stdout: string): Record<string, unknown> {

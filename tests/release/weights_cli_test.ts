@@ -5,24 +5,13 @@
  */
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { type DenoProcessResult, runDeno } from "../fixtures/deno_process.ts";
 import { decodeBase64, sha256Hex } from "../../models/hrnn/kernel/encoding.ts";
 import type { PretrainedRelease } from "../../models/release_record.ts";
 import { loadLearnedOptimizer } from "../../mod.ts";
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
-
-async function release(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-q", "--node-modules-dir=auto", "-P=pipeline", "release/weights_cli.ts", ...args],
-    cwd: REPO,
-    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function release(...args: string[]): Promise<DenoProcessResult> {
+  return runDeno(["run", "-q", "--node-modules-dir=auto", "-P=pipeline", "release/weights_cli.ts", ...args]);
 }
 
 Deno.test("release-weights --profile smoke writes weights, record and README that match the pipeline run", async () => {
