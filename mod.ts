@@ -42,7 +42,7 @@ export {
   sgd,
   type SgdHparams,
 } from "./models/baselines.ts";
-export type { Optimizer, OptState, UpdateResult } from "./models/optimizer.ts";
+export type { Optimizer, OptState, UpdateResult } from "./lib/optimizer.ts";
 export type { HrnnOptimizer, HrnnState } from "./models/hrnn/hrnn.ts";
 export type { HrnnConfig } from "./models/hrnn/config.ts";
 export type { PretrainedRelease, ReleaseRecheckRun } from "./models/release_record.ts";

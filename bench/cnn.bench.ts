@@ -27,7 +27,7 @@ import { makeHrnnConfig } from "../models/hrnn/config.ts";
 import { makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";
 import { disposeReplaced } from "../models/inner_loop.ts";
-import type { Optimizer, OptState } from "../models/optimizer.ts";
+import type { Optimizer, OptState } from "../lib/optimizer.ts";
 import { toTfOptimizer } from "../models/tf_adapter.ts";
 import {
   buildLayersConvNet,

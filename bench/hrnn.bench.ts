@@ -17,7 +17,7 @@ import { initBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
 import { type BenchDef, type BenchExtra, formatBenchTable, median, runBenches } from "../pipeline/bench.ts";
 import { adam } from "../models/baselines.ts";
-import type { Optimizer, OptState } from "../models/optimizer.ts";
+import type { Optimizer, OptState } from "../lib/optimizer.ts";
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
 import { type HrnnOptimizer, type HrnnState, makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";

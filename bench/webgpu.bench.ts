@@ -19,7 +19,7 @@ import { backendDescription, initBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
 import { type BenchDef, type BenchExtra, median } from "../pipeline/bench.ts";
 import { adam } from "../models/baselines.ts";
-import type { Optimizer, OptState } from "../models/optimizer.ts";
+import type { Optimizer, OptState } from "../lib/optimizer.ts";
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
 import { makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";

@@ -22,7 +22,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Optimizer, OptState, UpdateResult } from "./optimizer.ts";
+import type { Optimizer, OptState, UpdateResult } from "../lib/optimizer.ts";
 
 /** Names accepted by {@link makeBaseline}. */
 export const BASELINE_NAMES = ["sgd", "momentum", "nesterov", "rmsprop", "adam"] as const;

@@ -21,7 +21,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../lib/rng.ts";
 import type { Problem } from "../tasks/problem.ts";
-import type { Optimizer, OptState } from "./optimizer.ts";
+import type { Optimizer, OptState } from "../lib/optimizer.ts";
 
 /** All tensors in an optimizer state tree, depth-first, in a stable order (object keys in insertion order). */
 export function stateTensors(state: OptState): tf.Tensor[] {

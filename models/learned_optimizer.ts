@@ -9,7 +9,7 @@
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { type BackendSelection, selectBackendForUser } from "../lib/backend.ts";
 import { denoRuntime, runtimeName } from "../lib/runtime.ts";
-import type { Optimizer } from "./optimizer.ts";
+import type { Optimizer } from "../lib/optimizer.ts";
 import { optimizerFromWeights } from "./meta/learned_kinds.ts";
 import { fusedLoadError, fusedUnsupportedReason } from "./hrnn/fused.ts";
 import { describeFusedEngine } from "./hrnn/native.ts";

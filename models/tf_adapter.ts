@@ -21,7 +21,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { makeBaseline } from "./baselines.ts";
 import { disposeReplaced, stateTensors } from "./inner_loop.ts";
-import type { Optimizer, OptState } from "./optimizer.ts";
+import type { Optimizer, OptState } from "../lib/optimizer.ts";
 
 interface Slot {
   /** Variable names in the optimizer's parameter order. */

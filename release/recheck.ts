@@ -7,7 +7,7 @@
  * @module
  */
 import { trainProblem } from "../models/inner_loop.ts";
-import type { Optimizer } from "../models/optimizer.ts";
+import type { Optimizer } from "../lib/optimizer.ts";
 import { needsExternalData } from "../tasks/heldout.ts";
 import { buildProblem } from "../tasks/registry.ts";
 import { learnedSeed, runRng } from "../stages/eval_common.ts";

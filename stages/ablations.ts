@@ -17,7 +17,7 @@ import type { HrnnConfig } from "../models/hrnn/config.ts";
 import type { MetaTrainParams } from "./meta_train.ts";
 import type { TaskRecord } from "./task_set.ts";
 import type { Problem } from "../tasks/problem.ts";
-import type { Optimizer } from "../models/optimizer.ts";
+import type { Optimizer } from "../lib/optimizer.ts";
 import { withGpuProfile } from "./profiles.ts";
 
 /** One ablation: overrides of the HRNN config and of meta-train's params. */

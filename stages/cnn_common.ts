@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { Rng } from "../lib/rng.ts";
 import type { ParamSpec, StageContext, TableSpec } from "../pipeline/stage.ts";
 import { disposeReplaced } from "../models/inner_loop.ts";
-import type { Optimizer, OptState, UpdateResult } from "../models/optimizer.ts";
+import type { Optimizer, OptState, UpdateResult } from "../lib/optimizer.ts";
 import {
   CONVNET_NAMES,
   convNetBatchStats,

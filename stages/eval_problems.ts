@@ -15,7 +15,7 @@ import { defineStage } from "../pipeline/stage.ts";
 import { initBackend, requireSyncReads } from "../lib/backend.ts";
 import { trainProblem, type TrainRecord } from "../models/inner_loop.ts";
 import { type LongHorizonResult, longHorizonRun } from "../models/eval/long_horizon.ts";
-import type { Optimizer, OptState } from "../models/optimizer.ts";
+import type { Optimizer, OptState } from "../lib/optimizer.ts";
 import {
   compareOnProblem,
   downsampleSteps,

@@ -29,7 +29,7 @@ import type * as tfTypes from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import type { BackendName } from "../lib/backend.ts";
-import type { Optimizer } from "../models/optimizer.ts";
+import type { Optimizer } from "../lib/optimizer.ts";
 import type { ImageBatchSource } from "../tasks/imagenet/standin.ts";
 import type { StateTree, StepOptimizer } from "../tasks/imagenet/train_step.ts";
 import type { StepTiming, UpdateTiming } from "../tasks/imagenet/overhead.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import type { Optimizer } from "../models/optimizer.ts";
+import type { Optimizer } from "../lib/optimizer.ts";
 import type { LearnedKind, WeightsProvenance } from "../models/hrnn/weights_file.ts";
 
 /** File name of the weights inside the `meta-train` artifact (whatever learned optimizer it holds). */

@@ -7,7 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Optimizer, OptState } from "../optimizer.ts";
+import type { Optimizer, OptState } from "../../lib/optimizer.ts";
 import { type FullLossPoint, trainProblem } from "../inner_loop.ts";
 import type { Problem } from "../../tasks/problem.ts";
 import type { Rng } from "../../lib/rng.ts";

@@ -33,7 +33,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../../lib/rng.ts";
-import type { Optimizer } from "../optimizer.ts";
+import type { Optimizer } from "../../lib/optimizer.ts";
 import { type HrnnConfig, inpDecayLearned, MIN_LOG_LR, numFeatures, validateConfig } from "./config.ts";
 import { blockFeatures, coordinateFeatures } from "./features.ts";
 import {

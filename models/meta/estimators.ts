@@ -11,7 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../../lib/rng.ts";
-import type { OptState } from "../optimizer.ts";
+import type { OptState } from "../../lib/optimizer.ts";
 import type { Problem } from "../../tasks/problem.ts";
 import type { LearnedOptimizer } from "./learned.ts";
 import { disposeTree } from "./state_tree.ts";

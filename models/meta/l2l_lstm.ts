@@ -17,7 +17,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Optimizer } from "../optimizer.ts";
+import type { Optimizer } from "../../lib/optimizer.ts";
 import type { LearnedOptimizer } from "./learned.ts";
 import type { MetaParamSpec } from "../hrnn/meta_params.ts";
 import { matMul, matMulBias, tanhFast } from "../hrnn/ops.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Optimizer, OptState } from "../optimizer.ts";
+import type { Optimizer, OptState } from "../../lib/optimizer.ts";
 import type { Rng } from "../../lib/rng.ts";
 
 /** Options passed when an optimizer is built from meta-parameters. */

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Optimizer } from "../optimizer.ts";
+import type { Optimizer } from "../../lib/optimizer.ts";
 import type { LearnedOptimizer } from "./learned.ts";
 import type { HrnnConfig } from "../hrnn/config.ts";
 import type { LearnedKind, LoadedWeights } from "../hrnn/weights_file.ts";

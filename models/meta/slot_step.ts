@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Problem, ProblemSpec } from "../../tasks/problem.ts";
-import type { OptState } from "../optimizer.ts";
+import type { OptState } from "../../lib/optimizer.ts";
 import { Rng } from "../../lib/rng.ts";
 import type { LearnedOptimizer } from "./learned.ts";
 import { startTrajectories, type UnrollConfig } from "./unroll.ts";

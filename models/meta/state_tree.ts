@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { OptState } from "../optimizer.ts";
+import type { OptState } from "../../lib/optimizer.ts";
 
 /** Applies `fn` to every tensor leaf of a state tree; numbers pass through `num` (identity by default). */
 export function mapTree(

@@ -15,7 +15,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Optimizer, OptState } from "../optimizer.ts";
+import type { Optimizer, OptState } from "../../lib/optimizer.ts";
 import type { Problem } from "../../tasks/problem.ts";
 import { type BatchedProblem, stackInstances } from "../../tasks/batched.ts";
 import type { Rng } from "../../lib/rng.ts";

@@ -4,7 +4,7 @@ import { initBackend } from "../../lib/backend.ts";
 import { Rng } from "../../lib/rng.ts";
 import { BASELINE_NAMES, makeBaseline } from "../../models/baselines.ts";
 import { disposeReplaced, stateTensors } from "../../models/inner_loop.ts";
-import type { OptState } from "../../models/optimizer.ts";
+import type { OptState } from "../../lib/optimizer.ts";
 
 await initBackend();
 

@@ -4,7 +4,7 @@ import { initBackend } from "../../lib/backend.ts";
 import { Rng } from "../../lib/rng.ts";
 import { makeBaseline } from "../../models/baselines.ts";
 import { trainProblem, trainSeeds } from "../../models/inner_loop.ts";
-import type { Optimizer, OptState } from "../../models/optimizer.ts";
+import type { Optimizer, OptState } from "../../lib/optimizer.ts";
 import type { Batch, Problem } from "../../tasks/problem.ts";
 
 await initBackend();

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend.ts";
 import { Rng } from "../../lib/rng.ts";
 import { makeBaseline } from "../../models/baselines.ts";
-import type { Optimizer, OptState } from "../../models/optimizer.ts";
+import type { Optimizer, OptState } from "../../lib/optimizer.ts";
 import { LoptTfOptimizer, toTfOptimizer } from "../../models/tf_adapter.ts";
 
 await initBackend();

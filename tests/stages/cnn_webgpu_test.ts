@@ -7,7 +7,7 @@ import { makeBaseline } from "../../models/baselines.ts";
 import { makeHrnnConfig } from "../../models/hrnn/config.ts";
 import { makeHrnn } from "../../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams } from "../../models/hrnn/meta_params.ts";
-import type { Optimizer } from "../../models/optimizer.ts";
+import type { Optimizer } from "../../lib/optimizer.ts";
 import {
   CNN_PARAMS,
   CNN_PROFILES,
