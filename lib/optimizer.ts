@@ -39,3 +39,14 @@ export interface Optimizer<S extends OptState = OptState> {
    */
   updateInstances?(grads: tf.Tensor[][], states: S[], params: tf.Tensor[][]): UpdateResult<S>[];
 }
+
+/**
+ * The name under which results, tables and reports list the learned optimizer being evaluated (beside the
+ * baselines' own names `adam`, `rmsprop`, `momentum`).
+ *
+ * @example
+ * ```ts
+ * const optimizers = [LEARNED_OPTIMIZER_NAME, "adam"]; // ["learned", "adam"]
+ * ```
+ */
+export const LEARNED_OPTIMIZER_NAME = "learned";
