@@ -25,6 +25,7 @@ import {
   requestWebGpuAdapter,
   type WebGpuAdapter,
 } from "./webgpu_adapter.ts";
+import { installChunkedAddN } from "./webgpu_add_n.ts";
 
 /** Backends lopt knows how to set up. */
 export const BACKENDS = ["wasm", "cpu", "tensorflow", "webgpu"] as const;
@@ -78,6 +79,7 @@ export async function initBackend(name: BackendName = defaultBackend()): Promise
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`TensorFlow.js could not initialise the '${name}' backend.`);
   await tf.ready();
+  if (name === "webgpu") installChunkedAddN(webgpuStorageBufferLimit());
   current = name;
   description = desc;
   announceComputeDevice(desc);
@@ -315,4 +317,11 @@ export async function selectBackendForUser(): Promise<BackendSelection> {
 function silenceCpuBanner(): void {
   const cpu = tf.findBackend("cpu") as { firstUse?: boolean } | null;
   if (cpu && "firstUse" in cpu) cpu.firstUse = false;
+}
+
+/** How many storage buffers one shader of the active `webgpu` backend's device may bind. */
+function webgpuStorageBufferLimit(): number {
+  const device = (tf.backend() as unknown as { device: { limits: { maxStorageBuffersPerShaderStage: number } } })
+    .device;
+  return device.limits.maxStorageBuffersPerShaderStage;
 }
