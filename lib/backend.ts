@@ -321,7 +321,8 @@ function silenceCpuBanner(): void {
 
 /** How many storage buffers one shader of the active `webgpu` backend's device may bind. */
 function webgpuStorageBufferLimit(): number {
-  const device = (tf.backend() as unknown as { device: { limits: { maxStorageBuffersPerShaderStage: number } } })
-    .device;
+  const device =
+    (tf.backend() as unknown as { device: { limits: { maxStorageBuffersPerShaderStage: number } } })
+      .device;
   return device.limits.maxStorageBuffersPerShaderStage;
 }
