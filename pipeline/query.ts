@@ -13,8 +13,10 @@
 
 import { parseArgs } from "node:util";
 import { LIVE_UNAVAILABLE, openLiveSnapshot } from "./live_snapshot.ts";
-import { resolveResultsDir, ResultsStore } from "./store.ts";
-import type { QueryResult, SchemaColumn } from "./store.ts";
+import { resolveResultsDir } from "./results_dir.ts";
+import { ResultsStore } from "./store.ts";
+import type { QueryResult } from "./duck_values.ts";
+import type { SchemaColumn } from "./result_tables.ts";
 
 /**
  * The statements run before any user SQL: no access to files, the network or extensions outside the

@@ -5,7 +5,7 @@
  * @module
  */
 import { type DuckDBConnection, DuckDBTypeId } from "@duckdb/node-api";
-import type { QueryResult } from "../pipeline/store.ts";
+import type { QueryResult } from "../pipeline/duck_values.ts";
 
 /** Converts a DuckDB JS value to a plain JSON-like value (BIGINT to number when safe, dates to ISO text). */
 export function plainValue(v: unknown, typeId?: DuckDBTypeId): unknown {

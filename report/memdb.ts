@@ -10,7 +10,7 @@
 import { DuckDBInstance } from "@duckdb/node-api";
 import { join } from "node:path";
 import type { ArtifactRef, TableSpec } from "../pipeline/stage.ts";
-import { quoteIdent } from "../pipeline/store.ts";
+import { quoteIdent } from "../pipeline/duck_values.ts";
 import { runQuery } from "./duck.ts";
 import { sqlString } from "./sections.ts";
 import type { QueryFn } from "./types.ts";

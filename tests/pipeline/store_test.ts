@@ -1,12 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  DB_FILE,
-  loadMigrations,
-  resolveResultsDir,
-  ResultsStore,
-  SCHEMA_DIR,
-} from "../../pipeline/store.ts";
+import { loadMigrations, SCHEMA_DIR } from "../../pipeline/migrations.ts";
+import { DB_FILE, resolveResultsDir } from "../../pipeline/results_dir.ts";
+import { ResultsStore } from "../../pipeline/store.ts";
 import type { TableSpec } from "../../pipeline/stage.ts";
 
 const quiet = { log: () => {} };
