@@ -46,6 +46,8 @@ export interface CliOptions {
   openStore?: (resultsDir: string) => Promise<StoreLike>;
   /** Resolves the results dir from `--results` (default: `resolveResultsDir` from `pipeline/store.ts`). */
   resolveResultsDir?: (flag?: string) => string;
+  /** Root the stages' `codeDeps` are relative to (default: the repository root). */
+  codeRoot?: string;
   /** Permission flags for stage children (default: mirror this process's grants). */
   childFlags?: string[];
   /** Standard output (default: console.log). */
@@ -287,7 +289,14 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
 
     if (v["dry-run"]) {
       assertResultsDir(resultsDir, false);
-      const plan = await planRun({ stages: selected, profile, sets, force, artifacts });
+      const plan = await planRun({
+        stages: selected,
+        profile,
+        sets,
+        force,
+        artifacts,
+        codeRoot: opts.codeRoot,
+      });
       const { estimateLines, pastStageSeconds } = await import("./estimate.ts");
       const past = await pastStageSeconds(resultsDir, profile);
       if (v.json) {
@@ -315,7 +324,14 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
     release = () => lock.release();
     store = await (opts.openStore ?? ((d: string) => defaultOpenStore(d, err)))(resultsDir);
     for (const s of selected) for (const line of await artifacts.cleanStaleStaging(s.name)) err(line);
-    const plan = await planRun({ stages: selected, profile, sets, force, artifacts });
+    const plan = await planRun({
+      stages: selected,
+      profile,
+      sets,
+      force,
+      artifacts,
+      codeRoot: opts.codeRoot,
+    });
     if (!v.quiet) { for (const p of plan) err(dryRunLine(p)); }
     if (plan.some((p) => p.action === "run") && !canRunChildren()) {
       throw new PipelineError(
