@@ -25,7 +25,6 @@
 import { join } from "node:path";
 import { MANIFEST, type Manifest } from "./artifacts.ts";
 import { isPidAlive } from "./pid.ts";
-import type { TableSpec } from "./stage.ts";
 import { quoteIdent } from "./duck_values.ts";
 import { readTablesFile } from "./result_tables.ts";
 import { ResultsStore } from "./store.ts";
@@ -278,7 +277,7 @@ export async function openLiveSnapshot(
       if (declared.length > 0) await writer.ensureTables(declared);
       for (const [table, files] of copies) await writer.loadRowFiles(table, files);
       for (const t of LIVE_UNAVAILABLE) await writer.query(`DROP TABLE IF EXISTS ${quoteIdent(t)}`);
-      await writer.insertRows("stage_runs", runs as unknown as Record<string, unknown>[]);
+      await writer.insertRows("stage_runs", runs.map((r) => ({ ...r })));
       await writer.insertRows(
         "artifacts",
         [...manifests.values()].map((m) => ({
