@@ -286,17 +286,11 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
     const resolveDir = opts.resolveResultsDir ?? defaultResultsDir;
     const resultsDir = resolveDir(v.results);
     const artifacts = new ArtifactStore(resultsDir);
+    const planOptions = { stages: selected, profile, sets, force, artifacts, codeRoot: opts.codeRoot };
 
     if (v["dry-run"]) {
       assertResultsDir(resultsDir, false);
-      const plan = await planRun({
-        stages: selected,
-        profile,
-        sets,
-        force,
-        artifacts,
-        codeRoot: opts.codeRoot,
-      });
+      const plan = await planRun(planOptions);
       const { estimateLines, pastStageSeconds } = await import("./estimate.ts");
       const past = await pastStageSeconds(resultsDir, profile);
       if (v.json) {
@@ -324,14 +318,7 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
     release = () => lock.release();
     store = await (opts.openStore ?? ((d: string) => defaultOpenStore(d, err)))(resultsDir);
     for (const s of selected) for (const line of await artifacts.cleanStaleStaging(s.name)) err(line);
-    const plan = await planRun({
-      stages: selected,
-      profile,
-      sets,
-      force,
-      artifacts,
-      codeRoot: opts.codeRoot,
-    });
+    const plan = await planRun(planOptions);
     if (!v.quiet) { for (const p of plan) err(dryRunLine(p)); }
     if (plan.some((p) => p.action === "run") && !canRunChildren()) {
       throw new PipelineError(
