@@ -17,7 +17,8 @@ import {
   saveBenchResults,
 } from "../pipeline/bench.ts";
 import { gitCommit } from "../pipeline/git.ts";
-import { resolveResultsDir, ResultsStore } from "../pipeline/store.ts";
+import { resolveResultsDir } from "../pipeline/results_dir.ts";
+import { ResultsStore } from "../pipeline/store.ts";
 
 const HELP = `Usage: deno task bench [options]
 

@@ -44,6 +44,8 @@ export interface Manifest {
   gitCommit?: string | null;
   /** The compute backend the run announced (e.g. `wasm`, `webgpu (<adapter>; software adapter)`). */
   backend?: string;
+  /** Content hash of every file of the stage's code dependencies, by path (absent when it declares none). */
+  code?: Record<string, string>;
 }
 
 /** What {@link ArtifactStore.seal} needs besides the files: the manifest fields it does not compute. */
@@ -59,6 +61,8 @@ export interface LastRecord {
   params: Params;
   inputs: Record<string, string>;
   time: string;
+  /** Content hash of every file of the stage's code dependencies, by path (absent when it declares none). */
+  code?: Record<string, string>;
 }
 
 /** Result of {@link ArtifactStore.verify}. */

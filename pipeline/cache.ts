@@ -1,6 +1,6 @@
 /**
  * Cache keys: a stage's artifact key is the sha256 of the canonical JSON of its name, version, resolved
- * params and the keys of its inputs, so equal inputs give equal keys on every machine.
+ * params, the keys of its inputs and the content hashes of its code dependencies, so equal inputs give equal keys on every machine.
  *
  * @module
  */
@@ -38,10 +38,15 @@ export interface KeyInput {
   params: Params;
   /** Artifact keys of the stage's deps, by dep name. */
   inputs: Record<string, string>;
+  /** Content hashes of the stage's code dependencies by path (absent when it declares none). */
+  code?: Record<string, string>;
 }
 
-/** The artifact key: first 16 hex chars of sha256(canonicalJson({stage, version, params, inputs})). */
+/**
+ * The artifact key: first 16 hex chars of sha256(canonicalJson({stage, version, params, inputs, code})); a
+ * stage without code dependencies has no `code` member, so its key does not depend on them.
+ */
 export function computeKey(k: KeyInput): string {
-  return sha256Hex(canonicalJson({ stage: k.stage, version: k.version, params: k.params, inputs: k.inputs }))
-    .slice(0, 16);
+  const { stage, version, params, inputs, code } = k;
+  return sha256Hex(canonicalJson({ stage, version, params, inputs, code })).slice(0, 16);
 }

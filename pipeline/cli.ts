@@ -23,17 +23,16 @@ import { acquireLock } from "./lock.ts";
 import {
   assertProfile,
   DEFAULT_PROFILE,
-  describeSpec,
   knownProfiles,
   parseSetArg,
   resolveParams,
-  type SetOverride,
   validateSets,
 } from "./params.ts";
 import { type PlannedStage, planRun } from "./plan.ts";
-import { runPlan, type RunResult, type StoreLike } from "./runner.ts";
+import { runPlan, type StoreLike } from "./runner.ts";
+import { helpText, paramsText, summaryText } from "./cli_text.ts";
 import type { StageExecutor } from "./executor.ts";
-import type { Params, StageDef } from "./stage.ts";
+import type { StageDef } from "./stage.ts";
 
 /** Options of {@link runCli}. */
 export interface CliOptions {
@@ -46,6 +45,8 @@ export interface CliOptions {
   openStore?: (resultsDir: string) => Promise<StoreLike>;
   /** Resolves the results dir from `--results` (default: `resolveResultsDir` from `pipeline/store.ts`). */
   resolveResultsDir?: (flag?: string) => string;
+  /** Root the stages' `codeDeps` are relative to (default: the repository root). */
+  codeRoot?: string;
   /** Permission flags for stage children (default: mirror this process's grants). */
   childFlags?: string[];
   /** Standard output (default: console.log). */
@@ -92,111 +93,6 @@ const OPTIONS = {
 /** Same rule as `resolveResultsDir` in `store.ts` (kept here so the CLI does not load DuckDB for --help). */
 function defaultResultsDir(flag?: string): string {
   return resolve(Deno.cwd(), flag || Deno.env.get("LOPT_RESULTS") || "results");
-}
-
-// deno-lint-ignore no-explicit-any
-function helpText(program: string, stages: StageDef<any>[]): string {
-  const w = Math.max(8, ...stages.map((s) => s.name.length));
-  const lines = [
-    `Usage: ${program} [options] [STAGE...]`,
-    "",
-    "Runs the named stages and whatever upstream stages are stale (no names: the whole DAG but the stages",
-    "marked [named only], which run when named). A stage is",
-    "cached when an artifact with the same key (stage, version, resolved params, input keys) is published",
-    "under <results>/artifacts/<stage>/<key>/ and its files match their manifest hashes.",
-    "",
-    "Options:",
-    `  --profile NAME        param profile (default "${DEFAULT_PROFILE}"); profiles: ${
-      knownProfiles(stages).join(", ")
-    }`,
-    "  --set STAGE.KEY=VAL   override one param (repeatable); arrays as JSON or comma lists",
-    "  --force STAGE         rerun STAGE even if cached (repeatable; 'all' forces every selected stage);",
-    "                        downstream stages stay cached unless their keys change",
-    "  --dry-run             print what would run and why, with a time estimate, run nothing",
-    "  --json                with --dry-run: print a JSON array of {stage, action, key, reason,",
-    "                        estimate_seconds}",
-    "  --jobs N              run up to N independent stages at once (default: CPU cores, at most 4)",
-    "  --results DIR         results directory (default: $LOPT_RESULTS, else ./results)",
-    "  --nats URL            NATS server for meta-training workers and --executor nats (default:",
-    "                        $LOPT_NATS_URL); see deno task worker --help; credentials are never printed",
-    "  --executor local|nats where stages run: local child processes (default), or stage workers",
-    "                        (deno task worker --stages) taking them from a JetStream work queue",
-    "  --list                list stages with their deps and descriptions",
-    "  --params STAGE        print STAGE's resolved params with their schema",
-    "  -q, --quiet           no progress output",
-    "  -v, --verbose         echo stage logs to the terminal",
-    "  -h, --help            this help",
-    "",
-    "Exit codes: 0 success, 1 a stage failed, 2 usage error, 130 interrupted.",
-    "Logs of stage runs: <results>/logs/<stage>-<key>.log. The results dir is locked while a run uses it.",
-    "",
-    "Stages:",
-    ...stages.map((s) =>
-      `  ${s.name.padEnd(w)}  ${s.defaultTarget === false ? "[named only] " : ""}${s.description}${
-        s.deps.length ? ` (after ${s.deps.join(", ")})` : ""
-      }`
-    ),
-  ];
-  return lines.join("\n");
-}
-
-function fmtValue(v: unknown): string {
-  return JSON.stringify(v);
-}
-
-/**
- * `--params STAGE`: every param with its value resolved for `profile` (and where it comes from), its accepted
- * range, the value each profile resolves to, and its description.
- */
-export function paramsText(
-  // deno-lint-ignore no-explicit-any
-  s: StageDef<any>,
-  profile: string,
-  sets: SetOverride[],
-  profiles: string[],
-): string {
-  const resolved = resolveParams(s, profile, sets);
-  const prof = (s.profiles[profile] ?? {}) as Params;
-  const rank = (n: string) => {
-    const i = ["smoke", DEFAULT_PROFILE, "paper"].indexOf(n);
-    return i < 0 ? 3 : i;
-  };
-  const ordered = [...profiles].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-  const lines = [
-    `${s.name} (version ${s.version}): ${s.description}`,
-    `values resolved for profile "${profile}"; "profiles:" shows what each profile resolves to`,
-  ];
-  for (const [k, spec] of Object.entries(s.params)) {
-    const fromSet = sets.some((x) => x.stage === s.name && x.key === k);
-    const source = fromSet ? "--set" : k in prof ? `profile ${profile}` : "schema default";
-    const perProfile = ordered.map((name) => {
-      const o = (s.profiles[name] ?? {}) as Params;
-      return `${name} ${fmtValue(k in o ? o[k] : spec.default)}`;
-    });
-    lines.push(
-      `  ${k} = ${fmtValue(resolved[k])}  (from ${source})`,
-      `      accepts:  ${describeSpec(spec)}`,
-      `      profiles: ${perProfile.join(" | ")}`,
-      `      ${spec.description}`,
-    );
-  }
-  if (Object.keys(s.params).length === 0) lines.push("  (no params)");
-  return lines.join("\n");
-}
-
-function summaryText(r: RunResult): string {
-  const w = Math.max(5, ...r.outcomes.map((o) => o.stage.length));
-  const lines = ["summary:"];
-  for (const o of r.outcomes) {
-    const secs = o.status === "ran" || o.status === "failed" ? `${o.seconds.toFixed(1)}s` : "";
-    const detail = o.detail ? `  (${o.detail})` : "";
-    lines.push(`  ${o.status.padEnd(7)}  ${o.stage.padEnd(w)}  ${o.key}  ${secs}${detail}`.trimEnd());
-  }
-  const count = (s: string) => r.outcomes.filter((o) => o.status === s).length;
-  lines.push(
-    `${count("ran")} ran, ${count("cached")} cached, ${count("failed")} failed, ${count("skipped")} skipped`,
-  );
-  return lines.join("\n");
 }
 
 /**
@@ -284,10 +180,11 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
     const resolveDir = opts.resolveResultsDir ?? defaultResultsDir;
     const resultsDir = resolveDir(v.results);
     const artifacts = new ArtifactStore(resultsDir);
+    const planOptions = { stages: selected, profile, sets, force, artifacts, codeRoot: opts.codeRoot };
 
     if (v["dry-run"]) {
       assertResultsDir(resultsDir, false);
-      const plan = await planRun({ stages: selected, profile, sets, force, artifacts });
+      const plan = await planRun(planOptions);
       const { estimateLines, pastStageSeconds } = await import("./estimate.ts");
       const past = await pastStageSeconds(resultsDir, profile);
       if (v.json) {
@@ -315,7 +212,7 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
     release = () => lock.release();
     store = await (opts.openStore ?? ((d: string) => defaultOpenStore(d, err)))(resultsDir);
     for (const s of selected) for (const line of await artifacts.cleanStaleStaging(s.name)) err(line);
-    const plan = await planRun({ stages: selected, profile, sets, force, artifacts });
+    const plan = await planRun(planOptions);
     if (!v.quiet) { for (const p of plan) err(dryRunLine(p)); }
     if (plan.some((p) => p.action === "run") && !canRunChildren()) {
       throw new PipelineError(

@@ -25,8 +25,9 @@
 import { join } from "node:path";
 import { MANIFEST, type Manifest } from "./artifacts.ts";
 import { isPidAlive } from "./pid.ts";
-import type { TableSpec } from "./stage.ts";
-import { quoteIdent, ResultsStore, TABLES_FILE } from "./store.ts";
+import { quoteIdent } from "./duck_values.ts";
+import { readTablesFile } from "./result_tables.ts";
+import { ResultsStore } from "./store.ts";
 
 /** Tables of the results database that a live snapshot cannot rebuild from files. */
 export const LIVE_UNAVAILABLE: readonly string[] = ["bench"];
@@ -52,20 +53,6 @@ export interface LiveSnapshot {
 
 const KEY = /^[0-9a-f]+$/;
 const STAGING = /^\.staging-([0-9a-f]+)-(\d+)$/;
-
-function sqlText(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
-}
-
-/** The declared stage result tables from the results directory's `tables.json` (none when absent or bad). */
-async function readDeclaredTables(resultsDir: string): Promise<TableSpec[]> {
-  try {
-    const parsed = JSON.parse(await Deno.readTextFile(join(resultsDir, TABLES_FILE)));
-    return Array.isArray(parsed) ? parsed as TableSpec[] : [];
-  } catch {
-    return [];
-  }
-}
 
 /** One artifact directory the snapshot reads (published, or staging of a run in progress). */
 export interface Source {
@@ -260,7 +247,7 @@ export async function openLiveSnapshot(
 
   const tmp = await Deno.makeTempDir({ prefix: "lopt-live-" });
   try {
-    const copies = new Map<string, string[]>();
+    const copies = new Map<string, { path: string; key: string }[]>();
     let n = 0;
     for (const { src, files } of listed) {
       for (const f of files) {
@@ -271,7 +258,7 @@ export async function openLiveSnapshot(
         const table = f.slice(0, -".ndjson".length);
         const copy = join(tmp, `${n++}-${src.key}.ndjson`);
         await Deno.writeTextFile(copy, rows);
-        copies.set(table, [...(copies.get(table) ?? []), copy]);
+        copies.set(table, [...(copies.get(table) ?? []), { path: copy, key: src.key }]);
       }
     }
     const bySource = new Map(sources.map((s) => [`${s.stage}/${s.key}`, s]));
@@ -283,33 +270,14 @@ export async function openLiveSnapshot(
     const runs = await readRunLogs(resultsDir, bySource, manifests);
 
     const dbDir = join(tmp, "db");
-    const declared = await readDeclaredTables(resultsDir);
+    const declared = await readTablesFile(resultsDir);
     const writer = await ResultsStore.open(dbDir, { log: () => {} });
     try {
       // Declared tables: exact types (also those no artifact has written yet, empty).
       if (declared.length > 0) await writer.ensureTables(declared);
-      for (const [table, files] of copies) {
-        const list = files.map(sqlText).join(", ");
-        const runKey = `regexp_extract(filename, '-([0-9a-f]+)\\.ndjson$', 1)`;
-        const spec = declared.find((t) => t.name === table);
-        if (spec) {
-          const cols = spec.columns.map((c) => `${sqlText(c.name)}: ${sqlText(c.type)}`).join(", ");
-          try {
-            await writer.query(
-              `INSERT INTO ${quoteIdent(table)} SELECT ${runKey}, * EXCLUDE (filename) FROM read_json(` +
-                `[${list}], format = 'newline_delimited', columns = {${cols}}, filename = true)`,
-            );
-            continue;
-          } catch { /* rows of an older declaration: load them with inferred types below */ }
-        }
-        await writer.query(
-          `CREATE OR REPLACE TABLE ${quoteIdent(table)} AS SELECT ${runKey} AS run_key, ` +
-            `* EXCLUDE (filename) FROM read_json_auto([${list}], format = 'newline_delimited', ` +
-            `union_by_name = true, filename = true)`,
-        );
-      }
+      for (const [table, files] of copies) await writer.loadRowFiles(table, files);
       for (const t of LIVE_UNAVAILABLE) await writer.query(`DROP TABLE IF EXISTS ${quoteIdent(t)}`);
-      await writer.insertRows("stage_runs", runs as unknown as Record<string, unknown>[]);
+      await writer.insertRows("stage_runs", runs.map((r) => ({ ...r })));
       await writer.insertRows(
         "artifacts",
         [...manifests.values()].map((m) => ({
@@ -325,7 +293,7 @@ export async function openLiveSnapshot(
     } finally {
       await writer.close();
     }
-    for (const files of copies.values()) for (const f of files) await Deno.remove(f);
+    for (const files of copies.values()) for (const f of files) await Deno.remove(f.path);
     const store = await ResultsStore.open(dbDir, { readOnly: true, log: () => {} });
     const tables = [...new Set((await store.schema()).map((c) => c.table))].sort();
     return {

@@ -1,13 +1,14 @@
 /**
  * Planning a run: resolve params, compute keys in topological order, and decide per stage whether its
  * artifact is cached or must run, with the reason (`no artifact`, `params changed: a, b`,
- * `upstream changed: X`, `forced`, `corrupt artifact: ...`, `version changed`).
+ * `upstream changed: X`, `code changed: path, ...`, `forced`, `corrupt artifact: ...`, `version changed`).
  *
  * @module
  */
 
 import type { ArtifactStore, LastRecord, Manifest } from "./artifacts.ts";
 import { canonicalJson, computeKey } from "./cache.ts";
+import { changedCodeFiles, hashCodeDeps, REPO_ROOT } from "./code_deps.ts";
 import { resolveParams, type SetOverride } from "./params.ts";
 import type { Params, StageDef } from "./stage.ts";
 
@@ -19,6 +20,8 @@ export interface PlannedStage {
   key: string;
   /** Artifact keys of the deps by dep name. */
   inputs: Record<string, string>;
+  /** Content hashes of the stage's code dependencies by path (absent when it declares none). */
+  code?: Record<string, string>;
   action: "cached" | "run";
   /** Why it runs (empty when cached). */
   reason: string;
@@ -38,6 +41,8 @@ export interface PlanOptions {
   /** Stage names to rerun regardless of cache, or `"all"`. */
   force: ReadonlySet<string> | "all";
   artifacts: ArtifactStore;
+  /** Root the stages' `codeDeps` are relative to (default: the repository root). */
+  codeRoot?: string;
 }
 
 /** Names of params whose values differ (including added and removed ones), sorted. */
@@ -51,10 +56,13 @@ function explainMissing(
   s: StageDef<Params>,
   params: Params,
   inputs: Record<string, string>,
+  code: Record<string, string> | undefined,
 ) {
   if (!last) return "no artifact";
   if (last.version !== s.version) return "version changed";
   const reasons: string[] = [];
+  const files = changedCodeFiles(last.code ?? {}, code ?? {});
+  if (files.length) reasons.push(`code changed: ${files.join(", ")}`);
   const p = changedParams(keyedParams(s, last.params ?? {}), keyedParams(s, params));
   if (p.length) reasons.push(`params changed: ${p.join(", ")}`);
   const ups = Object.keys(inputs).filter((d) => (last.inputs ?? {})[d] !== inputs[d]);
@@ -94,16 +102,29 @@ export async function planRun(o: PlanOptions): Promise<PlannedStage[]> {
       if (k === undefined) throw new Error(`internal: dep "${d}" of "${s.name}" was not planned before it`);
       inputs[d] = k;
     }
-    const key = computeKey({ stage: s.name, version: s.version, params: keyedParams(s, params), inputs });
+    const code = s.codeDeps?.length ? await hashCodeDeps(s.codeDeps, o.codeRoot ?? REPO_ROOT) : undefined;
+    const key = computeKey({
+      stage: s.name,
+      version: s.version,
+      params: keyedParams(s, params),
+      inputs,
+      code,
+    });
     keys.set(s.name, key);
-    const p: PlannedStage = { stage: s, params, key, inputs, action: "run", reason: "" };
+    const p: PlannedStage = { stage: s, params, key, inputs, code, action: "run", reason: "" };
     const v = await o.artifacts.verify(s.name, key);
     if (o.force === "all" || o.force.has(s.name)) p.reason = "forced";
     else if (v.status === "ok") p.action = "cached";
     else if (v.status === "corrupt") {
       p.corrupt = v.problem;
       p.reason = `corrupt artifact: ${v.problem}`;
-    } else p.reason = explainMissing(await o.artifacts.readLast(s.name, o.profile), s, params, inputs);
+    } else {p.reason = explainMissing(
+        await o.artifacts.readLast(s.name, o.profile),
+        s,
+        params,
+        inputs,
+        code,
+      );}
     if (v.status === "corrupt") p.corrupt = v.problem;
     if (v.status === "ok") p.manifest = v.manifest;
     out.push(p);

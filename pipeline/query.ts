@@ -5,16 +5,19 @@
  *
  * User SQL runs with DuckDB's external access off and its configuration locked ({@link SANDBOX_SQL}): it
  * can read the results database and nothing else — no file reading or writing (`read_csv`, `COPY ... TO`,
- * `ATTACH`, `PRAGMA profile_output`), no extensions (`INSTALL`, `LOAD`), no `SET`. While a pipeline holds
- * the database, the query is answered from a live snapshot ({@link openLiveSnapshot}) with the same limits.
+ * `ATTACH`, `PRAGMA profile_output`), no extensions (`INSTALL`, `LOAD`), no `SET` and no `PRAGMA` that
+ * changes a setting (`PRAGMA enable_profiling`). While a pipeline holds the database, the query is
+ * answered from a live snapshot ({@link openLiveSnapshot}) with the same limits.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { LIVE_UNAVAILABLE, openLiveSnapshot } from "./live_snapshot.ts";
-import { resolveResultsDir, ResultsStore } from "./store.ts";
-import type { QueryResult, SchemaColumn } from "./store.ts";
+import { resolveResultsDir } from "./results_dir.ts";
+import { ResultsStore } from "./store.ts";
+import type { QueryResult } from "./duck_values.ts";
+import type { SchemaColumn } from "./result_tables.ts";
 
 /**
  * The statements run before any user SQL: no access to files, the network or extensions outside the
@@ -159,6 +162,10 @@ function oneLine(msg: string): string {
   return (cut < 0 ? lines : lines.slice(0, cut)).filter((l) => l !== "").join(" ");
 }
 
+/** The start of the error for SQL that reaches beyond the database. */
+const REFUSED = "error: `deno task query` can read only the results database: files, extensions and " +
+  "settings (COPY, read_csv, ATTACH, INSTALL/LOAD, SET, PRAGMA ...) are refused";
+
 /** The one-line error for a failed user query. */
 function queryError(msg: string, live: { tables: string[] } | null): string {
   const line = oneLine(msg);
@@ -167,8 +174,7 @@ function queryError(msg: string, live: { tables: string[] } | null): string {
       `allowed (the pipeline owns writes). DuckDB: ${line}`;
   }
   if (/disabled (by|through) configuration|configuration has been locked|external access/i.test(msg)) {
-    return "error: `deno task query` can read only the results database: files, extensions and settings " +
-      `(COPY, read_csv, ATTACH, INSTALL/LOAD, SET, PRAGMA ...) are refused. DuckDB: ${line}`;
+    return `${REFUSED}. DuckDB: ${line}`;
   }
   const missing = /Table with name (\S+) does not exist/.exec(msg);
   if (live && missing) {
@@ -307,6 +313,12 @@ export async function runQueryCli(argv: string[], io: QueryIo = stdio): Promise<
       result = r;
     } else {
       try {
+        // A PRAGMA that only reads (table_info, version, ...) prepares as a SELECT; one that stays a
+        // PRAGMA changes a setting, and DuckDB's configuration lock lets some through (enable_profiling).
+        if ((await store.statementTypes(sql))?.includes("PRAGMA")) {
+          await io.err(`${REFUSED}: a PRAGMA that changes a setting\n`);
+          return 1;
+        }
         result = await store.query(sql);
       } catch (e) {
         await io.err(queryError((e as Error).message, live) + "\n");

@@ -19,7 +19,7 @@ import type { ArtifactStore, Manifest } from "./artifacts.ts";
 import { MANIFEST } from "./artifacts.ts";
 import { countNdjsonRows } from "./ndjson.ts";
 import type { PlannedStage } from "./plan.ts";
-import type { ArtifactLoad, KeyBookkeeping } from "./store.ts";
+import type { ArtifactLoad, KeyBookkeeping } from "./run_records.ts";
 
 /** The part of `ResultsStore` that reconciling uses. */
 export interface ReconcileStore {

@@ -156,6 +156,7 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
       params: p.params,
       inputs: p.inputs,
       time: new Date().toISOString(),
+      code: p.code,
     });
 
   const useCached = async (p: PlannedStage): Promise<StageOutcome> => {
@@ -266,6 +267,7 @@ export async function runPlan(o: RunOptions): Promise<RunResult> {
         started,
         gitCommit: o.gitCommit,
         ...(backend !== null ? { backend } : {}),
+        ...(p.code ? { code: p.code } : {}),
         tables,
       });
       try {

@@ -105,6 +105,12 @@ export interface StageDef<P extends Params = Params> {
   defaultTarget?: boolean;
   /** Bump to invalidate cached artifacts when the stage's code changes meaning. */
   version: string;
+  /**
+   * Code the stage's results depend on: files or folders, relative to the repository root (`/`-separated,
+   * e.g. `models/hrnn/fused.ts`, `models/hrnn/`). The content hash of every file (a folder: its source files)
+   * enters the artifact key, so a change reruns this stage and its downstream; `--dry-run` names the files.
+   */
+  codeDeps?: string[];
   /** Param schema with defaults. */
   params: Record<string, ParamSpec>;
   /** Per-profile overrides (`smoke`, `default`, `paper`). */

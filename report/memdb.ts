@@ -10,9 +10,8 @@
 import { DuckDBInstance } from "@duckdb/node-api";
 import { join } from "node:path";
 import type { ArtifactRef, TableSpec } from "../pipeline/stage.ts";
-import { quoteIdent } from "../pipeline/store.ts";
-import { runQuery } from "./duck.ts";
-import { sqlString } from "./sections.ts";
+import { quoteIdent, runQuery, sqlString } from "../pipeline/duck_values.ts";
+import { appendRowFile, loadInferredRowFiles, resultTableDdl, tableColumns } from "../pipeline/row_loader.ts";
 import type { QueryFn } from "./types.ts";
 
 /** An open in-memory database of artifact rows. */
@@ -63,46 +62,25 @@ export async function openArtifactsDb(
   const loaded: Record<string, number> = {};
   const run = (sql: string) => conn.run(sql);
   try {
+    // Declared tables first (also those no artifact wrote rows for: queries see zero rows, not an error).
+    for (const spec of specs.values()) {
+      await run(resultTableDdl(spec.name, spec.columns));
+      created.add(spec.name);
+    }
+    const undeclared = new Map<string, { path: string; key: string }[]>();
     for (const a of artifacts) {
-      const files = await ndjsonFiles(a.dir);
-      for (const [table, path] of files) {
-        const size = (await Deno.stat(path)).size;
-        const spec = specs.get(table);
-        const q = quoteIdent(table);
-        if (spec) {
-          if (!created.has(table)) {
-            await run(
-              `CREATE TABLE ${q} (run_key VARCHAR, ${
-                spec.columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(", ")
-              })`,
-            );
-            created.add(table);
-          }
-          if (size > 0) {
-            const cols = spec.columns.map((c) => `${sqlString(c.name)}: ${sqlString(c.type)}`).join(", ");
-            await run(
-              `INSERT INTO ${q} SELECT ${sqlString(a.key)}, * FROM read_json(${sqlString(path)}, ` +
-                `format = 'newline_delimited', columns = {${cols}})`,
-            );
-          }
-        } else if (size > 0) {
-          const src = `SELECT ${sqlString(a.key)} AS run_key, * FROM read_json_auto(${
-            sqlString(path)
-          }, format = 'newline_delimited')`;
-          await run(created.has(table) ? `INSERT INTO ${q} BY NAME ${src}` : `CREATE TABLE ${q} AS ${src}`);
-          created.add(table);
+      for (const [table, path] of await ndjsonFiles(a.dir)) {
+        if (!specs.has(table)) {
+          undeclared.set(table, [...(undeclared.get(table) ?? []), { path, key: a.key }]);
+          continue;
         }
+        const cols = (await tableColumns(conn, table))!;
+        await appendRowFile(conn, table, cols, path, a.key);
       }
     }
-    // Declared tables with no file in any artifact: create them empty so queries see zero rows, not an error.
-    for (const [name, spec] of specs) {
-      if (created.has(name)) continue;
-      await run(
-        `CREATE TABLE ${quoteIdent(name)} (run_key VARCHAR, ${
-          spec.columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(", ")
-        })`,
-      );
-      created.add(name);
+    for (const [table, files] of undeclared) {
+      await loadInferredRowFiles(conn, table, files);
+      if (await tableColumns(conn, table)) created.add(table);
     }
     for (const t of created) {
       const r = await runQuery(conn, `SELECT count(*) FROM ${quoteIdent(t)}`);

@@ -5,7 +5,7 @@
  * @module
  */
 import type { TopLevelSpec } from "vega-lite";
-import type { QueryResult } from "../pipeline/store.ts";
+import type { QueryResult } from "../pipeline/duck_values.ts";
 
 export type { QueryResult };
 

@@ -12,7 +12,7 @@
 import { join } from "node:path";
 import { defineStage, type StageDef } from "../pipeline/stage.ts";
 import { gitCommit, noGitVersion } from "../pipeline/git.ts";
-import { DB_FILE } from "../pipeline/store.ts";
+import { DB_FILE } from "../pipeline/results_dir.ts";
 import { generateTasks } from "./generate_tasks.ts";
 import { metaTrainStage } from "./meta_train.ts";
 import { tuneBaselines } from "./tune_baselines.ts";

@@ -67,6 +67,9 @@ Deno.test("query sandbox: files, extensions, ATTACH and settings are refused wit
         `PRAGMA profile_output = '${join(outside, "prof.txt")}'`,
         join(outside, "prof.txt"),
       ],
+      ["PRAGMA enable_profiling", "PRAGMA enable_profiling"],
+      ["PRAGMA enable_profiling after a SELECT", "SELECT 1; PRAGMA enable_profiling"],
+      ["PRAGMA disable_optimizer", "PRAGMA disable_optimizer"],
       ["SET profile_output in a multi-statement", `SELECT 1; SET profiling_output = '${join(outside, "p")}'`],
     ];
     for (const [what, sql, mustNotExist] of refused) {
@@ -102,6 +105,17 @@ Deno.test("query sandbox: files, extensions, ATTACH and settings are refused wit
         "SELECT current_setting('enable_external_access') AS ext, current_setting('lock_configuration') AS locked",
       ]);
       assert.equal(settings.out, "ext,locked\r\nfalse,true\r\n");
+      const pragma = await cli(["--results", dir, "--format", "csv", "PRAGMA table_info('curves')"]);
+      assert.equal(pragma.code, 0, pragma.err);
+      assert.match(pragma.out, /^cid,name,type,/);
+      const profiling = await cli([
+        "--results",
+        dir,
+        "--format",
+        "csv",
+        "SELECT current_setting('enable_profiling') AS p",
+      ]);
+      assert.equal(profiling.code, 0, profiling.err);
     });
 
     await t.step("table format rounds doubles to 6 significant digits; csv and json keep them", async () => {

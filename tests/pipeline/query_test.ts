@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { formatCsv, formatJson, formatTable, runQueryCli } from "../../pipeline/query.ts";
-import { ResultsStore, RUN_KEY_DESCRIPTION } from "../../pipeline/store.ts";
+import { RUN_KEY_DESCRIPTION } from "../../pipeline/result_tables.ts";
+import { ResultsStore } from "../../pipeline/store.ts";
 
 interface Captured {
   code: number;
