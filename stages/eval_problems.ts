@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { defineStage } from "../pipeline/stage.ts";
 import { initBackend, requireSyncReads } from "../lib/backend.ts";
 import { trainProblem, type TrainRecord } from "../models/inner_loop.ts";
-import { type LongHorizonResult, longHorizonRun } from "../models/eval/long_horizon.ts";
+import { type LongHorizonResult, longHorizonRun } from "../models/evaluation/long_horizon.ts";
 import type { Optimizer, OptState } from "../lib/optimizer.ts";
 import {
   compareOnProblem,
@@ -23,7 +23,7 @@ import {
   medianOfDefined,
   type ProblemComparison,
   rankValue,
-} from "../models/eval/stats.ts";
+} from "../models/evaluation/stats.ts";
 import type { WeightsProvenance } from "../models/hrnn/weights_file.ts";
 import { buildProblem } from "../tasks/registry.ts";
 import { MAX_SEED } from "../lib/rng.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { compareOnProblem } from "../../models/eval/stats.ts";
+import { compareOnProblem } from "../../models/evaluation/stats.ts";
 import { type EvalSummary, summarize } from "../../stages/eval_problems.ts";
 import { readTuned } from "../../stages/eval_common.ts";
 import { artifactDir, dryRun, query, runEvalOk } from "./fixtures/eval_harness.ts";

@@ -1,5 +1,5 @@
 /**
- * Pure helpers for comparing optimizers on a problem set: the learning-rate grid, divergence-aware medians,
+ * Pure helpers for comparing optimizers on a problem set: divergence-aware medians,
  * the lr pick of a sweep, curve downsampling and the win/ratio summary of an evaluation. No tensors, no I/O.
  *
  * Conventions: a run whose final loss is not finite (NaN, ±Infinity) or that diverged counts as +Infinity, so
@@ -7,43 +7,26 @@
  *
  * @module
  */
-
-/**
- * `points` learning rates spaced evenly in log space from `min` to `max` (both included; a single point is
- * `min`). Values are rounded to 6 significant digits so they print and compare cleanly.
- */
-export function logGrid(min: number, max: number, points: number): number[] {
-  if (!(min > 0) || !(max > 0) || !Number.isFinite(min) || !Number.isFinite(max)) {
-    throw new Error(`logGrid: lrMin and lrMax must be finite numbers > 0, got ${min} and ${max}.`);
-  }
-  if (max < min) throw new Error(`logGrid: lrMax (${max}) must be ≥ lrMin (${min}).`);
-  if (!Number.isInteger(points) || points < 1) {
-    throw new Error(`logGrid: lrPoints must be an integer ≥ 1, got ${points}.`);
-  }
-  if (points === 1) return [min];
-  const lo = Math.log(min), hi = Math.log(max);
-  const out: number[] = [];
-  for (let i = 0; i < points; i++) {
-    const v = i === points - 1 ? max : Math.exp(lo + ((hi - lo) * i) / (points - 1));
-    out.push(Number(v.toPrecision(6)));
-  }
-  return out;
-}
+import { median } from "../../lib/stats.ts";
 
 /** A final loss as a ranking value: non-finite or diverged becomes +Infinity. */
 export function rankValue(finalLoss: number, diverged = false): number {
   return diverged || !Number.isFinite(finalLoss) ? Infinity : finalLoss;
 }
 
-/** Median of ranking values (NaN counted as +Infinity); throws on an empty list. */
+/**
+ * Median of ranking values (NaN counted as +Infinity, so a median over runs is +Infinity as soon as half of
+ * them diverged); throws on an empty list.
+ *
+ * @example
+ * ```ts
+ * medianLoss([0.5, Infinity, 0.2]); // 0.5
+ * medianLoss([0.5, Infinity]); // Infinity
+ * ```
+ */
 export function medianLoss(values: readonly number[]): number {
   if (values.length === 0) throw new Error("medianLoss: no values");
-  const v = values.map((x) => (Number.isNaN(x) ? Infinity : x)).sort((a, b) => a - b);
-  const m = Math.floor(v.length / 2);
-  if (v.length % 2 === 1) return v[m];
-  const a = v[m - 1], b = v[m];
-  if (a === b) return a; // also covers Infinity, Infinity (avoids NaN from ∞ − ∞ style arithmetic)
-  return a / 2 + b / 2;
+  return median(values.map((x) => (Number.isNaN(x) ? Infinity : x)));
 }
 
 /** One candidate of a learning-rate sweep: a learning rate and the final losses of its seeds. */
