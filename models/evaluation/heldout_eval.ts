@@ -16,8 +16,7 @@
 import { LEARNED_OPTIMIZER_NAME } from "../../lib/optimizer.ts";
 import type { Optimizer } from "../../lib/optimizer.ts";
 import { trainProblem } from "../inner_loop.ts";
-import { buildProblem } from "../../tasks/registry.ts";
-import type { Problem, ProblemSpec } from "../../tasks/problem.ts";
+import type { ProblemSpec } from "../../tasks/problem.ts";
 import type { ExperimentSink } from "./sink.ts";
 import {
   baselineAt,
@@ -184,18 +183,12 @@ export async function evaluateHeldout(
       await skip("not in the task set (tune-baselines and generate-tasks disagree; rerun both)");
       continue;
     }
-    const ds = await datasets.resolverFor(task.spec);
-    if (ds.error) {
-      await skip(ds.error);
+    const built = await datasets.build(task.spec);
+    if (built.reason !== undefined) {
+      await skip(built.reason);
       continue;
     }
-    let problem: Problem;
-    try {
-      problem = buildProblem(task.spec, { resolveDataset: ds.resolver });
-    } catch (e) {
-      await skip(`cannot build the problem: ${errorMessage(e)}`);
-      continue;
-    }
+    const problem = built.problem;
     const curves: Record<string, unknown>[] = [];
     const finals: Record<string, unknown>[] = [];
     const losses: Record<string, number[]> = Object.fromEntries(

@@ -19,7 +19,8 @@ import type { WeightsProvenance } from "../hrnn/weights_file.ts";
 import type { DatasetResolver } from "../../tasks/datasets.ts";
 import { externalDatasets, preloadDatasets } from "../../tasks/external.ts";
 import { needsExternalData } from "../../tasks/heldout.ts";
-import type { ProblemSpec } from "../../tasks/problem.ts";
+import type { Problem, ProblemSpec } from "../../tasks/problem.ts";
+import { buildProblem } from "../../tasks/registry.ts";
 
 /** The identity of a problem that seeds its runs: its task id and, for held-out entries, its `initSeed`. */
 export interface RunIdentity {
@@ -113,6 +114,7 @@ export function baselineAt(name: string, learningRate: number, momentum: number)
  * ```ts
  * const cache = new DatasetCache();
  * const { resolver, error } = await cache.resolverFor(spec);
+ * const built = await cache.build(spec); // { problem } or { reason }
  * ```
  */
 export class DatasetCache {
@@ -131,6 +133,17 @@ export class DatasetCache {
       this.#memo.set(key, hit);
     }
     return hit;
+  }
+
+  /** Builds the problem of `spec` with its datasets, or says why it cannot be run. */
+  async build(spec: ProblemSpec): Promise<{ problem: Problem; reason?: undefined } | { reason: string }> {
+    const ds = await this.resolverFor(spec);
+    if (ds.error) return { reason: ds.error };
+    try {
+      return { problem: buildProblem(spec, { resolveDataset: ds.resolver }) };
+    } catch (e) {
+      return { reason: `cannot build the problem: ${errorMessage(e)}` };
+    }
   }
 }
 
