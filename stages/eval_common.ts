@@ -23,7 +23,14 @@ export {
   runSeeds,
 } from "../models/evaluation/run_setup.ts";
 
-/** Params that pick the held-out problems a stage runs. */
+/**
+ * Params that pick the held-out problems a stage runs.
+ *
+ * @example
+ * ```ts
+ * const sel: ProblemSelection = { maxProblems: 0, maxDims: 0, skipFamilies: [], tasks: [] };
+ * ```
+ */
 export interface ProblemSelection {
   /** Which split to evaluate: `test` (the held-out set, default) or `valid` (the validation split). */
   split?: "test" | "valid";
@@ -37,7 +44,14 @@ export interface ProblemSelection {
   tasks: string[];
 }
 
-/** A problem left out by the selection params, with why. */
+/**
+ * A problem left out by the selection params, with why.
+ *
+ * @example
+ * ```ts
+ * const e: ExcludedProblem = { taskId: "test/big", family: "fully_connected", reason: "over maxDims" };
+ * ```
+ */
 export interface ExcludedProblem {
   taskId: string;
   family: string;
@@ -47,6 +61,11 @@ export interface ExcludedProblem {
 /**
  * Reads the `dims` column of the `tasks` rows that `generate-tasks` keeps inside its artifact
  * (`rows/tasks.ndjson`). Returns an empty map when the file is absent (the caller then measures dims itself).
+ *
+ * @example
+ * ```ts
+ * const dims = await readTaskDims(ctx.inputs["generate-tasks"].dir);
+ * ```
  */
 export async function readTaskDims(generateTasksDir: string): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -68,6 +87,11 @@ export async function readTaskDims(generateTasksDir: string): Promise<Map<string
 /**
  * The problems of split `sel.split` (default `test`, the held-out set) a stage runs, in task-set order: filtered by `tasks`, `skipFamilies`
  * and `maxDims` (using `dims` where known), then capped at `maxProblems`. Unknown ids in `tasks` throw.
+ *
+ * @example
+ * ```ts
+ * const { selected, excluded } = selectProblems(set.tasks, sel, dims);
+ * ```
  */
 export function selectProblems(
   tasks: readonly TaskRecord[],
@@ -101,10 +125,24 @@ export function selectProblems(
   return { selected, excluded };
 }
 
-/** File name of the `tune-baselines` artifact. */
+/**
+ * File name of the `tune-baselines` artifact.
+ *
+ * @example
+ * ```ts
+ * const path = join(artifactDir, TUNED_FILE);
+ * ```
+ */
 export const TUNED_FILE = "tuned.json";
 
-/** Tuning result for one problem. */
+/**
+ * Tuning result for one problem.
+ *
+ * @example
+ * ```ts
+ * const t: TunedProblem = { taskId, family, learningRate: { adam: 1e-3 }, medianFinalLoss: { adam: 0.1 }, allDiverged: [] };
+ * ```
+ */
 export interface TunedProblem {
   taskId: string;
   family: string;
@@ -116,7 +154,14 @@ export interface TunedProblem {
   allDiverged: string[];
 }
 
-/** The `tuned.json` artifact of `tune-baselines`. */
+/**
+ * The `tuned.json` artifact of `tune-baselines`.
+ *
+ * @example
+ * ```ts
+ * const tuned: TunedFile = await readTuned(dir);
+ * ```
+ */
 export interface TunedFile {
   version: 1;
   /** Baselines tuned, in order. */
@@ -134,7 +179,14 @@ export interface TunedFile {
   excluded: ExcludedProblem[];
 }
 
-/** Reads `tuned.json` from a `tune-baselines` artifact directory. */
+/**
+ * Reads `tuned.json` from a `tune-baselines` artifact directory.
+ *
+ * @example
+ * ```ts
+ * const tuned = await readTuned(ctx.inputs["tune-baselines"].dir);
+ * ```
+ */
 export async function readTuned(dir: string): Promise<TunedFile> {
   const path = join(dir, TUNED_FILE);
   let t: TunedFile;

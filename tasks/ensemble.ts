@@ -21,6 +21,11 @@ import { groupContext, type Split } from "./ensemble_seeds.ts";
 /**
  * The paper configuration's include flags (§9.3). `sparse_gradient_problems_mlp` is not a flag of its own in
  * the reference: it is on when both `sparse_gradient_problems` and `fully_connected_random_2_class_problems` are.
+ *
+ * @example
+ * ```ts
+ * PAPER_INCLUDE.quadratic_problems_noisy; // true
+ * ```
  */
 export const PAPER_INCLUDE: Readonly<Record<Exclude<GroupName, "sparse_gradient_problems_mlp">, boolean>> = {
   sparse_softmax_2_class_sparse_problems: false,
@@ -50,7 +55,14 @@ export const PAPER_INCLUDE: Readonly<Record<Exclude<GroupName, "sparse_gradient_
   dependency_chain_problems: false,
 };
 
-/** Options of {@link ensemble}. */
+/**
+ * Options of {@link ensemble}.
+ *
+ * @example
+ * ```ts
+ * const opts: EnsembleOptions = { split: "test", seed: 1, include: { quadratic_problems: true } };
+ * ```
+ */
 export interface EnsembleOptions {
   /** Seed split (default `train`). */
   split?: Split;
@@ -62,7 +74,14 @@ export interface EnsembleOptions {
   faithfulNoise?: boolean;
 }
 
-/** Whether `group` is on under `include` (defaults {@link PAPER_INCLUDE}; the sparse-MLP rule of §9.3). */
+/**
+ * Whether `group` is on under `include` (defaults {@link PAPER_INCLUDE}; the sparse-MLP rule of §9.3).
+ *
+ * @example
+ * ```ts
+ * groupIncluded("sparse_gradient_problems_mlp", { sparse_gradient_problems: false }); // false
+ * ```
+ */
 export function groupIncluded(group: GroupName, include: Partial<Record<GroupName, boolean>> = {}): boolean {
   if (include[group] !== undefined) return include[group] as boolean;
   if (group === "sparse_gradient_problems_mlp") {
@@ -75,6 +94,11 @@ export function groupIncluded(group: GroupName, include: Partial<Record<GroupNam
 /**
  * The meta-training set: every included group's entries in the reference's order. Defaults reproduce the
  * paper configuration (101 entries). Throws on an unknown group name in `include`.
+ *
+ * @example
+ * ```ts
+ * ensemble().length; // 101
+ * ```
  */
 export function ensemble(options: EnsembleOptions = {}): EnsembleEntry[] {
   const include = options.include ?? {};
@@ -90,6 +114,11 @@ export function ensemble(options: EnsembleOptions = {}): EnsembleEntry[] {
 /**
  * A copy of `spec` with every seed (its own, nested specs', datasets') replaced by `seedOf(path)`, the path
  * naming the position (`""`, `inner`, `problems/2`, `dataset`, ...). Gives fresh instances of the same problem.
+ *
+ * @example
+ * ```ts
+ * const fresh = reseed(entry.spec, (path) => splitSeed("train", `${step}|${path}`));
+ * ```
  */
 export function reseed(spec: ProblemSpec, seedOf: (path: string) => number, path = ""): ProblemSpec {
   const join = (p: string) => (path === "" ? p : `${path}/${p}`);
@@ -108,7 +137,14 @@ export function reseed(spec: ProblemSpec, seedOf: (path: string) => number, path
   return { family: spec.family, params, seed: seedOf(path) };
 }
 
-/** Every seed inside a spec (own, nested, datasets), for disjointness checks. */
+/**
+ * Every seed inside a spec (own, nested, datasets), for disjointness checks.
+ *
+ * @example
+ * ```ts
+ * collectSeeds({ family: "quadratic", params: { ndim: 2 }, seed: 5 }); // [5]
+ * ```
+ */
 export function collectSeeds(spec: ProblemSpec): number[] {
   const out = [spec.seed];
   const p = spec.params;

@@ -12,7 +12,14 @@
  * @module
  */
 
-/** The nine 2-D test-function families in the reference's order. */
+/**
+ * The nine 2-D test-function families in the reference's order.
+ *
+ * @example
+ * ```ts
+ * TEST_FUNCTION_FAMILIES.includes("rosenbrock"); // true
+ * ```
+ */
 export const TEST_FUNCTION_FAMILIES = [
   "ackley",
   "beale",
@@ -25,7 +32,14 @@ export const TEST_FUNCTION_FAMILIES = [
   "styblinski_tang",
 ] as const;
 
-/** The sum group's list (c): Rosenbrock first, then the others of §9.2 in its order. */
+/**
+ * The sum group's list (c): Rosenbrock first, then the others of §9.2 in its order.
+ *
+ * @example
+ * ```ts
+ * SUM_LIST_C[0]; // "rosenbrock"
+ * ```
+ */
 export const SUM_LIST_C = [
   "rosenbrock",
   "log_sum_exp",
@@ -38,7 +52,14 @@ export const SUM_LIST_C = [
   "michalewicz",
 ] as const;
 
-/** The 12 random-MLP configurations (nFeatures, hidden sizes, batch size) of §9.2. */
+/**
+ * The 12 random-MLP configurations (nFeatures, hidden sizes, batch size) of §9.2.
+ *
+ * @example
+ * ```ts
+ * const [nFeatures, hidden, batchSize] = RANDOM_MLP_CONFIGS[0]; // 8, [8, 5], 10
+ * ```
+ */
 export const RANDOM_MLP_CONFIGS: ReadonlyArray<readonly [number, readonly number[], number]> = [
   [8, [8, 5], 10],
   [12, [8, 5, 3], 200],
@@ -54,7 +75,14 @@ export const RANDOM_MLP_CONFIGS: ReadonlyArray<readonly [number, readonly number
   [7, [32, 64], 16],
 ];
 
-/** (ndim, nSamples, batch size) of the dependency-chain and outward-snake groups. */
+/**
+ * (ndim, nSamples, batch size) of the dependency-chain and outward-snake groups.
+ *
+ * @example
+ * ```ts
+ * const [ndim, nSamples, batchSize] = BINARY_DATA_CONFIGS[0]; // 20, 1000, 100
+ * ```
+ */
 export const BINARY_DATA_CONFIGS: ReadonlyArray<readonly [number, number, number]> = [
   [20, 1000, 100],
   [12, 200, 10],
@@ -68,7 +96,14 @@ export const BINARY_DATA_CONFIGS: ReadonlyArray<readonly [number, number, number
   [13, 10000, 32],
 ];
 
-/** (ndim, nSamples, batch size) of the sum-of-quadratics and projection-quadratic groups. */
+/**
+ * (ndim, nSamples, batch size) of the sum-of-quadratics and projection-quadratic groups.
+ *
+ * @example
+ * ```ts
+ * const [ndim, nSamples, batchSize] = SYMMETRIC_DATA_CONFIGS[1]; // 12, 100, 10
+ * ```
+ */
 export const SYMMETRIC_DATA_CONFIGS: ReadonlyArray<readonly [number, number, number]> = [
   [20, 1000, 100],
   [12, 100, 10],

@@ -22,7 +22,14 @@ import {
   TEST_FUNCTION_FAMILIES,
 } from "./ensemble_configs.ts";
 
-/** One problem of a set: its spec, the minibatch size (null: data-free), and the group it came from. */
+/**
+ * One problem of a set: its spec, the minibatch size (null: data-free), and the group it came from.
+ *
+ * @example
+ * ```ts
+ * const e: EnsembleEntry = { spec, batchSize: null, group: "quadratic_problems" };
+ * ```
+ */
 export interface EnsembleEntry {
   spec: ProblemSpec;
   /** Mirrors `spec.params.batchSize` for data-backed problems; null for data-free ones. */
@@ -30,7 +37,14 @@ export interface EnsembleEntry {
   group: GroupName;
 }
 
-/** All problem-set groups of the reference (§9.2), in the reference's assembly order (§9.3). */
+/**
+ * All problem-set groups of the reference (§9.2), in the reference's assembly order (§9.3).
+ *
+ * @example
+ * ```ts
+ * GROUP_NAMES.length; // the number of §9.2 groups
+ * ```
+ */
 export const GROUP_NAMES = [
   "sparse_softmax_2_class_sparse_problems",
   "one_hot_sparse_softmax_2_class_sparse_problems",
@@ -59,7 +73,14 @@ export const GROUP_NAMES = [
   "outward_snake_problems",
   "dependency_chain_problems",
 ] as const;
-/** One of {@link GROUP_NAMES}. */
+/**
+ * One of {@link GROUP_NAMES}.
+ *
+ * @example
+ * ```ts
+ * const g: GroupName = "quadratic_problems";
+ * ```
+ */
 export type GroupName = typeof GROUP_NAMES[number];
 
 // spec helpers
@@ -157,7 +178,14 @@ function dataGroup(
     });
 }
 
-/** Every group of §9.2 by name. */
+/**
+ * Every group of §9.2 by name.
+ *
+ * @example
+ * ```ts
+ * const entries = GROUPS.quadratic_problems(groupContext("train", 0));
+ * ```
+ */
 export const GROUPS: Readonly<Record<GroupName, GroupFn>> = {
   sparse_softmax_2_class_sparse_problems: sparseSoftmaxGroup(
     "sparse_softmax_2_class_sparse_problems",

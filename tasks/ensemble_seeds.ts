@@ -14,18 +14,37 @@
  */
 import { hashString } from "../lib/rng.ts";
 
-/** Which side of the train/held-out divide a seed belongs to. */
+/**
+ * Which side of the train/held-out divide a seed belongs to.
+ *
+ * @example
+ * ```ts
+ * const s: Split = "test";
+ * ```
+ */
 export type Split = "train" | "test";
 
 /**
  * A seed for `key` in `split`: a hash of (base seed, key) in [0, 2³⁰) for train and [2³⁰, 2³¹) for test.
+ *
+ * @example
+ * ```ts
+ * splitSeed("test", "quadratic_problems/0") >= 2 ** 30; // true
+ * ```
  */
 export function splitSeed(split: Split, key: string, base = 0): number {
   const h = hashString(`${base}|${key}`) & 0x3fffffff;
   return split === "train" ? h : (h | 0x40000000) >>> 0;
 }
 
-/** How a group names the seeds of its entries. */
+/**
+ * How a group names the seeds of its entries.
+ *
+ * @example
+ * ```ts
+ * const seed = groupContext("train", 0).seed("quadratic_problems/0");
+ * ```
+ */
 export interface GroupContext {
   /** Split the seeds belong to. */
   split: Split;
@@ -37,7 +56,14 @@ export interface GroupContext {
   faithfulNoise: boolean;
 }
 
-/** The {@link GroupContext} for a split and base seed. */
+/**
+ * The {@link GroupContext} for a split and base seed.
+ *
+ * @example
+ * ```ts
+ * const c = groupContext("test", 1); c.dataSeed("softmax/0/data", 123); // a test seed, not 123
+ * ```
+ */
 export function groupContext(split: Split = "train", base = 0, faithfulNoise = false): GroupContext {
   const seed = (key: string) => splitSeed(split, key, base);
   return {

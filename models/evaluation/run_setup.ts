@@ -22,7 +22,14 @@ import { needsExternalData } from "../../tasks/heldout.ts";
 import type { Problem, ProblemSpec } from "../../tasks/problem.ts";
 import { buildProblem } from "../../tasks/registry.ts";
 
-/** The identity of a problem that seeds its runs: its task id and, for held-out entries, its `initSeed`. */
+/**
+ * The identity of a problem that seeds its runs: its task id and, for held-out entries, its `initSeed`.
+ *
+ * @example
+ * ```ts
+ * const id: RunIdentity = { id: "test/quadratic_10", initSeed: 7 };
+ * ```
+ */
 export interface RunIdentity {
   /** Unique task id, e.g. `test/quadratic_10`. */
   id: string;
@@ -30,7 +37,14 @@ export interface RunIdentity {
   initSeed: number | null;
 }
 
-/** A selected problem that could not be run, with why (e.g. its external dataset is unavailable). */
+/**
+ * A selected problem that could not be run, with why (e.g. its external dataset is unavailable).
+ *
+ * @example
+ * ```ts
+ * const n: NotRunProblem = { taskId: "test/mnist_mlp", family: "fully_connected", reason: "no MNIST" };
+ * ```
+ */
 export interface NotRunProblem {
   taskId: string;
   family: string;
