@@ -106,8 +106,8 @@ export function resizeCenterCropTensor(
  *
  * Kept by hand because its caller, the MNIST stand-in of the ImageNet experiment, colours one example at a
  * time inside synchronous code, and a tfjs result cannot be read back synchronously on the webgpu backend
- * under Deno; on 28×28 digits the tfjs path is also slower per image (0.06 ms against 0.01 ms on wasm,
- * 0.09 against 0.01 ms on cpu, 28→32 pixels).
+ * under Deno; on 28×28 digits the tfjs path is also 2–5× slower per image (28→32 pixels: 0.05 against
+ * 0.02 ms on wasm, 0.11 against 0.02 ms on cpu; one run of 30 images each, side by side).
  *
  * @example
  * ```ts
