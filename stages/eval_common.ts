@@ -1,21 +1,36 @@
 /**
- * Shared plumbing of the `tune-baselines` and `eval-problems` stages: which held-out problems to run, the
- * run seeds, dataset resolution with a clear "not run" reason, baseline hyperparameters, and the `tuned.json`
- * artifact format that carries the chosen learning rates from one stage to the other.
+ * Shared plumbing of the evaluation stages (`tune-baselines`, `eval-problems`, `eval-horizon`): which held-out
+ * problems to run, the `tuned.json` artifact format that carries the chosen learning rates from one stage to
+ * the next, and the sink an experiment writes through. The run set-up they share (seeds, generators,
+ * baselines, datasets) lives in `models/evaluation/run_setup.ts` and is re-exported here.
  *
  * @module
  */
 import { join } from "node:path";
-import { hashString, Rng } from "../lib/rng.ts";
-import { makeBaseline } from "../models/baselines.ts";
-import type { Optimizer, OptState } from "../lib/optimizer.ts";
-import type { DatasetResolver } from "../tasks/datasets.ts";
-import { externalDatasets, preloadDatasets } from "../tasks/external.ts";
-import { needsExternalData } from "../tasks/heldout.ts";
-import type { ProblemSpec } from "../tasks/problem.ts";
+import type { NotRunProblem } from "../models/evaluation/run_setup.ts";
+import type { StageContext } from "../pipeline/stage.ts";
+import type { ExperimentSink } from "../models/evaluation/sink.ts";
 import type { TaskRecord } from "./task_set.ts";
 
-/** Params that pick the held-out problems a stage runs. */
+export {
+  baselineAt,
+  DatasetCache,
+  errorMessage,
+  learnedSeed,
+  meanSeconds,
+  type NotRunProblem,
+  runRng,
+  runSeeds,
+} from "../models/evaluation/run_setup.ts";
+
+/**
+ * Params that pick the held-out problems a stage runs.
+ *
+ * @example
+ * ```ts
+ * const sel: ProblemSelection = { maxProblems: 0, maxDims: 0, skipFamilies: [], tasks: [] };
+ * ```
+ */
 export interface ProblemSelection {
   /** Which split to evaluate: `test` (the held-out set, default) or `valid` (the validation split). */
   split?: "test" | "valid";
@@ -29,15 +44,15 @@ export interface ProblemSelection {
   tasks: string[];
 }
 
-/** A problem left out by the selection params, with why. */
+/**
+ * A problem left out by the selection params, with why.
+ *
+ * @example
+ * ```ts
+ * const e: ExcludedProblem = { taskId: "test/big", family: "fully_connected", reason: "over maxDims" };
+ * ```
+ */
 export interface ExcludedProblem {
-  taskId: string;
-  family: string;
-  reason: string;
-}
-
-/** A selected problem that could not be run, with why (e.g. its external dataset is unavailable). */
-export interface NotRunProblem {
   taskId: string;
   family: string;
   reason: string;
@@ -46,6 +61,11 @@ export interface NotRunProblem {
 /**
  * Reads the `dims` column of the `tasks` rows that `generate-tasks` keeps inside its artifact
  * (`rows/tasks.ndjson`). Returns an empty map when the file is absent (the caller then measures dims itself).
+ *
+ * @example
+ * ```ts
+ * const dims = await readTaskDims(ctx.inputs["generate-tasks"].dir);
+ * ```
  */
 export async function readTaskDims(generateTasksDir: string): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -67,6 +87,11 @@ export async function readTaskDims(generateTasksDir: string): Promise<Map<string
 /**
  * The problems of split `sel.split` (default `test`, the held-out set) a stage runs, in task-set order: filtered by `tasks`, `skipFamilies`
  * and `maxDims` (using `dims` where known), then capped at `maxProblems`. Unknown ids in `tasks` throw.
+ *
+ * @example
+ * ```ts
+ * const { selected, excluded } = selectProblems(set.tasks, sel, dims);
+ * ```
  */
 export function selectProblems(
   tasks: readonly TaskRecord[],
@@ -100,61 +125,24 @@ export function selectProblems(
   return { selected, excluded };
 }
 
-/** The `count` run seeds `seed, seed + 1, …`. */
-export function runSeeds(seed: number, count: number): number[] {
-  return Array.from({ length: count }, (_, i) => seed + i);
-}
-
 /**
- * The generator of one run: a function of (task, purpose, seed) only — never of the optimizer — so every
- * optimizer of a seed starts from the same initial point and sees the same minibatches and gradient noise.
- * It mixes the held-out entry's `initSeed` (the task id's hash for entries without one) with the seed;
- * tuning and evaluation use different purposes so the evaluation seeds are not the tuning seeds.
+ * File name of the `tune-baselines` artifact.
+ *
+ * @example
+ * ```ts
+ * const path = join(artifactDir, TUNED_FILE);
+ * ```
  */
-export function runRng(task: TaskRecord, purpose: "tune" | "eval", seed: number): Rng {
-  const base = task.initSeed ?? hashString(task.id);
-  return new Rng(base).fork(`${purpose}|${seed}`);
-}
-
-/** Seed of the learned optimizer's random initial learning rates for one evaluation run. */
-export function learnedSeed(task: TaskRecord, seed: number): number {
-  return runRng(task, "eval", seed).fork("learned-optimizer").seed();
-}
-
-/** Builds baseline `name` at `learningRate` (momentum/nesterov take `momentum`, the others their defaults). */
-export function baselineAt(name: string, learningRate: number, momentum: number): Optimizer<OptState> {
-  const h: Record<string, unknown> = { learningRate };
-  if (name === "momentum" || name === "nesterov") h.momentum = momentum;
-  return makeBaseline(name, h);
-}
-
-/**
- * Loads external datasets once per distinct set of dataset specs and remembers failures, so a missing dataset
- * turns into a "not run" reason instead of an exception.
- */
-export class DatasetCache {
-  #memo = new Map<string, Promise<{ resolver?: DatasetResolver; error?: string }>>();
-
-  /** A resolver for the spec's external datasets (undefined when it needs none), or the reason it has none. */
-  resolverFor(spec: ProblemSpec): Promise<{ resolver?: DatasetResolver; error?: string }> {
-    if (!needsExternalData(spec)) return Promise.resolve({});
-    const key = JSON.stringify(externalDatasets(spec));
-    let hit = this.#memo.get(key);
-    if (!hit) {
-      hit = preloadDatasets([spec]).then(
-        (resolver) => ({ resolver }),
-        (e) => ({ error: `external dataset unavailable: ${e instanceof Error ? e.message : String(e)}` }),
-      );
-      this.#memo.set(key, hit);
-    }
-    return hit;
-  }
-}
-
-/** File name of the `tune-baselines` artifact. */
 export const TUNED_FILE = "tuned.json";
 
-/** Tuning result for one problem. */
+/**
+ * Tuning result for one problem.
+ *
+ * @example
+ * ```ts
+ * const t: TunedProblem = { taskId, family, learningRate: { adam: 1e-3 }, medianFinalLoss: { adam: 0.1 }, allDiverged: [] };
+ * ```
+ */
 export interface TunedProblem {
   taskId: string;
   family: string;
@@ -166,7 +154,14 @@ export interface TunedProblem {
   allDiverged: string[];
 }
 
-/** The `tuned.json` artifact of `tune-baselines`. */
+/**
+ * The `tuned.json` artifact of `tune-baselines`.
+ *
+ * @example
+ * ```ts
+ * const tuned: TunedFile = await readTuned(dir);
+ * ```
+ */
 export interface TunedFile {
   version: 1;
   /** Baselines tuned, in order. */
@@ -184,7 +179,14 @@ export interface TunedFile {
   excluded: ExcludedProblem[];
 }
 
-/** Reads `tuned.json` from a `tune-baselines` artifact directory. */
+/**
+ * Reads `tuned.json` from a `tune-baselines` artifact directory.
+ *
+ * @example
+ * ```ts
+ * const tuned = await readTuned(ctx.inputs["tune-baselines"].dir);
+ * ```
+ */
 export async function readTuned(dir: string): Promise<TunedFile> {
   const path = join(dir, TUNED_FILE);
   let t: TunedFile;
@@ -199,15 +201,22 @@ export async function readTuned(dir: string): Promise<TunedFile> {
   return t;
 }
 
-/** Mean of a list of seconds, or null when empty. */
-export function meanSeconds(xs: ArrayLike<number>): number | null {
-  if (xs.length === 0) return null;
-  let s = 0;
-  for (let i = 0; i < xs.length; i++) s += xs[i];
-  return s / xs.length;
-}
-
-/** Message of an unknown thrown value. */
-export function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+/**
+ * The sink of an experiment function that writes through a stage's context: its log, result tables,
+ * progress and cancellation signal.
+ *
+ * @example
+ * ```ts
+ * const summary = await evaluateHeldout(inputs, ctx.params, stageSink(ctx));
+ * ```
+ */
+export function stageSink(
+  ctx: Pick<StageContext, "log" | "writeRows" | "progress" | "signal">,
+): ExperimentSink {
+  return {
+    log: (message) => ctx.log(message),
+    rows: (table, rows) => ctx.writeRows(table, rows),
+    progress: (done, total, label) => ctx.progress(done, total, label),
+    signal: ctx.signal,
+  };
 }

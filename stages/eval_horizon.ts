@@ -7,7 +7,7 @@
  * log-spaced steps (and at each optimizer's meta-training horizon), with the cumulative seconds of the
  * optimizer's steps, so curves can be drawn against steps or wall-clock time.
  *
- * The runs reuse `longHorizonRun` (`models/eval/long_horizon.ts`), which `eval-problems` uses for its learned
+ * The runs reuse `longHorizonRun` (`models/evaluation/long_horizon.ts`), which `eval-problems` uses for its learned
  * vs Adam long runs. Every optimizer of a problem starts from the same initial point and sees the same
  * minibatches (`runRng`). Too slow for the default profile's 30-minute budget, so it is not in the default
  * target: `deno task pipeline eval-horizon` runs it (and the two extra meta-trainings), `deno task report`
@@ -165,7 +165,7 @@ export const evalHorizon = defineStage<EvalHorizonParams>({
   async run(ctx) {
     const p = ctx.params;
     const { initBackend } = await import("../lib/backend.ts");
-    const { longHorizonRun, logSpacedSteps } = await import("../models/eval/long_horizon.ts");
+    const { longHorizonRun, logSpacedSteps } = await import("../models/evaluation/long_horizon.ts");
     const { buildProblem } = await import("../tasks/registry.ts");
     const { loadLearnedOptimizer } = await import("./learned.ts");
     const { readTaskSet } = await import("./task_set.ts");

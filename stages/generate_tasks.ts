@@ -6,7 +6,8 @@
  * @module
  */
 import { defineStage } from "../pipeline/stage.ts";
-import { ensemble, GROUP_NAMES, groupIncluded, type GroupName } from "../tasks/ensemble.ts";
+import { ensemble, groupIncluded } from "../tasks/ensemble.ts";
+import { GROUP_NAMES, type GroupName } from "../tasks/ensemble_groups.ts";
 import { MAX_SEED } from "../lib/rng.ts";
 import type { ProblemSpec } from "../tasks/problem.ts";
 import { type TaskRecord, type TaskSet, taskSetPath } from "./task_set.ts";

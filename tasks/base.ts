@@ -41,8 +41,10 @@ export interface ProblemData {
  * the data. Synthetic datasets are owned by the problem; resolver-provided ones belong to the resolver.
  */
 export function readData(p: ParamReader, ctx: BuildContext): ProblemData {
-  const dsSpec = p.object("dataset") as unknown as DatasetSpec;
-  if (typeof dsSpec.kind !== "string") p.fail("dataset", "must have a string 'kind'");
+  const raw = p.object("dataset");
+  const kind = raw.kind;
+  if (typeof kind !== "string") p.fail("dataset", "must have a string 'kind'");
+  const dsSpec: DatasetSpec = { ...raw, kind };
   const hasBs = p.has("batchSize");
   const bs = hasBs ? p.int("batchSize", undefined, { min: 0 }) : -1;
   let dataset: Dataset;

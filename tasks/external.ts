@@ -13,7 +13,7 @@ import {
   fromImageArrays,
   isSyntheticDataset,
 } from "./datasets.ts";
-import { type DatasetSpec as LoaderSpec, loadDataset } from "./data/index.ts";
+import { loadDataset, toDatasetSpec } from "./data/index.ts";
 
 /** Every non-synthetic dataset spec inside a problem spec (nested wrappers included). */
 export function externalDatasets(spec: ProblemSpec): DatasetSpec[] {
@@ -42,7 +42,7 @@ export async function preloadDatasets(specs: ProblemSpec[]): Promise<DatasetReso
     for (const ds of externalDatasets(spec)) {
       const k = cacheKey(ds);
       if (cache.has(k)) continue;
-      const img = await loadDataset(ds as unknown as LoaderSpec);
+      const img = await loadDataset(toDatasetSpec(ds));
       cache.set(k, fromImageArrays(img));
     }
   }

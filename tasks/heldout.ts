@@ -12,14 +12,9 @@
  * @module
  */
 import type { ProblemSpec } from "./problem.ts";
-import {
-  ensemble,
-  type EnsembleEntry,
-  type EnsembleOptions,
-  type GroupName,
-  reseed,
-  splitSeed,
-} from "./ensemble.ts";
+import { ensemble, type EnsembleOptions, reseed } from "./ensemble.ts";
+import type { EnsembleEntry, GroupName } from "./ensemble_groups.ts";
+import { splitSeed } from "./ensemble_seeds.ts";
 import { type DatasetSpec, isSyntheticDataset } from "./datasets.ts";
 
 /** A held-out problem. */

@@ -25,7 +25,7 @@ import {
   type Split,
 } from "./dataset.ts";
 import { checksumMismatch, type Checksums, downloadFile } from "./download.ts";
-import { readTar, TarFormatError } from "./tar.ts";
+import { createTarDecoder } from "modern-tar";
 
 /** The official CIFAR-10 binary archive. */
 export const CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
@@ -296,7 +296,7 @@ export interface DownloadCifar10Options extends Checksums {
 function safeMember(name: string): string | null {
   const parts = name.replace(/^\.\//, "").split("/").filter((p) => p !== "" && p !== ".");
   if (name.startsWith("/") || parts.includes("..")) {
-    throw new TarFormatError(`Refusing unsafe path in archive: ${name}`);
+    throw new DatasetFormatError(`Refusing unsafe path in archive: ${name}`);
   }
   if (parts.length !== 2 || parts[0] !== CIFAR10_FOLDER) return null;
   return parts[1];
@@ -337,14 +337,18 @@ export async function downloadCifar10(opts: DownloadCifar10Options = {}): Promis
     const file = await Deno.open(archive, { read: true });
     const stream: ReadableStream<Uint8Array> = file.readable.pipeThrough(new DecompressionStream("gzip"));
     try {
-      await readTar(stream, async (entry, body) => {
-        const base = safeMember(entry.name);
-        if (entry.type !== "file" || base === null) return;
+      // Entry by entry: each body streams to its file, so the archive is never held in memory whole.
+      for await (const { header, body } of stream.pipeThrough(createTarDecoder({ strict: true }))) {
+        const base = safeMember(header.name);
+        if (header.type !== "file" || base === null) {
+          await body.cancel();
+          continue;
+        }
         const out = await Deno.open(`${staging}/${base}`, { write: true, create: true, truncate: true });
-        await ReadableStream.from(body).pipeTo(out.writable);
-      });
+        await body.pipeTo(out.writable);
+      }
     } catch (e) {
-      if (e instanceof TarFormatError) throw e;
+      if (e instanceof DatasetFormatError) throw e;
       throw new DatasetFormatError(`${archive}: cannot extract (${(e as Error).message}).`);
     }
     const missing = await missingCifar10Files(staging);
@@ -363,7 +367,7 @@ export async function downloadCifar10(opts: DownloadCifar10Options = {}): Promis
     await Deno.rename(staging, folder);
   } catch (e) {
     await Deno.remove(staging, { recursive: true }).catch(() => {});
-    if (e instanceof DatasetFormatError || e instanceof TarFormatError) {
+    if (e instanceof DatasetFormatError) {
       await Deno.remove(archive).catch(() => {}); // verified but unusable: do not reuse it
     }
     throw e;

@@ -8,8 +8,9 @@
  * `LOC_synset_mapping.txt` or `synset_words.txt` (`<wnid> <names>` lines) when present.
  *
  * Opening a split only lists files ({@link indexImageNet}); images are read, decoded with jpeg-js, resized
- * (bilinear, with a box pre-filter for large downscales) so the shorter side is `resizeShorter`, and
- * center-cropped to `size`x`size`, only when a batch asks for them ({@link LazyImageDataset}).
+ * with tfjs (bilinear, with a box pre-filter for large downscales; `resize.ts`) so the shorter side is
+ * `resizeShorter`, and center-cropped to `size`x`size`, only when a batch asks for them
+ * ({@link LazyImageDataset}).
  *
  * Not supported: the downsampled-ImageNet releases (Imagenet32/64), which ship as Python pickles / npz
  * archives; convert them to the folder layout (or to CIFAR-style binary records) instead.
@@ -17,7 +18,7 @@
  * @module
  */
 import jpeg from "jpeg-js";
-import type * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs";
 import {
   type BatchTensorOptions,
   DatasetFormatError,
@@ -29,6 +30,7 @@ import {
   isFile,
   type Split,
 } from "./dataset.ts";
+import { resizeCenterCropTensor } from "./resize.ts";
 
 /** Options of {@link openImageNet} and {@link loadImageNet}. */
 export interface ImageNetOptions {
@@ -229,94 +231,6 @@ export function decodeJpegRgb(
   }
 }
 
-/** Averages f x f blocks of an interleaved image (the box pre-filter before a large bilinear downscale). */
-export function boxDownsample(
-  src: Uint8Array | Float32Array,
-  width: number,
-  height: number,
-  channels: number,
-  f: number,
-): { data: Float32Array; width: number; height: number } {
-  const w = Math.floor(width / f);
-  const h = Math.floor(height / f);
-  const out = new Float32Array(w * h * channels);
-  const inv = 1 / (f * f);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const o = (y * w + x) * channels;
-      for (let dy = 0; dy < f; dy++) {
-        let i = ((y * f + dy) * width + x * f) * channels;
-        for (let dx = 0; dx < f; dx++) {
-          for (let c = 0; c < channels; c++) out[o + c] += src[i + c];
-          i += channels;
-        }
-      }
-      for (let c = 0; c < channels; c++) out[o + c] *= inv;
-    }
-  }
-  return { data: out, width: w, height: h };
-}
-
-/**
- * Resizes an interleaved image so that its shorter side is `shorter` (bilinear, half-pixel centers; a box
- * pre-filter first when shrinking by 2x or more) and returns the central `size` x `size` crop, values
- * multiplied by `scale` (1/255 maps bytes to [0, 1]). Writes into `out` at `offset` when given.
- */
-export function resizeCenterCrop(
-  src: Uint8Array | Float32Array,
-  width: number,
-  height: number,
-  channels: number,
-  size: number,
-  shorter: number = size,
-  scale = 1 / 255,
-  out: Float32Array = new Float32Array(size * size * channels),
-  offset = 0,
-): Float32Array {
-  if (shorter < size) throw new RangeError(`resizeShorter (${shorter}) must be >= size (${size}).`);
-  let img: Uint8Array | Float32Array = src;
-  let w = width;
-  let h = height;
-  const f = Math.floor(Math.min(w, h) / shorter);
-  if (f >= 2) {
-    const d = boxDownsample(src, w, h, channels, f);
-    img = d.data;
-    w = d.width;
-    h = d.height;
-  }
-  const s = shorter / Math.min(w, h);
-  const sw = Math.max(size, Math.round(w * s));
-  const sh = Math.max(size, Math.round(h * s));
-  const ox = Math.floor((sw - size) / 2);
-  const oy = Math.floor((sh - size) / 2);
-  // Scale factors per axis so that the resized image spans exactly sw x sh.
-  const fx = w / sw;
-  const fy = h / sh;
-  for (let y = 0; y < size; y++) {
-    const syf = Math.min(Math.max((y + oy + 0.5) * fy - 0.5, 0), h - 1);
-    const y0 = Math.floor(syf);
-    const y1 = Math.min(y0 + 1, h - 1);
-    const wy = syf - y0;
-    for (let x = 0; x < size; x++) {
-      const sxf = Math.min(Math.max((x + ox + 0.5) * fx - 0.5, 0), w - 1);
-      const x0 = Math.floor(sxf);
-      const x1 = Math.min(x0 + 1, w - 1);
-      const wx = sxf - x0;
-      const a = (y0 * w + x0) * channels;
-      const b = (y0 * w + x1) * channels;
-      const c = (y1 * w + x0) * channels;
-      const d = (y1 * w + x1) * channels;
-      const o = offset + (y * size + x) * channels;
-      for (let k = 0; k < channels; k++) {
-        const top = img[a + k] + (img[b + k] - img[a + k]) * wx;
-        const bot = img[c + k] + (img[d + k] - img[c + k]) * wx;
-        out[o + k] = (top + (bot - top) * wy) * scale;
-      }
-    }
-  }
-  return out;
-}
-
 /**
  * A dataset whose images are decoded on demand. Has the shape fields of {@link ImageDataset} and the labels
  * (known from the index), but no `images` array: ask for batches with {@link LazyImageDataset.loadExamples}
@@ -376,17 +290,15 @@ export class LazyImageDataset {
       }
       const path = this.index.files[k];
       const img = decodeJpegRgb(await Deno.readFile(path), path);
-      resizeCenterCrop(
-        img.data,
-        img.width,
-        img.height,
-        3,
-        this.height,
-        this.shorter,
-        1 / 255,
-        images,
-        i * per,
+      const crop = tf.tidy(() =>
+        resizeCenterCropTensor(
+          tf.tensor3d(img.data, [img.height, img.width, 3], "float32"),
+          this.height,
+          this.shorter,
+        )
       );
+      images.set(await crop.data(), i * per);
+      crop.dispose();
       labels[i] = this.labels[k];
     }
     return { images, labels };

@@ -39,6 +39,43 @@ function checkKind(kind: string): asserts kind is DatasetKind {
 }
 
 /**
+ * Checks a dataset description from problem params (any object with a `kind`) and returns it as a
+ * {@link DatasetSpec}: a known kind, and the optional fields of the right types (others are dropped). Throws
+ * a one-line error naming the field otherwise.
+ *
+ * @example
+ * ```ts
+ * const spec = toDatasetSpec({ kind: "mnist", limit: 1000 }); // { kind: "mnist", limit: 1000 }
+ * ```
+ */
+export function toDatasetSpec(description: object): DatasetSpec {
+  const field = (key: string): unknown => (description as Record<string, unknown>)[key];
+  const kind = field("kind");
+  if (typeof kind !== "string") throw new Error("A dataset spec needs a string 'kind'.");
+  checkKind(kind);
+  const spec: DatasetSpec = { kind };
+  const split = field("split");
+  if (split !== undefined) {
+    if (split !== "train" && split !== "test") {
+      throw new Error(`Dataset ${kind}: split must be 'train' or 'test', got ${JSON.stringify(split)}.`);
+    }
+    spec.split = split;
+  }
+  const dir = field("dir");
+  if (dir !== undefined) {
+    if (typeof dir !== "string") throw new Error(`Dataset ${kind}: dir must be a string.`);
+    spec.dir = dir;
+  }
+  for (const key of ["limit", "size", "resizeShorter"] as const) {
+    const v = field(key);
+    if (v === undefined) continue;
+    if (typeof v !== "number") throw new Error(`Dataset ${kind}: ${key} must be a number.`);
+    spec[key] = v;
+  }
+  return spec;
+}
+
+/**
  * Loads the dataset named by `spec` into memory. Throws `DatasetUnavailableError` (with instructions) when
  * the data is not on this machine; never substitutes other data.
  */

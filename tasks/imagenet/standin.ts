@@ -15,7 +15,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../../lib/rng.ts";
 import type { ImageDataset } from "../data/dataset.ts";
-import { type LazyImageDataset, resizeCenterCrop } from "../data/imagenet.ts";
+import type { LazyImageDataset } from "../data/imagenet.ts";
+import { resizeCenterCrop } from "../data/resize.ts";
 
 /** Dataset name recorded in every row, log line and summary produced from the MNIST stand-in. */
 export const STANDIN_DATASET = "mnist-rgb (stand-in)";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { ResultsStore } from "../../pipeline/store.ts";
 import { metaTrainHorizon, summarizeCurve } from "../../stages/eval_horizon.ts";
-import { logSpacedSteps } from "../../models/eval/long_horizon.ts";
+import { logSpacedSteps } from "../../models/evaluation/long_horizon.ts";
 import { resolveParams } from "../../pipeline/params.ts";
 import { STAGES } from "../../stages/main.ts";
 import { evalHorizon, HORIZON_LEARNED_STAGES } from "../../stages/eval_horizon.ts";

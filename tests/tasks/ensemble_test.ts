@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend.ts";
 import { Rng } from "../../lib/rng.ts";
 import { buildProblem } from "../../tasks/registry.ts";
-import { collectSeeds, ensemble, GROUP_NAMES, groupContext, GROUPS, reseed } from "../../tasks/ensemble.ts";
+import { collectSeeds, ensemble, reseed } from "../../tasks/ensemble.ts";
+import { GROUP_NAMES, GROUPS } from "../../tasks/ensemble_groups.ts";
+import { groupContext } from "../../tasks/ensemble_seeds.ts";
 import { heldoutSet, testProblems } from "../../tasks/heldout.ts";
 import { fromImageArrays } from "../../tasks/datasets.ts";
 

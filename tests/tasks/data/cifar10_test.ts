@@ -9,7 +9,7 @@ import {
 import { DatasetFormatError, DatasetUnavailableError } from "../../../tasks/data/dataset.ts";
 import { ChecksumError, DownloadError } from "../../../tasks/data/download.ts";
 import { gzip } from "../../../tasks/data/idx.ts";
-import { createTar } from "../../../tasks/data/tar.ts";
+import { packTar } from "modern-tar";
 import { createHash } from "node:crypto";
 
 /** A batch file of `n` records; record r of batch b has label (b*7+r)%10 and pixel bytes derived from (b, r). */
@@ -45,6 +45,17 @@ async function writeFolder(dir: string): Promise<void> {
   );
 }
 
+/** An uncompressed tar of `entries` (a directory where `data` is omitted). */
+function tarOf(entries: { name: string; data?: Uint8Array }[]): Promise<Uint8Array> {
+  return packTar(
+    entries.map(({ name, data }) =>
+      data === undefined
+        ? { header: { name, type: "directory" as const, size: 0 } }
+        : { header: { name, type: "file" as const, size: data.length }, body: data }
+    ),
+  );
+}
+
 async function archive(): Promise<Uint8Array> {
   const entries = [
     { name: "cifar-10-batches-bin/" },
@@ -58,7 +69,7 @@ async function archive(): Promise<Uint8Array> {
       data: new TextEncoder().encode("<html></html>"),
     },
   ];
-  return await gzip(createTar(entries));
+  return await gzip(await tarOf(entries));
 }
 
 Deno.test("cifar10: loads generated batch files (CHW -> HWC, labels, class names, limit)", async () => {
@@ -300,7 +311,7 @@ Deno.test("cifar10: checksum mismatch is an error and leaves nothing in place", 
     await assertRejects(() => loadCifar10({ dir: dest }), DatasetUnavailableError);
     // An archive without the batch files is rejected and leaves nothing either.
     const srv2 = serve(
-      await gzip(createTar([{ name: "cifar-10-batches-bin/data_batch_1.bin", data: batchBytes(1, 1) }])),
+      await gzip(await tarOf([{ name: "cifar-10-batches-bin/data_batch_1.bin", data: batchBytes(1, 1) }])),
     );
     try {
       await assertRejects(() => downloadCifar10({ url: srv2.url, dest }), DatasetFormatError, "lacks");
@@ -311,5 +322,27 @@ Deno.test("cifar10: checksum mismatch is an error and leaves nothing in place", 
   } finally {
     await srv.close();
     await Deno.remove(dest, { recursive: true });
+  }
+});
+
+Deno.test("cifar10: a truncated or corrupt archive, or one with an unsafe path, is refused and not kept", async () => {
+  const whole = await tarOf([{ name: "cifar-10-batches-bin/data_batch_1.bin", data: batchBytes(1, 3) }]);
+  const corrupt = whole.slice();
+  corrupt[10] ^= 0xff; // inside the first header: its checksum no longer matches
+  const cases: [string, Uint8Array, string][] = [
+    ["truncated", whole.slice(0, 2000), "truncated"],
+    ["corrupt", corrupt, "checksum"],
+    ["unsafe", await tarOf([{ name: "cifar-10-batches-bin/../evil.bin", data: Uint8Array.of(1) }]), "unsafe"],
+  ];
+  for (const [label, tar, message] of cases) {
+    const srv = serve(await gzip(tar));
+    const dest = await Deno.makeTempDir({ prefix: "lopt-dl-" });
+    try {
+      await assertRejects(() => downloadCifar10({ url: srv.url, dest }), DatasetFormatError, message);
+      assertEquals(await listing(dest), [], label);
+    } finally {
+      await srv.close();
+      await Deno.remove(dest, { recursive: true });
+    }
   }
 });

@@ -2,13 +2,7 @@ import jpeg from "jpeg-js";
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 import { DatasetFormatError, DatasetUnavailableError } from "../../../tasks/data/dataset.ts";
-import {
-  indexImageNet,
-  loadImageNet,
-  openImageNet,
-  parseValLabels,
-  resizeCenterCrop,
-} from "../../../tasks/data/imagenet.ts";
+import { indexImageNet, loadImageNet, openImageNet, parseValLabels } from "../../../tasks/data/imagenet.ts";
 
 const WNIDS = ["n01440764", "n01443537", "n02102040"]; // written out of order below on purpose
 const COLORS: [number, number, number][] = [[230, 20, 20], [20, 230, 20], [20, 20, 230]];
@@ -116,21 +110,6 @@ Deno.test("imagenet: parseValLabels accepts '<file> <wnid>' and '<file> <index>'
   assertEquals([...m.entries()], [["x", 1], ["y", 0]]);
   assertThrows(() => parseValLabels("z.JPEG n00000009\n", wnids), DatasetFormatError, "not a known class");
   assertThrows(() => parseValLabels("z.JPEG 2\n", wnids), DatasetFormatError, ">= 2 classes");
-});
-
-Deno.test("imagenet: bilinear resize, box pre-filter and center crop on exact gradients", () => {
-  // 4x1 horizontal ramp 0,10,20,30 upscaled x2 (shorter side 1 -> 2, crop 2 of 8 wide: columns 3..4).
-  const ramp = Float32Array.from([0, 10, 20, 30]);
-  const up = resizeCenterCrop(ramp, 4, 1, 1, 2, 2, 1);
-  // Resized width 8, columns 3 and 4 sample source x = 3.5*0.5-0.5 = 1.25 and 1.75.
-  assertEquals(Array.from(up), [12.5, 17.5, 12.5, 17.5]);
-  // 8x4 image, value = x: crop 4x4 at shorter side 4 keeps columns 2..5 exactly.
-  const wide = Float32Array.from({ length: 32 }, (_, i) => i % 8);
-  assertEquals(Array.from(resizeCenterCrop(wide, 8, 4, 1, 4, 4, 1).subarray(0, 4)), [2, 3, 4, 5]);
-  // 8x8 -> 2x2 uses 4x4 box averages.
-  const img = Float32Array.from({ length: 64 }, (_, i) => ((i >> 3) < 4 ? 0 : 100) + ((i & 7) < 4 ? 0 : 1));
-  assertEquals(Array.from(resizeCenterCrop(img, 8, 8, 1, 2, 2, 1)), [0, 1, 100, 101]);
-  assertThrows(() => resizeCenterCrop(img, 8, 8, 1, 4, 2), RangeError);
 });
 
 Deno.test("imagenet: missing folder names LOPT_IMAGENET_DIR and the layout", async () => {

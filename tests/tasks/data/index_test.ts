@@ -1,11 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 import { batchTensors, classCounts, gatherExamples } from "../../../tasks/data/dataset.ts";
 import {
   DATASET_KINDS,
   DatasetUnavailableError,
   loadDataset,
   loadSplits,
+  toDatasetSpec,
 } from "../../../tasks/data/index.ts";
 
 Deno.test("loadDataset: {kind: 'mnist'} with split and limit; batch tensors", async () => {
@@ -60,4 +61,17 @@ Deno.test("cli: a missing dataset prints the instructions, no stack trace, exit 
   assertEquals(out.code, 1);
   assert(err.includes("CIFAR-10 not found in /nonexistent/cifar") && err.includes("LOPT_CIFAR10_DIR"), err);
   assert(!/\n\s+at /.test(err), `stack in output: ${err}`);
+});
+
+Deno.test("toDatasetSpec: keeps the loader's fields, drops others, names a bad field", () => {
+  assertEquals(toDatasetSpec({ kind: "imagenet", split: "test", size: 32, resizeShorter: 36, seed: 4 }), {
+    kind: "imagenet",
+    split: "test",
+    size: 32,
+    resizeShorter: 36,
+  });
+  assertThrows(() => toDatasetSpec({ kind: "svhn" }), Error, "Unknown dataset kind 'svhn'");
+  assertThrows(() => toDatasetSpec({ limit: 3 }), Error, "string 'kind'");
+  assertThrows(() => toDatasetSpec({ kind: "mnist", split: "val" }), Error, "split must be");
+  assertThrows(() => toDatasetSpec({ kind: "mnist", limit: "10" }), Error, "limit must be a number");
 });

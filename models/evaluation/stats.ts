@@ -1,5 +1,5 @@
 /**
- * Pure helpers for comparing optimizers on a problem set: the learning-rate grid, divergence-aware medians,
+ * Pure helpers for comparing optimizers on a problem set: divergence-aware medians,
  * the lr pick of a sweep, curve downsampling and the win/ratio summary of an evaluation. No tensors, no I/O.
  *
  * Conventions: a run whose final loss is not finite (NaN, ±Infinity) or that diverged counts as +Infinity, so
@@ -7,53 +7,57 @@
  *
  * @module
  */
+import { median } from "../../lib/stats.ts";
 
 /**
- * `points` learning rates spaced evenly in log space from `min` to `max` (both included; a single point is
- * `min`). Values are rounded to 6 significant digits so they print and compare cleanly.
+ * A final loss as a ranking value: non-finite or diverged becomes +Infinity.
+ *
+ * @example
+ * ```ts
+ * rankValue(NaN); // Infinity
+ * ```
  */
-export function logGrid(min: number, max: number, points: number): number[] {
-  if (!(min > 0) || !(max > 0) || !Number.isFinite(min) || !Number.isFinite(max)) {
-    throw new Error(`logGrid: lrMin and lrMax must be finite numbers > 0, got ${min} and ${max}.`);
-  }
-  if (max < min) throw new Error(`logGrid: lrMax (${max}) must be ≥ lrMin (${min}).`);
-  if (!Number.isInteger(points) || points < 1) {
-    throw new Error(`logGrid: lrPoints must be an integer ≥ 1, got ${points}.`);
-  }
-  if (points === 1) return [min];
-  const lo = Math.log(min), hi = Math.log(max);
-  const out: number[] = [];
-  for (let i = 0; i < points; i++) {
-    const v = i === points - 1 ? max : Math.exp(lo + ((hi - lo) * i) / (points - 1));
-    out.push(Number(v.toPrecision(6)));
-  }
-  return out;
-}
-
-/** A final loss as a ranking value: non-finite or diverged becomes +Infinity. */
 export function rankValue(finalLoss: number, diverged = false): number {
   return diverged || !Number.isFinite(finalLoss) ? Infinity : finalLoss;
 }
 
-/** Median of ranking values (NaN counted as +Infinity); throws on an empty list. */
+/**
+ * Median of ranking values (NaN counted as +Infinity, so a median over runs is +Infinity as soon as half of
+ * them diverged); throws on an empty list.
+ *
+ * @example
+ * ```ts
+ * medianLoss([0.5, Infinity, 0.2]); // 0.5
+ * medianLoss([0.5, Infinity]); // Infinity
+ * ```
+ */
 export function medianLoss(values: readonly number[]): number {
   if (values.length === 0) throw new Error("medianLoss: no values");
-  const v = values.map((x) => (Number.isNaN(x) ? Infinity : x)).sort((a, b) => a - b);
-  const m = Math.floor(v.length / 2);
-  if (v.length % 2 === 1) return v[m];
-  const a = v[m - 1], b = v[m];
-  if (a === b) return a; // also covers Infinity, Infinity (avoids NaN from ∞ − ∞ style arithmetic)
-  return a / 2 + b / 2;
+  return median(values.map((x) => (Number.isNaN(x) ? Infinity : x)));
 }
 
-/** One candidate of a learning-rate sweep: a learning rate and the final losses of its seeds. */
+/**
+ * One candidate of a learning-rate sweep: a learning rate and the final losses of its seeds.
+ *
+ * @example
+ * ```ts
+ * const p: SweepPoint = { learningRate: 0.01, losses: [0.3, 0.2] };
+ * ```
+ */
 export interface SweepPoint {
   learningRate: number;
   /** Ranking values per seed (see {@link rankValue}). */
   losses: number[];
 }
 
-/** The pick of {@link pickLearningRate}. */
+/**
+ * The pick of {@link pickLearningRate}.
+ *
+ * @example
+ * ```ts
+ * const { learningRate, allDiverged }: SweepPick = pickLearningRate(points);
+ * ```
+ */
 export interface SweepPick {
   learningRate: number;
   /** Median ranking value at that learning rate (+Infinity when every candidate diverged). */
@@ -67,6 +71,11 @@ export interface SweepPick {
 /**
  * The learning rate with the lowest median final loss. Ties (including all-diverged) go to the smallest
  * learning rate, the conservative choice.
+ *
+ * @example
+ * ```ts
+ * pickLearningRate([{ learningRate: 0.1, losses: [Infinity] }, { learningRate: 0.01, losses: [0.2] }]).learningRate; // 0.01
+ * ```
  */
 export function pickLearningRate(points: readonly SweepPoint[]): SweepPick {
   if (points.length === 0) throw new Error("pickLearningRate: empty sweep");
@@ -89,6 +98,11 @@ export function pickLearningRate(points: readonly SweepPoint[]): SweepPick {
 /**
  * Which minibatch steps of a run of `n` steps to keep so that at most about `maxPoints` remain: every k-th
  * step from 0 and always the last one. `maxPoints` ≤ 0 keeps all.
+ *
+ * @example
+ * ```ts
+ * downsampleSteps(10, 4); // [0, 4, 8, 9]
+ * ```
  */
 export function downsampleSteps(n: number, maxPoints: number): number[] {
   if (n <= 0) return [];
@@ -100,7 +114,14 @@ export function downsampleSteps(n: number, maxPoints: number): number[] {
   return out;
 }
 
-/** Learned-vs-baselines comparison of one problem from median final losses per optimizer. */
+/**
+ * Learned-vs-baselines comparison of one problem from median final losses per optimizer.
+ *
+ * @example
+ * ```ts
+ * const c: ProblemComparison = compareOnProblem({ learned: 0.1, adam: 0.2 }, "learned"); c.wins.adam; // true
+ * ```
+ */
 export interface ProblemComparison {
   /** Optimizer with the lowest median (learned included; ties go to the learned optimizer, then list order). */
   bestOptimizer: string;
@@ -118,7 +139,14 @@ export interface ProblemComparison {
   ratios: Record<string, number | null>;
 }
 
-/** Ratio a / b when both are finite and > 0, else null. */
+/**
+ * Ratio a / b when both are finite and > 0, else null.
+ *
+ * @example
+ * ```ts
+ * lossRatio(0.1, 0.2); // 0.5
+ * ```
+ */
 export function lossRatio(a: number, b: number): number | null {
   return Number.isFinite(a) && Number.isFinite(b) && a > 0 && b > 0 ? a / b : null;
 }
@@ -126,6 +154,11 @@ export function lossRatio(a: number, b: number): number | null {
 /**
  * Compares the learned optimizer with each baseline on one problem. `medians` maps optimizer name to median
  * ranking value; `learned` names the learned optimizer's entry; the others are baselines (at least one).
+ *
+ * @example
+ * ```ts
+ * compareOnProblem({ learned: 0.1, adam: 0.2, rmsprop: 0.05 }, "learned").bestOptimizer; // "rmsprop"
+ * ```
  */
 export function compareOnProblem(medians: Record<string, number>, learned: string): ProblemComparison {
   if (!(learned in medians)) throw new Error(`compareOnProblem: no median for '${learned}'`);
@@ -152,7 +185,14 @@ export function compareOnProblem(medians: Record<string, number>, learned: strin
   };
 }
 
-/** Median of the non-null entries, or null when there are none. */
+/**
+ * Median of the non-null entries, or null when there are none.
+ *
+ * @example
+ * ```ts
+ * medianOfDefined([null, 2, 4]); // 3
+ * ```
+ */
 export function medianOfDefined(values: readonly (number | null)[]): number | null {
   const v = values.filter((x): x is number => x !== null);
   return v.length === 0 ? null : medianLoss(v);

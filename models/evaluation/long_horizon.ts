@@ -12,7 +12,14 @@ import { type FullLossPoint, trainProblem } from "../inner_loop.ts";
 import type { Problem } from "../../tasks/problem.ts";
 import type { Rng } from "../../lib/rng.ts";
 
-/** Update statistics gathered by {@link monitorUpdates}. */
+/**
+ * Update statistics gathered by {@link monitorUpdates}.
+ *
+ * @example
+ * ```ts
+ * const { stats } = monitorUpdates(adam(1e-2), 100); stats.minUpdateRms;
+ * ```
+ */
 export interface UpdateStats {
   /** Steps sampled. */
   samples: number;
@@ -65,7 +72,14 @@ export function monitorUpdates<S extends OptState>(
   return { optimizer, stats };
 }
 
-/** Result of {@link longHorizonRun}. */
+/**
+ * Result of {@link longHorizonRun}.
+ *
+ * @example
+ * ```ts
+ * const r: LongHorizonResult = await longHorizonRun(opts); r.improvement;
+ * ```
+ */
 export interface LongHorizonResult {
   /** Full loss after `horizon` steps (NaN: diverged before). */
   lossAtHorizon: number;
