@@ -13,9 +13,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { type HrnnConfig, inpDecayLearned, numFeatures } from "./config.ts";
 import type { MetaParams } from "./meta_params.ts";
-import type { HrnnState, HrnnTensorState } from "./hrnn.ts";
+import type { HrnnState, HrnnTensorState, HrnnUpdateFn } from "./state.ts";
 import { biasGruCell, levelGruWeights } from "./gru.ts";
-import { FUSED_LIMITS, fusedUnsupportedReason, kernelFlags } from "./fused.ts";
+import { gradientRecording, registerKernelOnce } from "./engine.ts";
+import { FUSED_LIMITS, fusedUnsupportedReason, kernelFlags } from "./fused_abi.ts";
 import {
   hrnnShaderSource,
   rowCounts,
@@ -64,43 +65,38 @@ class HrnnCoordsProgram {
   }
 }
 
-let registered = false;
-function registerKernelOnce(): void {
-  if (registered) return;
-  registered = true;
-  tf.registerKernel({
-    kernelName: WEBGPU_KERNEL_NAME,
-    backendName: "webgpu",
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const a = attrs as unknown as ShaderConfig & { n: number };
-      const config = { k: a.k, n0: a.n0, f: a.f, flags: a.flags };
-      const b = backend as unknown as WebGpuBackendLike;
-      const program = new HrnnCoordsProgram(config, a.n);
-      return b.runWebGPUProgram(
-        program,
-        [inputs.X, inputs.H, inputs.W, inputs.V] as tf.TensorInfo[],
-        "float32",
-        [{ type: "int32", data: [a.n] }],
-      );
-    },
-  });
-}
+/** The registered kernel: runs the pass of one tensor as a WebGPU program. */
+const coordsKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  // Attributes of a call: the shader configuration and the tensor's number of coordinates.
+  const a = attrs as Record<keyof ShaderConfig | "n", number>;
+  const config = { k: a.k, n0: a.n0, f: a.f, flags: a.flags };
+  const b = backend as WebGpuBackendLike;
+  const program = new HrnnCoordsProgram(config, a.n);
+  return b.runWebGPUProgram(
+    program,
+    [inputs.X, inputs.H, inputs.W, inputs.V] as tf.TensorInfo[],
+    "float32",
+    [{ type: "int32", data: [a.n] }],
+  );
+};
 
 /** Whether the WGSL pass can run now: the active backend is webgpu and no gradient is being recorded. */
 export function webgpuFusedAvailable(): boolean {
   if (tf.getBackend() !== "webgpu") return false;
-  const state = (tf.engine() as unknown as { state: { gradientDepth: number } }).state;
-  return !(state.gradientDepth > 0);
+  return !gradientRecording();
 }
 
-/** The WebGPU fused update of one HRNN optimizer; `update` has the signature of `makeHrnn`'s. */
+/**
+ * The WebGPU fused update of one HRNN optimizer.
+ *
+ * @example
+ * ```ts
+ * const upd: WebGpuUpdater = makeWebGpuUpdater(meta, config);
+ * ```
+ */
 export interface WebGpuUpdater {
   /** One update, same inputs and outputs as the ops path. Call only when {@link webgpuFusedAvailable}. */
-  update(
-    grads: tf.Tensor[],
-    state: HrnnState,
-    params: tf.Tensor[],
-  ): { updates: tf.Tensor[]; state: HrnnState };
+  update: HrnnUpdateFn;
 }
 
 /**
@@ -116,7 +112,7 @@ export interface WebGpuUpdater {
 export function makeWebGpuUpdater(mp: MetaParams, config: HrnnConfig): WebGpuUpdater {
   const reason = fusedUnsupportedReason(config);
   if (reason) throw new Error(`HRNN WebGPU kernel cannot run this config: ${reason}. Use kernel "ops".`);
-  registerKernelOnce();
+  registerKernelOnce({ kernelName: WEBGPU_KERNEL_NAME, backendName: "webgpu", kernelFunc: coordsKernel });
   const sizes = config.levelSizes;
   const levels = sizes.length;
   const n0 = sizes[0];
@@ -195,8 +191,8 @@ export function makeWebGpuUpdater(mp: MetaParams, config: HrnnConfig): WebGpuUpd
         const v = tf.concat([lrMean, nz, bias0.reshape([3 * n0])]);
         const out = tf.engine().runKernel(
           WEBGPU_KERNEL_NAME,
-          { X: x, H: ts.parameter, W: w, V: v } as unknown as tf.NamedTensorMap,
-          { ...shader, n } as unknown as tf.NamedAttrMap,
+          { X: x, H: ts.parameter, W: w, V: v },
+          { ...shader, n },
         ) as tf.Tensor1D;
         const rowAt = (r: number) => tf.slice(out, [n * n0 + r * n], [n * 1]).reshape([1, n]) as tf.Tensor2D;
         const groups = Math.ceil(n / WORKGROUP);
