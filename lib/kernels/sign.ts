@@ -38,5 +38,5 @@ export function sign(args: KernelArgs): tf.TensorInfo {
 export const signConfig: tf.KernelConfig = {
   kernelName: tf.Sign,
   backendName: "wasm",
-  kernelFunc: sign as unknown as tf.KernelFunc,
+  kernelFunc: sign,
 };
