@@ -29,10 +29,10 @@ export function benchHrnnUpdate(n = 100_000, reps = 20): { medianMs: number; min
       return r.state;
     });
     if (i >= 3) times.push(performance.now() - t0);
-    tf.dispose(state as unknown as tf.TensorContainer);
+    tf.dispose(state);
     state = next;
   }
-  tf.dispose([params, grads, state as unknown as tf.TensorContainer]);
+  tf.dispose([params, grads, state]);
   disposeMetaParams(mp);
   times.sort((a, b) => a - b);
   return { medianMs: times[Math.floor(times.length / 2)], minMs: times[0] };
