@@ -17,9 +17,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { backendDescription, initBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
-import { type BenchDef, type BenchExtra, median } from "../pipeline/bench.ts";
+import { type BenchDef, type BenchExtra } from "../pipeline/bench.ts";
+import { median } from "../lib/stats.ts";
 import { adam } from "../models/baselines.ts";
-import type { Optimizer, OptState } from "../lib/optimizer.ts";
+import { LEARNED_OPTIMIZER_NAME, type Optimizer, type OptState } from "../lib/optimizer.ts";
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
 import { makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";
@@ -136,7 +137,7 @@ export function webgpuStepBench(): BenchDef<StepBenchContext> {
       const hold: MetaParams[] = [];
       return {
         hold,
-        runs: { adam: startRun("adam", hold), learned: startRun("learned", hold) },
+        runs: { adam: startRun("adam", hold), learned: startRun(LEARNED_OPTIMIZER_NAME, hold) },
         batch: await mnistBatch(false),
         ms: { adam: [], learned: [] },
       };

@@ -11,13 +11,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import {
-  type ConvGeometry,
-  convGradient,
-  input,
-  type KernelArgs,
-  wasmBackend,
-} from "./wasm_io.ts";
+import { type ConvGeometry, convGradient, input, type KernelArgs, wasmBackend } from "./wasm_io.ts";
 import { forEachDepthwiseRun } from "./depthwise_taps.ts";
 
 /**

@@ -25,7 +25,13 @@ import { type ConvGeometry, validRange } from "./wasm_io.ts";
  * const visit: DepthwiseRunVisitor = (xi, di, wTap, count, xStep) => console.log(xi, di, wTap, count, xStep);
  * ```
  */
-export type DepthwiseRunVisitor = (xi: number, di: number, wTap: number, count: number, xStep: number) => void;
+export type DepthwiseRunVisitor = (
+  xi: number,
+  di: number,
+  wTap: number,
+  count: number,
+  xStep: number,
+) => void;
 
 /**
  * Calls `visit` for every output row and filter tap whose input row lies inside the input, in the order

@@ -83,7 +83,9 @@ function checkShapes(grads: tf.Tensor[], state: HrnnState, params: tf.Tensor[]):
     const n = state.tensors[j].scl_decay.shape[1];
     if (g.size !== n || params[j].size !== n) {
       throw new Error(
-        `HRNN update: tensor ${j} has ${g.size} gradient / ${params[j].size} parameter entries, state has ${n}.`,
+        `HRNN update: tensor ${j} has ${g.size} gradient / ${
+          params[j].size
+        } parameter entries, state has ${n}.`,
       );
     }
   });

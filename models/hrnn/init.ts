@@ -66,7 +66,8 @@ export function initHrnnState(mp: MetaParams, config: HrnnConfig, rng: Rng, para
         ms: zerosRows(n),
       };
       if (levels >= 2) {
-        s.layer = (config.learnableRnnInit ? tf.clone(mp["init/level1"]) : tf.zeros([1, sizes[1]])) as tf.Tensor2D;
+        s.layer =
+          (config.learnableRnnInit ? tf.clone(mp["init/level1"]) : tf.zeros([1, sizes[1]])) as tf.Tensor2D;
       }
       if (dos) {
         s.log_learning_rate = tf.tensor2d(logLrs[j], [1, n]);

@@ -88,7 +88,9 @@ function stepWeights(mp: MetaParams, config: HrnnConfig, globalOld: tf.Tensor2D 
     wI: inpDecayLearned(config) ? mp["readout/inp_decay_w"] as tf.Tensor2D : null,
     wL: dos ? mp["readout/lr_w"] as tf.Tensor2D : null,
     lrMomentum: dos ? tf.sigmoid(mp["lr_momentum_logit"]) : null,
-    bias0Global: levels >= 3 ? affineRow(globalOld!, mp["bias0/from_level2_w"], mp["bias0/from_level2_b"]) : null,
+    bias0Global: levels >= 3
+      ? affineRow(globalOld!, mp["bias0/from_level2_w"], mp["bias0/from_level2_b"])
+      : null,
     bias1: levels >= 3 ? affineRow(globalOld!, mp["bias1/from_level2_w"], mp["bias1/from_level2_b"]) : null,
   };
 }
