@@ -17,7 +17,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { backendDescription, initBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
-import { type BenchDef, type BenchExtra } from "../pipeline/bench.ts";
+import type { BenchDef, BenchExtra } from "../pipeline/bench.ts";
 import { median } from "../lib/stats.ts";
 import { adam } from "../models/baselines.ts";
 import { LEARNED_OPTIMIZER_NAME, type Optimizer, type OptState } from "../lib/optimizer.ts";
