@@ -47,12 +47,10 @@ interface UpdateBenchContext {
 /** One update of `r` to completion (the last update read back); returns its milliseconds. */
 async function timedUpdate(r: Running, grads: tf.Tensor[], params: tf.Tensor[]): Promise<number> {
   const t0 = performance.now();
-  const out = tf.tidy(() =>
-    r.opt.update(grads, r.state, params) as unknown as tf.TensorContainer
-  ) as unknown as {
-    updates: tf.Tensor[];
-    state: OptState;
-  };
+  const out = tf.tidy(() => {
+    const { updates, state } = r.opt.update(grads, r.state, params);
+    return { updates, state };
+  });
   await out.updates[out.updates.length - 1].data();
   const ms = performance.now() - t0;
   tf.dispose([out.updates, r.state as tf.TensorContainer]);
@@ -85,9 +83,9 @@ export function webgpuUpdateBench(total: number): BenchDef<UpdateBenchContext> {
         grads,
         meta,
         runs: {
-          wgsl: mk(makeHrnn(meta, config, { seed: 0, kernel: "webgpu" }) as unknown as Optimizer),
-          ops: mk(makeHrnn(meta, config, { seed: 0, kernel: "ops" }) as unknown as Optimizer),
-          adam: mk(adam({ learningRate: 1e-3 }) as unknown as Optimizer),
+          wgsl: mk(makeHrnn(meta, config, { seed: 0, kernel: "webgpu" })),
+          ops: mk(makeHrnn(meta, config, { seed: 0, kernel: "ops" })),
+          adam: mk(adam({ learningRate: 1e-3 })),
         },
         ms: { wgsl: [], ops: [], adam: [] },
       };
@@ -165,6 +163,6 @@ export function webgpuStepBench(): BenchDef<StepBenchContext> {
 
 /** Every webgpu bench. */
 export const benchmarks: BenchDef[] = [
-  ...WEBGPU_UPDATE_SIZES.map((n) => webgpuUpdateBench(n) as unknown as BenchDef),
-  webgpuStepBench() as unknown as BenchDef,
+  ...WEBGPU_UPDATE_SIZES.map((n) => webgpuUpdateBench(n) as BenchDef),
+  webgpuStepBench() as BenchDef,
 ];
