@@ -14,7 +14,7 @@
  * WebAssembly build: when no gradient is being recorded the inference pass of `fused.ts`, while one is its
  * differentiable form `fused_taped.ts` (one tfjs kernel per update with a hand-written backward; every config
  * but attention). On the webgpu backend the WGSL pass of `webgpu.ts` when no gradient is recorded. Otherwise
- * the differentiable tfjs ops of `ops_update.ts`. The state layout is described in `state.ts`.
+ * the differentiable tfjs ops of `ops_update.ts` and `ops_block.ts`. The state layout is described in `state.ts`.
  *
  * @example
  * ```ts
