@@ -29,7 +29,7 @@ import { type HrnnConfig, inpDecayLearned, level1InputSize, numFeatures } from "
 import type { MetaParams } from "./meta_params.ts";
 import type { HrnnState, HrnnTensorState, HrnnUpdateFn } from "./state.ts";
 import { registerKernelOnce } from "./engine.ts";
-import { ARG_BLOCK, type FusedEngine, fusedUnsupportedReason, kernelFlags } from "./fused_abi.ts";
+import { ARG_BLOCK, type FusedEngine, kernelFlags, requireFusedSupport } from "./fused_abi.ts";
 import { checkInHeap, type Instance, instanceFor, offsetOf } from "./fused_instance.ts";
 import { affine, gruStepJs, type JsAffine, type JsGru, sigmoid } from "./plain_gru.ts";
 import { type NativeKernel, nativeKernel } from "./native.ts";
@@ -259,8 +259,7 @@ export function makeFusedUpdater(
   config: HrnnConfig,
   engine: FusedEngine = "wasm",
 ): FusedUpdater {
-  const reason = fusedUnsupportedReason(config);
-  if (reason) throw new Error(`HRNN fused kernel cannot run this config: ${reason}. Use kernel "ops".`);
+  requireFusedSupport(config, "fused");
   const native = engine === "native" ? nativeKernel() : null;
   registerKernelOnce({ kernelName: KERNEL_NAME, backendName: "wasm", kernelFunc: coordsKernel });
   const sizes = config.levelSizes;

@@ -58,6 +58,19 @@ export function fusedUnsupportedReason(config: HrnnConfig): string | null {
 }
 
 /**
+ * Throws the error users see when the `label` kernel ("fused", "WebGPU") cannot run a configuration.
+ *
+ * @example
+ * ```ts
+ * requireFusedSupport(config, "WebGPU"); // throws for useAttention
+ * ```
+ */
+export function requireFusedSupport(config: HrnnConfig, label: string): void {
+  const reason = fusedUnsupportedReason(config);
+  if (reason) throw new Error(`HRNN ${label} kernel cannot run this config: ${reason}. Use kernel "ops".`);
+}
+
+/**
  * The argument block's flag word (hrnn_coords.c `F_*`) for a configuration.
  *
  * @example

@@ -23,7 +23,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { UpdateResult } from "../../lib/optimizer.ts";
 import { type HrnnConfig, level1InputSize } from "./config.ts";
-import { type FusedEngine, fusedUnsupportedReason } from "./fused_abi.ts";
+import { type FusedEngine, requireFusedSupport } from "./fused_abi.ts";
 import { levelGruWeights } from "./gru.ts";
 import { smallGruCell } from "./small_gru.ts";
 import type { MetaParams } from "./meta_params.ts";
@@ -185,8 +185,7 @@ export function makeTapedFusedUpdater(
   config: HrnnConfig,
   engine: FusedEngine = "wasm",
 ): TapedFusedUpdater {
-  const reason = fusedUnsupportedReason(config);
-  if (reason) throw new Error(`HRNN fused kernel cannot run this config: ${reason}. Use kernel "ops".`);
+  requireFusedSupport(config, "fused");
   if (engine === "native") nativeKernel();
   const lay = layoutOf(config);
   const levels = config.levelSizes.length;

@@ -16,7 +16,7 @@ import type { MetaParams } from "./meta_params.ts";
 import type { HrnnState, HrnnTensorState, HrnnUpdateFn } from "./state.ts";
 import { biasGruCell, levelGruWeights } from "./gru.ts";
 import { gradientRecording, registerKernelOnce } from "./engine.ts";
-import { FUSED_LIMITS, fusedUnsupportedReason, kernelFlags } from "./fused_abi.ts";
+import { FUSED_LIMITS, kernelFlags, requireFusedSupport } from "./fused_abi.ts";
 import {
   hrnnShaderSource,
   rowCounts,
@@ -110,8 +110,7 @@ export interface WebGpuUpdater {
  * ```
  */
 export function makeWebGpuUpdater(mp: MetaParams, config: HrnnConfig): WebGpuUpdater {
-  const reason = fusedUnsupportedReason(config);
-  if (reason) throw new Error(`HRNN WebGPU kernel cannot run this config: ${reason}. Use kernel "ops".`);
+  requireFusedSupport(config, "WebGPU");
   registerKernelOnce({ kernelName: WEBGPU_KERNEL_NAME, backendName: "webgpu", kernelFunc: coordsKernel });
   const sizes = config.levelSizes;
   const levels = sizes.length;
