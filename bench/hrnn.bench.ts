@@ -15,11 +15,12 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
-import { type BenchDef, type BenchExtra, formatBenchTable, median, runBenches } from "../pipeline/bench.ts";
+import { type BenchDef, type BenchExtra, formatBenchTable, runBenches } from "../pipeline/bench.ts";
+import { median } from "../lib/stats.ts";
 import { adam } from "../models/baselines.ts";
 import type { Optimizer, OptState } from "../lib/optimizer.ts";
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
-import { type HrnnOptimizer, type HrnnState, makeHrnn } from "../models/hrnn/hrnn.ts";
+import { type HrnnState, makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";
 import { withAliasedSaves } from "../models/meta/unroll.ts";
 
@@ -66,9 +67,9 @@ export function updateContext(
   if (kind === "hrnn") {
     const config = makeHrnnConfig();
     meta = createMetaParams(config, 0);
-    opt = makeHrnn(meta, config, { seed: 0, kernel }) as unknown as Optimizer;
+    opt = makeHrnn(meta, config, { seed: 0, kernel });
   } else {
-    opt = adam({ learningRate: 1e-3 }) as unknown as Optimizer;
+    opt = adam({ learningRate: 1e-3 });
   }
   return { params, grads, opt, state: opt.init(params), meta };
 }
@@ -201,7 +202,7 @@ export function tapedUpdateBench(
       const grads = sizes.map((n) => tf.tensor1d(rng.normalArray(n).map((v) => v * 0.1)));
       const config = makeHrnnConfig();
       const meta = createMetaParams(config, 0);
-      const opt = makeHrnn(meta, config, { seed: 0, kernel }) as unknown as Optimizer;
+      const opt = makeHrnn(meta, config, { seed: 0, kernel });
       const ctx: UpdateContext = { params, grads, opt, state: opt.init(params), meta };
       for (let i = 0; i < 3; i++) step(ctx);
       return ctx;
@@ -216,9 +217,9 @@ export function tapedUpdateBench(
           const mp = { ...meta };
           names.forEach((k, i) => (mp[k] = xs[i]));
           const opt = makeHrnn(mp, makeHrnnConfig(), { seed: 0, kernel });
-          const tape = (tf.engine() as unknown as { state: { activeTape: unknown[] } }).state.activeTape;
+          const tape = tf.engine().state.activeTape;
           const before = tape.length;
-          const r = (opt as unknown as HrnnOptimizer).update(ctx.grads, ctx.state as HrnnState, ctx.params);
+          const r = opt.update(ctx.grads, ctx.state as HrnnState, ctx.params);
           nodes = tape.length - before;
           // The decay and LR readouts and the tensor / global RNNs reach only the new state.
           const st = r.state;

@@ -14,6 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerWasmKernels } from "../lib/kernels/mod.ts";
 import { Rng } from "../lib/rng.ts";
+import { median } from "../lib/stats.ts";
 
 /** One benchmark: `setup` runs before the timed calls of `fn`, `teardown` after them. */
 export interface KernelBenchmark {
@@ -160,7 +161,6 @@ if (import.meta.main) {
       times.push(performance.now() - t0);
     }
     await b.teardown?.();
-    times.sort((p, q) => p - q);
-    console.log(`${b.name}: median ${times[times.length >> 1].toFixed(1)} ms (n=${times.length})`);
+    console.log(`${b.name}: median ${median(times).toFixed(1)} ms (n=${times.length})`);
   }
 }

@@ -17,9 +17,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { backendDescription, initBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
-import { type BenchDef, type BenchExtra, median } from "../pipeline/bench.ts";
+import type { BenchDef, BenchExtra } from "../pipeline/bench.ts";
+import { median } from "../lib/stats.ts";
 import { adam } from "../models/baselines.ts";
-import type { Optimizer, OptState } from "../lib/optimizer.ts";
+import { LEARNED_OPTIMIZER_NAME, type Optimizer, type OptState } from "../lib/optimizer.ts";
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
 import { makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";
@@ -46,12 +47,10 @@ interface UpdateBenchContext {
 /** One update of `r` to completion (the last update read back); returns its milliseconds. */
 async function timedUpdate(r: Running, grads: tf.Tensor[], params: tf.Tensor[]): Promise<number> {
   const t0 = performance.now();
-  const out = tf.tidy(() =>
-    r.opt.update(grads, r.state, params) as unknown as tf.TensorContainer
-  ) as unknown as {
-    updates: tf.Tensor[];
-    state: OptState;
-  };
+  const out = tf.tidy(() => {
+    const { updates, state } = r.opt.update(grads, r.state, params);
+    return { updates, state };
+  });
   await out.updates[out.updates.length - 1].data();
   const ms = performance.now() - t0;
   tf.dispose([out.updates, r.state as tf.TensorContainer]);
@@ -84,9 +83,9 @@ export function webgpuUpdateBench(total: number): BenchDef<UpdateBenchContext> {
         grads,
         meta,
         runs: {
-          wgsl: mk(makeHrnn(meta, config, { seed: 0, kernel: "webgpu" }) as unknown as Optimizer),
-          ops: mk(makeHrnn(meta, config, { seed: 0, kernel: "ops" }) as unknown as Optimizer),
-          adam: mk(adam({ learningRate: 1e-3 }) as unknown as Optimizer),
+          wgsl: mk(makeHrnn(meta, config, { seed: 0, kernel: "webgpu" })),
+          ops: mk(makeHrnn(meta, config, { seed: 0, kernel: "ops" })),
+          adam: mk(adam({ learningRate: 1e-3 })),
         },
         ms: { wgsl: [], ops: [], adam: [] },
       };
@@ -136,7 +135,7 @@ export function webgpuStepBench(): BenchDef<StepBenchContext> {
       const hold: MetaParams[] = [];
       return {
         hold,
-        runs: { adam: startRun("adam", hold), learned: startRun("learned", hold) },
+        runs: { adam: startRun("adam", hold), learned: startRun(LEARNED_OPTIMIZER_NAME, hold) },
         batch: await mnistBatch(false),
         ms: { adam: [], learned: [] },
       };
@@ -164,6 +163,6 @@ export function webgpuStepBench(): BenchDef<StepBenchContext> {
 
 /** Every webgpu bench. */
 export const benchmarks: BenchDef[] = [
-  ...WEBGPU_UPDATE_SIZES.map((n) => webgpuUpdateBench(n) as unknown as BenchDef),
-  webgpuStepBench() as unknown as BenchDef,
+  ...WEBGPU_UPDATE_SIZES.map((n) => webgpuUpdateBench(n) as BenchDef),
+  webgpuStepBench() as BenchDef,
 ];

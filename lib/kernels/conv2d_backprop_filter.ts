@@ -13,10 +13,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import {
-  allocOutput,
   type ConvGeometry,
-  geometryOf,
-  heapF32,
+  convGradient,
   input,
   type KernelArgs,
   requireNHWC,
@@ -149,15 +147,12 @@ export function conv2dBackpropFilter(
     false,
     "channelsLast",
   );
-  const out = allocOutput(backend, [...info.filterShape]);
-  const dw = heapF32(backend, out);
-  conv2dBackpropFilterNHWC(heapF32(backend, x), heapF32(backend, dy), dw, geometryOf(info));
-  return out;
+  return convGradient(backend, info, [...info.filterShape], x, dy, conv2dBackpropFilterNHWC);
 }
 
 /** Registration record for `tf.registerKernel`. */
 export const conv2dBackpropFilterConfig: tf.KernelConfig = {
   kernelName: tf.Conv2DBackpropFilter,
   backendName: "wasm",
-  kernelFunc: conv2dBackpropFilter as unknown as tf.KernelFunc,
+  kernelFunc: conv2dBackpropFilter,
 };

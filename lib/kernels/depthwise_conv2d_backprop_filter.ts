@@ -11,16 +11,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import {
-  allocOutput,
-  type ConvGeometry,
-  geometryOf,
-  heapF32,
-  input,
-  type KernelArgs,
-  validRange,
-  wasmBackend,
-} from "./wasm_io.ts";
+import { type ConvGeometry, convGradient, input, type KernelArgs, wasmBackend } from "./wasm_io.ts";
+import { forEachDepthwiseRun } from "./depthwise_taps.ts";
 
 /**
  * Accumulates the filter gradient of an NHWC depthwise convolution into `dw` (shape `[fH, fW, inC, M]` with
@@ -32,38 +24,21 @@ export function depthwiseConv2dBackpropFilterNHWC(
   dw: Float32Array,
   g: ConvGeometry,
 ): void {
-  const { batch, inH, inW, inC, outH, outW, outC, fH, fW, sH, sW, dH, dW, padTop, padLeft } = g;
+  const { inC, outC } = g;
   const mult = outC / inC;
   dw.fill(0);
-  const colRanges: Array<[number, number]> = [];
-  for (let kw = 0; kw < fW; kw++) colRanges.push(validRange(kw, dW, sW, padLeft, inW, outW));
-  for (let b = 0; b < batch; b++) {
-    for (let oy = 0; oy < outH; oy++) {
-      const dyRow = ((b * outH + oy) * outW) * outC;
-      for (let kh = 0; kh < fH; kh++) {
-        const iy = oy * sH + kh * dH - padTop;
-        if (iy < 0 || iy >= inH) continue;
-        const xRow = (b * inH + iy) * inW;
-        for (let kw = 0; kw < fW; kw++) {
-          const [c0, c1] = colRanges[kw];
-          const wTap = (kh * fW + kw) * outC;
-          const colShift = kw * dW - padLeft;
-          for (let ox = c0; ox < c1; ox++) {
-            const xi = (xRow + ox * sW + colShift) * inC;
-            const di = dyRow + ox * outC;
-            if (mult === 1) {
-              for (let c = 0; c < outC; c++) dw[wTap + c] += x[xi + c] * dy[di + c];
-            } else {
-              for (let c = 0, k = 0; c < inC; c++) {
-                const v = x[xi + c];
-                for (let m = 0; m < mult; m++, k++) dw[wTap + k] += v * dy[di + k];
-              }
-            }
-          }
+  forEachDepthwiseRun(g, (xi, di, wTap, count, xStep) => {
+    for (let q = 0; q < count; q++, xi += xStep, di += outC) {
+      if (mult === 1) {
+        for (let c = 0; c < outC; c++) dw[wTap + c] += x[xi + c] * dy[di + c];
+      } else {
+        for (let c = 0, k = 0; c < inC; c++) {
+          const v = x[xi + c];
+          for (let m = 0; m < mult; m++, k++) dw[wTap + k] += v * dy[di + k];
         }
       }
     }
-  }
+  });
 }
 
 /** The kernel function: reads `x` and `dy` from the wasm heap, writes `dW` to a new wasm tensor. */
@@ -84,15 +59,12 @@ export function depthwiseConv2dBackpropFilter(
     dimRoundingMode,
     true,
   );
-  const out = allocOutput(backend, [...info.filterShape]);
-  const dw = heapF32(backend, out);
-  depthwiseConv2dBackpropFilterNHWC(heapF32(backend, x), heapF32(backend, dy), dw, geometryOf(info));
-  return out;
+  return convGradient(backend, info, [...info.filterShape], x, dy, depthwiseConv2dBackpropFilterNHWC);
 }
 
 /** Registration record for `tf.registerKernel`. */
 export const depthwiseConv2dBackpropFilterConfig: tf.KernelConfig = {
   kernelName: tf.DepthwiseConv2dNativeBackpropFilter,
   backendName: "wasm",
-  kernelFunc: depthwiseConv2dBackpropFilter as unknown as tf.KernelFunc,
+  kernelFunc: depthwiseConv2dBackpropFilter,
 };

@@ -11,16 +11,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import {
-  allocOutput,
-  type ConvGeometry,
-  geometryOf,
-  heapF32,
-  input,
-  type KernelArgs,
-  validRange,
-  wasmBackend,
-} from "./wasm_io.ts";
+import { type ConvGeometry, convGradient, input, type KernelArgs, wasmBackend } from "./wasm_io.ts";
+import { forEachDepthwiseRun } from "./depthwise_taps.ts";
 
 /**
  * Writes the input gradient of an NHWC depthwise convolution into `dx` (shape `[batch, inH, inW, inC]`,
@@ -32,39 +24,22 @@ export function depthwiseConv2dBackpropInputNHWC(
   dx: Float32Array,
   g: ConvGeometry,
 ): void {
-  const { batch, inH, inW, inC, outH, outW, outC, fH, fW, sH, sW, dH, dW, padTop, padLeft } = g;
+  const { inC, outC } = g;
   const mult = outC / inC;
   dx.fill(0);
-  const colRanges: Array<[number, number]> = [];
-  for (let kw = 0; kw < fW; kw++) colRanges.push(validRange(kw, dW, sW, padLeft, inW, outW));
-  for (let b = 0; b < batch; b++) {
-    for (let oy = 0; oy < outH; oy++) {
-      const dyRow = ((b * outH + oy) * outW) * outC;
-      for (let kh = 0; kh < fH; kh++) {
-        const iy = oy * sH + kh * dH - padTop;
-        if (iy < 0 || iy >= inH) continue;
-        const dxRow = (b * inH + iy) * inW;
-        for (let kw = 0; kw < fW; kw++) {
-          const [c0, c1] = colRanges[kw];
-          const wTap = (kh * fW + kw) * outC;
-          const colShift = kw * dW - padLeft;
-          for (let ox = c0; ox < c1; ox++) {
-            const xi = (dxRow + ox * sW + colShift) * inC;
-            const di = dyRow + ox * outC;
-            if (mult === 1) {
-              for (let c = 0; c < outC; c++) dx[xi + c] += dy[di + c] * w[wTap + c];
-            } else {
-              for (let c = 0, k = 0; c < inC; c++) {
-                let s = 0;
-                for (let m = 0; m < mult; m++, k++) s += dy[di + k] * w[wTap + k];
-                dx[xi + c] += s;
-              }
-            }
-          }
+  forEachDepthwiseRun(g, (xi, di, wTap, count, xStep) => {
+    for (let q = 0; q < count; q++, xi += xStep, di += outC) {
+      if (mult === 1) {
+        for (let c = 0; c < outC; c++) dx[xi + c] += dy[di + c] * w[wTap + c];
+      } else {
+        for (let c = 0, k = 0; c < inC; c++) {
+          let s = 0;
+          for (let m = 0; m < mult; m++, k++) s += dy[di + k] * w[wTap + k];
+          dx[xi + c] += s;
         }
       }
     }
-  }
+  });
 }
 
 /** The kernel function: reads `dy` and the filter from the wasm heap, writes `dx` to a new wasm tensor. */
@@ -85,15 +60,12 @@ export function depthwiseConv2dBackpropInput(
     dimRoundingMode,
     true,
   );
-  const out = allocOutput(backend, [...info.inShape]);
-  const dx = heapF32(backend, out);
-  depthwiseConv2dBackpropInputNHWC(heapF32(backend, dy), heapF32(backend, filter), dx, geometryOf(info));
-  return out;
+  return convGradient(backend, info, [...info.inShape], dy, filter, depthwiseConv2dBackpropInputNHWC);
 }
 
 /** Registration record for `tf.registerKernel`. */
 export const depthwiseConv2dBackpropInputConfig: tf.KernelConfig = {
   kernelName: tf.DepthwiseConv2dNativeBackpropInput,
   backendName: "wasm",
-  kernelFunc: depthwiseConv2dBackpropInput as unknown as tf.KernelFunc,
+  kernelFunc: depthwiseConv2dBackpropInput,
 };

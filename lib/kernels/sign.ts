@@ -3,7 +3,7 @@
  *
  * tfjs-backend-wasm 4.22.0's `Sign` returns 0 for every |x| below float32 machine epsilon (1.19e-7): measured
  * `tf.sign([3.7e-12, 1e-7, -1e-9, 1e-30])` = [0, 0, 0, 0] on wasm vs [1, 1, −1, 1] on cpu. The HRNN's first-step
- * rule (`hrnn-reference.md` §2.3: the RMS decay is used only when some mean square is non-zero) is written with
+ * rule (models/hrnn/README.md §2.3: the RMS decay is used only when some mean square is non-zero) is written with
  * `sign`, so on wasm every tensor whose mean squares stayed below 1.19e-7 (gradients below ~3e-4) was treated
  * as being at its first step forever. This kernel follows the cpu backend: −1, 0 or 1 by comparison with 0
  * (NaN gives 0), in the input's dtype.
@@ -38,5 +38,5 @@ export function sign(args: KernelArgs): tf.TensorInfo {
 export const signConfig: tf.KernelConfig = {
   kernelName: tf.Sign,
   backendName: "wasm",
-  kernelFunc: sign as unknown as tf.KernelFunc,
+  kernelFunc: sign,
 };

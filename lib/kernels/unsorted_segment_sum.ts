@@ -59,5 +59,5 @@ export function unsortedSegmentSum(
 export const unsortedSegmentSumConfig: tf.KernelConfig = {
   kernelName: tf.UnsortedSegmentSum,
   backendName: "wasm",
-  kernelFunc: unsortedSegmentSum as unknown as tf.KernelFunc,
+  kernelFunc: unsortedSegmentSum,
 };

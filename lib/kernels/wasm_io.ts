@@ -39,15 +39,16 @@ export function heapF32(backend: BackendWasm, t: TensorInfo): Float32Array {
   return Float32Array.from(backend.readSync(t.dataId) as ArrayLike<number>);
 }
 
-/** The arguments tfjs passes to a kernel function. */
-export interface KernelArgs {
-  /** Named input tensors. */
-  inputs: tf.NamedTensorInfoMap;
-  /** The backend running the kernel (the wasm backend for these kernels). */
-  backend: tf.KernelBackend;
-  /** Kernel attributes. */
-  attrs?: tf.NamedAttrMap;
-}
+/**
+ * The arguments tfjs passes to a kernel function: named input tensors, the backend running the kernel (the
+ * wasm backend for these kernels) and the kernel attributes.
+ *
+ * @example
+ * ```ts
+ * const kernel = (args: KernelArgs) => input(args, "x");
+ * ```
+ */
+export type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 /** The named input of a kernel call; throws when tfjs did not pass it. */
 export function input(args: KernelArgs, name: string): TensorInfo {
@@ -58,7 +59,7 @@ export function input(args: KernelArgs, name: string): TensorInfo {
 
 /** The wasm backend a kernel runs on. */
 export function wasmBackend(args: KernelArgs): BackendWasm {
-  return args.backend as unknown as BackendWasm;
+  return args.backend as BackendWasm;
 }
 
 /** Throws the message users see when a kernel is given a layout it does not support. */
@@ -152,4 +153,27 @@ export function validRange(
 export function rowTile(outW: number, outC: number): number {
   const TILE_FLOATS = 16384; // 64 KiB of dy per tile
   return Math.max(1, Math.floor(TILE_FLOATS / Math.max(1, outW * outC)));
+}
+
+/**
+ * Runs a convolution-gradient loop on the wasm heap: allocates the output of `outShape` first (allocation may
+ * grow the heap), then takes the views of the two inputs and calls `run(a, b, out, geometry)`.
+ *
+ * @example
+ * ```ts
+ * return convGradient(backend, info, [...info.filterShape], x, dy, conv2dBackpropFilterNHWC);
+ * ```
+ */
+export function convGradient(
+  backend: BackendWasm,
+  info: tf.backend_util.Conv2DInfo,
+  outShape: number[],
+  a: TensorInfo,
+  b: TensorInfo,
+  run: (a: Float32Array, b: Float32Array, out: Float32Array, g: ConvGeometry) => void,
+): TensorInfo {
+  const out = allocOutput(backend, outShape);
+  const view = heapF32(backend, out);
+  run(heapF32(backend, a), heapF32(backend, b), view, geometryOf(info));
+  return out;
 }

@@ -84,9 +84,9 @@ export function guardZeroSizeOutputs(): void {
         const backend: BackendWasm = wasmBackend(args);
         return backend.makeOutput(shape, input(args, "x").dtype);
       }
-      return inner(args as unknown as Parameters<tf.KernelFunc>[0]);
+      return inner(args);
     }, { [GUARDED]: true as const });
     tf.unregisterKernel(name, "wasm");
-    tf.registerKernel({ ...config, kernelFunc: wrapped as unknown as tf.KernelFunc });
+    tf.registerKernel({ ...config, kernelFunc: wrapped });
   }
 }

@@ -8,6 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../lib/backend.ts";
+import { median } from "../../lib/stats.ts";
 import { makeHrnnConfig } from "./config.ts";
 import { type HrnnState, makeHrnn } from "./hrnn.ts";
 import { createMetaParams, disposeMetaParams } from "./meta_params.ts";
@@ -29,13 +30,12 @@ export function benchHrnnUpdate(n = 100_000, reps = 20): { medianMs: number; min
       return r.state;
     });
     if (i >= 3) times.push(performance.now() - t0);
-    tf.dispose(state as unknown as tf.TensorContainer);
+    tf.dispose(state);
     state = next;
   }
-  tf.dispose([params, grads, state as unknown as tf.TensorContainer]);
+  tf.dispose([params, grads, state]);
   disposeMetaParams(mp);
-  times.sort((a, b) => a - b);
-  return { medianMs: times[Math.floor(times.length / 2)], minMs: times[0] };
+  return { medianMs: median(times), minMs: Math.min(...times) };
 }
 
 if (import.meta.main) {

@@ -1,5 +1,5 @@
 /**
- * Configuration of the hierarchical RNN optimizer (spec `hrnn-reference.md` §4.1 and §4.2).
+ * Configuration of the hierarchical RNN optimizer (§4.1 and §4.2 of README.md).
  *
  * Every constructor option of the reference class and every module-level hyperparameter flag that affects the
  * optimizer is a field of {@link HrnnConfig}. {@link PAPER_CONFIG} holds the values that the reference's

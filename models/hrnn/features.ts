@@ -1,5 +1,5 @@
 /**
- * Running mean-square helpers (`hrnn-reference.md` §2.3, §2.4) and the per-coordinate input features of the
+ * Running mean-square helpers (README.md §2.3, §2.4) and the per-coordinate input features of the
  * hierarchical RNN (§4.6, steps 1–5 of §4.7).
  *
  * Per-coordinate quantities use the feature-major layout of the optimizer: one ROW [1, n] per quantity and
@@ -87,6 +87,27 @@ export interface CoordinateFeatures {
   ms: tf.Tensor2D[];
 }
 
+/** The learning-rate feature rows of §4.6 (relative LR, extreme indicator, LR shortcut) that `config` uses. */
+function learningRateFeatures(
+  logLr: tf.Tensor | undefined,
+  lrMean: tf.Tensor | undefined,
+  config: HrnnConfig,
+): tf.Tensor[] {
+  const rows: tf.Tensor[] = [];
+  const needLr = config.useRelativeLr || config.useExtremeIndicator || config.useLrShortcut;
+  if (needLr && !logLr) throw new Error("HRNN learning-rate features need the log learning-rate state.");
+  if (config.useRelativeLr) {
+    if (!lrMean) throw new Error("HRNN relative-LR feature needs the mean log learning rate.");
+    rows.push(tf.sub(logLr!, lrMean));
+  }
+  if (config.useExtremeIndicator) {
+    const l = logLr!;
+    rows.push(tf.sub(tf.relu(l), tf.relu(tf.sub(Math.log(1e-6), l))));
+  }
+  if (config.useLrShortcut) rows.push(tf.sub(logLr!, Math.log(1e-3)));
+  return rows;
+}
+
 /**
  * Steps 1–5 of §4.7 for one tensor: decays, momentum accumulators, mean squares of the ACCUMULATED gradients,
  * scaled inputs x_i = asinh(a'_i / √(ms'_i + 1e-16)) and the feature rows of §4.6.
@@ -127,17 +148,7 @@ export function coordinateFeatures(inp: FeatureInputs, config: HrnnConfig): Coor
     const mean = k === 1 ? logMs[0] : tf.div(tf.addN(logMs), k);
     for (const l of logMs) rows.push(tf.sub(l, mean));
   }
-  const needLr = config.useRelativeLr || config.useExtremeIndicator || config.useLrShortcut;
-  if (needLr && !inp.logLr) throw new Error("HRNN learning-rate features need the log learning-rate state.");
-  if (config.useRelativeLr) {
-    if (!inp.lrMean) throw new Error("HRNN relative-LR feature needs the mean log learning rate.");
-    rows.push(tf.sub(inp.logLr!, inp.lrMean));
-  }
-  if (config.useExtremeIndicator) {
-    const l = inp.logLr!;
-    rows.push(tf.sub(tf.relu(l), tf.relu(tf.sub(Math.log(1e-6), l))));
-  }
-  if (config.useLrShortcut) rows.push(tf.sub(inp.logLr!, Math.log(1e-3)));
+  rows.push(...learningRateFeatures(inp.logLr, inp.lrMean, config));
   const features = (rows.length === 1 ? rows[0] : tf.concat(rows, 0)) as tf.Tensor2D;
   return { features, scaled, accum, ms };
 }
@@ -216,17 +227,7 @@ export function blockFeatures(inp: BlockFeatureInputs, seg: Segments, config: Hr
     const logMs = tf.log(tf.add(ms, 1e-16));
     rows.push(k === 1 ? tf.sub(logMs, logMs) : tf.sub(logMs, tf.mean(logMs, 0, true)));
   }
-  const needLr = config.useRelativeLr || config.useExtremeIndicator || config.useLrShortcut;
-  if (needLr && !inp.logLr) throw new Error("HRNN learning-rate features need the log learning-rate state.");
-  if (config.useRelativeLr) {
-    if (!inp.lrMean) throw new Error("HRNN relative-LR feature needs the mean log learning rate.");
-    rows.push(tf.sub(inp.logLr!, inp.lrMean));
-  }
-  if (config.useExtremeIndicator) {
-    const l = inp.logLr!;
-    rows.push(tf.sub(tf.relu(l), tf.relu(tf.sub(Math.log(1e-6), l))));
-  }
-  if (config.useLrShortcut) rows.push(tf.sub(inp.logLr!, Math.log(1e-3)));
+  rows.push(...learningRateFeatures(inp.logLr, inp.lrMean, config));
   const features = (rows.length === 1 ? rows[0] : tf.concat(rows, 0)) as tf.Tensor2D;
   return { features, scaled, accum, ms };
 }

@@ -1,5 +1,5 @@
 /**
- * The BiasGRUCell of the reference (`hrnn-reference.md` §3) as pure functions of (weights, input, state,
+ * The BiasGRUCell of the reference (README.md §3) as pure functions of (weights, input, state,
  * external bias).
  *
  * r = σ([x, h]·W_g[:, :N] + c_g[:N] + b_r), u = σ([x, h]·W_g[:, N:] + c_g[N:] + b_u),

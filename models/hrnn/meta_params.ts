@@ -1,10 +1,10 @@
 /**
- * Meta-parameters of the hierarchical RNN optimizer (`hrnn-reference.md` §4.3): names, shapes, seeded
+ * Meta-parameters of the hierarchical RNN optimizer (README.md §4.3): names, shapes, seeded
  * initialisation and validation.
  *
  * The meta-parameters are a flat map name → tensor ({@link MetaParams}), so a meta-optimizer can
  * differentiate w.r.t. `Object.values(...)` in the order of {@link metaParamSpecs}. Parameters of switched-off
- * features are absent; the optimizer then uses the reference's constant fallbacks (see `hrnn.ts`). Names and
+ * features are absent; the optimizer then uses the reference's constant fallbacks (see `ops_update.ts`). Names and
  * their reference scopes:
  *
  * | name | reference | shape (paper config) |

@@ -151,7 +151,7 @@ function registerOnce(): void {
             makeOutput?(shape: number[], dtype: string): tf.TensorInfo;
             typedArrayFromHeap?(t: tf.TensorInfo): Float32Array;
           };
-          const named = inputs as unknown as Record<string, tf.TensorInfo | undefined>;
+          const named = inputs as Record<string, tf.TensorInfo | undefined>;
           const a = arrays((nm) => {
             const t = named[nm];
             return t ? { data: be.readSync(t.dataId) as Float32Array, shape: t.shape } : null;

@@ -13,9 +13,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { type HrnnConfig, inpDecayLearned, numFeatures } from "./config.ts";
 import type { MetaParams } from "./meta_params.ts";
-import type { HrnnState, HrnnTensorState } from "./hrnn.ts";
+import type { HrnnState, HrnnTensorState, HrnnUpdateFn } from "./state.ts";
 import { biasGruCell, levelGruWeights } from "./gru.ts";
-import { FUSED_LIMITS, fusedUnsupportedReason, kernelFlags } from "./fused.ts";
+import { gradientRecording, registerKernelOnce } from "./engine.ts";
+import { FUSED_LIMITS, kernelFlags, requireFusedSupport } from "./fused_abi.ts";
 import {
   hrnnShaderSource,
   rowCounts,
@@ -25,10 +26,25 @@ import {
   WORKGROUP,
 } from "./webgpu_shader.ts";
 
-/** Name of the registered tfjs WebGPU kernel. */
+/**
+ * Name of the registered tfjs WebGPU kernel.
+ *
+ * @example
+ * ```ts
+ * const registered = tf.getKernel(WEBGPU_KERNEL_NAME, "webgpu") !== undefined;
+ * ```
+ */
 export const WEBGPU_KERNEL_NAME = "LoptHrnnCoordsWebGPU";
 
-export { FUSED_LIMITS as WEBGPU_LIMITS };
+/**
+ * The WGSL pass's limits: the same as the wasm kernel's (`FUSED_LIMITS`).
+ *
+ * @example
+ * ```ts
+ * const fits = (n0: number) => n0 <= WEBGPU_LIMITS.maxN0;
+ * ```
+ */
+export const WEBGPU_LIMITS = FUSED_LIMITS;
 
 /** The parts of tfjs-backend-webgpu's backend this module uses (4.22: `runWebGPUProgram`). */
 interface WebGpuBackendLike {
@@ -64,43 +80,74 @@ class HrnnCoordsProgram {
   }
 }
 
-let registered = false;
-function registerKernelOnce(): void {
-  if (registered) return;
-  registered = true;
-  tf.registerKernel({
-    kernelName: WEBGPU_KERNEL_NAME,
-    backendName: "webgpu",
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const a = attrs as unknown as ShaderConfig & { n: number };
-      const config = { k: a.k, n0: a.n0, f: a.f, flags: a.flags };
-      const b = backend as unknown as WebGpuBackendLike;
-      const program = new HrnnCoordsProgram(config, a.n);
-      return b.runWebGPUProgram(
-        program,
-        [inputs.X, inputs.H, inputs.W, inputs.V] as tf.TensorInfo[],
-        "float32",
-        [{ type: "int32", data: [a.n] }],
-      );
-    },
-  });
-}
+/** The registered kernel: runs the pass of one tensor as a WebGPU program. */
+const coordsKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  // Attributes of a call: the shader configuration and the tensor's number of coordinates.
+  const a = attrs as Record<keyof ShaderConfig | "n", number>;
+  const config = { k: a.k, n0: a.n0, f: a.f, flags: a.flags };
+  const b = backend as WebGpuBackendLike;
+  const program = new HrnnCoordsProgram(config, a.n);
+  return b.runWebGPUProgram(
+    program,
+    [inputs.X, inputs.H, inputs.W, inputs.V] as tf.TensorInfo[],
+    "float32",
+    [{ type: "int32", data: [a.n] }],
+  );
+};
 
 /** Whether the WGSL pass can run now: the active backend is webgpu and no gradient is being recorded. */
 export function webgpuFusedAvailable(): boolean {
   if (tf.getBackend() !== "webgpu") return false;
-  const state = (tf.engine() as unknown as { state: { gradientDepth: number } }).state;
-  return !(state.gradientDepth > 0);
+  return !gradientRecording();
 }
 
-/** The WebGPU fused update of one HRNN optimizer; `update` has the signature of `makeHrnn`'s. */
+/**
+ * The WebGPU fused update of one HRNN optimizer.
+ *
+ * @example
+ * ```ts
+ * const upd: WebGpuUpdater = makeWebGpuUpdater(meta, config);
+ * ```
+ */
 export interface WebGpuUpdater {
   /** One update, same inputs and outputs as the ops path. Call only when {@link webgpuFusedAvailable}. */
-  update(
-    grads: tf.Tensor[],
-    state: HrnnState,
-    params: tf.Tensor[],
-  ): { updates: tf.Tensor[]; state: HrnnState };
+  update: HrnnUpdateFn;
+}
+
+/**
+ * The meta-parameter block W (see `weightLayout`): one concat of the meta-parameters, built in each
+ * update's tidy (no tensor outlives an update, and a replaced meta-parameter is picked up at once).
+ */
+function weightBlock(mp: MetaParams, config: HrnnConfig, total: number): tf.Tensor1D {
+  const n0 = config.levelSizes[0];
+  const k = config.numGradientScales;
+  const dos = config.dynamicOutputScale;
+  const flat = (name: string) => mp[name].reshape([-1]);
+  const zeros = (len: number) => tf.zeros([len]);
+  const scalar = (name: string, use: boolean) => (use ? flat(name) : zeros(1));
+  const w = tf.concat([
+    tf.tensor1d([config.maxLogLr]),
+    scalar("step_offset", dos),
+    dos ? tf.sigmoid(flat("lr_momentum_logit")) : zeros(1),
+    scalar("readout/scl_decay_b", config.learnableDecay),
+    scalar("readout/inp_decay_b", inpDecayLearned(config)),
+    scalar("readout/lr_b", dos),
+    flat("gru0/gates_w"),
+    flat("gru0/gates_b"),
+    flat("gru0/cand_w"),
+    flat("gru0/cand_b"),
+    flat("readout/update_w"),
+    config.learnableDecay ? flat("readout/scl_decay_w") : zeros(n0),
+    inpDecayLearned(config) ? flat("readout/inp_decay_w") : zeros(n0),
+    dos ? flat("readout/lr_w") : zeros(n0),
+    config.useGradientShortcut ? flat("shortcut/update") : zeros(k),
+  ]) as tf.Tensor1D;
+  if (w.size !== total) {
+    throw new Error(
+      `HRNN WebGPU kernel: meta-parameter block of ${w.size} floats, expected ${total}`,
+    );
+  }
+  return w;
 }
 
 /**
@@ -114,9 +161,8 @@ export interface WebGpuUpdater {
  * ```
  */
 export function makeWebGpuUpdater(mp: MetaParams, config: HrnnConfig): WebGpuUpdater {
-  const reason = fusedUnsupportedReason(config);
-  if (reason) throw new Error(`HRNN WebGPU kernel cannot run this config: ${reason}. Use kernel "ops".`);
-  registerKernelOnce();
+  requireFusedSupport(config, "WebGPU");
+  registerKernelOnce({ kernelName: WEBGPU_KERNEL_NAME, backendName: "webgpu", kernelFunc: coordsKernel });
   const sizes = config.levelSizes;
   const levels = sizes.length;
   const n0 = sizes[0];
@@ -127,45 +173,44 @@ export function makeWebGpuUpdater(mp: MetaParams, config: HrnnConfig): WebGpuUpd
   const layout = weightLayout(shader);
   const { outRows } = rowCounts(shader);
   const S = sumsWidth(shader);
-  /**
-   * The meta-parameter block W (see `weightLayout`): one concat of the meta-parameters, built in each
-   * update's tidy (no tensor outlives an update, and a replaced meta-parameter is picked up at once).
-   */
-  function weights(): tf.Tensor1D {
-    const flat = (name: string) => mp[name].reshape([-1]);
-    const zeros = (len: number) => tf.zeros([len]);
-    const scalar = (name: string, use: boolean) => (use ? flat(name) : zeros(1));
-    const w = tf.concat([
-      tf.tensor1d([config.maxLogLr]),
-      scalar("step_offset", dos),
-      dos ? tf.sigmoid(flat("lr_momentum_logit")) : zeros(1),
-      scalar("readout/scl_decay_b", config.learnableDecay),
-      scalar("readout/inp_decay_b", inpDecayLearned(config)),
-      scalar("readout/lr_b", dos),
-      flat("gru0/gates_w"),
-      flat("gru0/gates_b"),
-      flat("gru0/cand_w"),
-      flat("gru0/cand_b"),
-      flat("readout/update_w"),
-      config.learnableDecay ? flat("readout/scl_decay_w") : zeros(n0),
-      inpDecayLearned(config) ? flat("readout/inp_decay_w") : zeros(n0),
-      dos ? flat("readout/lr_w") : zeros(n0),
-      config.useGradientShortcut ? flat("shortcut/update") : zeros(k),
-    ]) as tf.Tensor1D;
-    if (w.size !== layout.total) {
-      throw new Error(
-        `HRNN WebGPU kernel: meta-parameter block of ${w.size} floats, expected ${layout.total}`,
-      );
-    }
-    return w;
-  }
-
   const affineRow = (x: tf.Tensor, name: string) =>
     tf.add(tf.matMul(x as tf.Tensor2D, mp[`${name}_w`] as tf.Tensor2D), mp[`${name}_b`]) as tf.Tensor2D;
 
+  /**
+   * Runs the shader on one tensor: packs its rows (X), the first-step indicators, μ_ℓ and the external
+   * level-0 bias (V), and returns the packed output.
+   */
+  function runPass(
+    ts: HrnnTensorState,
+    grad: tf.Tensor,
+    n: number,
+    w: tf.Tensor1D,
+    problemLrMean: tf.Tensor | null,
+    bias0Global: tf.Tensor2D | null,
+  ): tf.Tensor1D {
+    const rows: tf.Tensor[] = [grad.reshape([1, n]), ts.inp_decay, ts.scl_decay];
+    if (dos) rows.push(ts.log_learning_rate!);
+    rows.push(...ts.grad_accum, ...ts.ms);
+    const x = tf.concat(rows, 0);
+    // §2.3 first-step rule per timescale: sign(max |ms|) (0 while ms is all zero).
+    const nz = tf.sign(tf.max(tf.abs(k === 1 ? ts.ms[0] : tf.concat(ts.ms, 0)), 1));
+    const lrMean = dos && config.useRelativeLr
+      ? (problemLrMean ?? tf.mean(ts.log_learning_rate!)).reshape([1])
+      : tf.zeros([1]);
+    let bias0: tf.Tensor = tf.zeros([1, 3 * n0]);
+    if (ts.layer && levels >= 2) bias0 = affineRow(ts.layer, "bias0/from_level1");
+    if (bias0Global) bias0 = tf.add(bias0, bias0Global);
+    const v = tf.concat([lrMean, nz, bias0.reshape([3 * n0])]);
+    return tf.engine().runKernel(
+      WEBGPU_KERNEL_NAME,
+      { X: x, H: ts.parameter, W: w, V: v },
+      { ...shader, n },
+    ) as tf.Tensor1D;
+  }
+
   function update(grads: tf.Tensor[], state: HrnnState, params: tf.Tensor[]) {
     return tf.tidy(() => {
-      const w = weights();
+      const w = weightBlock(mp, config, layout.total);
       const counts = state.tensors.map((t) => t.scl_decay.shape[1]);
       const globalOld = state.global ?? null;
       const bias0Global = globalOld && levels >= 3 ? affineRow(globalOld, "bias0/from_level2") : null;
@@ -180,24 +225,7 @@ export function makeWebGpuUpdater(mp: MetaParams, config: HrnnConfig): WebGpuUpd
       const newLayers: tf.Tensor2D[] = [];
       state.tensors.forEach((ts, j) => {
         const n = counts[j];
-        const rows: tf.Tensor[] = [grads[j].reshape([1, n]), ts.inp_decay, ts.scl_decay];
-        if (dos) rows.push(ts.log_learning_rate!);
-        rows.push(...ts.grad_accum, ...ts.ms);
-        const x = tf.concat(rows, 0);
-        // §2.3 first-step rule per timescale: sign(max |ms|) (0 while ms is all zero).
-        const nz = tf.sign(tf.max(tf.abs(k === 1 ? ts.ms[0] : tf.concat(ts.ms, 0)), 1));
-        const lrMean = dos && config.useRelativeLr
-          ? (problemLrMean ?? tf.mean(ts.log_learning_rate!)).reshape([1])
-          : tf.zeros([1]);
-        let bias0: tf.Tensor = tf.zeros([1, 3 * n0]);
-        if (ts.layer && levels >= 2) bias0 = affineRow(ts.layer, "bias0/from_level1");
-        if (bias0Global) bias0 = tf.add(bias0, bias0Global);
-        const v = tf.concat([lrMean, nz, bias0.reshape([3 * n0])]);
-        const out = tf.engine().runKernel(
-          WEBGPU_KERNEL_NAME,
-          { X: x, H: ts.parameter, W: w, V: v } as unknown as tf.NamedTensorMap,
-          { ...shader, n } as unknown as tf.NamedAttrMap,
-        ) as tf.Tensor1D;
+        const out = runPass(ts, grads[j], n, w, problemLrMean, bias0Global);
         const rowAt = (r: number) => tf.slice(out, [n * n0 + r * n], [n * 1]).reshape([1, n]) as tf.Tensor2D;
         const groups = Math.ceil(n / WORKGROUP);
         const sums = tf.sum(tf.slice(out, [n * n0 + outRows * n], [groups * S]).reshape([groups, S]), 0);

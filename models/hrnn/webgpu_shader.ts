@@ -27,7 +27,7 @@ export interface ShaderConfig {
   flags: number;
 }
 
-/** Flag bits, as `F_*` in `kernel/hrnn_coords.c` (`fused.ts` `kernelFlags` builds the word). */
+/** Flag bits, as `F_*` in `kernel/hrnn_coords.c` (`fused_abi.ts` `kernelFlags` builds the word). */
 export const FLAG = {
   gradProducts: 1,
   logMs: 2,

@@ -11,7 +11,7 @@ import { disposeCarry, makeEstimator } from "../../../models/meta/estimators.ts"
 import { PAPER_UNROLL_CONFIG, startTrajectory, type UnrollConfig } from "../../../models/meta/unroll.ts";
 import type { Problem } from "../../../tasks/problem.ts";
 import { dot, flat, randomDirection, shifted, tinyQuadratic, tinySpec } from "../meta/fixtures.ts";
-import { tapedKernelCalls } from "../../../models/hrnn/fused_taped.ts";
+import { tapedKernelCalls } from "../../../models/hrnn/taped_kernel.ts";
 import { compareTapedGradients, type TapedComparison } from "./taped_compare.ts";
 import { disposeState } from "./helpers.ts";
 

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../../lib/backend.ts";
 import { Rng } from "../../../lib/rng.ts";
 import { type HrnnConfig, makeHrnnConfig } from "../../../models/hrnn/config.ts";
-import { fusedAvailable, fusedLoadError, fusedUnsupportedReason } from "../../../models/hrnn/fused.ts";
+import { fusedUnsupportedReason } from "../../../models/hrnn/fused_abi.ts";
+import { fusedAvailable, fusedLoadError } from "../../../models/hrnn/fused_instance.ts";
 import { type HrnnState, makeHrnn } from "../../../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams } from "../../../models/hrnn/meta_params.ts";
 import { kernelSourceHash } from "../../../models/hrnn/kernel/build.ts";
@@ -250,7 +251,7 @@ Deno.test("the kernel module has no data section (it shares the tfjs heap) and i
 });
 
 Deno.test("checkInHeap refuses a tensor of the wrong size or outside the heap (the native kernel's guard)", async () => {
-  const { checkInHeap } = await import("../../../models/hrnn/fused.ts");
+  const { checkInHeap } = await import("../../../models/hrnn/fused_instance.ts");
   const backend = tf.backend() as unknown as Parameters<typeof checkInHeap>[0];
   const heapBytes = (backend as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
   const t = tf.zeros([3, 5]);

@@ -1,11 +1,12 @@
 /**
- * Shared helpers for the HRNN tests: reading tensors, a tiny fixed quadratic problem and state disposal.
+ * Shared helpers for the HRNN tests: reading tensors, one optimizer step, a tiny fixed quadratic problem and
+ * state disposal.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../../../lib/rng.ts";
-import type { HrnnState } from "../../../models/hrnn/hrnn.ts";
+import type { HrnnOptimizer, HrnnState } from "../../../models/hrnn/state.ts";
 
 /** Synchronous read of a tensor's values as a plain array. */
 export function vals(t: tf.Tensor): number[] {
@@ -14,7 +15,15 @@ export function vals(t: tf.Tensor): number[] {
 
 /** Disposes every tensor of an HRNN state. */
 export function disposeState(s: HrnnState): void {
-  tf.dispose(s as unknown as tf.TensorContainer);
+  tf.dispose(s);
+}
+
+/** One optimizer step; returns new params, the updates and the new state (inputs are not disposed). */
+export function step(opt: HrnnOptimizer, grads: tf.Tensor[], state: HrnnState, params: tf.Tensor[]) {
+  return tf.tidy(() => {
+    const r = opt.update(grads, state, params);
+    return { params: params.map((p, i) => tf.add(p, r.updates[i])), updates: r.updates, state: r.state };
+  });
 }
 
 /** A tiny quadratic 0.5·Σ a⊙θ² over several tensors, with θ₀ and a drawn from a seed. */

@@ -5,7 +5,7 @@ import { Rng } from "../../../lib/rng.ts";
 import { type HrnnConfig, makeHrnnConfig } from "../../../models/hrnn/config.ts";
 import { type HrnnState, makeHrnn } from "../../../models/hrnn/hrnn.ts";
 import { createMetaParams } from "../../../models/hrnn/meta_params.ts";
-import { tapedKernelCalls } from "../../../models/hrnn/fused_taped.ts";
+import { tapedKernelCalls } from "../../../models/hrnn/taped_kernel.ts";
 import { nativeKernelError } from "../../../models/hrnn/native.ts";
 import { treeTensors } from "../../../models/meta/state_tree.ts";
 

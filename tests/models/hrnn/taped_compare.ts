@@ -86,7 +86,7 @@ export function compareTapedGradients(
   for (let t = 0; t < warm; t++) {
     const g = gradAt();
     const r = warmOpt.update(g, s0, params);
-    tf.dispose([g, r.updates, s0 as unknown as tf.TensorContainer]);
+    tf.dispose([g, r.updates, s0]);
     s0 = r.state;
   }
   const grads = Array.from({ length: steps }, gradAt);
@@ -166,7 +166,7 @@ export function compareTapedGradients(
     });
     tf.dispose([va, vb]);
   });
-  tf.dispose([ga, gb, weights, grads, params, s0 as unknown as tf.TensorContainer]);
+  tf.dispose([ga, gb, weights, grads, params, s0]);
   disposeMetaParams(mp);
   return { perInput, worstGrad, worstWhat, worstValue, inputs: xs.length };
 }
