@@ -66,7 +66,8 @@ export interface HrnnOptions {
    * `--allow-ffi`; an error elsewhere); `"auto"` (default) = native, else fused, when the backend is wasm and the
    * config is supported (every option but attention, which runs on the ops path), else ops — recording a
    * gradient or not. On the `webgpu` backend, `"auto"` and `"webgpu"` run the WGSL compute shader of
-   * `webgpu.ts` when no gradient is being recorded (`"webgpu"` elsewhere is an error), else ops.
+   * `webgpu.ts`, recording a gradient or not (its backward is the WGSL VJP of `webgpu_vjp.ts`; `"webgpu"`
+   * elsewhere is an error).
    */
   kernel?: HrnnKernel;
 }

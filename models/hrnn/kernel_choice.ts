@@ -1,5 +1,6 @@
 /**
- * Which path runs an HRNN update (option `kernel` of `makeHrnn`): the WGSL pass on the webgpu backend, the
+ * Which path runs an HRNN update (option `kernel` of `makeHrnn`): the WGSL pass on the webgpu backend (taped or
+ * not), the
  * fused WebAssembly / native pass on the wasm backend when no gradient is recorded, its differentiable form
  * while one is, or (none of these: `null`) the ops path. The fused updaters are built on first use.
  *
@@ -44,7 +45,7 @@ const KERNELS: readonly HrnnKernel[] = ["auto", "ops", "fused", "native", "webgp
  * ```
  */
 export interface KernelChoice {
-  /** The WGSL updater when this update should use it: webgpu backend, no gradient recorded. */
+  /** The WGSL updater when this update should use it: webgpu backend (differentiable: its VJP is WGSL too). */
   webgpu(counts: number[]): WebGpuUpdater | null;
   /** The fused inference updater when this update should use it (wasm backend, no gradient recorded). */
   fused(counts: number[]): FusedUpdater | null;
@@ -91,7 +92,7 @@ export function makeKernelChoice(mp: MetaParams, config: HrnnConfig, kernel: Hrn
     kernel === "native" || (kernel === "auto" && nativeKernelError() === null) ? "native" : "wasm";
 
   function webgpu(sizes: number[]): WebGpuUpdater | null {
-    if (kernel === "webgpu" && !webgpuFusedAvailable() && !gradientRecording()) {
+    if (kernel === "webgpu" && !webgpuFusedAvailable()) {
       throw new Error(`HRNN kernel "webgpu" needs the webgpu backend (active: ${tf.getBackend()}).`);
     }
     if ((kernel !== "auto" && kernel !== "webgpu") || unsupported || sizes.some((n) => n === 0)) return null;

@@ -6,7 +6,8 @@
  * first-step indicators, μ_ℓ and the external bias, the shader writes every new state row and per-workgroup
  * partial sums into one packed output (tfjs WebGPU programs have one output and at most 7 inputs), slices
  * split it, and the tensor RNN, the RMS normalisation and the global RNN run as tfjs ops on the summed rows,
- * as on the ops path. Not differentiable: `makeHrnn` uses it when no gradient is being recorded.
+ * as on the ops path. Differentiable: the kernel's registered gradient runs the VJP shader (`webgpu_vjp.ts`),
+ * so `makeHrnn` uses it on the webgpu backend whether or not a gradient is being recorded.
  *
  * @module
  */
@@ -15,16 +16,11 @@ import { type HrnnConfig, inpDecayLearned, numFeatures } from "./config.ts";
 import type { MetaParams } from "./meta_params.ts";
 import type { HrnnState, HrnnTensorState, HrnnUpdateFn } from "./state.ts";
 import { biasGruCell, levelGruWeights } from "./gru.ts";
-import { gradientRecording, registerKernelOnce } from "./engine.ts";
+import { registerKernelOnce } from "./engine.ts";
+import { passKernel } from "./webgpu_program.ts";
+import { registerWebGpuGradient } from "./webgpu_vjp.ts";
 import { FUSED_LIMITS, kernelFlags, requireFusedSupport } from "./fused_abi.ts";
-import {
-  hrnnShaderSource,
-  rowCounts,
-  type ShaderConfig,
-  sumsWidth,
-  weightLayout,
-  WORKGROUP,
-} from "./webgpu_shader.ts";
+import { rowCounts, type ShaderConfig, sumsWidth, weightLayout, WORKGROUP } from "./webgpu_shader.ts";
 
 /**
  * Name of the registered tfjs WebGPU kernel.
@@ -46,59 +42,9 @@ export const WEBGPU_KERNEL_NAME = "LoptHrnnCoordsWebGPU";
  */
 export const WEBGPU_LIMITS = FUSED_LIMITS;
 
-/** The parts of tfjs-backend-webgpu's backend this module uses (4.22: `runWebGPUProgram`). */
-interface WebGpuBackendLike {
-  runWebGPUProgram(
-    program: unknown,
-    inputs: tf.TensorInfo[],
-    dtype: "float32",
-    uniforms?: { type: "int32" | "float32"; data: number[] }[],
-  ): tf.TensorInfo;
-}
-
-/** A tfjs WebGPUProgram (tfjs-backend-webgpu 4.22 `webgpu_program.ts`) running the HRNN pass. */
-class HrnnCoordsProgram {
-  variableNames = ["X", "H", "W", "V"];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout = { x: [0] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
-  uniforms = "n : i32,";
-  readonly #config: ShaderConfig;
-
-  constructor(config: ShaderConfig, n: number) {
-    this.#config = config;
-    const groups = Math.ceil(n / WORKGROUP);
-    this.outputShape = [n * config.n0 + rowCounts(config).outRows * n + groups * sumsWidth(config)];
-    this.dispatch = [groups, 1, 1];
-    this.shaderKey = `lopt_hrnn_${config.k}_${config.n0}_${config.f}_${config.flags}`;
-  }
-
-  getUserCode(): string {
-    return hrnnShaderSource(this.#config);
-  }
-}
-
-/** The registered kernel: runs the pass of one tensor as a WebGPU program. */
-const coordsKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
-  // Attributes of a call: the shader configuration and the tensor's number of coordinates.
-  const a = attrs as Record<keyof ShaderConfig | "n", number>;
-  const config = { k: a.k, n0: a.n0, f: a.f, flags: a.flags };
-  const b = backend as WebGpuBackendLike;
-  const program = new HrnnCoordsProgram(config, a.n);
-  return b.runWebGPUProgram(
-    program,
-    [inputs.X, inputs.H, inputs.W, inputs.V] as tf.TensorInfo[],
-    "float32",
-    [{ type: "int32", data: [a.n] }],
-  );
-};
-
-/** Whether the WGSL pass can run now: the active backend is webgpu and no gradient is being recorded. */
+/** Whether the WGSL pass can run now: the active backend is webgpu (recording a gradient or not). */
 export function webgpuFusedAvailable(): boolean {
-  if (tf.getBackend() !== "webgpu") return false;
-  return !gradientRecording();
+  return tf.getBackend() === "webgpu";
 }
 
 /**
@@ -162,7 +108,12 @@ function weightBlock(mp: MetaParams, config: HrnnConfig, total: number): tf.Tens
  */
 export function makeWebGpuUpdater(mp: MetaParams, config: HrnnConfig): WebGpuUpdater {
   requireFusedSupport(config, "WebGPU");
-  registerKernelOnce({ kernelName: WEBGPU_KERNEL_NAME, backendName: "webgpu", kernelFunc: coordsKernel });
+  registerKernelOnce({
+    kernelName: WEBGPU_KERNEL_NAME,
+    backendName: "webgpu",
+    kernelFunc: passKernel(false),
+  });
+  registerWebGpuGradient(WEBGPU_KERNEL_NAME);
   const sizes = config.levelSizes;
   const levels = sizes.length;
   const n0 = sizes[0];

@@ -77,10 +77,41 @@ export function sumsWidth(c: ShaderConfig): number {
   return c.n0 + c.f + 1;
 }
 
-const f32 = (x: number) => {
+/** A number as a WGSL f32 literal. */
+export const f32 = (x: number): string => {
   const s = String(x);
   return /[.e]/.test(s) ? s : `${s}.0`;
 };
+
+/**
+ * The WGSL lines that fill `feat` from `x`, `lms`, `logMsSum` and `l` (§4.6 order), and where each feature
+ * group starts (for the backward pass).
+ */
+export function featureCode(c: ShaderConfig) {
+  const { k, f, flags } = c;
+  const has = (bit: number) => (flags & bit) !== 0;
+  const lines: string[] = [];
+  let fi = 0;
+  for (let i = 0; i < k; i++) lines.push(`feat[${fi++}] = x[${i}];`);
+  const fProd = fi;
+  if (has(FLAG.gradProducts)) {
+    for (let i = 0; i + 1 < k; i++) lines.push(`feat[${fi++}] = x[${i}] * x[${i + 1}];`);
+  }
+  const fLms = fi;
+  if (has(FLAG.logMs)) {
+    // K = 1: lms − lms (0, or NaN for a NaN input), as the C body.
+    lines.push(k === 1 ? "let lmsMean = lms[0];" : `let lmsMean = logMsSum / ${f32(k)};`);
+    for (let i = 0; i < k; i++) lines.push(`feat[${fi++}] = lms[${i}] - lmsMean;`);
+  }
+  const fRel = fi;
+  if (has(FLAG.relativeLr)) lines.push(`feat[${fi++}] = l - V[0];`);
+  const fExt = fi;
+  if (has(FLAG.extreme)) lines.push(`feat[${fi++}] = max(l, 0.0) - max(-13.815510557964274 - l, 0.0);`);
+  const fLrs = fi;
+  if (has(FLAG.lrShortcut)) lines.push(`feat[${fi++}] = l - -6.907755278982137;`);
+  if (fi !== f) throw new Error(`HRNN WGSL shader: ${fi} features built, config has ${f}`);
+  return { lines, fProd, fLms, fRel, fExt, fLrs };
+}
 
 /**
  * The user part of the WGSL shader for one configuration (tfjs adds the bindings, the uniforms struct with
@@ -100,23 +131,7 @@ export function hrnnShaderSource(c: ShaderConfig): string {
   const S = sumsWidth(c);
   const rowLr = 3;
   const rowAcc = dos ? 4 : 3;
-  const featLines: string[] = [];
-  let fi = 0;
-  for (let i = 0; i < k; i++) featLines.push(`feat[${fi++}] = x[${i}];`);
-  if (has(FLAG.gradProducts)) {
-    for (let i = 0; i + 1 < k; i++) featLines.push(`feat[${fi++}] = x[${i}] * x[${i + 1}];`);
-  }
-  if (has(FLAG.logMs)) {
-    // K = 1: lms − lms (0, or NaN for a NaN input), as the C body.
-    featLines.push(k === 1 ? "let lmsMean = lms[0];" : `let lmsMean = logMsSum / ${f32(k)};`);
-    for (let i = 0; i < k; i++) featLines.push(`feat[${fi++}] = lms[${i}] - lmsMean;`);
-  }
-  if (has(FLAG.relativeLr)) featLines.push(`feat[${fi++}] = l - V[0];`);
-  if (has(FLAG.extreme)) {
-    featLines.push(`feat[${fi++}] = max(l, 0.0) - max(-13.815510557964274 - l, 0.0);`);
-  }
-  if (has(FLAG.lrShortcut)) featLines.push(`feat[${fi++}] = l - -6.907755278982137;`);
-  if (fi !== f) throw new Error(`HRNN WGSL shader: ${fi} features built, config has ${f}`);
+  const { lines: featLines } = featureCode(c);
   return `
 const K : i32 = ${k};
 const N0 : i32 = ${n0};
