@@ -22,10 +22,10 @@ import {
   cnnModels,
   type CnnParams,
   curvesTable,
-  loadCnnData,
   runsTable,
   validateCnnParams,
 } from "./cnn_common.ts";
+import { loadCnnData } from "../models/evaluation/cnn_data.ts";
 import {
   bestCells,
   saveRuns,

@@ -9,7 +9,6 @@
 import type { ParamSpec, TableSpec } from "../pipeline/stage.ts";
 import { logGrid } from "../lib/stats.ts";
 import { CONVNET_NAMES, type ConvNetSpec, convNetSpec } from "../tasks/convnets.ts";
-import { DatasetUnavailableError, type ImageDataset, loadDataset } from "../tasks/data/index.ts";
 import { cifar10DirIfProvided } from "../tasks/data/cifar10.ts";
 import { MAX_SEED } from "../lib/rng.ts";
 import { CNN_CURVE_COLUMNS, CNN_RUN_COLUMNS } from "./columns.ts";
@@ -224,35 +223,6 @@ export function validateCnnParams(p: CnnParams): void {
           `${JSON.stringify(p.learningRates)}`,
       );
     }
-  }
-}
-
-/** Training and test data of one model, or why it could not be loaded. */
-export type CnnData =
-  | { ok: true; train: ImageDataset; test: ImageDataset }
-  | { ok: false; reason: string };
-
-/**
- * Loads the data of `spec` (train: first `trainLimit`, test: first `testLimit`). A dataset that is not on this
- * machine gives `{ok: false, reason}` with the loader's instructions; never another dataset in its place.
- */
-export async function loadCnnData(spec: ConvNetSpec, p: CnnParams): Promise<CnnData> {
-  const dir = spec.dataset === "cifar10" && p.cifarDir !== "" ? p.cifarDir : undefined;
-  try {
-    const train = await loadDataset({ kind: spec.dataset, split: "train", limit: p.trainLimit, dir });
-    const test = await loadDataset({ kind: spec.dataset, split: "test", limit: p.testLimit, dir });
-    for (const ds of [train, test]) {
-      const [h, w, c] = spec.inputShape;
-      if (ds.height !== h || ds.width !== w || ds.channels !== c) {
-        throw new Error(
-          `${ds.name} images are ${ds.height}x${ds.width}x${ds.channels}, ${spec.name} needs ${h}x${w}x${c}.`,
-        );
-      }
-    }
-    return { ok: true, train, test };
-  } catch (e) {
-    if (e instanceof DatasetUnavailableError) return { ok: false, reason: e.message };
-    throw e;
   }
 }
 

@@ -14,7 +14,8 @@ import { initBackend } from "../lib/backend.ts";
 import { defineStage } from "../pipeline/stage.ts";
 import { loadLearnedOptimizer } from "./learned.ts";
 import type { WeightsProvenance } from "../models/hrnn/weights_file.ts";
-import { cnnModels, type CnnParams, curvesTable, loadCnnData, runsTable } from "./cnn_common.ts";
+import { cnnModels, type CnnParams, curvesTable, runsTable } from "./cnn_common.ts";
+import { loadCnnData } from "../models/evaluation/cnn_data.ts";
 import {
   bestCells,
   loadRuns,

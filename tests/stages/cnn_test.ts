@@ -12,20 +12,16 @@ import { parseSetArg, resolveParams } from "../../pipeline/params.ts";
 import type { Params, StageDef } from "../../pipeline/stage.ts";
 import { baselinesCnn } from "../../stages/baselines_cnn.ts";
 import { ResultsStore } from "../../pipeline/store.ts";
+import { CNN_PARAMS, CNN_PROFILES, type CnnParams, validateCnnParams } from "../../stages/cnn_common.ts";
+import { logGrid } from "../../lib/stats.ts";
+import { batchOrder, runConvNet } from "../../models/evaluation/cnn_run.ts";
 import {
-  batchOrder,
   bestCells,
-  CNN_PARAMS,
-  CNN_PROFILES,
-  type CnnParams,
   downsampleCurve,
-  loadCnnData,
-  logGrid,
   type StoredRun,
   sweepCells,
-  trainConvNet,
-  validateCnnParams,
-} from "../../stages/cnn_common.ts";
+} from "../../models/evaluation/cnn_records.ts";
+import { loadCnnData } from "../../models/evaluation/cnn_data.ts";
 import { convNetSpec } from "../../tasks/convnets.ts";
 import { CNN_FX_STAGES } from "./fixtures/cnn_entry.ts";
 
@@ -55,9 +51,10 @@ Deno.test("cnn: batch order is seeded, shared, and walks epochs of permutations"
 });
 
 Deno.test("cnn: grids, curve downsampling, medians over seeds and the tuned learning rate", () => {
-  assert.deepEqual(logGrid(1e-4, 1e-2, 3), [1e-4, 1e-3, 1e-2]);
-  assert.deepEqual(logGrid(0.5, 2, 1), [0.5]);
-  assert.throws(() => logGrid(0, 1, 3), /0 < lo/);
+  // The paper profile's grids round to 3 significant digits.
+  assert.deepEqual(logGrid(1e-4, 1e-2, 3, 3), [1e-4, 1e-3, 1e-2]);
+  assert.deepEqual(logGrid(1e-3, 1, 7, 3), [0.001, 0.00316, 0.01, 0.0316, 0.1, 0.316, 1]);
+  assert.deepEqual(CNN_PROFILES.paper.learningRates!.momentum, logGrid(1e-3, 1, 7, 3));
 
   assert.deepEqual(downsampleCurve([1, 2, 3], 5), [{ step: 0, value: 1 }, { step: 1, value: 2 }, {
     step: 2,
@@ -147,7 +144,7 @@ Deno.test("cnn: every optimizer of a seed starts from the same init and data; ru
   if (!data.ok) return;
   const before = tf.memory().numTensors;
   const go = (name: string, lr: number, seed: number) =>
-    trainConvNet({
+    runConvNet({
       spec,
       optimizer: makeBaseline(
         name,
@@ -158,7 +155,7 @@ Deno.test("cnn: every optimizer of a seed starts from the same init and data; ru
       seed,
       train: data.train,
       test: data.test,
-      params: p,
+      protocol: p,
     });
   const a = await go("adam", 1e-3, 0);
   const a2 = await go("adam", 1e-3, 0);
