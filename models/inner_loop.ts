@@ -12,6 +12,13 @@
  *   and once more after the last step (`finalFullLoss`);
  * - a non-finite loss (minibatch or full) stops the run and is recorded as divergence, never an exception.
  *
+ * The evaluation protocol of an experiment is given as options, so every problem trains on this one loop
+ * (learned_optimization `single_task_training_curves`): `initRng` and `batches` (an init stream and a
+ * minibatch order shared by every optimizer of a seed), `evaluate` (e.g. training-subset and test loss and
+ * accuracy; null: none), `lossAt` (record the loss the gradient came with), `divergenceFactor` (a loss far
+ * above the first also counts as divergence) and `evaluateAfterDivergence`. A problem whose parameters are
+ * variables it owns (`applyUpdates`, a `tf.LayersModel`) is updated in place and keeps its variables.
+ *
  * Every step runs inside `tf.tidy`; tensors a problem creates in `sampleBatch` / `gradients` are freed after
  * the step (problems must `tf.keep` anything they cache). Old parameters and optimizer state are disposed when
  * replaced, so the tensor count stays flat over any number of steps.
@@ -177,18 +184,18 @@ export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
   let params: tf.Tensor[] = tf.tidy(() => problem.init(initRng));
   let state: OptState = tf.tidy(() => optimizer.init(params));
   const evalPoint = (): tf.Tensor[] => optimizer.evalParams ? optimizer.evalParams(state, params) : params;
-  const evaluate = opts.evaluate === undefined
-    ? async (at: tf.Tensor[]): Promise<number> => {
+  const evaluate: Evaluate | null = opts.evaluate === undefined
+    ? async (at) => {
       const v = tf.tidy(() => problem.fullObjective(at));
       const x = (await v.data())[0];
       v.dispose();
       return x;
     }
     : opts.evaluate;
-  const fullAt = async (step: number): Promise<number> => {
+  const fullAt = async (run: Evaluate, step: number): Promise<number> => {
     const at = optimizer.evalParams ? tf.tidy(() => evalPoint()) : params;
     try {
-      return await evaluate!(at, step);
+      return await run(at, step);
     } finally {
       if (at !== params) disposeReplaced(at, params);
     }
@@ -201,7 +208,7 @@ export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
       opts.signal?.throwIfAborted();
       let full: number | undefined;
       if (evaluate && (step === 0 || (fullEvery > 0 && step % fullEvery === 0) || fullSteps.has(step))) {
-        full = await fullAt(step);
+        full = await fullAt(evaluate, step);
         fullLoss.push({ step, value: full });
         if (!Number.isFinite(full)) {
           diverged = true;
@@ -256,14 +263,14 @@ export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
       });
     }
     const last = fullLoss.at(-1);
-    if (!evaluate || (diverged && opts.evaluateAfterDivergence === false && last?.step !== step)) {
+    if (evaluate === null || (diverged && opts.evaluateAfterDivergence === false && last?.step !== step)) {
       finalFullLoss = NaN;
     } else if (last !== undefined && last.step === step) {
       // Already evaluated at these parameters (full-loss divergence, or a minibatch divergence at a step
       // whose full loss had been recorded).
       finalFullLoss = last.value;
     } else {
-      finalFullLoss = await fullAt(step);
+      finalFullLoss = await fullAt(evaluate, step);
       fullLoss.push({ step, value: finalFullLoss });
       if (!Number.isFinite(finalFullLoss) && !diverged) {
         diverged = true;

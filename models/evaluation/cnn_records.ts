@@ -15,6 +15,11 @@ export const RUNS_FILE = "cnn_runs.json";
 /**
  * Bins `values` (value i belongs to step i) into at most `maxPoints` consecutive bins and returns each bin's
  * mean of finite values, labelled with the bin's last step. With `values.length ≤ maxPoints` it is the identity.
+ *
+ * @example
+ * ```ts
+ * downsampleCurve([4, 3, 2, 1], 2); // [{step: 1, value: 3.5}, {step: 3, value: 1.5}]
+ * ```
  */
 export function downsampleCurve(values: number[], maxPoints: number): { step: number; value: number }[] {
   const n = values.length;
@@ -35,7 +40,14 @@ export function downsampleCurve(values: number[], maxPoints: number): { step: nu
   return out;
 }
 
-/** The row of a runs table for a record. */
+/**
+ * The row of a runs table for a record.
+ *
+ * @example
+ * ```ts
+ * await sink.writeRows("cnn_runs", [runRow(record)]);
+ * ```
+ */
 export function runRow(r: Omit<CnnRunRecord, "minibatchLoss" | "evals">): Record<string, unknown> {
   return {
     model: r.model,
@@ -55,7 +67,14 @@ export function runRow(r: Omit<CnnRunRecord, "minibatchLoss" | "evals">): Record
   };
 }
 
-/** The rows of `cnn_curves` for a record (at most `maxPoints` train rows plus one per evaluation). */
+/**
+ * The rows of `cnn_curves` for a record (at most `maxPoints` train rows plus one per evaluation).
+ *
+ * @example
+ * ```ts
+ * await sink.writeRows("cnn_curves", curveRows(record, 300));
+ * ```
+ */
 export function curveRows(r: CnnRunRecord, maxPoints: number): Record<string, unknown>[] {
   const base = {
     model: r.model,
@@ -87,13 +106,27 @@ export function curveRows(r: CnnRunRecord, maxPoints: number): Record<string, un
 /** A run as stored in {@link RUNS_FILE}: the record without per-step losses, with its curve-table rows. */
 export type StoredRun = Omit<CnnRunRecord, "minibatchLoss" | "evals"> & { curve: Record<string, unknown>[] };
 
-/** The stored form of a record (curve downsampled to `maxPoints`). */
+/**
+ * The stored form of a record (curve downsampled to `maxPoints`).
+ *
+ * @example
+ * ```ts
+ * const stored = storedRun(record, 300);
+ * ```
+ */
 export function storedRun(r: CnnRunRecord, maxPoints: number): StoredRun {
   const { minibatchLoss: _m, evals: _e, ...rest } = r;
   return { ...rest, curve: curveRows(r, maxPoints) };
 }
 
-/** Writes a run's rows to a runs table and a curves table. */
+/**
+ * Writes a run's rows to a runs table and a curves table.
+ *
+ * @example
+ * ```ts
+ * await writeRun(ctx, { runs: "cnn_runs", curves: "cnn_curves" }, storedRun(record, 300));
+ * ```
+ */
 export async function writeRun(
   sink: Pick<ResultSink, "writeRows">,
   tables: { runs: string; curves: string },
@@ -103,7 +136,14 @@ export async function writeRun(
   if (r.curve.length > 0) await sink.writeRows(tables.curves, r.curve);
 }
 
-/** Writes {@link RUNS_FILE} (non-finite numbers as null). */
+/**
+ * Writes {@link RUNS_FILE} (non-finite numbers as null).
+ *
+ * @example
+ * ```ts
+ * await saveRuns(ctx.outDir, stored);
+ * ```
+ */
 export async function saveRuns(dir: string, stored: StoredRun[]): Promise<void> {
   const text = JSON.stringify(
     stored,
@@ -113,7 +153,14 @@ export async function saveRuns(dir: string, stored: StoredRun[]): Promise<void> 
   await Deno.writeTextFile(join(dir, RUNS_FILE), text);
 }
 
-/** Reads {@link RUNS_FILE} from an artifact directory (nulls back to NaN). */
+/**
+ * Reads {@link RUNS_FILE} from an artifact directory (nulls back to NaN).
+ *
+ * @example
+ * ```ts
+ * const baselineRuns = await loadRuns(ctx.inputs["baselines-cnn"].dir);
+ * ```
+ */
 export async function loadRuns(dir: string): Promise<StoredRun[]> {
   const raw = JSON.parse(await Deno.readTextFile(join(dir, RUNS_FILE))) as Record<string, unknown>[];
   return raw.map((r) => ({
@@ -139,7 +186,14 @@ export interface SweepCell {
   divergedSeeds: number;
 }
 
-/** Groups "ok" runs by (model, optimizer, learning rate) and takes medians over seeds. */
+/**
+ * Groups "ok" runs by (model, optimizer, learning rate) and takes medians over seeds.
+ *
+ * @example
+ * ```ts
+ * const cells = sweepCells(await loadRuns(dir));
+ * ```
+ */
 export function sweepCells(runs: StoredRun[]): SweepCell[] {
   const groups = new Map<string, StoredRun[]>();
   for (const r of runs) {
@@ -165,7 +219,14 @@ export function sweepCells(runs: StoredRun[]): SweepCell[] {
   });
 }
 
-/** The tuned cell per (model, optimizer): lowest median final training loss (ties: smaller learning rate). */
+/**
+ * The tuned cell per (model, optimizer): lowest median final training loss (ties: smaller learning rate).
+ *
+ * @example
+ * ```ts
+ * const tuned = bestCells(sweepCells(runs)).get(`convnet_mnist_relu\u0000adam`);
+ * ```
+ */
 export function bestCells(cells: SweepCell[]): Map<string, SweepCell> {
   const best = new Map<string, SweepCell>();
   for (const c of cells) {

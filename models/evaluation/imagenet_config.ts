@@ -62,7 +62,15 @@ export interface OptimizerRun {
   hparams: Record<string, number | boolean>;
 }
 
-/** The optimizer configurations the params ask for, in the order they run. */
+/**
+ * The optimizer configurations the params ask for, in the order they run.
+ *
+ * @example
+ * ```ts
+ * optimizerRuns({ optimizers: ["learned", "adam"], lrMultipliers: [1, 3], rmspropMomentum: 0.9 });
+ * // learned, adam@0.001, adam@0.003
+ * ```
+ */
 export function optimizerRuns(
   p: Pick<ImagenetTransferParams, "optimizers" | "lrMultipliers" | "rmspropMomentum">,
 ): OptimizerRun[] {
