@@ -230,12 +230,7 @@ export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
       const lossValue = (await out.recorded.data())[0];
       out.recorded.dispose();
       mb.push(lossValue);
-      if (!Number.isFinite(lossValue) || lossValue > limit(mb[0])) {
-        // Keep the parameters the loss was measured at; drop the update.
-        secs.push((performance.now() - s0) / 1000);
-        disposeReplaced([out.updates, out.newState], params, state);
-        diverged = true;
-        divergedAtStep = step;
+      const report = () =>
         opts.onStep?.({
           step,
           minibatchLoss: lossValue,
@@ -243,6 +238,13 @@ export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
           seconds: secs[secs.length - 1],
           diverged,
         });
+      if (!Number.isFinite(lossValue) || lossValue > limit(mb[0])) {
+        // Keep the parameters the loss was measured at; drop the update.
+        secs.push((performance.now() - s0) / 1000);
+        disposeReplaced([out.updates, out.newState], params, state);
+        diverged = true;
+        divergedAtStep = step;
+        report();
         break;
       }
       const newParams = tf.tidy(() =>
@@ -254,13 +256,7 @@ export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
       disposeReplaced([params, state, out.updates], newParams, out.newState);
       params = newParams;
       state = out.newState;
-      opts.onStep?.({
-        step,
-        minibatchLoss: lossValue,
-        fullLoss: full,
-        seconds: secs[secs.length - 1],
-        diverged,
-      });
+      report();
     }
     const last = fullLoss.at(-1);
     if (evaluate === null || (diverged && opts.evaluateAfterDivergence === false && last?.step !== step)) {

@@ -9,12 +9,17 @@ import type { TableSpec } from "../pipeline/stage.ts";
 /** The columns of a table declaration. */
 export type Columns = TableSpec["columns"];
 
-/** Columns of the ConvNet run tables (`cnn_baseline_runs`, `cnn_runs`). */
-export const CNN_RUN_COLUMNS: Columns = [
+/** The columns naming one ConvNet run: model, dataset, optimizer, learning rate. */
+export const CNN_RUN_KEY_COLUMNS: Columns = [
   { name: "model", type: "VARCHAR", description: "ConvNet name (tasks/convnets.ts)" },
   { name: "dataset", type: "VARCHAR", description: "mnist | cifar10" },
   { name: "optimizer", type: "VARCHAR", description: "momentum | rmsprop | adam | learned" },
   { name: "learning_rate", type: "DOUBLE", description: "swept learning rate (NULL for learned)" },
+];
+
+/** Columns of the ConvNet run tables (`cnn_baseline_runs`, `cnn_runs`). */
+export const CNN_RUN_COLUMNS: Columns = [
+  ...CNN_RUN_KEY_COLUMNS,
   { name: "seed", type: "INTEGER", description: "init + minibatch-order seed (NULL when not run)" },
   { name: "steps", type: "INTEGER", description: "steps requested" },
   { name: "steps_run", type: "INTEGER", description: "steps taken (fewer after divergence)" },
@@ -33,10 +38,7 @@ export const CNN_RUN_COLUMNS: Columns = [
 
 /** Columns of the ConvNet curve tables (`cnn_baseline_curves`, `cnn_curves`). */
 export const CNN_CURVE_COLUMNS: Columns = [
-  { name: "model", type: "VARCHAR", description: "ConvNet name (tasks/convnets.ts)" },
-  { name: "dataset", type: "VARCHAR", description: "mnist | cifar10" },
-  { name: "optimizer", type: "VARCHAR", description: "momentum | rmsprop | adam | learned" },
-  { name: "learning_rate", type: "DOUBLE", description: "swept learning rate (NULL for learned)" },
+  ...CNN_RUN_KEY_COLUMNS,
   { name: "seed", type: "INTEGER", description: "init + minibatch-order seed" },
   { name: "kind", type: "VARCHAR", description: "train: minibatch-loss bin; eval: evaluation point" },
   {

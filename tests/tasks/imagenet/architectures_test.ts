@@ -1,22 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../../../lib/backend.ts";
-import { Rng } from "../../../lib/rng.ts";
 import { BatchNorm } from "../../../tasks/imagenet/batch_norm.ts";
 import { SeededDropout } from "../../../tasks/imagenet/dropout.ts";
 import { INCEPTION_V3_MIN_INPUT, inceptionV3 } from "../../../tasks/imagenet/inception_v3.ts";
 import { resnetV2, resnetV2Blocks } from "../../../tasks/imagenet/resnet_v2.ts";
 import { countParams } from "../../../tasks/imagenet/classifier_problem.ts";
 
-await initBackend();
+import { batch } from "./helpers.ts";
 
-/** A seeded batch of `n` images of `size` px with labels 0..classes-1. */
-function batch(seed: number, n: number, size: number, classes: number): { x: tf.Tensor4D; y: tf.Tensor1D } {
-  const rng = new Rng(seed);
-  const x = tf.tensor4d(rng.normalArray(n * size * size * 3), [n, size, size, 3]);
-  const y = tf.tensor1d(Array.from({ length: n }, (_, i) => i % classes), "int32");
-  return { x, y };
-}
+await initBackend();
 
 Deno.test("Inception V3 at full width has Keras' exact parameter count", () => {
   const before = tf.memory().numTensors;

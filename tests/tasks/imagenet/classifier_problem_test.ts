@@ -15,15 +15,9 @@ import {
   stateTreeTensors,
 } from "../../../tasks/imagenet/classifier_problem.ts";
 
-await initBackend();
+import { batch } from "./helpers.ts";
 
-/** A seeded batch of `n` images of `size` px with labels 0..classes-1. */
-function batch(seed: number, n: number, size: number, classes: number): { x: tf.Tensor4D; y: tf.Tensor1D } {
-  const rng = new Rng(seed);
-  const x = tf.tensor4d(rng.normalArray(n * size * size * 3), [n, size, size, 3]);
-  const y = tf.tensor1d(Array.from({ length: n }, (_, i) => i % classes), "int32");
-  return { x, y };
-}
+await initBackend();
 
 Deno.test("Adam trains the networks at tiny width on the inner loop: finite loss, learning, no tensor leaks", async (t) => {
   const cases = [
