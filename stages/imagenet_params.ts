@@ -204,6 +204,16 @@ export const IMAGENET_TRANSFER_PARAMS: Record<keyof ImagenetTransferParams & str
   },
 };
 
+/** The training settings of the `paper` and `gpu` profiles: the published networks, batch 32, 5000 steps. */
+const PUBLISHED_NETWORKS: Partial<ImagenetTransferParams> = {
+  steps: 5000,
+  batchSize: 32,
+  widthMultiplier: 1,
+  inceptionInputSize: 299,
+  resnetInputSize: 224,
+  resnetDepth: 50,
+};
+
 /** The profiles of `imagenet-transfer`. */
 export const IMAGENET_TRANSFER_PROFILES: Record<string, Partial<ImagenetTransferParams>> = {
   smoke: {
@@ -223,12 +233,7 @@ export const IMAGENET_TRANSFER_PROFILES: Record<string, Partial<ImagenetTransfer
   // A few hundred steps at reduced width: about 14 minutes on one core of the 2-core machines.
   default: { steps: 200 },
   paper: {
-    steps: 5000,
-    batchSize: 32,
-    widthMultiplier: 1,
-    inceptionInputSize: 299,
-    resnetInputSize: 224,
-    resnetDepth: 50,
+    ...PUBLISHED_NETWORKS,
     lrMultipliers: [0.3, 1, 3],
     overheadStepBatch: 32,
     overheadRepeats: 3,
@@ -237,12 +242,7 @@ export const IMAGENET_TRANSFER_PROFILES: Record<string, Partial<ImagenetTransfer
   // The GPU profile: the published networks at full width and input size, batch 32, thousands of steps, on
   // the machine's WebGPU adapter; the step time is measured at batch 32 (step_basis says "measured").
   gpu: {
-    steps: 5000,
-    batchSize: 32,
-    widthMultiplier: 1,
-    inceptionInputSize: 299,
-    resnetInputSize: 224,
-    resnetDepth: 50,
+    ...PUBLISHED_NETWORKS,
     overheadStepBatch: 32,
     overheadRepeats: 3,
     backend: "webgpu",
