@@ -204,7 +204,7 @@ export async function runConvNet(o: RunConvNetOptions): Promise<CnnRunRecord> {
       const tr = await evaluateConvNet(spec, params, train, p.trainEvalSize, p.evalBatch);
       const te = await evaluateConvNet(spec, params, test, p.testLimit, p.evalBatch);
       evals.push({ step, trainLoss: tr.loss, testLoss: te.loss, testAccuracy: te.accuracy });
-      // The initial evaluation never stops a run; later ones do when a loss is not finite.
+      // A non-finite training-subset loss stops the run; a non-finite test loss does so after the first update.
       return step === 0 || Number.isFinite(te.loss) ? tr.loss : NaN;
     },
     evaluateAfterDivergence: false,
