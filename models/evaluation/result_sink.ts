@@ -15,4 +15,3 @@ export interface ResultSink {
   /** `done` of `total` units of work. */
   progress(done: number, total: number, label?: string): void;
 }
-
