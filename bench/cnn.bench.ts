@@ -27,7 +27,7 @@ import { makeHrnnConfig } from "../models/hrnn/config.ts";
 import { makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";
 import { disposeReplaced } from "../models/inner_loop.ts";
-import type { Optimizer, OptState } from "../lib/optimizer.ts";
+import { LEARNED_OPTIMIZER_NAME, type Optimizer, type OptState } from "../lib/optimizer.ts";
 import { toTfOptimizer } from "../models/tf_adapter.ts";
 import {
   buildLayersConvNet,
@@ -38,7 +38,6 @@ import {
 } from "../tasks/convnets.ts";
 import { batchTensors } from "../tasks/data/dataset.ts";
 import { loadDataset } from "../tasks/data/index.ts";
-import { tidyUpdate } from "../stages/cnn_common.ts";
 
 /** One benchmark in the format of `bench/kernels.bench.ts`; `fn` may return extra metrics. */
 export interface CnnBenchmark {
@@ -71,7 +70,7 @@ function makeOpt(kind: OptKind, hold: MetaParams[]): Optimizer {
   hold.push(mp);
   return makeHrnn(mp, config, {
     seed: 0,
-    name: "learned",
+    name: LEARNED_OPTIMIZER_NAME,
     kernel: kind === "learned-wasm" ? "fused" : "auto",
   });
 }
@@ -108,7 +107,7 @@ export interface PureRun {
 export function startRun(kind: OptKind, hold: MetaParams[]): PureRun {
   const opt = makeOpt(kind, hold);
   const params = initConvNet(SPEC, new Rng(1));
-  return { opt, params, state: tf.tidy(() => opt.init(params) as unknown as tf.TensorContainer) as OptState };
+  return { opt, params, state: tf.tidy(() => opt.init(params)) };
 }
 
 /**
@@ -125,7 +124,10 @@ export async function pureStep(run: PureRun, x: tf.Tensor, y: tf.Tensor): Promis
   const { loss, grads } = convNetLossAndGrads(SPEC, run.params, x, y);
   await grads[grads.length - 1].data();
   const u0 = performance.now();
-  const r = tidyUpdate(run.opt, grads, run.state, run.params);
+  const r = tf.tidy(() => {
+    const u = run.opt.update(grads, run.state, run.params);
+    return { updates: u.updates, state: u.state };
+  });
   await r.updates[r.updates.length - 1].data();
   const updateMs = performance.now() - u0;
   const next = tf.tidy(() => run.params.map((q, i) => tf.add(q, r.updates[i])));

@@ -37,7 +37,8 @@ import {
   timeUpdate,
   updatePeakBytesPerParam,
 } from "../tasks/imagenet/overhead.ts";
-import { type StateTree, type StepOptimizer, trainableVariables } from "../tasks/imagenet/train_step.ts";
+import { trainableVariables } from "../tasks/imagenet/classifier_problem.ts";
+import { LEARNED_OPTIMIZER_NAME, type Optimizer } from "../lib/optimizer.ts";
 
 /** Shared per-network context: the model, its groups and the results of the benches run so far. */
 interface NetCtx {
@@ -54,7 +55,7 @@ interface NetCtx {
 const nets: Record<string, NetCtx> = {};
 const cleanups: (() => void)[] = [];
 
-async function learnedOptimizer(): Promise<{ opt: StepOptimizer<StateTree>; weights: string }> {
+async function learnedOptimizer(): Promise<{ opt: Optimizer; weights: string }> {
   const path = Deno.env.get("LOPT_HRNN_WEIGHTS");
   const loaded = path ? await loadWeights(path) : {
     optimizer: "hrnn" as const,
@@ -66,9 +67,7 @@ async function learnedOptimizer(): Promise<{ opt: StepOptimizer<StateTree>; weig
     throw new Error(`LOPT_HRNN_WEIGHTS=${path} holds ${loaded.optimizer} weights; this bench times the HRNN`);
   }
   return {
-    opt: makeHrnn(loaded.metaParams, loaded.config, { seed: 0, name: "learned" }) as unknown as StepOptimizer<
-      StateTree
-    >,
+    opt: makeHrnn(loaded.metaParams, loaded.config, { seed: 0, name: LEARNED_OPTIMIZER_NAME }),
     weights: path ? path : "untrained (createMetaParams seed 0)",
   };
 }
@@ -104,7 +103,7 @@ function stepBench(network: string): BenchDef<NetCtx> {
     backend: () => tf.getBackend(),
     setup: () => netCtx(network),
     async fn(ctx): Promise<BenchExtra> {
-      const adam = makeBaseline("adam", {}) as unknown as StepOptimizer<StateTree>;
+      const adam = makeBaseline("adam", {});
       ctx.step = await timeTrainStep(ctx.model, adam, batch, 1);
       const g = gradMsAtBatch(ctx.step, 32);
       return {
@@ -126,7 +125,7 @@ function updateBench(network: string, optimizer: "adam" | "rmsprop" | "learned")
     backend: () => tf.getBackend(),
     setup: () => netCtx(network),
     async fn(ctx): Promise<BenchExtra> {
-      let opt: StepOptimizer<StateTree>;
+      let opt: Optimizer;
       let weights: string | null = null;
       if (optimizer === "learned") {
         const l = await learnedOptimizer();
@@ -136,7 +135,7 @@ function updateBench(network: string, optimizer: "adam" | "rmsprop" | "learned")
         opt = makeBaseline(
           optimizer,
           optimizer === "rmsprop" ? { learningRate: 0.045, decay: 0.9, epsilon: 1, momentum: 0.9 } : {},
-        ) as unknown as StepOptimizer<StateTree>;
+        );
       }
       const t = await timeUpdate(opt, ctx.vars, ctx.groups);
       if (optimizer === "adam") ctx.adamMs = t.updateMs;

@@ -12,6 +12,13 @@
  *   and once more after the last step (`finalFullLoss`);
  * - a non-finite loss (minibatch or full) stops the run and is recorded as divergence, never an exception.
  *
+ * The evaluation protocol of an experiment is given as options, so every problem trains on this one loop
+ * (learned_optimization `single_task_training_curves`): `initRng` and `batches` (an init stream and a
+ * minibatch order shared by every optimizer of a seed), `evaluate` (e.g. training-subset and test loss and
+ * accuracy; null: none), `lossAt` (record the loss the gradient came with), `divergenceFactor` (a loss far
+ * above the first also counts as divergence) and `evaluateAfterDivergence`. A problem whose parameters are
+ * variables it owns (`applyUpdates`, a `tf.LayersModel`) is updated in place and keeps its variables.
+ *
  * Every step runs inside `tf.tidy`; tensors a problem creates in `sampleBatch` / `gradients` are freed after
  * the step (problems must `tf.keep` anything they cache). Old parameters and optimizer state are disposed when
  * replaced, so the tensor count stays flat over any number of steps.
@@ -20,7 +27,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../lib/rng.ts";
-import type { Problem } from "../tasks/problem.ts";
+import type { Batch, Problem } from "../tasks/problem.ts";
 import type { Optimizer, OptState } from "../lib/optimizer.ts";
 
 /** All tensors in an optimizer state tree, depth-first, in a stable order (object keys in insertion order). */
@@ -68,7 +75,15 @@ export interface StepInfo {
   fullLoss?: number;
   /** Seconds this step took (gradient + update). */
   seconds: number;
+  /** Whether this step's loss stopped the run (its update was dropped; no step follows). */
+  diverged: boolean;
 }
+
+/**
+ * The evaluation protocol of a run: the objective at the evaluation point `params` after `step` updates. A
+ * non-finite value stops the run as divergence. Tensors it creates must be freed before it resolves.
+ */
+export type Evaluate = (params: tf.Tensor[], step: number) => Promise<number>;
 
 /** Options of {@link trainProblem}. */
 export interface TrainOptions {
@@ -80,11 +95,29 @@ export interface TrainOptions {
   steps: number;
   /** Seeds initial parameters, minibatches and gradient noise (through forks). */
   rng: Rng;
+  /** Draws the initial parameters instead of `rng.fork("init")` (a stream shared with other code). */
+  initRng?: Rng;
+  /**
+   * The minibatch of each step, instead of `problem.sampleBatch(rng.fork("batch"))` (a fixed order shared by
+   * every optimizer of a seed, or data decoded asynchronously). Its tensors are freed after the step.
+   */
+  batches?: (step: number) => Batch | Promise<Batch>;
   /** Evaluate the full objective every this many steps; 0 or omitted: only before step 0 and after the end. */
   fullEvery?: number;
   /** Also evaluate the full objective before each of these steps (e.g. log-spaced points of a long run). */
   fullSteps?: readonly number[];
-  /** Called after every step with numbers only (no tensors). */
+  /** The evaluation protocol (default: `problem.fullObjective`); null: no evaluation at all. */
+  evaluate?: Evaluate | null;
+  /** Evaluate once more after a run that diverged on a minibatch loss (default true). */
+  evaluateAfterDivergence?: boolean;
+  /**
+   * Where the minibatch loss is recorded: at the optimizer's evaluation point (default; for optimizers
+   * without `evalParams` that is the loss the gradient came with) or at the parameters the gradient was taken at.
+   */
+  lossAt?: "evalPoint" | "params";
+  /** A minibatch loss above this multiple of max(first loss, 1) also counts as divergence (default: none). */
+  divergenceFactor?: number;
+  /** Called after every step taken (the diverged one included) with numbers only (no tensors). */
   onStep?: (info: StepInfo) => void;
   /** Cancels the run: it stops before the next step and the returned promise rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -114,11 +147,8 @@ export interface TrainRecord {
   finalFullLoss: number;
 }
 
-/** Trains `problem` with `optimizer` and records the learning curve; see the module documentation. */
-export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
-  const { problem, optimizer, steps, rng } = opts;
-  const fullEvery = opts.fullEvery ?? 0;
-  const fullSteps = new Set(opts.fullSteps ?? []);
+/** Checks the step counts of {@link TrainOptions}; throws a message naming the bad one. */
+function checkCounts(steps: number, fullEvery: number): void {
   if (!Number.isInteger(steps) || steps < 0) {
     throw new Error(`trainProblem: steps must be an integer ≥ 0, got ${steps}.`);
   }
@@ -127,10 +157,21 @@ export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
       `trainProblem: fullEvery must be an integer ≥ 0 (0 = only at start and end), got ${fullEvery}.`,
     );
   }
+}
+
+/** Trains `problem` with `optimizer` and records the learning curve; see the module documentation. */
+export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
+  const { problem, optimizer, steps, rng } = opts;
+  const fullEvery = opts.fullEvery ?? 0;
+  const fullSteps = new Set(opts.fullSteps ?? []);
+  checkCounts(steps, fullEvery);
   opts.signal?.throwIfAborted();
-  const initRng = rng.fork("init");
+  const initRng = opts.initRng ?? rng.fork("init");
   const batchRng = rng.fork("batch");
   const noiseRng = rng.fork("noise");
+  const inPlace = problem.applyUpdates?.bind(problem);
+  const recordAtEvalPoint = (opts.lossAt ?? "evalPoint") === "evalPoint" &&
+    optimizer.evalParams !== undefined;
 
   const t0 = performance.now();
   const mb: number[] = [];
@@ -143,20 +184,31 @@ export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
   let params: tf.Tensor[] = tf.tidy(() => problem.init(initRng));
   let state: OptState = tf.tidy(() => optimizer.init(params));
   const evalPoint = (): tf.Tensor[] => optimizer.evalParams ? optimizer.evalParams(state, params) : params;
-  const fullAt = async (): Promise<number> => {
-    const v = tf.tidy(() => problem.fullObjective(evalPoint()));
-    const x = (await v.data())[0];
-    v.dispose();
-    return x;
+  const evaluate: Evaluate | null = opts.evaluate === undefined
+    ? async (at) => {
+      const v = tf.tidy(() => problem.fullObjective(at));
+      const x = (await v.data())[0];
+      v.dispose();
+      return x;
+    }
+    : opts.evaluate;
+  const fullAt = async (run: Evaluate, step: number): Promise<number> => {
+    const at = optimizer.evalParams ? tf.tidy(() => evalPoint()) : params;
+    try {
+      return await run(at, step);
+    } finally {
+      if (at !== params) disposeReplaced(at, params);
+    }
   };
+  const limit = (first: number): number => (opts.divergenceFactor ?? Infinity) * Math.max(first, 1);
 
   try {
     let step = 0;
     for (; step < steps; step++) {
       opts.signal?.throwIfAborted();
       let full: number | undefined;
-      if (step === 0 || (fullEvery > 0 && step % fullEvery === 0) || fullSteps.has(step)) {
-        full = await fullAt();
+      if (evaluate && (step === 0 || (fullEvery > 0 && step % fullEvery === 0) || fullSteps.has(step))) {
+        full = await fullAt(evaluate, step);
         fullLoss.push({ step, value: full });
         if (!Number.isFinite(full)) {
           diverged = true;
@@ -165,38 +217,56 @@ export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
           break;
         }
       }
+      const given = opts.batches ? await opts.batches(step) : undefined;
       const s0 = performance.now();
       const out = tf.tidy(() => {
-        const batch = problem.sampleBatch(batchRng);
+        const batch = given ?? problem.sampleBatch(batchRng);
         const { loss, grads } = problem.gradients(params, batch, noiseRng);
-        const recorded = optimizer.evalParams ? problem.objective(evalPoint(), batch) : loss;
+        const recorded = recordAtEvalPoint ? problem.objective(evalPoint(), batch) : loss;
         const { updates, state: newState } = optimizer.update(grads, state, params);
-        const newParams = params.map((p, i) => tf.add(p, updates[i]));
-        return { recorded, newParams, newState };
+        return { recorded, updates, newState };
       });
+      if (given) tf.dispose([given.x, given.y]);
       const lossValue = (await out.recorded.data())[0];
-      secs.push((performance.now() - s0) / 1000);
       out.recorded.dispose();
       mb.push(lossValue);
-      if (!Number.isFinite(lossValue)) {
+      const report = () =>
+        opts.onStep?.({
+          step,
+          minibatchLoss: lossValue,
+          fullLoss: full,
+          seconds: secs[secs.length - 1],
+          diverged,
+        });
+      if (!Number.isFinite(lossValue) || lossValue > limit(mb[0])) {
         // Keep the parameters the loss was measured at; drop the update.
-        disposeReplaced([out.newParams, out.newState], params, state);
+        secs.push((performance.now() - s0) / 1000);
+        disposeReplaced([out.updates, out.newState], params, state);
         diverged = true;
         divergedAtStep = step;
+        report();
         break;
       }
-      disposeReplaced([params, state], out.newParams, out.newState);
-      params = out.newParams;
+      const newParams = tf.tidy(() =>
+        inPlace ? inPlace(params, out.updates) : params.map((p, i) => tf.add(p, out.updates[i]))
+      );
+      // Synchronise on the last parameter written so the step time covers the update on asynchronous backends.
+      if (newParams.length > 0) await newParams[newParams.length - 1].data();
+      secs.push((performance.now() - s0) / 1000);
+      disposeReplaced([params, state, out.updates], newParams, out.newState);
+      params = newParams;
       state = out.newState;
-      opts.onStep?.({ step, minibatchLoss: lossValue, fullLoss: full, seconds: secs[secs.length - 1] });
+      report();
     }
     const last = fullLoss.at(-1);
-    if (last !== undefined && last.step === step) {
+    if (evaluate === null || (diverged && opts.evaluateAfterDivergence === false && last?.step !== step)) {
+      finalFullLoss = NaN;
+    } else if (last !== undefined && last.step === step) {
       // Already evaluated at these parameters (full-loss divergence, or a minibatch divergence at a step
       // whose full loss had been recorded).
       finalFullLoss = last.value;
     } else {
-      finalFullLoss = await fullAt();
+      finalFullLoss = await fullAt(evaluate, step);
       fullLoss.push({ step, value: finalFullLoss });
       if (!Number.isFinite(finalFullLoss) && !diverged) {
         diverged = true;
@@ -216,7 +286,7 @@ export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
       finalFullLoss,
     };
   } finally {
-    disposeReplaced([params, state]);
+    disposeReplaced(inPlace ? [state] : [params, state]);
   }
 }
 

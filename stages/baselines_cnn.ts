@@ -1,7 +1,7 @@
 /**
  * Stage `baselines-cnn`: SGD + momentum, RMSProp and Adam on the evaluation ConvNets (issue 5), each over a
  * log grid of learning rates and several seeds, with the same init and minibatch order for every optimizer of
- * a seed (protocol in `stages/cnn_common.ts`). It does not depend on meta-training, so it stays cached when the
+ * a seed (protocol in `models/evaluation/cnn_run.ts`). It does not depend on meta-training, so it stays cached when the
  * learned optimizer changes. It owns the ConvNet evaluation params; `eval-cnn` reuses them.
  *
  * Writes `cnn_runs`, `cnn_curves`, `cnn_lr_sweep` (median over seeds per learning rate: the sensitivity data)
@@ -16,24 +16,25 @@ import { defineStage } from "../pipeline/stage.ts";
 import { makeBaseline } from "../models/baselines.ts";
 import { countConvNetParams } from "../tasks/convnets.ts";
 import {
-  bestCells,
   CNN_MOMENTUM,
   CNN_PARAMS,
   CNN_PROFILES,
   cnnModels,
   type CnnParams,
   curvesTable,
-  loadCnnData,
-  notRunRecord,
   runsTable,
+  validateCnnParams,
+} from "./cnn_common.ts";
+import { loadCnnData } from "../models/evaluation/cnn_data.ts";
+import {
+  bestCells,
   saveRuns,
   type StoredRun,
   storedRun,
   sweepCells,
-  trainConvNet,
-  validateCnnParams,
   writeRun,
-} from "./cnn_common.ts";
+} from "../models/evaluation/cnn_records.ts";
+import { notRunRecord, runConvNet } from "../models/evaluation/cnn_run.ts";
 
 /** Hyperparameters of a baseline family at learning rate `lr` (momentum: heavy ball 0.9; others tfjs defaults). */
 export function baselineHparams(name: string, lr: number): Record<string, unknown> {
@@ -105,7 +106,7 @@ export const baselinesCnn = defineStage<CnnParams>({
         for (const o of p.optimizers) {
           for (const lr of p.learningRates[o]) {
             const optimizer = makeBaseline(o, baselineHparams(o, lr));
-            const rec = await trainConvNet({
+            const rec = await runConvNet({
               spec,
               optimizer,
               optimizerName: o,
@@ -113,7 +114,7 @@ export const baselinesCnn = defineStage<CnnParams>({
               seed,
               train: data.train,
               test: data.test,
-              params: p,
+              protocol: p,
               signal: ctx.signal,
               onStep: () => ctx.progress(++done, total, `${spec.name} ${o} lr=${lr} seed=${seed}`),
             });

@@ -14,23 +14,19 @@ import { initBackend } from "../lib/backend.ts";
 import { defineStage } from "../pipeline/stage.ts";
 import { loadLearnedOptimizer } from "./learned.ts";
 import type { WeightsProvenance } from "../models/hrnn/weights_file.ts";
+import { cnnModels, type CnnParams, curvesTable, runsTable } from "./cnn_common.ts";
+import { loadCnnData } from "../models/evaluation/cnn_data.ts";
 import {
   bestCells,
-  cnnModels,
-  type CnnParams,
-  curvesTable,
-  LEARNED_NAME,
-  loadCnnData,
   loadRuns,
-  notRunRecord,
-  runsTable,
   saveRuns,
   type StoredRun,
   storedRun,
   sweepCells,
-  trainConvNet,
   writeRun,
-} from "./cnn_common.ts";
+} from "../models/evaluation/cnn_records.ts";
+import { notRunRecord, runConvNet } from "../models/evaluation/cnn_run.ts";
+import { LEARNED_OPTIMIZER_NAME } from "../lib/optimizer.ts";
 
 /** Params of {@link evalCnn}: none of its own (the evaluation settings come from `baselines-cnn`). */
 export type EvalCnnParams = Record<string, never>;
@@ -128,7 +124,10 @@ export const evalCnn = defineStage<EvalCnnParams>({
       const data = await loadCnnData(spec, p);
       if (!data.ok) {
         ctx.log(`${spec.name}: not run: ${data.reason}`);
-        const r = storedRun(notRunRecord(spec, LEARNED_NAME, null, null, data.reason), p.curvePoints);
+        const r = storedRun(
+          notRunRecord(spec, LEARNED_OPTIMIZER_NAME, null, null, data.reason),
+          p.curvePoints,
+        );
         runs.push(r);
         await writeRun(ctx, tables, r);
         done += p.seeds.length * p.steps;
@@ -141,15 +140,15 @@ export const evalCnn = defineStage<EvalCnnParams>({
         weightsNote = describeWeights(learned.provenance);
         if (standIn) ctx.log(`WARNING: ${weightsNote}`);
         try {
-          const rec = await trainConvNet({
+          const rec = await runConvNet({
             spec,
             optimizer: learned.optimizer,
-            optimizerName: LEARNED_NAME,
+            optimizerName: LEARNED_OPTIMIZER_NAME,
             learningRate: null,
             seed,
             train: data.train,
             test: data.test,
-            params: p,
+            protocol: p,
             note: weightsNote,
             signal: ctx.signal,
             onStep: () => ctx.progress(++done, total, `${spec.name} learned seed=${seed}`),

@@ -49,6 +49,12 @@ export interface Problem {
    * Differentiable w.r.t. params (second derivatives), the noise being a constant.
    */
   gradients(params: tf.Tensor[], batch: Batch | null, rng: Rng): { loss: tf.Scalar; grads: tf.Tensor[] };
+  /**
+   * For problems whose parameters live in variables they own (a `tf.LayersModel`'s weights): writes
+   * `params + updates` into them and returns them. The inner loop then never disposes the parameters;
+   * without it the loop builds new parameter tensors each step.
+   */
+  applyUpdates?(params: tf.Tensor[], updates: tf.Tensor[]): tf.Tensor[];
   /** Releases tensors the problem owns (datasets, fixed matrices). */
   dispose(): void;
 }

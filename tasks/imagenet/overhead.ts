@@ -13,18 +13,21 @@
  * inputs (a learned optimizer's problem-wide mean, its global RNN) are per group. Results say how many groups
  * were used; compare optimizers only at the same grouping.
  *
- * Everything here works on any {@link StepOptimizer} (structural, so `tasks/` need not import `models/`).
+ * Everything here works on any lopt {@link Optimizer} (`lib/optimizer.ts`).
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { Optimizer, OptState } from "../../lib/optimizer.ts";
+import { median } from "../../lib/stats.ts";
 import {
+  addInPlace,
+  classifierLossAndGrads,
+  disposeReplacedState,
   initOptimizerState,
   optimizerStateBytes,
-  type StateTree,
-  type StepOptimizer,
-  trainStep,
-} from "./train_step.ts";
+  trainableVariables,
+} from "./classifier_problem.ts";
 
 /** Largest heap of the tfjs wasm backend (4.22.0: `getHeapMax()` = 65535 pages of 64 KiB). */
 export const WASM_HEAP_BYTES = 4294901760;
@@ -104,12 +107,12 @@ function fakeGrads(params: tf.Tensor[], seed: number): tf.Tensor[] {
   return params.map((p, i) => tf.randomNormal(p.shape, 0, 1e-3, "float32", seed + i));
 }
 
-function initState(optimizer: StepOptimizer, params: tf.Tensor[]): StateTree {
-  return tf.tidy(() => optimizer.init(params) as unknown as tf.TensorContainer) as unknown as StateTree;
+function initState(optimizer: Optimizer, params: tf.Tensor[]): OptState {
+  return tf.tidy(() => optimizer.init(params));
 }
 
-function disposeTree(s: StateTree): void {
-  tf.dispose(s as unknown as tf.TensorContainer);
+function disposeTree(s: OptState): void {
+  tf.dispose(s);
 }
 
 /**
@@ -134,7 +137,7 @@ export async function withPeakBytes<T>(fn: () => T | Promise<T>): Promise<{ resu
 
 /** One update of `optimizer` on `params` from a fresh state; returns its wall time and the state's bytes. */
 async function oneUpdate(
-  optimizer: StepOptimizer,
+  optimizer: Optimizer,
   params: tf.Tensor[],
   seed: number,
   profile = false,
@@ -145,12 +148,10 @@ async function oneUpdate(
   const before = tf.memory().numBytes;
   const run = async () => {
     const t0 = performance.now();
-    const out = tf.tidy(() =>
-      optimizer.update(grads, state, params) as unknown as tf.TensorContainer
-    ) as unknown as {
-      updates: tf.Tensor[];
-      state: StateTree;
-    };
+    const out = tf.tidy(() => {
+      const r = optimizer.update(grads, state, params);
+      return { updates: r.updates, state: r.state };
+    });
     // Synchronise on the last update (asynchronous backends; free on wasm and tfjs-node).
     await out.updates[out.updates.length - 1].data();
     return { out, ms: performance.now() - t0 };
@@ -178,7 +179,7 @@ async function oneUpdate(
  * tensor), which also serves as a warm-up call.
  */
 export async function updatePeakBytesPerParam(
-  optimizer: StepOptimizer,
+  optimizer: Optimizer,
   params: tf.Tensor[],
   pilotParams = 262_144,
   seed = 0,
@@ -207,7 +208,7 @@ export function maxGroupParams(
  * group from a fresh state, summed. Gradients are seeded random tensors; `params` are not modified.
  */
 export async function timeUpdate(
-  optimizer: StepOptimizer,
+  optimizer: Optimizer,
   params: tf.Tensor[],
   groups: number[][] = [params.map((_, i) => i)],
   seed = 0,
@@ -251,20 +252,43 @@ export interface StepTiming {
   repeats: number;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+/**
+ * One measured training step: forward + backward (synchronised on the loss), then the update written into
+ * the weights (synchronised on the last weight). Returns the new state (the old one's replaced tensors are
+ * disposed) and the two times in milliseconds.
+ */
+async function measuredStep(
+  model: tf.LayersModel,
+  optimizer: Optimizer,
+  state: OptState,
+  x: tf.Tensor,
+  y: tf.Tensor,
+): Promise<{ state: OptState; gradMs: number; updateMs: number; stepMs: number }> {
+  const vars = trainableVariables(model);
+  const t0 = performance.now();
+  const { loss, grads } = tf.tidy(() => classifierLossAndGrads(model, x, y));
+  await loss.data();
+  const t1 = performance.now();
+  const next = tf.tidy(() => {
+    const r = optimizer.update(grads, state, vars);
+    addInPlace(vars, r.updates);
+    return r.state;
+  });
+  await vars[vars.length - 1].data();
+  disposeReplacedState(state, next);
+  const t2 = performance.now();
+  tf.dispose([loss, ...grads]);
+  return { state: next, gradMs: t1 - t0, updateMs: t2 - t1, stepMs: t2 - t0 };
 }
 
 /**
- * Times `trainStep` of `model` with `optimizer` on a seeded random batch of `batch` images (uniform pixels,
+ * Times a training step of `model` with `optimizer` on a seeded random batch of `batch` images (uniform pixels,
  * labels cycling over the classes): one untimed warm-up step (its peak memory is recorded), then `repeats`
  * timed steps. The model's weights are changed by the steps; use a throw-away model.
  */
 export async function timeTrainStep(
   model: tf.LayersModel,
-  optimizer: StepOptimizer,
+  optimizer: Optimizer,
   batch: number,
   repeats = 1,
   seed = 0,
@@ -279,11 +303,11 @@ export async function timeTrainStep(
   const step: number[] = [];
   let peakBytes = 0;
   try {
-    const warm = await withPeakBytes(() => trainStep(model, optimizer, state, x, y));
+    const warm = await withPeakBytes(() => measuredStep(model, optimizer, state, x, y));
     state = warm.result.state;
     peakBytes = warm.peakBytes;
     for (let i = 0; i < repeats; i++) {
-      const r = await trainStep(model, optimizer, state, x, y);
+      const r = await measuredStep(model, optimizer, state, x, y);
       state = r.state;
       grad.push(r.gradMs);
       upd.push(r.updateMs);

@@ -168,3 +168,103 @@ Deno.test("inner loop: abort signal stops the run cleanly; bad options are rejec
   );
   problem.dispose();
 });
+
+Deno.test("inner loop hooks: given init stream and batches reproduce the default run; custom and no evaluation", async () => {
+  const problem = regressionProblem(6);
+  const sgd = makeBaseline("sgd", { learningRate: 0.05 });
+  const before = tf.memory().numTensors;
+  const plain = await trainProblem({ problem, optimizer: sgd, steps: 12, rng: new Rng(7), fullEvery: 4 });
+  const batchRng = new Rng(7).fork("batch");
+  const seen: number[] = [];
+  const hooked = await trainProblem({
+    problem,
+    optimizer: sgd,
+    steps: 12,
+    rng: new Rng(99),
+    initRng: new Rng(7).fork("init"),
+    batches: () => problem.sampleBatch(batchRng)!,
+    fullEvery: 4,
+    evaluate: async (params, step) => {
+      seen.push(step);
+      const v = problem.fullObjective(params);
+      const x = (await v.data())[0];
+      v.dispose();
+      return x;
+    },
+  });
+  assert.deepEqual(hooked.minibatchLoss, plain.minibatchLoss);
+  assert.deepEqual(hooked.fullLoss, plain.fullLoss);
+  assert.deepEqual(seen, [0, 4, 8, 12]);
+  const none = await trainProblem({ problem, optimizer: sgd, steps: 5, rng: new Rng(7), evaluate: null });
+  assert.deepEqual(none.fullLoss, []);
+  assert.ok(Number.isNaN(none.finalFullLoss) && !none.diverged);
+  assert.deepEqual(none.minibatchLoss, plain.minibatchLoss.slice(0, 5));
+  assert.equal(tf.memory().numTensors, before);
+  problem.dispose();
+});
+
+Deno.test("inner loop hooks: loss at the parameters, divergence factor, no evaluation after divergence", async () => {
+  const problem = regressionProblem(7);
+  const sgd = makeBaseline("sgd", { learningRate: 0.05 });
+  const attn: Optimizer = {
+    ...sgd,
+    name: "attn-stub",
+    evalParams: (_s, ps) => ps.map((p) => tf.zerosLike(p)),
+  };
+  const atParams = await trainProblem({
+    problem,
+    optimizer: attn,
+    steps: 8,
+    rng: new Rng(2),
+    lossAt: "params",
+  });
+  const plain = await trainProblem({ problem, optimizer: sgd, steps: 8, rng: new Rng(2) });
+  assert.deepEqual(atParams.minibatchLoss, plain.minibatchLoss);
+  const before = tf.memory().numTensors;
+  const wild = makeBaseline("sgd", { learningRate: 3 });
+  const free = await trainProblem({ problem, optimizer: wild, steps: 40, rng: new Rng(2) });
+  const capped = await trainProblem({
+    problem,
+    optimizer: wild,
+    steps: 40,
+    rng: new Rng(2),
+    divergenceFactor: 100,
+    evaluateAfterDivergence: false,
+  });
+  const losses = Array.from(capped.minibatchLoss);
+  assert.ok(capped.diverged && capped.stepsRun < free.stepsRun, `${capped.stepsRun} vs ${free.stepsRun}`);
+  assert.ok(losses.at(-1)! > 100 * Math.max(losses[0], 1));
+  assert.ok(losses.slice(0, -1).every((l) => l <= 100 * Math.max(losses[0], 1)));
+  assert.deepEqual(capped.fullLoss.map((p) => p.step), [0]);
+  assert.ok(Number.isNaN(capped.finalFullLoss));
+  assert.equal(tf.memory().numTensors, before);
+  problem.dispose();
+});
+
+Deno.test("inner loop: a problem owning its parameter variables is updated in place and keeps them", async () => {
+  const base = regressionProblem(8);
+  const vars = tf.tidy(() => base.init(new Rng(1)).map((t) => tf.variable(t)));
+  const problem: Problem = {
+    ...base,
+    init: () => vars,
+    applyUpdates: (params, updates) =>
+      params.map((p, i) => {
+        (p as tf.Variable).assign(tf.add(p, updates[i]));
+        return p;
+      }),
+  };
+  const w0 = Array.from(vars[0].dataSync());
+  const before = tf.memory().numTensors;
+  const rec = await trainProblem({
+    problem,
+    optimizer: makeBaseline("sgd", { learningRate: 0.05 }),
+    steps: 20,
+    rng: new Rng(3),
+  });
+  assert.equal(tf.memory().numTensors, before, "leaked or freed tensors");
+  assert.ok(vars.every((v) => !v.isDisposed), "the loop disposed the problem's variables");
+  assert.ok(Array.from(vars[0].dataSync()).some((v, i) => v !== w0[i]), "variables not updated");
+  assert.ok(rec.finalFullLoss < rec.fullLoss[0].value);
+  tf.dispose(vars);
+  base.dispose();
+});

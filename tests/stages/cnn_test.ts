@@ -1,32 +1,17 @@
-// The ConvNet evaluation stages (stages/cnn_common.ts, baselines_cnn.ts, eval_cnn.ts): the shared pieces as
-// units, then end to end through the fixture entry tests/stages/fixtures/cnn_entry.ts (real generate-tasks,
+// The ConvNet evaluation stages (stages/cnn_common.ts, baselines_cnn.ts, eval_cnn.ts): params and grids, then
+// end to end through the fixture entry tests/stages/fixtures/cnn_entry.ts (real generate-tasks,
 // a meta-train STAND-IN writing an untrained HRNN, the real ConvNet stages) run as a `deno run` subprocess.
-import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { initBackend } from "../../lib/backend.ts";
-import { makeBaseline } from "../../models/baselines.ts";
 import { runCli } from "../../pipeline/cli.ts";
 import { parseSetArg, resolveParams } from "../../pipeline/params.ts";
 import type { Params, StageDef } from "../../pipeline/stage.ts";
 import { baselinesCnn } from "../../stages/baselines_cnn.ts";
 import { ResultsStore } from "../../pipeline/store.ts";
-import {
-  batchOrder,
-  bestCells,
-  CNN_PARAMS,
-  CNN_PROFILES,
-  type CnnParams,
-  downsampleCurve,
-  loadCnnData,
-  logGrid,
-  type StoredRun,
-  sweepCells,
-  trainConvNet,
-  validateCnnParams,
-} from "../../stages/cnn_common.ts";
-import { convNetSpec } from "../../tasks/convnets.ts";
+import { CNN_PARAMS, CNN_PROFILES, type CnnParams, validateCnnParams } from "../../stages/cnn_common.ts";
+import { logGrid } from "../../lib/stats.ts";
 import { CNN_FX_STAGES } from "./fixtures/cnn_entry.ts";
 
 await initBackend("wasm");
@@ -39,70 +24,11 @@ function params(over: Partial<CnnParams> = {}): CnnParams {
   return { ...base, ...CNN_PROFILES.smoke, ...over };
 }
 
-Deno.test("cnn: batch order is seeded, shared, and walks epochs of permutations", () => {
-  const a = batchOrder("m", 3, 10, 7, 4);
-  const b = batchOrder("m", 3, 10, 7, 4);
-  assert.deepEqual(a, b);
-  assert.notDeepEqual(batchOrder("m", 4, 10, 7, 4), a);
-  assert.notDeepEqual(batchOrder("other", 3, 10, 7, 4), a);
-  const flat = a.flatMap((x) => [...x]);
-  assert.equal(flat.length, 28);
-  // the first 10 and the next 10 indices are each a permutation of 0..9
-  assert.deepEqual([...flat.slice(0, 10)].sort((p, q) => p - q), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-  assert.deepEqual([...flat.slice(10, 20)].sort((p, q) => p - q), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-  // a longer run starts with the same batches (the order does not depend on the horizon)
-  assert.deepEqual(batchOrder("m", 3, 10, 9, 4).slice(0, 7), a);
-});
-
-Deno.test("cnn: grids, curve downsampling, medians over seeds and the tuned learning rate", () => {
-  assert.deepEqual(logGrid(1e-4, 1e-2, 3), [1e-4, 1e-3, 1e-2]);
-  assert.deepEqual(logGrid(0.5, 2, 1), [0.5]);
-  assert.throws(() => logGrid(0, 1, 3), /0 < lo/);
-
-  assert.deepEqual(downsampleCurve([1, 2, 3], 5), [{ step: 0, value: 1 }, { step: 1, value: 2 }, {
-    step: 2,
-    value: 3,
-  }]);
-  const d = downsampleCurve(Array.from({ length: 1000 }, (_, i) => i), 300);
-  assert.equal(d.length, 300);
-  assert.equal(d.at(-1)!.step, 999);
-  assert.ok(d.every((p, i) => i === 0 || p.step > d[i - 1].step));
-  assert.deepEqual(downsampleCurve([1, NaN, 3, 5], 2), [{ step: 1, value: 1 }, { step: 3, value: 4 }]);
-
-  const run = (optimizer: string, lr: number, seed: number, loss: number, diverged = false): StoredRun => ({
-    model: "m",
-    dataset: "mnist",
-    optimizer,
-    learningRate: lr,
-    seed,
-    steps: 10,
-    stepsRun: 10,
-    secondsPerStep: 0.1,
-    diverged,
-    finalTrainLoss: diverged ? NaN : loss,
-    testLoss: loss,
-    testAccuracy: 1 - loss / 10,
-    status: "ok",
-    note: "",
-    curve: [],
-  });
-  const runs = [
-    run("adam", 0.001, 0, 0.5),
-    run("adam", 0.001, 1, 0.7),
-    run("adam", 0.001, 2, 0.6),
-    run("adam", 0.01, 0, 0.1),
-    run("adam", 0.01, 1, 0.2, true),
-    run("adam", 0.01, 2, 0.3, true), // two of three seeds diverged: median is +Infinity
-    run("rmsprop", 0.01, 0, 0.4),
-  ];
-  const cells = sweepCells(runs);
-  const c = cells.find((x) => x.optimizer === "adam" && x.learningRate === 0.01)!;
-  assert.equal(c.medianFinalTrainLoss, Infinity);
-  assert.equal(c.divergedSeeds, 2);
-  const best = bestCells(cells);
-  assert.equal(best.get("m\u0000adam")!.learningRate, 0.001);
-  assert.equal(best.get("m\u0000adam")!.medianFinalTrainLoss, 0.6);
-  assert.equal(best.get("m\u0000rmsprop")!.learningRate, 0.01);
+Deno.test("cnn: the paper grids", () => {
+  // The paper profile's grids round to 3 significant digits.
+  assert.deepEqual(logGrid(1e-4, 1e-2, 3, 3), [1e-4, 1e-3, 1e-2]);
+  assert.deepEqual(logGrid(1e-3, 1, 7, 3), [0.001, 0.00316, 0.01, 0.0316, 0.1, 0.316, 1]);
+  assert.deepEqual(CNN_PROFILES.paper.learningRates!.momentum, logGrid(1e-3, 1, 7, 3));
 });
 
 Deno.test("cnn: params are validated with messages that say what to fix", () => {
@@ -119,66 +45,6 @@ Deno.test("cnn: params are validated with messages that say what to fix", () => 
     () => validateCnnParams(params({ learningRates: { momentum: [0.1], adam: [1e-3] } })),
     /learningRates has no grid for optimizer rmsprop/,
   );
-});
-
-Deno.test("cnn: CIFAR-10 missing gives a 'not run' reason, never other data", async () => {
-  const empty = await Deno.makeTempDir({ prefix: "lopt-cnn-nocifar-" });
-  try {
-    const r = await loadCnnData(convNetSpec("convnet_cifar10"), params({ cifarDir: empty }));
-    assert.equal(r.ok, false);
-    if (!r.ok) assert.match(r.reason, /CIFAR-10 not found.*deno task data download cifar10/s);
-  } finally {
-    await Deno.remove(empty, { recursive: true });
-  }
-});
-
-Deno.test("cnn: every optimizer of a seed starts from the same init and data; runs are reproducible", async () => {
-  const p = params({
-    steps: 3,
-    evalEvery: 2,
-    trainLimit: 64,
-    testLimit: 32,
-    trainEvalSize: 32,
-    batchSize: 16,
-  });
-  const spec = convNetSpec("convnet_mnist_relu");
-  const data = await loadCnnData(spec, p);
-  assert.ok(data.ok);
-  if (!data.ok) return;
-  const before = tf.memory().numTensors;
-  const go = (name: string, lr: number, seed: number) =>
-    trainConvNet({
-      spec,
-      optimizer: makeBaseline(
-        name,
-        name === "momentum" ? { learningRate: lr, momentum: 0.9 } : { learningRate: lr },
-      ),
-      optimizerName: name,
-      learningRate: lr,
-      seed,
-      train: data.train,
-      test: data.test,
-      params: p,
-    });
-  const a = await go("adam", 1e-3, 0);
-  const a2 = await go("adam", 1e-3, 0);
-  const m = await go("momentum", 0.1, 0);
-  const other = await go("adam", 1e-3, 1);
-  assert.equal(tf.memory().numTensors, before, "training runs leaked tensors");
-  assert.deepEqual(a.minibatchLoss, a2.minibatchLoss);
-  assert.deepEqual(a.evals, a2.evals);
-  // step 0's loss is taken before any update: same init + same first batch -> same value
-  assert.equal(a.minibatchLoss[0], m.minibatchLoss[0]);
-  assert.deepEqual(a.evals[0], m.evals[0]);
-  assert.notEqual(a.minibatchLoss[0], other.minibatchLoss[0]);
-  assert.deepEqual(a.evals.map((e) => e.step), [0, 2, 3]);
-  assert.equal(a.stepsRun, 3);
-  assert.ok(Number.isFinite(a.finalTrainLoss) && a.testAccuracy >= 0 && a.testAccuracy <= 1);
-  assert.ok(a.secondsPerStep > 0);
-  // an absurd learning rate diverges and is recorded, not thrown
-  const bad = await go("momentum", 1e12, 0);
-  assert.equal(bad.diverged, true);
-  assert.ok(Number.isNaN(bad.finalTrainLoss));
 });
 
 async function fx(results: string, args: string[]): Promise<{ code: number; out: string; err: string }> {

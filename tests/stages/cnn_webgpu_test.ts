@@ -8,13 +8,9 @@ import { makeHrnnConfig } from "../../models/hrnn/config.ts";
 import { makeHrnn } from "../../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams } from "../../models/hrnn/meta_params.ts";
 import type { Optimizer } from "../../lib/optimizer.ts";
-import {
-  CNN_PARAMS,
-  CNN_PROFILES,
-  type CnnParams,
-  loadCnnData,
-  trainConvNet,
-} from "../../stages/cnn_common.ts";
+import { CNN_PARAMS, CNN_PROFILES, type CnnParams } from "../../stages/cnn_common.ts";
+import { loadCnnData } from "../../models/evaluation/cnn_data.ts";
+import { runConvNet } from "../../models/evaluation/cnn_run.ts";
 import { convNetSpec } from "../../tasks/convnets.ts";
 import { webgpuIgnore } from "../helpers/webgpu.ts";
 
@@ -45,7 +41,7 @@ async function run(backend: "wasm" | "webgpu", make: () => { opt: Optimizer; dis
   const { opt, dispose } = make();
   const before = tf.memory().numTensors;
   try {
-    const r = await trainConvNet({
+    const r = await runConvNet({
       spec,
       optimizer: opt,
       optimizerName: opt.name,
@@ -53,7 +49,7 @@ async function run(backend: "wasm" | "webgpu", make: () => { opt: Optimizer; dis
       seed: 0,
       train: data.train,
       test: data.test,
-      params: p,
+      protocol: p,
     });
     assert.equal(tf.memory().numTensors, before, `${backend}: the run leaked tensors`);
     return r;

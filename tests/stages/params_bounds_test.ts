@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { runCli } from "../../pipeline/cli.ts";
 import type { ParamSpec } from "../../pipeline/stage.ts";
 import { STAGES } from "../../stages/main.ts";
-import { RESNET_DEPTHS } from "../../stages/imagenet_transfer.ts";
+import { RESNET_DEPTHS } from "../../models/evaluation/imagenet_config.ts";
 import { RESNET_V2_BLOCKS } from "../../tasks/imagenet/resnet_v2.ts";
 
 /** Runs the real CLI in-process; no stage can run (every case is refused or a dry run). */

@@ -1,30 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../../../lib/backend.ts";
-import { Rng } from "../../../lib/rng.ts";
-import { makeBaseline } from "../../../models/baselines.ts";
 import { BatchNorm } from "../../../tasks/imagenet/batch_norm.ts";
 import { SeededDropout } from "../../../tasks/imagenet/dropout.ts";
 import { INCEPTION_V3_MIN_INPUT, inceptionV3 } from "../../../tasks/imagenet/inception_v3.ts";
 import { resnetV2, resnetV2Blocks } from "../../../tasks/imagenet/resnet_v2.ts";
-import {
-  countParams,
-  initOptimizerState,
-  optimizerStateBytes,
-  type StateTree,
-  stateTreeTensors,
-  trainStep,
-} from "../../../tasks/imagenet/train_step.ts";
+import { countParams } from "../../../tasks/imagenet/classifier_problem.ts";
+
+import { batch } from "./helpers.ts";
 
 await initBackend();
-
-/** A seeded batch of `n` images of `size` px with labels 0..classes-1. */
-function batch(seed: number, n: number, size: number, classes: number): { x: tf.Tensor4D; y: tf.Tensor1D } {
-  const rng = new Rng(seed);
-  const x = tf.tensor4d(rng.normalArray(n * size * size * 3), [n, size, size, 3]);
-  const y = tf.tensor1d(Array.from({ length: n }, (_, i) => i % classes), "int32");
-  return { x, y };
-}
 
 Deno.test("Inception V3 at full width has Keras' exact parameter count", () => {
   const before = tf.memory().numTensors;
@@ -178,84 +163,4 @@ Deno.test("SeededDropout: a fresh mask per training call, reproducible from the 
   assert.notDeepEqual(a1, a2);
   assert.deepEqual(a1, b1);
   x.dispose();
-});
-
-Deno.test("one Adam training step at tiny width: finite loss, learning, no tensor leaks", async (t) => {
-  const cases = [
-    {
-      name: "inception_v3 w0.1 75px",
-      make: () => inceptionV3({ widthMultiplier: 0.1, inputSize: 75, numClasses: 4, seed: 1 }),
-      size: 75,
-      steps: 3,
-    },
-    {
-      name: "resnet_v2_26 w0.125 32px",
-      make: () => resnetV2({ depth: 26, widthMultiplier: 0.125, inputSize: 32, numClasses: 4, seed: 1 }),
-      size: 32,
-      steps: 6,
-    },
-  ];
-  for (const c of cases) {
-    await t.step(c.name, async () => {
-      const model = c.make();
-      const opt = makeBaseline("adam", { learningRate: 1e-3 });
-      const { x, y } = batch(3, 4, c.size, 4);
-      let state: StateTree = initOptimizerState(model, opt);
-      const { trainable } = countParams(model);
-      // m and v for every trainable weight plus the two β-power scalars.
-      assert.equal(optimizerStateBytes(state), 8 * trainable + 8);
-      const w0 = Array.from(model.trainableWeights[0].read().dataSync());
-      const base = tf.memory().numTensors;
-      const losses: number[] = [];
-      const times: string[] = [];
-      for (let i = 0; i < c.steps; i++) {
-        const r = await trainStep(model, opt, state, x, y);
-        state = r.state;
-        assert.ok(r.applied && Number.isFinite(r.loss), `step ${i}: loss ${r.loss}`);
-        assert.ok(r.gradMs > 0 && r.updateMs >= 0 && r.stepMs >= r.gradMs);
-        losses.push(r.loss);
-        times.push(`${r.stepMs.toFixed(0)} (grad ${r.gradMs.toFixed(0)}, update ${r.updateMs.toFixed(0)})`);
-        if (i >= 1) assert.equal(tf.memory().numTensors, base, `tensor leak after step ${i}`);
-      }
-      const w1 = Array.from(model.trainableWeights[0].read().dataSync());
-      assert.ok(w0.some((v, i) => v !== w1[i]), "weights did not change");
-      // Same batch every step: the loss goes down overall.
-      assert.ok(Math.min(...losses.slice(1)) < losses[0], `loss did not decrease: ${losses.join(", ")}`);
-      console.log(
-        `${c.name}: losses ${losses.map((l) => l.toFixed(3)).join(" ")}; step ms ${times.join(", ")}`,
-      );
-      tf.dispose([x, y]);
-      tf.dispose(stateTreeTensors(state));
-      model.dispose();
-    });
-  }
-});
-
-Deno.test("trainStep handles auxiliary logits and rejects mismatched batches", async () => {
-  const model = inceptionV3({
-    widthMultiplier: 0.1,
-    inputSize: 107,
-    numClasses: 3,
-    auxLogits: true,
-    seed: 2,
-  });
-  const opt = makeBaseline("sgd", { learningRate: 0.01 });
-  let state: StateTree = initOptimizerState(model, opt);
-  assert.equal(optimizerStateBytes(state), 0);
-  const { x, y } = batch(4, 2, 107, 3);
-  const r = await trainStep(model, opt, state, x, y, { auxLossWeight: 0.4 });
-  state = r.state;
-  assert.ok(r.applied && Number.isFinite(r.loss));
-  const bad = tf.zeros([2, 75, 75, 3]);
-  await assert.rejects(
-    () => trainStep(model, opt, state, bad, y),
-    /images must have shape \[B, 107, 107, 3\]/,
-  );
-  const badLabels = tf.zeros([3], "int32");
-  await assert.rejects(
-    () => trainStep(model, opt, state, x, badLabels),
-    /labels must be class indices \[2\]/,
-  );
-  tf.dispose([x, y, bad, badLabels]);
-  model.dispose();
 });
