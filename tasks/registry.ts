@@ -35,9 +35,8 @@ import {
   buildStyblinskiTang,
 } from "./families/test_functions.ts";
 import { batchedMatMulAlgorithm, buildMatMulAlgorithm } from "./families/matmul.ts";
+import { batchedFullyConnected, batchedSoftmaxRegression } from "./families/classifiers_batched.ts";
 import {
-  batchedFullyConnected,
-  batchedSoftmaxRegression,
   buildConvNet,
   buildFullyConnected,
   buildOneHotSparseSoftmaxRegression,
