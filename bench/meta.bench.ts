@@ -26,17 +26,17 @@ import { resolveParams } from "../pipeline/params.ts";
 import type { Params, StageDef } from "../pipeline/stage.ts";
 import { type MetaTrainParams, metaTrainSettings, metaTrainStage } from "../stages/meta_train.ts";
 import type { Problem, ProblemSpec } from "../tasks/problem.ts";
-import { hrnnLearnedOptimizer } from "../models/meta/hrnn_learned.ts";
-import type { LearnedOptimizer } from "../models/meta/learned.ts";
-import { metaTrain } from "../models/meta/meta_train.ts";
+import { hrnnLearnedOptimizer } from "../models/optimizers/hrnn_learned.ts";
+import type { LearnedOptimizer } from "../models/optimizers/learned.ts";
+import { metaTrain } from "../models/metatrain/meta_train.ts";
 import {
   PAPER_UNROLL_CONFIG,
   scoped,
   startTrajectory,
   unroll,
   type UnrollCarry,
-} from "../models/meta/unroll.ts";
-import { disposeTree } from "../models/meta/state_tree.ts";
+} from "../models/metatrain/unroll.ts";
+import { disposeTree } from "../lib/state_tree.ts";
 
 /** Unroll length of the forward/backward benches. */
 export const BENCH_UNROLL_LENGTH = 20;

@@ -18,7 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import { backendDescription, initBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
 import { type BenchDef, type BenchExtra, median } from "../pipeline/bench.ts";
-import { adam } from "../models/baselines.ts";
+import { adam } from "../models/optimizers/baselines.ts";
 import type { Optimizer, OptState } from "../lib/optimizer.ts";
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
 import { makeHrnn } from "../models/hrnn/hrnn.ts";

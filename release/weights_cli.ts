@@ -113,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
   const evalManifest = await readJson<{ params: Record<string, JsonValue> }>(
     join(dir("eval-problems"), "manifest.json"),
   );
-  const { loadLearnedOptimizer } = await import("../models/learned_optimizer.ts");
+  const { loadLearnedOptimizer } = await import("../models/optimizers/learned_optimizer.ts");
   const { describeFusedEngine } = await import("../models/hrnn/native.ts");
   const probe = await loadLearnedOptimizer(weightsBytes, { log: null });
   const weightsProvenance = probe.provenance;

@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { hashString, Rng } from "../lib/rng.ts";
-import { makeBaseline } from "../models/baselines.ts";
+import { makeBaseline } from "../models/optimizers/baselines.ts";
 import type { Optimizer, OptState } from "../lib/optimizer.ts";
 import type { DatasetResolver } from "../tasks/datasets.ts";
 import { externalDatasets, preloadDatasets } from "../tasks/external.ts";

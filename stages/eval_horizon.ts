@@ -167,7 +167,7 @@ export const evalHorizon = defineStage<EvalHorizonParams>({
     const { initBackend } = await import("../lib/backend.ts");
     const { longHorizonRun, logSpacedSteps } = await import("../models/eval/long_horizon.ts");
     const { buildProblem } = await import("../tasks/registry.ts");
-    const { loadLearnedOptimizer } = await import("./learned.ts");
+    const { loadLearnedOptimizer } = await import("../models/optimizers/learned_artifact.ts");
     const { readTaskSet } = await import("./task_set.ts");
     const { baselineAt, DatasetCache, errorMessage, learnedSeed, readTuned, runRng } = await import(
       "./eval_common.ts"

@@ -28,7 +28,7 @@ import type { WeightsProvenance } from "../models/hrnn/weights_file.ts";
 import { buildProblem } from "../tasks/registry.ts";
 import { MAX_SEED } from "../lib/rng.ts";
 import type { Problem } from "../tasks/problem.ts";
-import { loadLearnedOptimizer } from "./learned.ts";
+import { loadLearnedOptimizer } from "../models/optimizers/learned_artifact.ts";
 import { readTaskSet, type TaskRecord } from "./task_set.ts";
 import {
   baselineAt,

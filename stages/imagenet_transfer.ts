@@ -33,7 +33,7 @@ import type { Optimizer } from "../lib/optimizer.ts";
 import type { ImageBatchSource } from "../tasks/imagenet/standin.ts";
 import type { StateTree, StepOptimizer } from "../tasks/imagenet/train_step.ts";
 import type { StepTiming, UpdateTiming } from "../tasks/imagenet/overhead.ts";
-import { loadLearnedOptimizer } from "./learned.ts";
+import { loadLearnedOptimizer } from "../models/optimizers/learned_artifact.ts";
 import { MAX_SEED } from "../lib/rng.ts";
 
 /** Loads TensorFlow.js and everything built on it, on first use (the CLI starts without them). */
@@ -42,7 +42,7 @@ async function loadModules() {
     .all([
       import("@tensorflow/tfjs"),
       import("../lib/backend.ts"),
-      import("../models/baselines.ts"),
+      import("../models/optimizers/baselines.ts"),
       import("../tasks/data/index.ts"),
       import("../tasks/data/imagenet.ts"),
       import("../tasks/imagenet/inception_v3.ts"),

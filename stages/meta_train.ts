@@ -11,11 +11,11 @@
 import { join } from "node:path";
 import { defineStage } from "../pipeline/stage.ts";
 import { gitCommit } from "../pipeline/git.ts";
-import type { CurveRow, MetaTrainConfigInput } from "../models/meta/meta_train.ts";
+import type { CurveRow, MetaTrainConfigInput } from "../models/metatrain/meta_train.ts";
 import { type HrnnConfig, makeHrnnConfig } from "../models/hrnn/config.ts";
 import { MAX_SEED } from "../lib/rng.ts";
 import { readTaskSet } from "./task_set.ts";
-import { WEIGHTS_FILE } from "./learned.ts";
+import { WEIGHTS_FILE } from "../models/optimizers/learned_artifact.ts";
 import { LEARNED_KINDS, type LearnedConfig, type LearnedKind } from "../models/hrnn/weights_file.ts";
 import type { MetaTrainSetupArgs } from "./meta_train_setup.ts";
 import { withGpuProfile } from "./profiles.ts";
@@ -387,7 +387,7 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
     const { preloadDatasets } = await import("../tasks/external.ts");
     const { workerSetup, META_TRAIN_SETUP_MODULE } = await import("./meta_train_setup.ts");
     const { openWorkers } = await import("./meta_train_workers.ts");
-    const { metaTrain } = await import("../models/meta/meta_train.ts");
+    const { metaTrain } = await import("../models/metatrain/meta_train.ts");
     const { saveWeights } = await import("../models/hrnn/weights_file.ts");
     await initBackend();
     requireSyncReads("stage meta-train");

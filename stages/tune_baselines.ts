@@ -13,7 +13,7 @@
 import { join } from "node:path";
 import { defineStage } from "../pipeline/stage.ts";
 import { initBackend, requireSyncReads } from "../lib/backend.ts";
-import { BASELINE_NAMES } from "../models/baselines.ts";
+import { BASELINE_NAMES } from "../models/optimizers/baselines.ts";
 import { trainProblem } from "../models/inner_loop.ts";
 import { logGrid, pickLearningRate, rankValue, type SweepPoint } from "../models/eval/stats.ts";
 import { buildProblem, familyNames } from "../tasks/registry.ts";

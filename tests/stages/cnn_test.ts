@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { initBackend } from "../../lib/backend.ts";
-import { makeBaseline } from "../../models/baselines.ts";
+import { makeBaseline } from "../../models/optimizers/baselines.ts";
 import { runCli } from "../../pipeline/cli.ts";
 import { parseSetArg, resolveParams } from "../../pipeline/params.ts";
 import type { Params, StageDef } from "../../pipeline/stage.ts";

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../../../lib/backend.ts";
 import { Rng } from "../../../lib/rng.ts";
-import { makeBaseline } from "../../../models/baselines.ts";
+import { makeBaseline } from "../../../models/optimizers/baselines.ts";
 import { BatchNorm } from "../../../tasks/imagenet/batch_norm.ts";
 import { SeededDropout } from "../../../tasks/imagenet/dropout.ts";
 import { INCEPTION_V3_MIN_INPUT, inceptionV3 } from "../../../tasks/imagenet/inception_v3.ts";
