@@ -11,7 +11,8 @@
 import { join } from "node:path";
 import { defineStage } from "../pipeline/stage.ts";
 import { gitCommit } from "../pipeline/git.ts";
-import type { CurveRow, MetaTrainConfigInput } from "../models/metatrain/meta_train.ts";
+import type { CurveRow } from "../models/metatrain/curve.ts";
+import type { MetaTrainConfigInput } from "../models/metatrain/config.ts";
 import { type HrnnConfig, makeHrnnConfig } from "../models/hrnn/config.ts";
 import { MAX_SEED } from "../lib/rng.ts";
 import { readTaskSet } from "./task_set.ts";

@@ -1,106 +1,48 @@
 /**
- * The outer meta-training loop (reference §6.3–6.5): schedule → gradient estimator → meta-optimizer, with a
+ * The outer meta-training loop (reference §6.3–6.5): schedule → gradient estimator → outer trainer, with a
  * meta-batch of slots, a learning curve, periodic atomic checkpoints and deterministic resume.
  *
- * One meta-step runs the next partial unroll of every slot (each slot follows its own {@link MetaSchedule}
- * cursor over its own sampled problem), averages the slots' cleaned meta-gradients and applies one
- * meta-optimizer update. With `metaBatch: 1` this is exactly the paper's one-meta-update-per-partial-unroll
- * loop (single worker). All randomness is derived from `seed` and the schedule counters, so a run resumed from
- * a checkpoint produces the same meta-parameters as an uninterrupted one (for problems whose `sampleBatch`
- * depends only on the Rng it is given).
+ * One meta-step asks the {@link EstimateSource} for the next partial unroll of every slot (each slot follows
+ * its own `MetaSchedule` cursor over its own sampled problem); the {@link OuterTrainer} averages the slots'
+ * cleaned meta-gradients and applies one meta-optimizer update. With `metaBatch: 1` this is exactly the
+ * paper's one-meta-update-per-partial-unroll loop (single worker). All randomness is derived from `seed` and
+ * the schedule counters, so a run resumed from a checkpoint produces the same meta-parameters as an
+ * uninterrupted one (for problems whose `sampleBatch` depends only on the Rng it is given).
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import type { LearnedOptimizer } from "../optimizers/learned.ts";
-import { PAPER_UNROLL_CONFIG, type UnrollConfig } from "./unroll.ts";
-import { DEFAULT_ESTIMATOR, type EstimatorConfig } from "./estimators.ts";
 import {
-  disposeMetaOptState,
-  type MetaOptimizerConfig,
-  metaOptInit,
-  type MetaOptState,
-  metaOptUpdate,
-  PAPER_META_OPTIMIZER,
-} from "./meta_optimizer.ts";
-import { deriveSeed, PAPER_SCHEDULE, type ScheduleConfig } from "./schedule.ts";
-import {
-  decodeTensorMap,
-  decodeTree,
-  type EncodedTensor,
-  type EncodedTree,
-  encodeTensorMap,
-  encodeTree,
-} from "../../lib/state_tree.ts";
-import { configHash, loadLatestCheckpoint, writeCheckpoint } from "./checkpoint.ts";
+  type MetaTrainConfig,
+  metaTrainConfigHash,
+  type MetaTrainConfigInput,
+  resolveMetaTrainConfig,
+} from "./config.ts";
+import { deriveSeed } from "./schedule.ts";
+import { encodeTensorMap } from "../../lib/state_tree.ts";
+import { writeCheckpoint } from "./checkpoint.ts";
 import {
   decodeSlot,
-  disposeSlot,
   type EncodedSlot,
   encodeSlot,
   makeSlotStepper,
   newSlot,
   type ProblemSource,
-  type Slot,
-  type SlotEstimate,
   type SlotStepper,
-  stepSlot,
 } from "./slot_step.ts";
+import { type CurveRow, curveRows } from "./curve.ts";
+import { checkpointOf, restoreRun, type RunStart } from "./resume.ts";
+import { type DistributeInit, type EstimateSource, inProcessSource } from "./estimate_source.ts";
+import {
+  applyEstimates,
+  disposeOuterTrainer,
+  releaseMetaParams,
+  startOuterTrainer,
+} from "./outer_trainer.ts";
 
 export type { ProblemSource } from "./slot_step.ts";
-
-/** Everything that defines a meta-training run's maths (hashed into checkpoints). */
-export interface MetaTrainConfig {
-  /** Schedule (§6.3/6.4). */
-  schedule: ScheduleConfig;
-  /** Unroll and meta-loss options (§6.1/6.2). */
-  unroll: UnrollConfig;
-  /** Gradient estimator and meta-gradient hygiene. */
-  estimator: EstimatorConfig;
-  /** Meta-optimizer (§6.5). */
-  metaOptimizer: MetaOptimizerConfig;
-}
-
-/** The paper's configuration (TBPTT, RMSProp 1e-6, paper schedule). */
-export const PAPER_META_TRAIN: MetaTrainConfig = {
-  schedule: PAPER_SCHEDULE,
-  unroll: PAPER_UNROLL_CONFIG,
-  estimator: DEFAULT_ESTIMATOR,
-  metaOptimizer: PAPER_META_OPTIMIZER,
-};
-
-/** A partial override of {@link MetaTrainConfig} (each section merged over the paper values). */
-export type MetaTrainConfigInput = { [K in keyof MetaTrainConfig]?: Partial<MetaTrainConfig[K]> };
-
-/** Merges an override over {@link PAPER_META_TRAIN}. */
-export function resolveMetaTrainConfig(input: MetaTrainConfigInput = {}): MetaTrainConfig {
-  return {
-    schedule: { ...PAPER_META_TRAIN.schedule, ...input.schedule },
-    unroll: { ...PAPER_META_TRAIN.unroll, ...input.unroll },
-    estimator: { ...PAPER_META_TRAIN.estimator, ...input.estimator },
-    metaOptimizer: { ...PAPER_META_TRAIN.metaOptimizer, ...input.metaOptimizer },
-  };
-}
-
-/** One learning-curve row: one slot's partial unroll within a meta-step. */
-export interface CurveRow {
-  /** Meta-step (1-based: the meta-update this unroll contributed to). */
-  meta_step: number;
-  /** Meta-loss of the unroll (NaN when it diverged). */
-  meta_loss: number;
-  /** Problem family of the slot. */
-  family: string;
-  /** Planned length of the unroll. */
-  unroll_len: number;
-  /** Training seconds since the start of the run (including time before a resume) at the end of the step. */
-  seconds: number;
-  /** Meta-batch slot index. */
-  slot: number;
-  /** Who computed the estimate: `in-process`, or the id of a meta-training worker. */
-  worker: string;
-  /** Meta-updates applied between the meta-params the estimate was computed with and the one it fed (0: fresh). */
-  staleness: number;
-}
+export type { CurveRow } from "./curve.ts";
 
 /** Progress report after every meta-step. */
 export interface MetaTrainProgress {
@@ -114,35 +56,6 @@ export interface MetaTrainProgress {
   innerSteps: number;
   /** Mean meta-loss of this meta-step over the slots with a finite loss. */
   metaLoss: number;
-}
-
-/**
- * Where a meta-step's gradient estimates come from: the in-process loop over the slots, or a coordinator
- * handing the slots to meta-training workers (`models/metatrain/distributed/`).
- */
-export interface EstimateSource {
-  /**
-   * The estimates that make the next meta-update, computed with `metaParams` of `version` (the number of
-   * meta-updates applied so far) or, in asynchronous mode, of a version at most the staleness bound older.
-   * Synchronous sources return one estimate per slot, in slot order. The caller disposes the gradients.
-   */
-  next(metaParams: Record<string, tf.Tensor>, version: number): Promise<SlotEstimate[]>;
-  /** The slots' states as a checkpoint holds them. */
-  encodeSlots(): EncodedSlot[];
-  /** Releases what the source holds (workers, problems, tensors). */
-  close(): Promise<void>;
-}
-
-/** What {@link MetaTrainArgs.distribute} is handed to open a source of estimates. */
-export interface DistributeInit {
-  /** The run's configuration hash (workers refuse a job whose hash their code does not reproduce). */
-  configHash: string;
-  /** The slots' states: fresh, or restored from a checkpoint. */
-  slots: EncodedSlot[];
-  /** The resolved configuration. */
-  config: MetaTrainConfig;
-  /** Notes for the log. */
-  log: (msg: string) => void;
 }
 
 /** Arguments of {@link metaTrain}. */
@@ -221,50 +134,118 @@ export interface MetaTrainResult {
   configHash: string;
 }
 
-const CHECKPOINT_VERSION = 2;
-
-interface MetaCheckpoint {
-  version: number;
-  configHash: string;
-  metaStep: number;
-  seconds: number;
-  innerSteps: number;
-  learned: string;
-  metaParams: Record<string, EncodedTensor>;
-  metaOpt: EncodedTree;
-  slots: EncodedSlot[];
-  curve: (Omit<CurveRow, "worker" | "staleness"> & Partial<CurveRow>)[];
+/** The checked, resolved inputs of a run. */
+interface RunPlan {
+  config: MetaTrainConfig;
+  metaBatch: number;
+  every: number;
+  stepper: SlotStepper;
+  hash: string;
+  log: (msg: string) => void;
 }
 
 /**
  * Meta-trains `learned` on the ensemble. Resumes from the newest valid checkpoint in `checkpointDir` (same
  * configuration hash) when there is one. Returns when `maxMetaSteps` or `maxSeconds` is reached or `signal`
  * aborts; exceptions (e.g. a failing `onCurve`) propagate without writing a checkpoint, like a kill.
+ *
+ * @example
+ * ```ts
+ * const { metaParams, curve } = await metaTrain({ learned, problems, seed: 0, maxMetaSteps: 100 });
+ * ```
  */
 export async function metaTrain(args: MetaTrainArgs): Promise<MetaTrainResult> {
+  const plan = await planRun(args);
+  const start = await restoreOrInit(args, plan);
+  const { trainer, curve } = start;
+  let innerSteps = start.innerSteps;
+  let source: EstimateSource;
+  try {
+    source = await openSource(args, plan, start.encodedSlots);
+  } catch (e) {
+    disposeOuterTrainer(trainer);
+    throw e;
+  }
+  const t0 = performance.now();
+  const seconds = () => start.secondsBefore + (performance.now() - t0) / 1000;
+  let lastCheckpoint = trainer.step;
+  const save = async () => {
+    if (!args.checkpointDir) return;
+    const data = checkpointOf({
+      configHash: plan.hash,
+      learned: args.learned.name,
+      trainer,
+      seconds: seconds(),
+      innerSteps,
+      curve,
+      slots: source.encodeSlots(),
+    });
+    await writeCheckpoint(args.checkpointDir, data, args.checkpointKeep ?? 2);
+    lastCheckpoint = trainer.step;
+  };
+  try {
+    let stoppedBy: MetaTrainStop | null;
+    while ((stoppedBy = stopReason(args, trainer.step, seconds())) === null) {
+      const estimates = await source.next(trainer.metaParams, trainer.step);
+      const rows = curveRows(estimates, trainer.step + 1);
+      innerSteps += estimates.reduce((s, e) => s + e.innerSteps, 0);
+      const losses = estimates.map((e) => e.loss).filter(Number.isFinite);
+      applyEstimates(trainer, estimates);
+      const sec = seconds();
+      for (const r of rows) {
+        r.seconds = sec;
+        curve.push(r);
+        args.onCurve?.(r);
+      }
+      args.onProgress?.({
+        metaStep: trainer.step,
+        maxMetaSteps: args.maxMetaSteps,
+        seconds: sec,
+        innerSteps,
+        metaLoss: losses.length ? losses.reduce((a, b) => a + b, 0) / losses.length : NaN,
+      });
+      if (trainer.step % plan.every === 0) await save();
+      // Let timers and signal handlers run between meta-steps.
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    if (lastCheckpoint !== trainer.step) await save();
+    const metaSteps = trainer.step;
+    return {
+      metaParams: releaseMetaParams(trainer),
+      metaSteps,
+      curve,
+      stoppedBy,
+      resumedFrom: start.resumedFrom,
+      seconds: seconds(),
+      innerSteps,
+      configHash: plan.hash,
+    };
+  } catch (e) {
+    disposeOuterTrainer(trainer);
+    throw e;
+  } finally {
+    await source.close();
+  }
+}
+
+function checkInteger(name: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be an integer >= ${min} (got ${v})`);
+}
+
+/** Checks the arguments, resolves the configuration and builds the slot stepper and the run's hash. */
+async function planRun(args: MetaTrainArgs): Promise<RunPlan> {
   const config = resolveMetaTrainConfig(args.config);
   const metaBatch = args.metaBatch ?? 1;
-  if (!Number.isInteger(metaBatch) || metaBatch < 1) {
-    throw new Error(`metaBatch must be an integer >= 1 (got ${metaBatch})`);
-  }
-  if (!Number.isInteger(args.maxMetaSteps) || args.maxMetaSteps < 0) {
-    throw new Error(`maxMetaSteps must be an integer >= 0 (got ${args.maxMetaSteps})`);
-  }
+  checkInteger("metaBatch", metaBatch, 1);
+  checkInteger("maxMetaSteps", args.maxMetaSteps, 0);
   const every = args.checkpointEvery ?? 50;
-  if (!Number.isInteger(every) || every < 1) {
-    throw new Error(`checkpointEvery must be an integer >= 1 (got ${every})`);
-  }
+  checkInteger("checkpointEvery", every, 1);
   const instances = args.instances ?? 1;
-  if (!Number.isInteger(instances) || instances < 1) {
-    throw new Error(`instances must be an integer >= 1 (got ${instances})`);
-  }
-  const log = args.onLog ?? (() => {});
+  checkInteger("instances", instances, 1);
   const staleness = args.asyncStaleness;
   if (staleness !== undefined) {
     if (!args.distribute) throw new Error("asynchronous meta-training needs workers (distribute)");
-    if (!Number.isInteger(staleness) || staleness < 0) {
-      throw new Error(`asyncStaleness must be an integer >= 0 (got ${staleness})`);
-    }
+    checkInteger("asyncStaleness", staleness, 0);
   }
   const stepper = makeSlotStepper({
     learned: args.learned,
@@ -286,255 +267,55 @@ export async function metaTrain(args: MetaTrainArgs): Promise<MetaTrainResult> {
     initialMetaParams: args.initialMetaParams ? encodeTensorMap(args.initialMetaParams) : null,
     asyncStaleness: staleness,
   });
+  return { config, metaBatch, every, stepper, hash, log: args.onLog ?? (() => {}) };
+}
 
-  // ---- state: fresh or restored ----
-  let metaParams: Record<string, tf.Tensor>;
-  let metaOpt: MetaOptState;
-  let encodedSlots: EncodedSlot[] | null = null;
-  let metaStep = 0, secondsBefore = 0, innerSteps = 0;
-  let curve: CurveRow[] = [];
-  let resumedFrom: number | null = null;
-  const ckpt = args.checkpointDir
-    ? await loadLatestCheckpoint<MetaCheckpoint>(
-      args.checkpointDir,
-      hash,
-      CHECKPOINT_VERSION,
-      (n, why) => log(`skipping checkpoint ${n}: ${why}`),
-    )
+/** The newest valid checkpoint's state, or fresh meta-parameters and meta-optimizer state. */
+async function restoreOrInit(args: MetaTrainArgs, plan: RunPlan): Promise<RunStart> {
+  const restored = args.checkpointDir
+    ? await restoreRun(args.checkpointDir, plan.hash, plan.config.metaOptimizer, plan.log)
     : null;
-  if (ckpt) {
-    metaParams = decodeTensorMap(ckpt.metaParams);
-    metaOpt = decodeTree(ckpt.metaOpt);
-    encodedSlots = ckpt.slots;
-    metaStep = ckpt.metaStep;
-    secondsBefore = ckpt.seconds;
-    innerSteps = ckpt.innerSteps;
-    // Rows of checkpoints written before the curve named its workers were all computed in-process.
-    curve = ckpt.curve.map((r) => ({ ...r, worker: r.worker ?? "in-process", staleness: r.staleness ?? 0 }));
-    resumedFrom = ckpt.metaStep;
-    log(`resumed meta-training from the checkpoint of meta-step ${metaStep} in ${args.checkpointDir}`);
-    if (args.replayCurve ?? true) { for (const r of curve) args.onCurve?.(r); }
-  } else {
-    metaParams = args.initialMetaParams
-      ? Object.fromEntries(Object.entries(args.initialMetaParams).map(([k, v]) => [k, v.clone()]))
-      : args.learned.init(deriveSeed(args.seed, "meta-params"));
-    metaOpt = metaOptInit(config.metaOptimizer, metaParams);
+  if (restored) {
+    if (args.replayCurve ?? true) { for (const r of restored.curve) args.onCurve?.(r); }
+    return restored;
   }
-  let source: EstimateSource;
-  try {
-    source = args.distribute
-      ? await args.distribute({
-        configHash: hash,
-        slots: encodedSlots ??
-          Array.from({ length: metaBatch }, (_, s) => encodeSlot(newSlot(stepper, s))),
-        config,
-        log,
-      })
-      : inProcessSource(
-        stepper,
-        encodedSlots
-          ? encodedSlots.map(decodeSlot)
-          : Array.from({ length: metaBatch }, (_, s) => newSlot(stepper, s)),
-      );
-  } catch (e) {
-    tf.dispose(Object.values(metaParams));
-    disposeMetaOptState(metaOpt);
-    throw e;
-  }
-
-  const t0 = performance.now();
-  const seconds = () => secondsBefore + (performance.now() - t0) / 1000;
-  let stoppedBy: MetaTrainStop = "max_steps";
-  let lastCheckpoint = metaStep;
-
-  const save = async () => {
-    if (!args.checkpointDir) return;
-    const data: MetaCheckpoint = {
-      version: CHECKPOINT_VERSION,
-      configHash: hash,
-      metaStep,
-      seconds: seconds(),
-      innerSteps,
-      learned: args.learned.name,
-      metaParams: encodeTensorMap(metaParams),
-      metaOpt: encodeTree(metaOpt),
-      slots: source.encodeSlots(),
-      curve,
-    };
-    await writeCheckpoint(args.checkpointDir, data, args.checkpointKeep ?? 2);
-    lastCheckpoint = metaStep;
-  };
-
-  try {
-    while (true) {
-      if (metaStep >= args.maxMetaSteps) {
-        stoppedBy = "max_steps";
-        break;
-      }
-      if (args.maxSeconds && args.maxSeconds > 0 && seconds() >= args.maxSeconds) {
-        stoppedBy = "time";
-        break;
-      }
-      if (args.signal?.aborted) {
-        stoppedBy = "signal";
-        break;
-      }
-      const stepRows: CurveRow[] = [];
-      const sum: Record<string, tf.Tensor> = {};
-      for (const n of Object.keys(metaParams)) sum[n] = tf.zerosLike(metaParams[n]);
-      const losses: number[] = [];
-      const estimates = await source.next(metaParams, metaStep);
-      for (const est of estimates) {
-        innerSteps += est.innerSteps;
-        for (const n of Object.keys(sum)) {
-          const next = tf.add(sum[n], est.grads[n]);
-          sum[n].dispose();
-          sum[n] = next;
-        }
-        tf.dispose(Object.values(est.grads));
-        if (Number.isFinite(est.loss)) losses.push(est.loss);
-        stepRows.push({
-          meta_step: metaStep + 1,
-          meta_loss: est.loss,
-          family: est.family,
-          unroll_len: est.unrollLen,
-          seconds: 0,
-          slot: est.slot,
-          worker: est.worker,
-          staleness: est.staleness,
-        });
-      }
-      const mean: Record<string, tf.Tensor> = {};
-      for (const n of Object.keys(sum)) mean[n] = tf.div(sum[n], estimates.length);
-      tf.dispose(Object.values(sum));
-      const upd = metaOptUpdate(config.metaOptimizer, metaParams, mean, metaOpt);
-      tf.dispose(Object.values(mean));
-      tf.dispose(Object.values(metaParams));
-      disposeMetaOptState(metaOpt);
-      metaParams = upd.params;
-      metaOpt = upd.state;
-      assertFiniteMetaParams(metaParams, metaStep + 1, config.metaOptimizer);
-      metaStep++;
-      const sec = seconds();
-      for (const r of stepRows) {
-        r.seconds = sec;
-        curve.push(r);
-        args.onCurve?.(r);
-      }
-      args.onProgress?.({
-        metaStep,
-        maxMetaSteps: args.maxMetaSteps,
-        seconds: sec,
-        innerSteps,
-        metaLoss: losses.length ? losses.reduce((a, b) => a + b, 0) / losses.length : NaN,
-      });
-      if (metaStep % every === 0) await save();
-      // Let timers and signal handlers run between meta-steps.
-      await new Promise((r) => setTimeout(r, 0));
-    }
-    if (lastCheckpoint !== metaStep) await save();
-    disposeMetaOptState(metaOpt);
-    return {
-      metaParams,
-      metaSteps: metaStep,
-      curve,
-      stoppedBy,
-      resumedFrom,
-      seconds: seconds(),
-      innerSteps,
-      configHash: hash,
-    };
-  } catch (e) {
-    tf.dispose(Object.values(metaParams));
-    disposeMetaOptState(metaOpt);
-    throw e;
-  } finally {
-    await source.close();
-  }
-}
-
-/** What identifies a meta-training run's maths: {@link metaTrainConfigHash}'s input. */
-export interface MetaTrainIdentity {
-  /** The learned-optimizer family (its name and config are hashed). */
-  learned: LearnedOptimizer;
-  /** The resolved configuration. */
-  config: MetaTrainConfig;
-  /** The run's seed. */
-  seed: number;
-  /** Slots. */
-  metaBatch: number;
-  /** Instances per slot. */
-  instances: number;
-  /** The ensemble. */
-  specs: ProblemSource["specs"];
-  /** Starting meta-parameters, encoded, or null. */
-  initialMetaParams: Record<string, EncodedTensor> | null;
-  /** Asynchronous staleness bound, or undefined (synchronous). */
-  asyncStaleness?: number;
-}
-
-/**
- * The configuration hash of a meta-training run (names its checkpoints; a worker recomputes it with its own
- * code and refuses a job whose hash differs).
- *
- * @example
- * ```ts
- * const hash = await metaTrainConfigHash({ learned, config: resolveMetaTrainConfig(), seed: 0, metaBatch: 1,
- *   instances: 1, specs, initialMetaParams: null });
- * ```
- */
-export function metaTrainConfigHash(id: MetaTrainIdentity): Promise<string> {
-  return configHash({
-    version: CHECKPOINT_VERSION,
-    learned: { name: id.learned.name, config: id.learned.config ?? null },
-    config: id.config,
-    seed: id.seed,
-    metaBatch: id.metaBatch,
-    ...(id.instances > 1 ? { instances: id.instances } : {}),
-    specs: id.specs,
-    initialMetaParams: id.initialMetaParams,
-    ...(id.asyncStaleness !== undefined ? { async: { staleness: id.asyncStaleness } } : {}),
-  });
-}
-
-/** The in-process source: runs every slot's next unroll here, in slot order. */
-function inProcessSource(stepper: SlotStepper, slots: Slot[]): EstimateSource {
+  const metaParams = args.initialMetaParams
+    ? Object.fromEntries(Object.entries(args.initialMetaParams).map(([k, v]) => [k, v.clone()]))
+    : args.learned.init(deriveSeed(args.seed, "meta-params"));
   return {
-    async next(metaParams) {
-      const out: SlotEstimate[] = [];
-      for (const slot of slots) out.push(await stepSlot(stepper, slot, metaParams));
-      return out;
-    },
-    encodeSlots: () => slots.map(encodeSlot),
-    close() {
-      slots.forEach(disposeSlot);
-      return Promise.resolve();
-    },
+    trainer: startOuterTrainer(plan.config.metaOptimizer, metaParams),
+    encodedSlots: null,
+    secondsBefore: 0,
+    innerSteps: 0,
+    curve: [],
+    resumedFrom: null,
   };
 }
 
-/** Thrown when a meta-step leaves non-finite meta-parameters (nothing is checkpointed or returned). */
-export class NonFiniteMetaParamsError extends Error {
-  override name = "NonFiniteMetaParamsError";
+/** The source of estimates: the workers of `distribute`, or the in-process loop over the slots. */
+function openSource(
+  args: MetaTrainArgs,
+  plan: RunPlan,
+  encodedSlots: EncodedSlot[] | null,
+): Promise<EstimateSource> {
+  const fresh = () => Array.from({ length: plan.metaBatch }, (_, s) => newSlot(plan.stepper, s));
+  if (args.distribute) {
+    return args.distribute({
+      configHash: plan.hash,
+      slots: encodedSlots ?? fresh().map(encodeSlot),
+      config: plan.config,
+      log: plan.log,
+    });
+  }
+  return Promise.resolve(
+    inProcessSource(plan.stepper, encodedSlots ? encodedSlots.map(decodeSlot) : fresh()),
+  );
 }
 
-/**
- * Throws {@link NonFiniteMetaParamsError} when any meta-parameter is NaN or infinite after meta-step `step`.
- * Non-finite meta-gradient entries are already zeroed (`cleanGradients`), so this catches an update that
- * overflows by itself (a meta learning rate far too large): the run fails before its state is checkpointed,
- * so neither a checkpoint nor the published weights ever hold non-finite values.
- */
-export function assertFiniteMetaParams(
-  metaParams: Record<string, tf.Tensor>,
-  step: number,
-  metaOptimizer: { kind: string; lr: number },
-): void {
-  const bad = Object.keys(metaParams).sort().filter((n) => !metaParams[n].dataSync().every(Number.isFinite));
-  if (bad.length === 0) return;
-  throw new NonFiniteMetaParamsError(
-    `meta-step ${step}: the ${metaOptimizer.kind} update with learning rate ${metaOptimizer.lr} made ` +
-      `${bad.length} meta-parameter tensor(s) non-finite (${bad.slice(0, 3).join(", ")}${
-        bad.length > 3 ? ", …" : ""
-      }); nothing was checkpointed or published. Lower metaLr, or set globalNormClip.`,
-  );
+/** Why the run stops before meta-step `metaStep + 1`, or null to go on. */
+function stopReason(args: MetaTrainArgs, metaStep: number, seconds: number): MetaTrainStop | null {
+  if (metaStep >= args.maxMetaSteps) return "max_steps";
+  if (args.maxSeconds && args.maxSeconds > 0 && seconds >= args.maxSeconds) return "time";
+  if (args.signal?.aborted) return "signal";
+  return null;
 }

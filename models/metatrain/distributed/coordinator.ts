@@ -20,7 +20,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { DistributeInit, EstimateSource } from "../meta_train.ts";
+import type { DistributeInit, EstimateSource } from "../estimate_source.ts";
 import type { EncodedSlot, SlotEstimate } from "../slot_step.ts";
 import { decodeTensorMap, type EncodedTensor, encodeTensorMap } from "../../../lib/state_tree.ts";
 import type { MetaJob, TaskResult, WorkerRecipe } from "./protocol.ts";

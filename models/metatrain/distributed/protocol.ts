@@ -14,7 +14,7 @@
  */
 import type { EncodedTensor } from "../../../lib/state_tree.ts";
 import type { EncodedSlot } from "../slot_step.ts";
-import type { MetaTrainConfig } from "../meta_train.ts";
+import type { MetaTrainConfig } from "../config.ts";
 import { gitCommit, noGitVersion } from "../../../pipeline/git.ts";
 
 /** Version of the messages below; part of {@link loptVersion}. */

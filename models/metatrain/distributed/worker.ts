@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { LearnedOptimizer } from "../../optimizers/learned.ts";
-import { metaTrainConfigHash, resolveMetaTrainConfig } from "../meta_train.ts";
+import { metaTrainConfigHash, resolveMetaTrainConfig } from "../config.ts";
 import {
   decodeSlot,
   encodeSlot,

@@ -3,12 +3,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initBackend } from "../../../lib/backend.ts";
 import { makeToyLearnedOptimizer } from "../../../models/optimizers/learned.ts";
-import {
-  type CurveRow,
-  metaTrain,
-  type MetaTrainArgs,
-  NonFiniteMetaParamsError,
-} from "../../../models/metatrain/meta_train.ts";
+import { type CurveRow, metaTrain, type MetaTrainArgs } from "../../../models/metatrain/meta_train.ts";
+import { NonFiniteMetaParamsError } from "../../../models/metatrain/outer_trainer.ts";
+import { META_CHECKPOINT_VERSION } from "../../../models/metatrain/config.ts";
 import { listCheckpoints, loadLatestCheckpoint } from "../../../models/metatrain/checkpoint.ts";
 import { deriveSeed, MetaSchedule } from "../../../models/metatrain/schedule.ts";
 import { tinyQuadratic, tinySpec } from "./fixtures.ts";
@@ -126,7 +123,7 @@ Deno.test("an edited but valid checkpoint is refused: the run resumes from an in
     await edit("ckpt-000000004.json");
     const hash = JSON.parse(await Deno.readTextFile(join(dir, "ckpt-000000002.json"))).configHash;
     const skips: string[] = [];
-    const latest = await loadLatestCheckpoint(dir, hash, 1, (n, why) => skips.push(`${n}: ${why}`));
+    const latest = await loadLatestCheckpoint(dir, hash, META_CHECKPOINT_VERSION, (n, why) => skips.push(`${n}: ${why}`));
     assert.equal(latest?.metaStep, 2);
     assert.deepEqual(skips, [
       "ckpt-000000004.json: unusable: its contents do not match its checksum (damaged or edited)",

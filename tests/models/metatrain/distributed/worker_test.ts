@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../../../lib/backend.ts";
 import { MetaWorker } from "../../../../models/metatrain/distributed/worker.ts";
 import { loptVersion, type MetaJob } from "../../../../models/metatrain/distributed/protocol.ts";
-import { resolveMetaTrainConfig } from "../../../../models/metatrain/meta_train.ts";
+import { resolveMetaTrainConfig } from "../../../../models/metatrain/config.ts";
 import { formatWorkers } from "../../../../models/metatrain/distributed/status.ts";
 import { FIXTURE_RECIPE_MODULE } from "./fixture_setup.ts";
 
