@@ -14,7 +14,7 @@
 import { defineStage } from "../pipeline/stage.ts";
 import { MAX_SEED } from "../lib/rng.ts";
 import type { HrnnConfig } from "../models/hrnn/config.ts";
-import type { MetaTrainParams } from "./meta_train.ts";
+import type { MetaTrainParams } from "./meta_train_settings.ts";
 import type { TaskRecord } from "./task_set.ts";
 import type { Problem } from "../tasks/problem.ts";
 import type { Optimizer } from "../lib/optimizer.ts";
@@ -222,7 +222,7 @@ export const ablationsStage = defineStage<AblationsParams>({
     const { makeHrnn } = await import("../models/hrnn/hrnn.ts");
     const { metaTrain } = await import("../models/metatrain/meta_train.ts");
     const { trainProblem } = await import("../models/inner_loop.ts");
-    const { metaTrainSettings } = await import("./meta_train.ts");
+    const { metaTrainSettings } = await import("./meta_train_settings.ts");
     const { readTaskSet } = await import("./task_set.ts");
     const { baselineAt, DatasetCache, learnedSeed, readTaskDims, readTuned, runRng } = await import(
       "./eval_common.ts"

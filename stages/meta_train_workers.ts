@@ -12,7 +12,7 @@ import type { WorkerRecipe } from "../models/metatrain/distributed/protocol.ts";
 import type { WorkerPool } from "../models/metatrain/distributed/pool.ts";
 import { NATS_URL_ENV } from "../lib/nats.ts";
 import { permissionFlags } from "../pipeline/child.ts";
-import type { MetaTrainParams } from "./meta_train.ts";
+import type { MetaTrainParams } from "./meta_train_settings.ts";
 
 const WORKER_MAIN = fileURLToPath(new URL("../models/metatrain/distributed/worker_main.ts", import.meta.url));
 

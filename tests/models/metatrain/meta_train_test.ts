@@ -123,7 +123,12 @@ Deno.test("an edited but valid checkpoint is refused: the run resumes from an in
     await edit("ckpt-000000004.json");
     const hash = JSON.parse(await Deno.readTextFile(join(dir, "ckpt-000000002.json"))).configHash;
     const skips: string[] = [];
-    const latest = await loadLatestCheckpoint(dir, hash, META_CHECKPOINT_VERSION, (n, why) => skips.push(`${n}: ${why}`));
+    const latest = await loadLatestCheckpoint(
+      dir,
+      hash,
+      META_CHECKPOINT_VERSION,
+      (n, why) => skips.push(`${n}: ${why}`),
+    );
     assert.equal(latest?.metaStep, 2);
     assert.deepEqual(skips, [
       "ckpt-000000004.json: unusable: its contents do not match its checksum (damaged or edited)",
