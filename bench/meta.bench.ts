@@ -23,7 +23,6 @@ import { ensemble } from "../tasks/ensemble.ts";
 import { buildBatched, buildProblem } from "../tasks/registry.ts";
 import type { HrnnConfig } from "../models/hrnn/config.ts";
 import { resolveParams } from "../pipeline/params.ts";
-import type { Params, StageDef } from "../pipeline/stage.ts";
 import { metaTrainStage } from "../stages/meta_train.ts";
 import { type MetaTrainParams, metaTrainSettings } from "../stages/meta_train_settings.ts";
 import type { Problem, ProblemSpec } from "../tasks/problem.ts";
@@ -196,7 +195,7 @@ export function defaultProfile(): {
   settings: ReturnType<typeof metaTrainSettings>;
 } {
   const params = resolveParams(
-    metaTrainStage as unknown as StageDef<Params>,
+    metaTrainStage,
     "default",
     [],
   ) as MetaTrainParams;

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { LEARNED_OPTIMIZER_NAME } from "../lib/optimizer.ts";
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { gitCommit } from "../pipeline/git.ts";
@@ -157,7 +158,7 @@ async function main(argv: string[]): Promise<number> {
     evalParams: evalManifest.params,
     evalSummary: await readJson(join(dir("eval-problems"), "summary.json")),
     evalLong: await readRows(dir("eval-problems"), "eval_long"),
-    learnedFinals: finals.filter((r) => r.optimizer === "learned"),
+    learnedFinals: finals.filter((r) => r.optimizer === LEARNED_OPTIMIZER_NAME),
     cnnSummary: await readRows(dir("eval-cnn"), "cnn_summary"),
     kernel: describeFusedEngine(),
     recheck,

@@ -17,7 +17,6 @@ import type { HrnnConfig } from "../models/hrnn/config.ts";
 import type { MetaTrainParams } from "./meta_train_settings.ts";
 import type { TaskRecord } from "./task_set.ts";
 import type { Problem } from "../tasks/problem.ts";
-import type { Optimizer } from "../lib/optimizer.ts";
 import { withGpuProfile } from "./profiles.ts";
 
 /** One ablation: overrides of the HRNN config and of meta-train's params. */
@@ -325,7 +324,7 @@ export const ablationsStage = defineStage<AblationsParams>({
                 seed: learnedSeed(t.task, 0),
                 name,
               });
-              const r = await evalRun(opt as unknown as Optimizer, t);
+              const r = await evalRun(opt, t);
               losses.push(r.loss);
               if (r.diverged) divergences++;
               await ctx.writeRows("ablation_runs", [{

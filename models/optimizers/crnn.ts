@@ -214,7 +214,6 @@ export function crnnLearnedOptimizer(overrides: Partial<CrnnConfig> = {}): Learn
     name: "crnn",
     config: cfg,
     init: (seed) => createFromSpecs(crnnSpecs(cfg), seed),
-    optimizer: (mp, o?: LearnedOptimizerOptions) =>
-      makeCrnn(mp, cfg, { rng: o?.rng }) as unknown as Optimizer,
+    optimizer: (mp, o?: LearnedOptimizerOptions) => makeCrnn(mp, cfg, { rng: o?.rng }),
   };
 }

@@ -260,6 +260,6 @@ export function l2lLstmLearnedOptimizer(overrides: Partial<L2lLstmConfig> = {}):
     name: "l2l-lstm",
     config: cfg,
     init: (seed) => createL2lLstmMetaParams(cfg, seed),
-    optimizer: (mp) => makeL2lLstm(mp, cfg) as unknown as Optimizer,
+    optimizer: (mp) => makeL2lLstm(mp, cfg),
   };
 }

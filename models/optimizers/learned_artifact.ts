@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import type { Optimizer } from "../../lib/optimizer.ts";
+import { LEARNED_OPTIMIZER_NAME, type Optimizer } from "../../lib/optimizer.ts";
 import type { LearnedKind, WeightsProvenance } from "../hrnn/weights_file.ts";
 
 /** File name of the weights inside the `meta-train` artifact (whatever learned optimizer it holds). */
@@ -35,7 +35,7 @@ export async function loadLearnedOptimizer(metaTrainDir: string, seed = 0): Prom
   const { optimizerFromWeights } = await import("./learned_kinds.ts");
   const { loadWeights } = await import("../hrnn/weights_file.ts");
   const loaded = await loadWeights(join(metaTrainDir, WEIGHTS_FILE));
-  const optimizer = optimizerFromWeights(loaded, { seed, name: "learned" });
+  const optimizer = optimizerFromWeights(loaded, { seed, name: LEARNED_OPTIMIZER_NAME });
   return {
     optimizer,
     kind: loaded.optimizer,

@@ -62,13 +62,13 @@ export function optimizerFromWeights(loaded: LoadedWeights, opts: { seed: number
       return makeHrnn(loaded.metaParams, loaded.config, {
         seed: opts.seed,
         name: opts.name,
-      }) as unknown as Optimizer;
+      });
     case "l2l-lstm":
-      return makeL2lLstm(loaded.metaParams, loaded.config, opts.name) as unknown as Optimizer;
+      return makeL2lLstm(loaded.metaParams, loaded.config, opts.name);
     case "crnn":
       return makeCrnn(loaded.metaParams, loaded.config, {
         rng: new Rng(opts.seed),
         name: opts.name,
-      }) as unknown as Optimizer;
+      });
   }
 }

@@ -9,7 +9,7 @@
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { type BackendSelection, selectBackendForUser } from "../../lib/backend.ts";
 import { denoRuntime, runtimeName } from "../../lib/runtime.ts";
-import type { Optimizer } from "../../lib/optimizer.ts";
+import { LEARNED_OPTIMIZER_NAME, type Optimizer } from "../../lib/optimizer.ts";
 import { optimizerFromWeights } from "./learned_kinds.ts";
 import { fusedLoadError, fusedUnsupportedReason } from "../hrnn/fused.ts";
 import { describeFusedEngine } from "../hrnn/native.ts";
@@ -146,7 +146,7 @@ async function fromBytes(bytes: Uint8Array, what: string, options: LoadOptions):
   const log = options.log === undefined ? console.info : options.log;
   log?.(backend.message);
   const loaded = decodeWeights(bytes, what);
-  const optimizer = optimizerFromWeights(loaded, { seed: options.seed ?? 0, name: "learned" });
+  const optimizer = optimizerFromWeights(loaded, { seed: options.seed ?? 0, name: LEARNED_OPTIMIZER_NAME });
   return {
     optimizer,
     kind: loaded.optimizer,
