@@ -21,7 +21,7 @@ import type { Optimizer, OptState } from "../lib/optimizer.ts";
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
 import { type HrnnOptimizer, type HrnnState, makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";
-import { withAliasedSaves } from "../models/metatrain/unroll.ts";
+import { withAliasedSaves } from "../models/metatrain/tape.ts";
 
 /** Fractions of the parameters in each of the four tensors. */
 export const TENSOR_SPLIT = [0.5, 0.25, 0.15, 0.1];

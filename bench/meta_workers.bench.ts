@@ -19,7 +19,7 @@ import { type CoordinatorStats, distributeTo } from "../models/metatrain/distrib
 import { localWorkerPool } from "../models/metatrain/distributed/pipe_pool.ts";
 import { META_TRAIN_SETUP_MODULE, type MetaTrainSetupArgs, workerSetup } from "../stages/meta_train_setup.ts";
 import type { WorkerSetup } from "../models/metatrain/distributed/worker.ts";
-import { defaultProfile, trainSpecs } from "./meta.bench.ts";
+import { defaultProfile, trainSpecs } from "./meta_profile.ts";
 
 /** Meta-steps per path per timed iteration. */
 export const WORKERS_META_STEPS = 6;

@@ -18,12 +18,12 @@ import { disposeTree } from "../../lib/state_tree.ts";
 import { chain, clipByGlobalNorm, clipByValue, zeroNonFinite } from "../optimizers/transforms.ts";
 import {
   type BatchUnrollResult,
-  scoped,
   unrollBatch,
   type UnrollCarry,
   type UnrollConfig,
   type UnrollStop,
 } from "./unroll.ts";
+import { scoped } from "./tape.ts";
 import { type BatchedProblem, isBatchedProblem, stackInstances } from "../../tasks/batched.ts";
 
 /** Estimator choice and its parameters. */

@@ -3,13 +3,8 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../../lib/backend.ts";
 import { Rng } from "../../../lib/rng.ts";
 import { makeToyLearnedOptimizer } from "../../../models/optimizers/learned.ts";
-import {
-  metaLoss,
-  PAPER_UNROLL_CONFIG,
-  scoped,
-  startTrajectory,
-  unroll,
-} from "../../../models/metatrain/unroll.ts";
+import { metaLoss, PAPER_UNROLL_CONFIG, startTrajectory, unroll } from "../../../models/metatrain/unroll.ts";
+import { scoped } from "../../../models/metatrain/tape.ts";
 import { disposeTree } from "../../../lib/state_tree.ts";
 import { tinyQuadratic, tinySpec } from "./fixtures.ts";
 
