@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { ResultsStore } from "../../pipeline/store.ts";
 import { resolveParams } from "../../pipeline/params.ts";
-import { ABLATIONS, fixedUnrolls, variantSettings } from "../../stages/ablations.ts";
+import { ABLATIONS, fixedUnrolls, variantSettings } from "../../stages/ablation_variants.ts";
 import { metaTrainStage } from "../../stages/meta_train.ts";
 import type { MetaTrainParams } from "../../stages/meta_train_settings.ts";
 import { makeHrnnConfig } from "../../models/hrnn/config.ts";
