@@ -20,7 +20,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { makeBaseline } from "./baselines.ts";
-import { disposeReplaced, stateTensors } from "../inner_loop.ts";
+import { disposeReplaced } from "../inner_loop.ts";
+import { treeLeaves, treeTensors } from "../../lib/state_tree.ts";
 import type { Optimizer, OptState } from "../../lib/optimizer.ts";
 
 interface Slot {
@@ -87,7 +88,7 @@ export class LoptTfOptimizer extends tf.Optimizer {
       const r = this.inner.update(grads, old, params);
       return { updates: r.updates, state: r.state };
     });
-    stateTensors(state).forEach((t) => tf.keep(t));
+    treeTensors(state).forEach((t) => tf.keep(t));
     tf.tidy(() => vars.forEach((v, i) => v.assign(tf.add(params[i], updates[i]))));
     disposeReplaced([old, params, updates], state);
     slot.state = state;
@@ -177,7 +178,7 @@ export class LoptTfOptimizer extends tf.Optimizer {
     const out: NamedTensor[] = [await this.saveIterations()];
     [...this.#slots.values()].forEach((slot, i) => {
       out.push({ name: `${WEIGHT_PREFIX}/${i}#names=${JSON.stringify(slot.names)}`, tensor: tf.scalar(0) });
-      for (const [path, leaf] of leaves(slot.state)) {
+      for (const [path, leaf] of treeLeaves(slot.state)) {
         out.push({
           name: `${WEIGHT_PREFIX}/${i}/${path}`,
           tensor: typeof leaf === "number" ? tf.scalar(leaf) : leaf,
@@ -210,7 +211,7 @@ export class LoptTfOptimizer extends tf.Optimizer {
 
   #initState(key: string, names: string[], params: tf.Tensor[]): OptState {
     const fresh = tf.tidy(() => this.inner.init(params));
-    stateTensors(fresh).forEach((t) => tf.keep(t));
+    treeTensors(fresh).forEach((t) => tf.keep(t));
     let saved = this.#pending.get(key);
     let savedKey = key;
     if (!saved) {
@@ -238,16 +239,6 @@ export class LoptTfOptimizer extends tf.Optimizer {
     }
     return restored;
   }
-}
-
-/** Path → leaf (tensor or number) of a state tree. */
-function leaves(s: OptState, prefix = ""): [string, tf.Tensor | number][] {
-  if (s instanceof tf.Tensor || typeof s === "number") return [[prefix, s]];
-  const sep = prefix === "" ? "" : "/";
-  const entries: [string, OptState][] = Array.isArray(s)
-    ? s.map((v, i) => [String(i), v])
-    : Object.entries(s);
-  return entries.flatMap(([k, v]) => leaves(v, `${prefix}${sep}${k}`));
 }
 
 /** A copy of `template` with every leaf whose path is in `saved` replaced by the saved value (paths put in `used`). */
