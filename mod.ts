@@ -26,8 +26,8 @@ export {
   type LoadOptions,
   loadPretrained,
   pretrainedRelease,
-} from "./models/learned_optimizer.ts";
-export { LoptTfOptimizer, toTfOptimizer } from "./models/tf_adapter.ts";
+} from "./models/optimizers/learned_optimizer.ts";
+export { LoptTfOptimizer, toTfOptimizer } from "./models/optimizers/tf_adapter.ts";
 export {
   adam,
   type AdamHparams,
@@ -41,7 +41,7 @@ export {
   type RmspropHparams,
   sgd,
   type SgdHparams,
-} from "./models/baselines.ts";
+} from "./models/optimizers/baselines.ts";
 export type { Optimizer, OptState, UpdateResult } from "./lib/optimizer.ts";
 export type { HrnnOptimizer, HrnnState } from "./models/hrnn/hrnn.ts";
 export type { HrnnConfig } from "./models/hrnn/config.ts";

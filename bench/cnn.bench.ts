@@ -22,13 +22,13 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
 import type { BenchExtra } from "../pipeline/bench.ts";
-import { makeBaseline } from "../models/baselines.ts";
+import { makeBaseline } from "../models/optimizers/baselines.ts";
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
 import { makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";
 import { disposeReplaced } from "../models/inner_loop.ts";
 import { LEARNED_OPTIMIZER_NAME, type Optimizer, type OptState } from "../lib/optimizer.ts";
-import { toTfOptimizer } from "../models/tf_adapter.ts";
+import { toTfOptimizer } from "../models/optimizers/tf_adapter.ts";
 import {
   buildLayersConvNet,
   compileConvNet,

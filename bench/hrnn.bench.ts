@@ -17,12 +17,12 @@ import { initBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
 import { type BenchDef, type BenchExtra, formatBenchTable, runBenches } from "../pipeline/bench.ts";
 import { median } from "../lib/stats.ts";
-import { adam } from "../models/baselines.ts";
+import { adam } from "../models/optimizers/baselines.ts";
 import type { Optimizer, OptState } from "../lib/optimizer.ts";
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
 import { type HrnnState, makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";
-import { withAliasedSaves } from "../models/meta/unroll.ts";
+import { withAliasedSaves } from "../models/metatrain/tape.ts";
 
 /** Fractions of the parameters in each of the four tensors. */
 export const TENSOR_SPLIT = [0.5, 0.25, 0.15, 0.1];
@@ -211,7 +211,7 @@ export function tapedUpdateBench(
       const meta = ctx.meta!;
       const names = Object.keys(meta).filter((k) => !k.startsWith("init/"));
       let nodes = 0;
-      // Saved tensors are aliases, as in meta-training's unrolls (models/meta/unroll.ts).
+      // Saved tensors are aliases, as in meta-training's unrolls (models/metatrain/unroll.ts).
       const g = withAliasedSaves(() =>
         tf.grads((...xs: tf.Tensor[]) => {
           const mp = { ...meta };

@@ -20,7 +20,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BenchDef, BenchExtra } from "../pipeline/bench.ts";
 import { initBackend } from "../lib/backend.ts";
-import { makeBaseline } from "../models/baselines.ts";
+import { makeBaseline } from "../models/optimizers/baselines.ts";
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
 import { makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams } from "../models/hrnn/meta_params.ts";

@@ -19,44 +19,25 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
 import { type BenchDef, type BenchExtra, formatBenchTable, median, runBenches } from "../pipeline/bench.ts";
-import { ensemble } from "../tasks/ensemble.ts";
-import { buildBatched, buildProblem } from "../tasks/registry.ts";
-import type { HrnnConfig } from "../models/hrnn/config.ts";
-import { resolveParams } from "../pipeline/params.ts";
-import type { Params, StageDef } from "../pipeline/stage.ts";
-import { type MetaTrainParams, metaTrainSettings, metaTrainStage } from "../stages/meta_train.ts";
+import { buildProblem } from "../tasks/registry.ts";
 import type { Problem, ProblemSpec } from "../tasks/problem.ts";
-import { hrnnLearnedOptimizer } from "../models/meta/hrnn_learned.ts";
-import type { LearnedOptimizer } from "../models/meta/learned.ts";
-import { metaTrain } from "../models/meta/meta_train.ts";
+import { hrnnLearnedOptimizer } from "../models/optimizers/hrnn_learned.ts";
+import type { LearnedOptimizer } from "../models/optimizers/learned.ts";
+import { metaTrain } from "../models/metatrain/meta_train.ts";
+import { defaultProfile, ensembleSpec, trainSpecs } from "./meta_profile.ts";
+import { metaThroughputBench } from "./meta_throughput.bench.ts";
+
 import {
   PAPER_UNROLL_CONFIG,
-  scoped,
   startTrajectory,
   unroll,
   type UnrollCarry,
-} from "../models/meta/unroll.ts";
-import { disposeTree } from "../models/meta/state_tree.ts";
+} from "../models/metatrain/unroll.ts";
+import { scoped } from "../models/metatrain/tape.ts";
+import { disposeTree } from "../lib/state_tree.ts";
 
 /** Unroll length of the forward/backward benches. */
 export const BENCH_UNROLL_LENGTH = 20;
-
-/** Number of parameters of a problem built from `spec`. */
-function problemDims(spec: ProblemSpec): { dims: number; tensors: number } {
-  const p = buildProblem(spec);
-  const dims = p.paramShapes.reduce((s, sh) => s + sh.reduce((a, b) => a * b, 1), 0);
-  const tensors = p.paramShapes.length;
-  p.dispose();
-  return { dims, tensors };
-}
-
-/** The first training-ensemble spec of `family` with `dims` parameters (throws when there is none). */
-export function ensembleSpec(family: string, dims: number): ProblemSpec {
-  for (const e of ensemble()) {
-    if (e.spec.family === family && problemDims(e.spec).dims === dims) return e.spec;
-  }
-  throw new Error(`the training ensemble has no ${family} problem with ${dims} parameters`);
-}
 
 /** Small ensemble problems of the unroll benches: [label, family, parameter count]. */
 export const UNROLL_PROBLEMS: [string, string, number][] = [
@@ -189,24 +170,6 @@ export function unrollForwardOnlyBench(label: string, family: string, dims: numb
   };
 }
 
-/** The `default` profile of the `meta-train` stage: its resolved params and the settings they select. */
-export function defaultProfile(): {
-  params: MetaTrainParams;
-  settings: ReturnType<typeof metaTrainSettings>;
-} {
-  const params = resolveParams(
-    metaTrainStage as unknown as StageDef<Params>,
-    "default",
-    [],
-  ) as MetaTrainParams;
-  return { params, settings: metaTrainSettings(params) };
-}
-
-/** The training-ensemble specs with at most `maxTaskDims` parameters (as the meta-train stage filters). */
-export function trainSpecs(maxTaskDims: number): ProblemSpec[] {
-  return ensemble().map((e) => e.spec).filter((s) => problemDims(s).dims <= maxTaskDims);
-}
-
 /** Peak resident set size of this process (VmHWM, Linux) in bytes, or null. */
 function peakRss(): number | null {
   try {
@@ -323,131 +286,6 @@ export function metaTrainBench(kernel: BenchKernel = "auto"): BenchDef<MetaTrain
         wasm_heap_mb: mb(wasmHeapBytes()),
       };
     },
-  };
-}
-
-/** One way of meta-training compared by {@link metaThroughputBench}. */
-interface ThroughputPath {
-  learned: LearnedOptimizer;
-  settings: ReturnType<typeof metaTrainSettings>;
-  seconds: number;
-  innerSteps: number;
-}
-
-/** Meta-steps per path per timed iteration of {@link metaThroughputBench}. */
-export const THROUGHPUT_META_STEPS = 4;
-
-/** Batched instances per slot of the third path of {@link metaThroughputBench}. */
-export const THROUGHPUT_BATCH = 8;
-
-/**
- * Inner steps per second of meta-training with the `default` profile of the `meta-train` stage (its kernel,
- * meta-batch and batched instances) against the same profile on the differentiable tfjs ops path with one
- * instance per slot (`kernel ops`, `instances 1`), in one run: each iteration runs both, alternately, for
- * {@link THROUGHPUT_META_STEPS} meta-steps from the same seed; a third path runs the fast path with
- * {@link THROUGHPUT_BATCH} batched instances per slot (what `--set meta-train.instances=8` buys), and a fourth
- * the same with `clipPerInstance` (each instance's meta-gradient cleaned on its own). Inner steps
- * count every instance's steps.
- */
-export function metaThroughputBench(): BenchDef<
-  {
-    specs: ProblemSpec[];
-    fast: ThroughputPath;
-    ops: ThroughputPath;
-    batched: ThroughputPath;
-    batchedClipped: ThroughputPath;
-  }
-> {
-  const rate = (p: ThroughputPath) => p.innerSteps / Math.max(1e-9, p.seconds);
-  return {
-    group: "meta-throughput",
-    name:
-      `default profile, fast path vs tfjs ops path (and ${THROUGHPUT_BATCH} batched instances, pooled or clipped one by one), ${THROUGHPUT_META_STEPS} meta-steps each`,
-    unit: `4 x ${THROUGHPUT_META_STEPS} meta-steps`,
-    iterations: 3,
-    warmup: 0,
-    backend: () => tf.getBackend(),
-    setup: async () => {
-      await initBackend();
-      const { params: p, settings } = defaultProfile();
-      const hrnn = p.hrnn as Partial<HrnnConfig>;
-      return {
-        specs: trainSpecs(p.maxTaskDims),
-        fast: {
-          learned: hrnnLearnedOptimizer(hrnn, { kernel: p.kernel as "auto" | "ops" }),
-          settings,
-          seconds: 0,
-          innerSteps: 0,
-        },
-        ops: {
-          learned: hrnnLearnedOptimizer(hrnn, { kernel: "ops" }),
-          settings: { ...settings, instances: 1 },
-          seconds: 0,
-          innerSteps: 0,
-        },
-        batched: {
-          learned: hrnnLearnedOptimizer(hrnn, { kernel: p.kernel as "auto" | "ops" }),
-          settings: { ...settings, instances: THROUGHPUT_BATCH },
-          seconds: 0,
-          innerSteps: 0,
-        },
-        batchedClipped: {
-          learned: hrnnLearnedOptimizer(hrnn, { kernel: p.kernel as "auto" | "ops" }),
-          settings: {
-            ...settings,
-            instances: THROUGHPUT_BATCH,
-            config: {
-              ...settings.config,
-              estimator: { ...settings.config.estimator, clipPerInstance: true },
-            },
-          },
-          seconds: 0,
-          innerSteps: 0,
-        },
-      };
-    },
-    fn: async (ctx, i): Promise<BenchExtra> => {
-      const order = i % 2 === 0
-        ? [ctx.fast, ctx.ops, ctx.batched, ctx.batchedClipped]
-        : [ctx.batchedClipped, ctx.batched, ctx.ops, ctx.fast];
-      for (const path of order) {
-        const result = await metaTrain({
-          learned: path.learned,
-          problems: {
-            specs: ctx.specs,
-            build: (s) => buildProblem(s),
-            buildBatched: (s, n) => buildBatched(s, n),
-          },
-          config: path.settings.config,
-          metaBatch: path.settings.metaBatch,
-          instances: path.settings.instances,
-          seed: Math.max(0, i),
-          maxMetaSteps: THROUGHPUT_META_STEPS,
-        });
-        tf.dispose(Object.values(result.metaParams));
-        path.seconds += result.seconds;
-        path.innerSteps += result.innerSteps;
-      }
-      return {
-        fast_inner_steps_per_s: rate(ctx.fast),
-        ops_inner_steps_per_s: rate(ctx.ops),
-        ratio: rate(ctx.fast) / rate(ctx.ops),
-        fast_instances: ctx.fast.settings.instances,
-        batched_inner_steps_per_s: rate(ctx.batched),
-        batched_ratio: rate(ctx.batched) / rate(ctx.ops),
-        batched_clipped_inner_steps_per_s: rate(ctx.batchedClipped),
-        batched_clipped_ratio: rate(ctx.batchedClipped) / rate(ctx.ops),
-      };
-    },
-    headline: (x) =>
-      `(fast path with ${THROUGHPUT_BATCH} batched instances: ${
-        Number(x.batched_inner_steps_per_s).toFixed(1)
-      } inner steps/s, ratio ${Number(x.batched_ratio).toFixed(2)}; with clipPerInstance ${
-        Number(x.batched_clipped_inner_steps_per_s).toFixed(1)
-      } inner steps/s, ratio ${Number(x.batched_clipped_ratio).toFixed(2)})\n` +
-      `meta-throughput: fast ${Number(x.fast_inner_steps_per_s).toFixed(1)} inner steps/s, ops ${
-        Number(x.ops_inner_steps_per_s).toFixed(1)
-      } inner steps/s, ratio ${Number(x.ratio).toFixed(2)}`,
   };
 }
 

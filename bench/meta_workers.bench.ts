@@ -14,12 +14,12 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import type { BenchDef, BenchExtra } from "../pipeline/bench.ts";
 import type { HrnnConfig } from "../models/hrnn/config.ts";
-import { metaTrain, type MetaTrainArgs } from "../models/meta/meta_train.ts";
-import { type CoordinatorStats, distributeTo } from "../models/meta/distributed/coordinator.ts";
-import { localWorkerPool } from "../models/meta/distributed/pipe_pool.ts";
+import { metaTrain, type MetaTrainArgs } from "../models/metatrain/meta_train.ts";
+import { type CoordinatorStats, distributeTo } from "../models/metatrain/distributed/coordinator.ts";
+import { localWorkerPool } from "../models/metatrain/distributed/pipe_pool.ts";
 import { META_TRAIN_SETUP_MODULE, type MetaTrainSetupArgs, workerSetup } from "../stages/meta_train_setup.ts";
-import type { WorkerSetup } from "../models/meta/distributed/worker.ts";
-import { defaultProfile, trainSpecs } from "./meta.bench.ts";
+import type { WorkerSetup } from "../models/metatrain/distributed/worker.ts";
+import { defaultProfile, trainSpecs } from "./meta_profile.ts";
 
 /** Meta-steps per path per timed iteration. */
 export const WORKERS_META_STEPS = 6;

@@ -19,7 +19,7 @@ import { backendDescription, initBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
 import type { BenchDef, BenchExtra } from "../pipeline/bench.ts";
 import { median } from "../lib/stats.ts";
-import { adam } from "../models/baselines.ts";
+import { adam } from "../models/optimizers/baselines.ts";
 import { LEARNED_OPTIMIZER_NAME, type Optimizer, type OptState } from "../lib/optimizer.ts";
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
 import { makeHrnn } from "../models/hrnn/hrnn.ts";

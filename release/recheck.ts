@@ -7,7 +7,7 @@
  * @module
  */
 import { trainProblem } from "../models/inner_loop.ts";
-import type { Optimizer } from "../lib/optimizer.ts";
+import { LEARNED_OPTIMIZER_NAME, type Optimizer } from "../lib/optimizer.ts";
 import { needsExternalData } from "../tasks/heldout.ts";
 import { buildProblem } from "../tasks/registry.ts";
 import { learnedSeed, runRng } from "../stages/eval_common.ts";
@@ -58,7 +58,7 @@ export function pickRecheckRuns(
   count = 3,
 ): RecheckRun[] {
   const byId = new Map(tasks.map((t) => [t.id, t]));
-  const learned = finals.filter((r) => r.optimizer === "learned");
+  const learned = finals.filter((r) => r.optimizer === LEARNED_OPTIMIZER_NAME);
   const firstSeed = Math.min(...learned.map((r) => r.seed));
   const out: RecheckRun[] = [];
   for (const r of learned) {

@@ -119,7 +119,7 @@ export function buildReleaseRecord(x: ReleaseInputs): PretrainedRelease {
         "2000 parameters, not diverged; rerun with the released file and compared to 1e-3 relative",
       kernel: x.kernel,
       runs: x.recheck.map((r) => ({
-        task: r.task as unknown as JsonValue,
+        task: JSON.parse(JSON.stringify(r.task)) as JsonValue,
         dims: r.dims,
         seed: r.seed,
         steps: r.steps,

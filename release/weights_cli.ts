@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { LEARNED_OPTIMIZER_NAME } from "../lib/optimizer.ts";
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { gitCommit } from "../pipeline/git.ts";
@@ -113,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
   const evalManifest = await readJson<{ params: Record<string, JsonValue> }>(
     join(dir("eval-problems"), "manifest.json"),
   );
-  const { loadLearnedOptimizer } = await import("../models/learned_optimizer.ts");
+  const { loadLearnedOptimizer } = await import("../models/optimizers/learned_optimizer.ts");
   const { describeFusedEngine } = await import("../models/hrnn/native.ts");
   const probe = await loadLearnedOptimizer(weightsBytes, { log: null });
   const weightsProvenance = probe.provenance;
@@ -157,7 +158,7 @@ async function main(argv: string[]): Promise<number> {
     evalParams: evalManifest.params,
     evalSummary: await readJson(join(dir("eval-problems"), "summary.json")),
     evalLong: await readRows(dir("eval-problems"), "eval_long"),
-    learnedFinals: finals.filter((r) => r.optimizer === "learned"),
+    learnedFinals: finals.filter((r) => r.optimizer === LEARNED_OPTIMIZER_NAME),
     cnnSummary: await readRows(dir("eval-cnn"), "cnn_summary"),
     kernel: describeFusedEngine(),
     recheck,

@@ -12,116 +12,12 @@
  * @module
  */
 import { defineStage } from "../pipeline/stage.ts";
-import { MAX_SEED } from "../lib/rng.ts";
 import type { HrnnConfig } from "../models/hrnn/config.ts";
-import type { MetaTrainParams } from "./meta_train.ts";
+import type { MetaTrainParams } from "./meta_train_settings.ts";
+import { ABLATIONS, type AblationVariant, variantSettings } from "./ablation_variants.ts";
+import { ABLATIONS_PARAMS, ABLATIONS_PROFILES, type AblationsParams } from "./ablations_params.ts";
 import type { TaskRecord } from "./task_set.ts";
 import type { Problem } from "../tasks/problem.ts";
-import type { Optimizer } from "../lib/optimizer.ts";
-import { withGpuProfile } from "./profiles.ts";
-
-/** One ablation: overrides of the HRNN config and of meta-train's params. */
-export interface AblationVariant {
-  /** What is turned off (or on), in words. */
-  description: string;
-  hrnn?: Partial<HrnnConfig>;
-  metaTrain?: Partial<MetaTrainParams> | ((p: MetaTrainParams) => Partial<MetaTrainParams>);
-}
-
-/**
- * The meta-train params that replace the heavy-tailed (exponential) draws of unroll counts and lengths by
- * their means, within the cap.
- *
- * @example
- * ```ts
- * fixedUnrolls({ minNumUnrolls: 1, numUnrollScale: 4, minUnrollLength: 20, unrollLengthScale: 20, maxUnrollLength: 60 } as MetaTrainParams);
- * // { minNumUnrolls: 5, numUnrollScale: 0, minUnrollLength: 40, unrollLengthScale: 0 }
- * ```
- */
-export function fixedUnrolls(p: MetaTrainParams): Partial<MetaTrainParams> {
-  const len = p.minUnrollLength + Math.round(p.unrollLengthScale);
-  return {
-    minNumUnrolls: p.minNumUnrolls + Math.round(p.numUnrollScale),
-    numUnrollScale: 0,
-    minUnrollLength: p.maxUnrollLength > 0 ? Math.min(len, p.maxUnrollLength) : len,
-    unrollLengthScale: 0,
-  };
-}
-
-/** The built-in variants, by name (`full` is the reference every other one is compared with). */
-export const ABLATIONS: Record<string, AblationVariant> = {
-  full: { description: "the full model (the meta-train config)" },
-  "no-multiple-timescales": { description: "one momentum timescale (K = 1)", hrnn: { numGradientScales: 1 } },
-  "no-dynamic-input-scaling": {
-    description: "the RMS decay that scales the inputs is fixed (0.93) instead of learned",
-    hrnn: { learnableDecay: false },
-  },
-  "no-step-split": {
-    description: "no direction / step-length split with a learned step (no dynamic output scale, so no " +
-      "relative learning rate either)",
-    hrnn: { dynamicOutputScale: false, useRelativeLr: false },
-  },
-  "no-relative-log-grad": {
-    description: "no relative log gradient magnitudes (log-mean-square features)",
-    hrnn: { useLogMeansSquared: false },
-  },
-  "no-relative-lr": { description: "no relative learning-rate feature", hrnn: { useRelativeLr: false } },
-  "no-grad-products": { description: "no gradient-product features", hrnn: { useGradProducts: false } },
-  "no-grad-shortcut": { description: "no gradient shortcut", hrnn: { useGradientShortcut: false } },
-  "no-tensor-level": {
-    description: "parameter RNN only (the global level reads the tensor level, so it goes too)",
-    hrnn: { levelSizes: [10] },
-  },
-  "no-global-level": { description: "parameter and tensor RNNs only", hrnn: { levelSizes: [10, 20] } },
-  "no-log-objective": { description: "linear meta-objective", metaTrain: { metaObjective: "linear" } },
-  "no-heavy-tailed-unrolls": {
-    description: "unroll counts and lengths fixed at their means instead of exponential draws",
-    metaTrain: fixedUnrolls,
-  },
-  attention: {
-    description: "attention on (the paper's configuration has it off)",
-    hrnn: { useAttention: true },
-  },
-};
-
-/** A user variant from `extraVariants` (JSON: `{name: {hrnn?, metaTrain?}}`): what is wrong, or null. */
-function checkExtra(v: unknown): string | null {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) return "not a JSON object";
-  for (const [name, spec] of Object.entries(v as Record<string, unknown>)) {
-    if (name in ABLATIONS) return `variant ${name} is built in; choose another name`;
-    if (spec === null || typeof spec !== "object") return `variant ${name} is not an object`;
-    const extra = Object.keys(spec as object).filter((k) => k !== "hrnn" && k !== "metaTrain");
-    if (extra.length) return `variant ${name} has unknown key(s) ${extra.join(", ")} (use hrnn, metaTrain)`;
-  }
-  return null;
-}
-
-/** Params of {@link ablationsStage}. */
-export interface AblationsParams extends Record<string, unknown> {
-  variants: string[];
-  extraVariants: Record<string, { hrnn?: Partial<HrnnConfig>; metaTrain?: Partial<MetaTrainParams> }>;
-  seeds: number;
-  seed: number;
-  metaSteps: number;
-  maxProblems: number;
-}
-
-/**
- * The meta-train params and HRNN config of a variant over meta-train's resolved params.
- *
- * @example
- * ```ts
- * variantSettings(ABLATIONS["no-global-level"], metaTrainParams).hrnn.levelSizes; // [10, 20]
- * ```
- */
-export function variantSettings(
-  v: AblationVariant,
-  base: MetaTrainParams,
-): { params: MetaTrainParams; hrnn: Partial<HrnnConfig> } {
-  const over = typeof v.metaTrain === "function" ? v.metaTrain(base) : v.metaTrain ?? {};
-  const params = { ...base, ...over };
-  return { params, hrnn: { ...(params.hrnn as Partial<HrnnConfig>), ...v.hrnn } };
-}
 
 /** The `ablations` stage. */
 export const ablationsStage = defineStage<AblationsParams>({
@@ -131,43 +27,8 @@ export const ablationsStage = defineStage<AblationsParams>({
   deps: ["generate-tasks", "meta-train", "tune-baselines"],
   version: "1",
   defaultTarget: false,
-  params: {
-    variants: {
-      type: "string[]",
-      default: Object.keys(ABLATIONS).filter((n) => n !== "full"),
-      choices: Object.keys(ABLATIONS).filter((n) => n !== "full"),
-      maxItems: 20,
-      description: "built-in variants to train besides the full model",
-    },
-    extraVariants: {
-      type: "json",
-      default: {},
-      range: '{"name": {"hrnn": {HrnnConfig options}, "metaTrain": {meta-train params}}}',
-      check: checkExtra,
-      description: "your own variants (overrides of the HRNN config and/or meta-train params)",
-    },
-    seeds: { type: "integer", default: 3, min: 1, max: 10, description: "meta-training seeds per variant" },
-    seed: { type: "integer", default: 0, min: 0, max: MAX_SEED, description: "first meta-training seed" },
-    metaSteps: {
-      type: "integer",
-      default: 150,
-      min: 1,
-      max: 100_000,
-      description: "meta-steps per variant and seed (the reduced budget)",
-    },
-    maxProblems: {
-      type: "integer",
-      default: 0,
-      min: 0,
-      max: 10_000,
-      description: "evaluate on the first N problems tune-baselines tuned (0: all)",
-    },
-  },
-  profiles: withGpuProfile({
-    smoke: { variants: ["no-grad-products", "no-log-objective"], seeds: 1, metaSteps: 2, maxProblems: 2 },
-    default: {},
-    paper: { metaSteps: 10_000 },
-  }),
+  params: ABLATIONS_PARAMS,
+  profiles: ABLATIONS_PROFILES,
   tables: [
     {
       name: "ablation_runs",
@@ -218,11 +79,12 @@ export const ablationsStage = defineStage<AblationsParams>({
     const { initBackend } = await import("../lib/backend.ts");
     const { buildProblem } = await import("../tasks/registry.ts");
     const { preloadDatasets } = await import("../tasks/external.ts");
-    const { hrnnLearnedOptimizer } = await import("../models/meta/hrnn_learned.ts");
+    const { hrnnLearnedOptimizer } = await import("../models/optimizers/hrnn_learned.ts");
     const { makeHrnn } = await import("../models/hrnn/hrnn.ts");
-    const { metaTrain } = await import("../models/meta/meta_train.ts");
+    const { metaTrain } = await import("../models/metatrain/meta_train.ts");
     const { trainProblem } = await import("../models/inner_loop.ts");
-    const { metaTrainSettings } = await import("./meta_train.ts");
+    const { metaTrainSettings } = await import("./meta_train_settings.ts");
+    const { ablationFigures } = await import("../models/evaluation/ablation_summary.ts");
     const { readTaskSet } = await import("./task_set.ts");
     const { baselineAt, DatasetCache, learnedSeed, readTaskDims, readTuned, runRng } = await import(
       "./eval_common.ts"
@@ -325,7 +187,7 @@ export const ablationsStage = defineStage<AblationsParams>({
                 seed: learnedSeed(t.task, 0),
                 name,
               });
-              const r = await evalRun(opt as unknown as Optimizer, t);
+              const r = await evalRun(opt, t);
               losses.push(r.loss);
               if (r.diverged) divergences++;
               await ctx.writeRows("ablation_runs", [{
@@ -341,24 +203,14 @@ export const ablationsStage = defineStage<AblationsParams>({
             Object.values(result.metaParams).forEach((x) => x.dispose());
           }
           if (name === "full") full.set(seed, losses);
-          const ref = full.get(seed)!;
-          const ratios = losses.map((
-            l,
-            i,
-          ) => (l !== null && ref[i] !== null && ref[i]! > 0 ? l / ref[i]! : NaN))
-            .filter(Number.isFinite).sort((a, b) => a - b);
-          const finite = result.curve.map((c) => c.meta_loss).filter(Number.isFinite);
-          const tail = finite.slice(-Math.max(1, Math.floor(finite.length / 10)));
           await ctx.writeRows("ablation_summary", [{
             variant: name,
             description: v.description,
             seed,
             meta_steps: result.metaSteps,
             problems: problems.length,
-            wins_vs_adam: losses.filter((l, i) => l !== null && (adam[i] === null || l < adam[i]!)).length,
-            median_ratio_vs_full: ratios.length ? ratios[Math.floor((ratios.length - 1) / 2)] : null,
             divergences,
-            meta_loss_last: tail.length ? tail.reduce((a, b) => a + b, 0) / tail.length : null,
+            ...ablationFigures(losses, full.get(seed)!, adam, result.curve.map((c) => c.meta_loss)),
           }]);
           ctx.log(`${name} seed ${seed}: ${losses.map((l) => l?.toExponential(2) ?? "diverged").join(", ")}`);
           ctx.progress(++done, total, "variants trained");

@@ -13,7 +13,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import { defineStage } from "../pipeline/stage.ts";
-import { makeBaseline } from "../models/baselines.ts";
+import { makeBaseline } from "../models/optimizers/baselines.ts";
 import { countConvNetParams } from "../tasks/convnets.ts";
 import {
   CNN_MOMENTUM,

@@ -12,7 +12,7 @@
  */
 import { initBackend } from "../lib/backend.ts";
 import { defineStage } from "../pipeline/stage.ts";
-import { loadLearnedOptimizer } from "./learned.ts";
+import { loadLearnedOptimizer } from "../models/optimizers/learned_artifact.ts";
 import type { WeightsProvenance } from "../models/hrnn/weights_file.ts";
 import { cnnModels, type CnnParams, curvesTable, runsTable } from "./cnn_common.ts";
 import { loadCnnData } from "../models/evaluation/cnn_data.ts";

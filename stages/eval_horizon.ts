@@ -16,20 +16,11 @@
  * @module
  */
 import { defineStage } from "../pipeline/stage.ts";
-import { MAX_SEED } from "../lib/rng.ts";
 import type { ArtifactRef } from "../pipeline/stage.ts";
-import { withGpuProfile } from "./profiles.ts";
+import { EVAL_HORIZON_PARAMS, EVAL_HORIZON_PROFILES, type EvalHorizonParams } from "./eval_horizon_params.ts";
 
 /** The meta-training stages whose learned optimizers `eval-horizon` compares. */
 export const HORIZON_LEARNED_STAGES = ["meta-train", "meta-train-l2l-lstm", "meta-train-crnn"] as const;
-
-/** Params of {@link evalHorizon}. */
-export interface EvalHorizonParams extends Record<string, unknown> {
-  seed: number;
-  steps: number;
-  curvePoints: number;
-  maxProblems: number;
-}
 
 /**
  * The longest partial unroll a `meta-train` run trains on: `maxUnrollLength` when capped, else
@@ -46,35 +37,6 @@ export function metaTrainHorizon(p: Record<string, unknown>): number {
   return Number(p.minUnrollLength ?? 0) + 5 * Number(p.unrollLengthScale ?? 0);
 }
 
-/**
- * The summary of one run: loss at a reference step and at the end, best loss, and whether the loss still fell
- * after the reference step (`improvement` = loss at the reference / final loss; > 1: it kept improving).
- *
- * @example
- * ```ts
- * summarizeCurve([{ step: 0, value: 4 }, { step: 20, value: 2 }, { step: 200, value: 1 }], 20);
- * // { lossAtRef: 2, finalLoss: 1, bestLoss: 1, improvement: 2 }
- * ```
- */
-export function summarizeCurve(
-  curve: { step: number; value: number }[],
-  ref: number,
-): {
-  lossAtRef: number | null;
-  finalLoss: number | null;
-  bestLoss: number | null;
-  improvement: number | null;
-} {
-  const fin = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
-  const at = fin(curve.filter((c) => c.step <= ref).at(-1)?.value);
-  const last = curve.at(-1);
-  const final = fin(last?.value);
-  const finite = curve.map((c) => c.value).filter(Number.isFinite);
-  const best = finite.length ? Math.min(...finite) : null;
-  const improvement = at !== null && final !== null && at > 0 && final > 0 ? at / final : null;
-  return { lossAtRef: at, finalLoss: final, bestLoss: best, improvement };
-}
-
 /** The `eval-horizon` stage. */
 export const evalHorizon = defineStage<EvalHorizonParams>({
   name: "eval-horizon",
@@ -82,36 +44,8 @@ export const evalHorizon = defineStage<EvalHorizonParams>({
   deps: ["generate-tasks", "tune-baselines", ...HORIZON_LEARNED_STAGES],
   version: "1",
   defaultTarget: false,
-  params: {
-    seed: { type: "integer", default: 0, min: 0, max: MAX_SEED, description: "run seed" },
-    steps: {
-      type: "integer",
-      default: 10_000,
-      min: 10,
-      max: 100_000,
-      description: "steps per run (at least 10x the longest meta-training unroll, checked when it runs)",
-    },
-    curvePoints: {
-      type: "integer",
-      default: 60,
-      min: 2,
-      max: 1000,
-      description: "log-spaced full-loss points per run (plus each meta-training horizon)",
-    },
-    maxProblems: {
-      type: "integer",
-      default: 0,
-      min: 0,
-      max: 10_000,
-      description: "evaluate only the first N problems tune-baselines tuned (0: all)",
-    },
-  },
-  profiles: withGpuProfile({
-    smoke: { steps: 200, curvePoints: 12, maxProblems: 2 },
-    default: { steps: 10_000 },
-    // The paper's unrolls are uncapped: 50 + 5·200 = 1,050 steps, so 10x that.
-    paper: { steps: 20_000 },
-  }),
+  params: EVAL_HORIZON_PARAMS,
+  profiles: EVAL_HORIZON_PROFILES,
   tables: [
     {
       name: "horizon_curves",
@@ -167,7 +101,8 @@ export const evalHorizon = defineStage<EvalHorizonParams>({
     const { initBackend } = await import("../lib/backend.ts");
     const { longHorizonRun, logSpacedSteps } = await import("../models/evaluation/long_horizon.ts");
     const { buildProblem } = await import("../tasks/registry.ts");
-    const { loadLearnedOptimizer } = await import("./learned.ts");
+    const { horizonRows } = await import("../models/evaluation/horizon_rows.ts");
+    const { loadLearnedOptimizer } = await import("../models/optimizers/learned_artifact.ts");
     const { readTaskSet } = await import("./task_set.ts");
     const { baselineAt, DatasetCache, errorMessage, learnedSeed, readTuned, runRng } = await import(
       "./eval_common.ts"
@@ -216,7 +151,6 @@ export const evalHorizon = defineStage<EvalHorizonParams>({
     let done = 0;
     ctx.progress(0, total, "long runs");
     const datasets = new DatasetCache();
-    const fin = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
     for (const tp of todo) {
       const task = byId.get(tp.taskId);
       const ds = task ? await datasets.resolverFor(task.spec) : { error: "not in the task set" };
@@ -266,39 +200,22 @@ export const evalHorizon = defineStage<EvalHorizonParams>({
               curveSteps,
               signal: ctx.signal,
             });
-            // Cumulative step seconds at each curve point (evaluations excluded).
-            const cum = new Float64Array(res.stepSeconds.length + 1);
-            res.stepSeconds.forEach((x, i) => (cum[i + 1] = cum[i] + x));
-            const wanted = new Set([...curveSteps, 0, res.curve.at(-1)!.step]);
-            const rows = res.curve.filter((c) => wanted.has(c.step)).map((c) => ({
-              task_id: task.id,
-              family: tp.family,
-              optimizer: r.name,
-              learned: r.isLearned,
-              seed: p.seed,
-              step: c.step,
-              loss: fin(c.value),
-              seconds: cum[Math.min(c.step, cum.length - 1)],
-            }));
-            await ctx.writeRows("horizon_curves", rows);
-            const s = summarizeCurve(res.curve, r.ref0);
-            await ctx.writeRows("horizon_summary", [{
-              task_id: task.id,
-              family: tp.family,
-              optimizer: r.name,
-              learned: r.isLearned,
-              meta_stage: r.stage,
-              train_horizon: r.ref0,
-              steps: p.steps,
-              loss_at_train_horizon: s.lossAtRef,
-              final_loss: res.diverged ? null : s.finalLoss,
-              best_loss: s.bestLoss,
-              improvement: res.diverged ? null : s.improvement,
-              diverged: res.diverged,
-              diverged_at_step: res.divergedAtStep ?? null,
-              final_update_rms: fin(res.updates.lastUpdateRms),
-              seconds_per_step: res.stepSeconds.length ? cum[cum.length - 1] / res.stepSeconds.length : null,
-            }]);
+            const { curves, summary, s } = horizonRows(
+              {
+                taskId: task.id,
+                family: tp.family,
+                optimizer: r.name,
+                learned: r.isLearned,
+                metaStage: r.stage,
+                trainHorizon: r.ref0,
+                seed: p.seed,
+                steps: p.steps,
+              },
+              res,
+              curveSteps,
+            );
+            await ctx.writeRows("horizon_curves", curves);
+            await ctx.writeRows("horizon_summary", [summary]);
             ctx.log(
               `${task.id} ${r.name}: loss at ${r.ref0} ${
                 s.lossAtRef?.toExponential(3) ?? "-"

@@ -16,7 +16,7 @@ import { initBackend, requireSyncReads } from "../lib/backend.ts";
 import { MAX_SEED } from "../lib/rng.ts";
 import { evaluateHeldout, type HeldoutEvalSettings } from "../models/evaluation/heldout_eval.ts";
 import { formatSummary } from "../models/evaluation/heldout_summary.ts";
-import { loadLearnedOptimizer } from "./learned.ts";
+import { loadLearnedOptimizer } from "../models/optimizers/learned_artifact.ts";
 import { readTaskSet } from "./task_set.ts";
 import { readTuned, stageSink } from "./eval_common.ts";
 import { withGpuProfile } from "./profiles.ts";

@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { defineStage } from "../pipeline/stage.ts";
 import type { ImagenetTransferParams } from "../models/evaluation/imagenet_config.ts";
 import { IMAGENET_TRANSFER_PARAMS, IMAGENET_TRANSFER_PROFILES } from "./imagenet_params.ts";
-import { loadLearnedOptimizer, WEIGHTS_FILE } from "./learned.ts";
+import { loadLearnedOptimizer, WEIGHTS_FILE } from "../models/optimizers/learned_artifact.ts";
 import { IMAGENET_CURVE_COLUMNS, IMAGENET_OVERHEAD_COLUMNS, IMAGENET_RUN_COLUMNS } from "./columns.ts";
 
 /** The `imagenet-transfer` stage. */

@@ -1,6 +1,6 @@
 /**
  * What `meta-train` meta-trains and on what — the learned optimizer (HRNN, L2L LSTM or coordinatewise RNN) and the ensemble's problems — built
- * from plain JSON, so that the stage and its meta-training workers (`models/meta/distributed/`, which name
+ * from plain JSON, so that the stage and its meta-training workers (`models/metatrain/distributed/`, which name
  * this module in their job's recipe) build exactly the same objects.
  *
  * @module
@@ -8,7 +8,7 @@
 import type { HrnnConfig } from "../models/hrnn/config.ts";
 import type { LearnedKind } from "../models/hrnn/weights_file.ts";
 import type { ProblemSpec } from "../tasks/problem.ts";
-import type { WorkerSetup } from "../models/meta/distributed/worker.ts";
+import type { WorkerSetup } from "../models/metatrain/distributed/worker.ts";
 import type { DatasetResolver } from "../tasks/datasets.ts";
 
 /** This module as a worker recipe names it (repository-relative). */
@@ -42,7 +42,7 @@ export async function workerSetup(
   const a = args as MetaTrainSetupArgs;
   const { buildBatched, buildProblem } = await import("../tasks/registry.ts");
   const { preloadDatasets } = await import("../tasks/external.ts");
-  const { learnedFamily } = await import("../models/meta/learned_kinds.ts");
+  const { learnedFamily } = await import("../models/optimizers/learned_kinds.ts");
   const resolveDataset = loaded?.resolveDataset ?? await preloadDatasets(a.specs);
   return {
     learned: learnedFamily(a.optimizer ?? "hrnn", { hrnn: a.hrnn, kernel: a.kernel }),

@@ -20,7 +20,8 @@
  * @module
  */
 import type { StageDef } from "../pipeline/stage.ts";
-import { type MetaTrainParams, metaTrainStage } from "./meta_train.ts";
+import { metaTrainStage } from "./meta_train.ts";
+import type { MetaTrainParams } from "./meta_train_settings.ts";
 
 /** The meta-training protocol of Andrychowicz et al. 2016, as `meta-train` params. */
 export const L2L_PROTOCOL: Partial<MetaTrainParams> = {

@@ -7,14 +7,14 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import type { MetaTrainArgs } from "../models/meta/meta_train.ts";
-import type { WorkerRecipe } from "../models/meta/distributed/protocol.ts";
-import type { WorkerPool } from "../models/meta/distributed/pool.ts";
+import type { MetaTrainArgs } from "../models/metatrain/meta_train.ts";
+import type { WorkerRecipe } from "../models/metatrain/distributed/protocol.ts";
+import type { WorkerPool } from "../models/metatrain/distributed/pool.ts";
 import { NATS_URL_ENV } from "../lib/nats.ts";
 import { permissionFlags } from "../pipeline/child.ts";
-import type { MetaTrainParams } from "./meta_train.ts";
+import type { MetaTrainParams } from "./meta_train_settings.ts";
 
-const WORKER_MAIN = fileURLToPath(new URL("../models/meta/distributed/worker_main.ts", import.meta.url));
+const WORKER_MAIN = fileURLToPath(new URL("../models/metatrain/distributed/worker_main.ts", import.meta.url));
 
 /**
  * The `distribute` and `asyncStaleness` arguments of `metaTrain` for the stage's params (empty: in-process).
@@ -37,14 +37,14 @@ export async function openWorkers(
     }
     return {};
   }
-  const { distributeTo } = await import("../models/meta/distributed/coordinator.ts");
+  const { distributeTo } = await import("../models/metatrain/distributed/coordinator.ts");
   let pool: WorkerPool;
   if (url === "") {
-    const { localWorkerPool } = await import("../models/meta/distributed/pipe_pool.ts");
+    const { localWorkerPool } = await import("../models/metatrain/distributed/pipe_pool.ts");
     pool = localWorkerPool({ count: p.workers, log: o.log });
   } else {
     const { connectNats } = await import("../lib/nats.ts");
-    const { natsWorkerPool } = await import("../models/meta/distributed/nats_pool.ts");
+    const { natsWorkerPool } = await import("../models/metatrain/distributed/nats_pool.ts");
     const nc = await connectNats(url, "lopt meta-train coordinator");
     const base = natsWorkerPool(nc, url, { expected: Math.max(1, p.workers) });
     const started = startNatsWorkers(p.workers, o.log);

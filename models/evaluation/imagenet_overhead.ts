@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Optimizer } from "../../lib/optimizer.ts";
 import { LEARNED_OPTIMIZER_NAME } from "../../lib/optimizer.ts";
-import { makeBaseline } from "../baselines.ts";
+import { makeBaseline } from "../optimizers/baselines.ts";
 import { countParams, trainableVariables } from "../../tasks/imagenet/classifier_problem.ts";
 import {
   gradMsAtBatch,

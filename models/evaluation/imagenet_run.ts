@@ -13,7 +13,7 @@ import { Rng } from "../../lib/rng.ts";
 import type { Optimizer } from "../../lib/optimizer.ts";
 import { LEARNED_OPTIMIZER_NAME } from "../../lib/optimizer.ts";
 import { trainProblem } from "../inner_loop.ts";
-import { makeBaseline } from "../baselines.ts";
+import { makeBaseline } from "../optimizers/baselines.ts";
 import { loadDataset, openDataset } from "../../tasks/data/index.ts";
 import { LazyImageDataset } from "../../tasks/data/imagenet.ts";
 import { inceptionV3 } from "../../tasks/imagenet/inception_v3.ts";

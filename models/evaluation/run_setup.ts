@@ -14,7 +14,7 @@
  */
 import { hashString, Rng } from "../../lib/rng.ts";
 import type { Optimizer, OptState } from "../../lib/optimizer.ts";
-import { makeBaseline } from "../baselines.ts";
+import { makeBaseline } from "../optimizers/baselines.ts";
 import type { WeightsProvenance } from "../hrnn/weights_file.ts";
 import type { DatasetResolver } from "../../tasks/datasets.ts";
 import { externalDatasets, preloadDatasets } from "../../tasks/external.ts";

@@ -13,7 +13,7 @@
  *
  * The same file holds any of the learned optimizers meta-training produces ({@link LearnedKind}): HRNN weights
  * are written as version 2 (no `optimizer` field: a version-2 file is always an HRNN); the coordinatewise
- * LSTM (`l2l-lstm`, `models/meta/l2l_lstm.ts`) and the coordinatewise RNN (`crnn`, `models/meta/crnn.ts`) as
+ * LSTM (`l2l-lstm`, `models/optimizers/l2l_lstm.ts`) and the coordinatewise RNN (`crnn`, `models/optimizers/crnn.ts`) as
  * version 3, whose header names the optimizer, so that a reader older than them refuses the file by its
  * version instead of misreading it. Version 1 files (no checksum) are still read.
  *
@@ -23,9 +23,9 @@ import * as tf from "@tensorflow/tfjs";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2";
 import { type HrnnConfig, validateConfig } from "./config.ts";
 import { countMetaParams, type MetaParams, metaParamSpecs, validateMetaParams } from "./meta_params.ts";
-import { type L2lLstmConfig, l2lLstmSpecs, validateL2lLstmConfig } from "../meta/l2l_lstm.ts";
-import { type CrnnConfig, crnnSpecs, validateCrnnConfig } from "../meta/crnn.ts";
-import { checkAgainstSpecs, countSpecs } from "../meta/param_specs.ts";
+import { type L2lLstmConfig, l2lLstmSpecs, validateL2lLstmConfig } from "../optimizers/l2l_lstm.ts";
+import { type CrnnConfig, crnnSpecs, validateCrnnConfig } from "../optimizers/crnn.ts";
+import { checkAgainstSpecs, countSpecs } from "../optimizers/param_specs.ts";
 
 /** Magic bytes at the start of every weights file. */
 export const WEIGHTS_MAGIC = "LOPTHRNN";

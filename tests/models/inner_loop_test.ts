@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend.ts";
 import { Rng } from "../../lib/rng.ts";
-import { makeBaseline } from "../../models/baselines.ts";
+import { makeBaseline } from "../../models/optimizers/baselines.ts";
 import { trainProblem, trainSeeds } from "../../models/inner_loop.ts";
 import type { Optimizer, OptState } from "../../lib/optimizer.ts";
 import type { Batch, Problem } from "../../tasks/problem.ts";

@@ -10,7 +10,9 @@ import { fileURLToPath } from "node:url";
 import { natsIgnore, startNatsServer } from "../lib/nats_server.ts";
 import { artifactEntries, dbRows, ENTRY, FLAGS, REPO_ROOT, runFx, waitFor } from "./fixtures/harness.ts";
 
-const WORKER_MAIN = fileURLToPath(new URL("../../models/meta/distributed/worker_main.ts", import.meta.url));
+const WORKER_MAIN = fileURLToPath(
+  new URL("../../models/metatrain/distributed/worker_main.ts", import.meta.url),
+);
 const NET = "--allow-net=127.0.0.1,localhost";
 
 function stageWorker(url: string, id: string, env: Record<string, string> = {}): Deno.ChildProcess {

@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { ResultsStore } from "../../pipeline/store.ts";
 import { resolveParams } from "../../pipeline/params.ts";
-import { ABLATIONS, fixedUnrolls, variantSettings } from "../../stages/ablations.ts";
-import { type MetaTrainParams, metaTrainStage } from "../../stages/meta_train.ts";
+import { ABLATIONS, fixedUnrolls, variantSettings } from "../../stages/ablation_variants.ts";
+import { metaTrainStage } from "../../stages/meta_train.ts";
+import type { MetaTrainParams } from "../../stages/meta_train_settings.ts";
 import { makeHrnnConfig } from "../../models/hrnn/config.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));

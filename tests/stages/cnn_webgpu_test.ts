@@ -3,7 +3,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { backendDescription, initBackend } from "../../lib/backend.ts";
-import { makeBaseline } from "../../models/baselines.ts";
+import { makeBaseline } from "../../models/optimizers/baselines.ts";
 import { makeHrnnConfig } from "../../models/hrnn/config.ts";
 import { makeHrnn } from "../../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams } from "../../models/hrnn/meta_params.ts";

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { ResultsStore } from "../../pipeline/store.ts";
-import { metaTrainHorizon, summarizeCurve } from "../../stages/eval_horizon.ts";
+import { metaTrainHorizon } from "../../stages/eval_horizon.ts";
+import { summarizeCurve } from "../../models/evaluation/horizon_rows.ts";
 import { logSpacedSteps } from "../../models/evaluation/long_horizon.ts";
 import { resolveParams } from "../../pipeline/params.ts";
 import { STAGES } from "../../stages/main.ts";

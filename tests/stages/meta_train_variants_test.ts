@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ResultsStore } from "../../pipeline/store.ts";
-import { loadLearnedOptimizer } from "../../stages/learned.ts";
+import { loadLearnedOptimizer } from "../../models/optimizers/learned_artifact.ts";
 import { initBackend } from "../../lib/backend.ts";
 
 await initBackend();

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend.ts";
 import { Rng } from "../../lib/rng.ts";
-import { makeBaseline } from "../../models/baselines.ts";
+import { makeBaseline } from "../../models/optimizers/baselines.ts";
 import { trainProblem } from "../../models/inner_loop.ts";
 import { convNetLoss, convNetParamShapes, convNetSpec, initConvNet } from "../../tasks/convnets.ts";
 import { convNetBatch, convNetProblem } from "../../tasks/convnet_problem.ts";

@@ -8,8 +8,8 @@ import { Rng } from "../../lib/rng.ts";
 import { makeHrnnConfig } from "../../models/hrnn/config.ts";
 import { makeHrnn } from "../../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams } from "../../models/hrnn/meta_params.ts";
-import { toTfOptimizer } from "../../models/tf_adapter.ts";
-import { makeBaseline } from "../../models/baselines.ts";
+import { toTfOptimizer } from "../../models/optimizers/tf_adapter.ts";
+import { makeBaseline } from "../../models/optimizers/baselines.ts";
 import {
   buildLayersConvNet,
   compileConvNet,

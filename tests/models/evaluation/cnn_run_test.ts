@@ -3,7 +3,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../../../lib/backend.ts";
-import { makeBaseline } from "../../../models/baselines.ts";
+import { makeBaseline } from "../../../models/optimizers/baselines.ts";
 import { batchOrder, type CnnProtocol, runConvNet } from "../../../models/evaluation/cnn_run.ts";
 import { loadCnnData } from "../../../models/evaluation/cnn_data.ts";
 import { convNetSpec } from "../../../tasks/convnets.ts";

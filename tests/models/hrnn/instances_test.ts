@@ -7,7 +7,7 @@ import { type HrnnState, makeHrnn } from "../../../models/hrnn/hrnn.ts";
 import { createMetaParams } from "../../../models/hrnn/meta_params.ts";
 import { tapedKernelCalls } from "../../../models/hrnn/taped_kernel.ts";
 import { nativeKernelError } from "../../../models/hrnn/native.ts";
-import { treeTensors } from "../../../models/meta/state_tree.ts";
+import { treeTensors } from "../../../lib/state_tree.ts";
 
 await initBackend("wasm");
 

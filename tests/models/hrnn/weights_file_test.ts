@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { initBackend } from "../../../lib/backend.ts";
 import { type HrnnConfig, makeHrnnConfig } from "../../../models/hrnn/config.ts";
-import { createL2lLstmMetaParams, L2L_LSTM_PAPER } from "../../../models/meta/l2l_lstm.ts";
-import { CRNN_DEFAULTS, crnnSpecs } from "../../../models/meta/crnn.ts";
-import { createFromSpecs } from "../../../models/meta/param_specs.ts";
+import { createL2lLstmMetaParams, L2L_LSTM_PAPER } from "../../../models/optimizers/l2l_lstm.ts";
+import { CRNN_DEFAULTS, crnnSpecs } from "../../../models/optimizers/crnn.ts";
+import { createFromSpecs } from "../../../models/optimizers/param_specs.ts";
 import { createMetaParams, disposeMetaParams } from "../../../models/hrnn/meta_params.ts";
 import {
   decodeWeights,

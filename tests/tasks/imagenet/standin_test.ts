@@ -15,7 +15,7 @@ import {
   sliceLargeTensors,
   timeUpdate,
 } from "../../../tasks/imagenet/overhead.ts";
-import { makeBaseline } from "../../../models/baselines.ts";
+import { makeBaseline } from "../../../models/optimizers/baselines.ts";
 
 await initBackend();
 

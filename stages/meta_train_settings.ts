@@ -1,0 +1,137 @@
+/**
+ * The `meta-train` stage's params as types and profiles: {@link MetaTrainParams}, the profiles, the check
+ * between params, and the meta-training settings they select (shared with the meta-training benchmarks and
+ * the ablations).
+ *
+ * @module
+ */
+import type { MetaTrainConfigInput } from "../models/metatrain/config.ts";
+import type { LearnedKind } from "../models/hrnn/weights_file.ts";
+import { withGpuProfile } from "./profiles.ts";
+
+/** Params of the `meta-train` stage. */
+export interface MetaTrainParams extends Record<string, unknown> {
+  optimizer: LearnedKind;
+  metaObjective: "log" | "linear";
+  seed: number;
+  estimator: "tbptt" | "pes";
+  pesPairs: number;
+  pesSigma: number;
+  metaOptimizer: "rmsprop" | "adam";
+  metaLr: number;
+  maxMetaSteps: number;
+  maxSeconds: number;
+  metaBatch: number;
+  instances: number;
+  numMetaIterations: number;
+  numUnrollScale: number;
+  minNumUnrolls: number;
+  unrollLengthScale: number;
+  minUnrollLength: number;
+  maxUnrollLength: number;
+  secondDerivatives: boolean;
+  globalNormClip: number;
+  clipPerInstance: boolean;
+  maxTaskDims: number;
+  hrnn: Record<string, unknown>;
+  kernel: string;
+  checkpointEvery: number;
+  workers: number;
+  workerMode: "sync" | "async";
+  staleness: number;
+  workerTimeout: number;
+}
+
+/**
+ * The meta-training settings that `meta-train`'s params select (everything `metaTrain` takes besides the
+ * optimizer family, the problems, the seed and the budget), shared with the meta-training benchmarks.
+ *
+ * @example
+ * ```ts
+ * import { resolveParams } from "../pipeline/params.ts";
+ * const p = resolveParams(metaTrainStage, "default", []) as MetaTrainParams;
+ * const { config, metaBatch, instances } = metaTrainSettings(p);
+ * ```
+ */
+export function metaTrainSettings(
+  p: MetaTrainParams,
+): { config: MetaTrainConfigInput; metaBatch: number; instances: number } {
+  return {
+    config: {
+      schedule: {
+        numMetaIterations: p.numMetaIterations,
+        numUnrollScale: p.numUnrollScale,
+        minNumUnrolls: p.minNumUnrolls,
+        unrollLengthScale: p.unrollLengthScale,
+        minUnrollLength: p.minUnrollLength,
+        maxUnrollLength: p.maxUnrollLength,
+      },
+      unroll: { secondDerivatives: p.secondDerivatives, logObjective: p.metaObjective !== "linear" },
+      estimator: {
+        kind: p.estimator,
+        pesPairs: p.pesPairs,
+        pesSigma: p.pesSigma,
+        globalNormClip: p.globalNormClip,
+        clipPerInstance: p.clipPerInstance,
+      },
+      metaOptimizer: { kind: p.metaOptimizer, lr: p.metaLr },
+    },
+    metaBatch: p.metaBatch,
+    instances: p.instances,
+  };
+}
+
+/** The profiles of `meta-train`: `smoke` for tests, `default` for a run of minutes on 2 cores, `paper`. */
+export const META_TRAIN_PROFILES: Partial<Record<string, Partial<MetaTrainParams>>> = withGpuProfile({
+  smoke: {
+    metaOptimizer: "adam",
+    metaLr: 1e-3,
+    globalNormClip: 1,
+    hrnn: { initLrRange: [0.0001, 0.01] },
+    maxMetaSteps: 6,
+    metaBatch: 1,
+    numMetaIterations: 1,
+    numUnrollScale: 1,
+    unrollLengthScale: 5,
+    minUnrollLength: 8,
+    maxUnrollLength: 16,
+    maxTaskDims: 200,
+    checkpointEvery: 2,
+  },
+  // Sized for a run of minutes on 2 cores; every value was chosen on the validation split (README
+  // "Meta-training profiles" gives the measurements): Adam at 1e-3 with a global-norm clip, 2,400 meta-steps,
+  // long trajectories (1+Exp(20) unrolls per problem, 2 meta-iterations), one instance per slot.
+  default: {
+    metaOptimizer: "adam",
+    metaLr: 1e-3,
+    globalNormClip: 1,
+    hrnn: { initLrRange: [0.0001, 0.01] },
+    // No time cap: a cap makes the number of meta-steps (and so the weights) depend on the machine's load.
+    maxMetaSteps: 2400,
+    metaBatch: 2,
+    numMetaIterations: 2,
+    numUnrollScale: 20,
+    unrollLengthScale: 20,
+    minUnrollLength: 20,
+    maxUnrollLength: 60,
+    maxTaskDims: 2000,
+  },
+  paper: { maxMetaSteps: 100000 },
+});
+
+/**
+ * Checks between `meta-train` params: the minimum unroll length is at most the cap.
+ *
+ * @example
+ * ```ts
+ * validateMetaTrainParams({ ...p, minUnrollLength: 20, maxUnrollLength: 60 }); // ok
+ * ```
+ */
+export function validateMetaTrainParams(p: MetaTrainParams): void {
+  if (p.maxUnrollLength > 0 && p.minUnrollLength > p.maxUnrollLength) {
+    throw new Error(
+      `minUnrollLength=${p.minUnrollLength} must be at most maxUnrollLength=${p.maxUnrollLength} ` +
+        "(or set maxUnrollLength=0: no cap)",
+    );
+  }
+}
