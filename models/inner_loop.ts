@@ -2,7 +2,7 @@
  * The shared inner-loop runner: trains one {@link Problem} with one {@link Optimizer} for a number of steps and
  * records the learning curve.
  *
- * Semantics (as `metaopt.test_optimizer` of the paper's code, see `hrnn-reference.md` §10):
+ * Semantics (as `metaopt.test_optimizer` of the paper's code, see design §10):
  * - parameters start at `problem.init(rng.fork("init"))`; minibatches come from `rng.fork("batch")` and the
  *   problem's gradient noise from `rng.fork("noise")`, so a seed fixes the whole run;
  * - step t draws a minibatch, computes the (noisy) gradient at the current parameters, records the minibatch

@@ -89,7 +89,7 @@ export const generateTasks = defineStage<GenerateTasksParams>({
     testProblems: {
       type: "boolean",
       default: true,
-      description: "include the reference's §10 test problems",
+      description: "include the paper's test problems (design §10)",
     },
     mnistProblems: {
       type: "boolean",

@@ -2,7 +2,7 @@
  * Shared machinery for problem families: the {@link makeProblem} assembler (batching, full-dataset objective,
  * autodiff gradients with per-step noise), gradient noise and sparsity masks, and init helpers.
  *
- * Gradient noise follows the reference (§8.1): exact gradient + noise_stdev·N(0,1), element-wise, fresh at each
+ * Gradient noise follows the paper's code (design §8.1): exact gradient + noise_stdev·N(0,1), element-wise, fresh at each
  * call, drawn from the caller's {@link Rng} and entering the graph as a constant, so second derivatives through
  * `gradients` are those of the exact gradient.
  *

@@ -3,7 +3,7 @@
  * any lopt optimizer's `init` / `update` applies to them directly) and as equivalent tfjs-layers models
  * (for `model.fit` with the `tf.Optimizer` adapter of `models/optimizers/tf_adapter.ts`).
  *
- * - `convnet_mnist_relu` / `convnet_mnist_sigmoid`: the reference's test ConvNet (`hrnn-reference.md` §8.3 and
+ * - `convnet_mnist_relu` / `convnet_mnist_sigmoid`: the paper's test ConvNet (design §8.3 and
  *   §10): 28x28x1 input, two stride-1 SAME convolutions 3x3x8 and 5x5x8 without bias or pooling, each followed
  *   by the activation, flatten, affine to 10 classes; every tensor initialised N(0, 0.01²) as in the reference.
  * - `convnet_cifar10`: a small ConvNet of the same style for 32x32x3: three SAME convolutions 3x3x16, 3x3x32,

@@ -1,5 +1,5 @@
 /**
- * Synthetic datasets of the reference (§9.1) and the minibatch index scheme.
+ * Synthetic datasets of the paper's code (design §9.1) and the minibatch index scheme.
  *
  * A dataset is described by a JSON {@link DatasetSpec} stored inside a problem spec's `params.dataset`, so a
  * stored spec rebuilds the identical data. Generation is plain TypeScript over an {@link Rng} seeded from the

@@ -38,7 +38,7 @@ export interface EnsembleEntry {
 }
 
 /**
- * All problem-set groups of the reference (§9.2), in the reference's assembly order (§9.3).
+ * All problem-set groups of the paper's code (design §9.2), in the paper's assembly order (design §9.3).
  *
  * @example
  * ```ts

@@ -1,5 +1,5 @@
 /**
- * Wrapper problems of the reference (§8.4): Rescale, SumTask, LogObjective and SparseProblem.
+ * Wrapper problems of the paper's code (design §8.4): Rescale, SumTask, LogObjective and SparseProblem.
  *
  * Noise semantics (param `faithfulNoise`, default false): by default a wrapper's gradient is built from the inner
  * problems' own `gradients`, so their noise and sparsity stay effective, and the wrapper then applies its own

@@ -19,7 +19,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { matMul, matMulBias } from "./ops.ts";
 
-/** Stored weights of one BiasGRUCell, shapes as in the reference (§3, §4.3). */
+/** Stored weights of one BiasGRUCell, shapes as in the paper's code (design §3, §4.3). */
 export interface GruWeights {
   /** Gate matrix W_g, [D + N, 2N]: reset-gate columns first, update-gate columns second. */
   gatesW: tf.Tensor;

@@ -7,7 +7,7 @@
  * - {@link matMulBias}: the same with a fused rank-1 bias.
  * - {@link straightThroughClip}: clip in the forward pass, identity in the backward pass (§4.7 step 10).
  * - {@link tanhFast}: tanh as 2σ(2x) − 1; the wasm `Tanh` kernel is ~10× slower than `Sigmoid`.
- * - {@link asinhLog}: asinh evaluated as ln(x + √(1 + x²)) exactly like the reference (§2.4).
+ * - {@link asinhLog}: asinh evaluated as ln(x + √(1 + x²)) exactly like the paper's code (design §2.4).
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * The meta-optimizer: pure init/update over the meta-parameter map (reference §6.5), an {@link Optimizer}
+ * The meta-optimizer: pure init/update over the meta-parameter map (design §6.5), an {@link Optimizer}
  * over the meta-parameters listed in sorted name order.
  *
  * `rmsprop` (the paper) is the baselines' {@link rmsprop} with TF1 semantics: accumulator initialised to 1,

@@ -1,5 +1,5 @@
 /**
- * The outer meta-training loop (reference §6.3–6.5): schedule → gradient estimator → outer trainer, with a
+ * The outer meta-training loop (design §6.3–6.5): schedule → gradient estimator → outer trainer, with a
  * meta-batch of slots, a learning curve, periodic atomic checkpoints and deterministic resume.
  *
  * One meta-step asks the {@link EstimateSource} for the next partial unroll of every slot (each slot follows

@@ -1,5 +1,5 @@
 /**
- * The meta-training schedule of reference §6.3–6.4, as a pure, JSON-serialisable state machine.
+ * The meta-training schedule of design §6.3–6.4, as a pure, JSON-serialisable state machine.
  *
  * Per slot (one slot per meta-batch entry): sample a problem uniformly (with replacement) from the ensemble;
  * run `numMetaIterations` meta-iterations on it; each meta-iteration draws fresh parameters and a heavy-tailed

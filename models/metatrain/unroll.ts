@@ -1,5 +1,5 @@
 /**
- * The differentiable partial unroll of meta-training (reference §6.1) and its meta-loss (§6.2).
+ * The differentiable partial unroll of meta-training (design §6.1) and its meta-loss (§6.2).
  *
  * One call runs up to T optimizer steps on a {@link Problem}, starting from a carried state, and returns the
  * meta-loss as a tensor (differentiable w.r.t. the meta-parameters the optimizer was built from, when called

@@ -1,5 +1,5 @@
 /**
- * Classifier families of the reference (§8.3): SoftmaxRegression, SparseSoftmaxRegression (+ one-hot variant),
+ * Classifier families of the paper's code (design §8.3): SoftmaxRegression, SparseSoftmaxRegression (+ one-hot variant),
  * FullyConnected and ConvNet.
  *
  * Shared loss (param `loss`):

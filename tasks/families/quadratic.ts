@@ -1,5 +1,5 @@
 /**
- * Quadratic-type families of the reference (§8.2): Quadratic, Bowl and Norm.
+ * Quadratic-type families of the paper's code (design §8.2): Quadratic, Bowl and Norm.
  *
  * Fixed random data (W, y) are drawn from an {@link Rng} seeded with the spec's seed, so a spec always rebuilds
  * the same instance.

@@ -1,5 +1,5 @@
 /**
- * The 2-D optimization test functions of the reference (§8.2): Rosenbrock, LogSumExp, Ackley, Beale, Booth,
+ * The 2-D optimization test functions of the paper's code (design §8.2): Rosenbrock, LogSumExp, Ackley, Beale, Booth,
  * Styblinski-Tang, Matyas, Branin and Michalewicz. Each has one parameter v = (x, y) of shape [2], params
  * `{noiseStdev=0}`, and no data. All are built from smooth tfjs ops (twice differentiable).
  *

@@ -1,5 +1,5 @@
 /*
- * lopt: the per-coordinate part of one hierarchical-RNN update (hrnn-reference.md §4.7 steps 1-6, 8-10), fused
+ * lopt: the per-coordinate part of one hierarchical-RNN update (docs/design.md §4.7 steps 1-6, 8-10), fused
  * into one pass over a parameter tensor's coordinates, for inference (no gradients). Compiled to WebAssembly
  * with SIMD (4 coordinates per vector) by models/hrnn/kernel/build.ts; the module imports the tfjs wasm
  * backend's memory, so it reads the optimizer state and writes the new state in place of tfjs tensors with no

@@ -2,7 +2,7 @@
 // deno-fmt-ignore-file
 
 /** SHA-256 of the C sources the module was compiled from (hrnn_coords.c, hrnn_coords_body.h, hrnn_vjp_body.h, simd_native.h). */
-export const SOURCE_SHA256 = "4c80c8f2e698ebbc7452b3bdb4a18009836dd6019be6beb4bad446eec6b59fc2";
+export const SOURCE_SHA256 = "2404eb6decb91a242ceb02c1b9235b94fb969f3c95fa42bf257d37a9a539cca4";
 
 /**
  * Stack bytes the kernel may use: the sum of every function's frame (an upper bound on any call chain). The
