@@ -11,10 +11,12 @@ import { gitCommit, noGitVersion } from "../pipeline/git.ts";
 import { openLiveSnapshot } from "../pipeline/live_snapshot.ts";
 import { resolveResultsDir } from "../pipeline/results_dir.ts";
 import { ResultsStore } from "../pipeline/store.ts";
-import { REPORT_DIR } from "./publish.ts";
-import { renderReport, type RenderResult } from "./render.ts";
-import { selectRuns } from "./runs.ts";
-import type { ReportMeta } from "./types.ts";
+import { REPORT_DIR } from "../report/publish.ts";
+import { renderReport, type RenderResult } from "../report/render.ts";
+import { selectRuns } from "../report/runs.ts";
+import type { ReportMeta } from "../report/types.ts";
+import { STAGES } from "./main.ts";
+import { reportedStages } from "./report.ts";
 
 const HELP = `Usage: deno task report [options]
 
@@ -70,7 +72,8 @@ export async function reportFromDatabase(
   }
   try {
     const query = (sql: string) => store.query(sql);
-    const { profile, runs } = await selectRuns(query, opts.profile);
+    const stages = reportedStages(STAGES);
+    const { profile, runs } = await selectRuns(query, opts.profile, stages);
     const commit = await gitCommit();
     const meta: ReportMeta = {
       source: "database",
@@ -80,6 +83,7 @@ export async function reportFromDatabase(
       generatedAt: new Date().toISOString(),
       resultsDir,
       runs,
+      stages,
       ...(benchUnavailable ? { benchUnavailable } : {}),
     };
     return await renderReport(query, meta, opts.outDir ?? join(resultsDir, REPORT_DIR), {
