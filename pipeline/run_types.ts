@@ -10,7 +10,14 @@ import type { PlannedStage } from "./plan.ts";
 import type { ReconcileStore } from "./reconcile.ts";
 import type { TableSpec } from "./stage.ts";
 
-/** The part of `ResultsStore` (pipeline/store.ts) the runner uses. */
+/**
+ * The part of `ResultsStore` (pipeline/store.ts) the runner uses.
+ *
+ * @example
+ * ```ts
+ * const store: StoreLike = await ResultsStore.open(resultsDir);
+ * ```
+ */
 export interface StoreLike extends ReconcileStore {
   ensureTables(tables: TableSpec[]): Promise<unknown>;
   beginRun(r: {
@@ -29,7 +36,14 @@ export interface StoreLike extends ReconcileStore {
   close(): Promise<void>;
 }
 
-/** How one stage ended. */
+/**
+ * How one stage ended.
+ *
+ * @example
+ * ```ts
+ * const o: StageOutcome = { stage: "report", key: "ab12", status: "cached", seconds: 0.01 };
+ * ```
+ */
 export interface StageOutcome {
   stage: string;
   key: string;
@@ -40,7 +54,14 @@ export interface StageOutcome {
   logPath?: string;
 }
 
-/** What `runPlan` (pipeline/runner.ts) needs. */
+/**
+ * What `runPlan` (pipeline/runner.ts) needs.
+ *
+ * @example
+ * ```ts
+ * const opts: RunOptions = { plan, resultsDir, profile: "smoke", jobs: 1, store, artifacts, gitCommit: null };
+ * ```
+ */
 export interface RunOptions {
   plan: PlannedStage[];
   resultsDir: string;
@@ -61,7 +82,14 @@ export interface RunOptions {
   notice?: (line: string) => void;
 }
 
-/** Result of `runPlan` (pipeline/runner.ts). */
+/**
+ * Result of `runPlan` (pipeline/runner.ts).
+ *
+ * @example
+ * ```ts
+ * const { outcomes, interrupted }: RunResult = await runPlan(opts);
+ * ```
+ */
 export interface RunResult {
   outcomes: StageOutcome[];
   interrupted: boolean;

@@ -36,7 +36,14 @@ runs (it holds the database), the report is rendered from the artifacts' row fil
 the stages finished so far, and the benchmarks section is left out.
 `;
 
-/** Options of {@link reportFromDatabase}. */
+/**
+ * Options of {@link reportFromDatabase}.
+ *
+ * @example
+ * ```ts
+ * const opts: ReportFromDbOptions = { profile: "smoke", maxProblems: 4 };
+ * ```
+ */
 export interface ReportFromDbOptions {
   profile?: string;
   maxProblems?: number;
@@ -46,7 +53,15 @@ export interface ReportFromDbOptions {
   note?: (text: string) => void;
 }
 
-/** Renders the report from `<resultsDir>/lopt.duckdb` (read-only). */
+/**
+ * Renders the report from `<resultsDir>/lopt.duckdb` (read-only), listing the stages of the registry.
+ *
+ * @example
+ * ```ts
+ * const r = await reportFromDatabase("results", { profile: "smoke" });
+ * console.log(r.index);
+ * ```
+ */
 export async function reportFromDatabase(
   resultsDir: string,
   opts: ReportFromDbOptions = {},
@@ -94,7 +109,14 @@ export async function reportFromDatabase(
   }
 }
 
-/** Outcome of {@link openInBrowser}. */
+/**
+ * Outcome of {@link openInBrowser}.
+ *
+ * @example
+ * ```ts
+ * const r: OpenResult = { status: "no-opener", tried: ["xdg-open"] };
+ * ```
+ */
 export type OpenResult =
   | { status: "opened"; command: string }
   | { status: "no-opener"; tried: string[] }
@@ -103,6 +125,11 @@ export type OpenResult =
 /**
  * Opens a file with the desktop's opener: `open` on macOS, `xdg-open` elsewhere. `env` replaces the
  * environment of the opener (its `PATH` is where the opener is looked up; tests point it at a fake one).
+ *
+ * @example
+ * ```ts
+ * const r = await openInBrowser("results/report/index.html");
+ * ```
  */
 export async function openInBrowser(
   path: string,
@@ -124,7 +151,14 @@ export async function openInBrowser(
   }
 }
 
-/** The one-line message for an opener that did not open `index` (empty when it did). */
+/**
+ * The one-line message for an opener that did not open `index` (empty when it did).
+ *
+ * @example
+ * ```ts
+ * openMessage({ status: "opened", command: "open" }, "index.html"); // ""
+ * ```
+ */
 export function openMessage(r: OpenResult, index: string): string {
   if (r.status === "opened") return "";
   if (r.status === "no-opener") {
@@ -133,7 +167,14 @@ export function openMessage(r: OpenResult, index: string): string {
   return `could not open a browser: ${r.command} failed (exit ${r.code}); open ${index}`;
 }
 
-/** Runs the CLI; returns the exit code (0 ok, 1 error, 2 usage). */
+/**
+ * Runs the CLI; returns the exit code (0 ok, 1 error, 2 usage).
+ *
+ * @example
+ * ```ts
+ * Deno.exit(await runReportCli(["--results", "results"]));
+ * ```
+ */
 export async function runReportCli(argv: string[]): Promise<number> {
   let values: { results?: string; profile?: string; "max-problems"?: string; open?: boolean; help?: boolean };
   try {
