@@ -8,6 +8,7 @@ import type { ArtifactStore } from "./artifacts.ts";
 import type { StageExecutor } from "./executor.ts";
 import type { PlannedStage } from "./plan.ts";
 import type { ReconcileStore } from "./reconcile.ts";
+import type { BeginRun } from "./run_records.ts";
 import type { TableSpec } from "./stage.ts";
 
 /**
@@ -20,15 +21,7 @@ import type { TableSpec } from "./stage.ts";
  */
 export interface StoreLike extends ReconcileStore {
   ensureTables(tables: TableSpec[]): Promise<unknown>;
-  beginRun(r: {
-    stage: string;
-    key: string;
-    profile: string;
-    params: unknown;
-    gitCommit: string | null;
-    pid: number;
-    logPath: string;
-  }): Promise<void>;
+  beginRun(r: BeginRun): Promise<void>;
   finishRun(
     r: { stage: string; key: string; status: "success" | "failed" | "interrupted"; error?: string },
   ): Promise<void>;

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Section } from "../types.ts";
-import { rowsOf, type SectionEnv, sql } from "./env.ts";
+import { rowsOf, type SectionEnv, sql, warnSection } from "./env.ts";
 import { benchSpec } from "../specs.ts";
 
 /**
@@ -19,18 +19,11 @@ export async function benchSection(env: SectionEnv): Promise<Section> {
   const id = "bench", title = "Benchmarks";
   const hint = "run `deno task bench` then `deno task report`";
   if (!env.tables.has("bench")) {
-    return {
+    return warnSection(
       id,
       title,
-      status: "not run",
-      blocks: [{
-        kind: "note",
-        tone: "warn",
-        text: `Not available here: ${
-          env.meta.benchUnavailable ?? "no bench table"
-        }. To include benchmarks, ${hint}.`,
-      }],
-    };
+      `Not available here: ${env.meta.benchUnavailable ?? "no bench table"}. To include benchmarks, ${hint}.`,
+    );
   }
   const q = sql(`
     SELECT name, group_name, median_ms, min_ms, max_ms, iterations, unit, backend, git_commit, created_at
@@ -39,12 +32,7 @@ export async function benchSection(env: SectionEnv): Promise<Section> {
     ORDER BY group_name, name`);
   const result = await env.query(q);
   if (result.rows.length === 0) {
-    return {
-      id,
-      title,
-      status: "not run",
-      blocks: [{ kind: "note", tone: "warn", text: `Not run: the bench table is empty; ${hint}.` }],
-    };
+    return warnSection(id, title, `Not run: the bench table is empty; ${hint}.`);
   }
   return {
     id,

@@ -105,6 +105,18 @@ export class SectionEnv {
 }
 
 /**
+ * A `not run` section holding one warning note.
+ *
+ * @example
+ * ```ts
+ * warnSection("bench", "Benchmarks", "Not run: the bench table is empty.");
+ * ```
+ */
+export function warnSection(id: string, title: string, text: string): Section {
+  return { id, title, status: "not run", blocks: [{ kind: "note", tone: "warn", text }] };
+}
+
+/**
  * A `not run` section saying which stage and tables are missing and what to run.
  *
  * @example
@@ -119,17 +131,12 @@ export function notRunSection(
   tables: string[],
   why?: string,
 ): Section {
-  return {
+  return warnSection(
     id,
     title,
-    status: "not run",
-    blocks: [{
-      kind: "note",
-      tone: "warn",
-      text: `Not run: ${why ?? `no rows from stage ${stage}`} (tables ${tables.join(", ")}). ` +
-        `Run \`deno task pipeline ${stage}\`, then \`deno task report\`.`,
-    }],
-  };
+    `Not run: ${why ?? `no rows from stage ${stage}`} (tables ${tables.join(", ")}). ` +
+      `Run \`deno task pipeline ${stage}\`, then \`deno task report\`.`,
+  );
 }
 
 /**
