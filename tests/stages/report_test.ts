@@ -316,7 +316,7 @@ Deno.test({
                   ...FLAGS,
                   "--config",
                   join(REPO, "deno.json"),
-                  join(REPO, "report", "cli.ts"),
+                  join(REPO, "stages", "report_cli.ts"),
                   "--results",
                   results,
                   "--open",
