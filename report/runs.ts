@@ -6,8 +6,8 @@
  */
 import { join } from "node:path";
 import { MANIFEST, type Manifest } from "../pipeline/artifacts.ts";
-import { REPORTED_STAGES, rowsOf, sqlString } from "./sections.ts";
-import type { QueryFn, StageRunInfo } from "./types.ts";
+import { rowsOf, sqlString } from "./sections/env.ts";
+import type { QueryFn, ReportedStage, StageRunInfo } from "./types.ts";
 
 /** Reads an artifact's `manifest.json` into a {@link StageRunInfo} (git commit and seconds unknown). */
 export async function readRunInfo(dir: string): Promise<StageRunInfo> {
@@ -30,10 +30,17 @@ export async function readRunInfo(dir: string): Promise<StageRunInfo> {
   };
 }
 
-/** Sorts runs in DAG order of {@link REPORTED_STAGES}; unknown stages last, by name. */
-export function sortRuns(runs: StageRunInfo[]): StageRunInfo[] {
-  const order = new Map(REPORTED_STAGES.map((s, i) => [s.stage, i]));
-  const rank = (s: string) => order.get(s) ?? REPORTED_STAGES.length;
+/**
+ * Sorts runs in the order of `stages` (the stage registry's DAG order); unknown stages last, by name.
+ *
+ * @example
+ * ```ts
+ * sortRuns(runs, [{ name: "generate-tasks", description: "", tables: ["tasks"] }]);
+ * ```
+ */
+export function sortRuns(runs: StageRunInfo[], stages: readonly ReportedStage[]): StageRunInfo[] {
+  const order = new Map(stages.map((s, i) => [s.name, i]));
+  const rank = (s: string) => order.get(s) ?? stages.length;
   return [...runs].sort((a, b) => rank(a.stage) - rank(b.stage) || a.stage.localeCompare(b.stage));
 }
 
@@ -46,9 +53,19 @@ export interface SelectedRuns {
 /**
  * Picks, from `stage_runs` and `artifacts`, the latest successful run of every stage (except `report`) with
  * the given profile (default: the profile of the latest successful run). Details come from the artifact's
- * manifest when it is still on disk. Throws when the database holds no successful run.
+ * manifest when it is still on disk; the runs come in the order of `stages`. Throws when the database holds no
+ * successful run.
+ *
+ * @example
+ * ```ts
+ * const { profile, runs } = await selectRuns(query, "smoke", stages);
+ * ```
  */
-export async function selectRuns(query: QueryFn, profile?: string): Promise<SelectedRuns> {
+export async function selectRuns(
+  query: QueryFn,
+  profile: string | undefined,
+  stages: readonly ReportedStage[],
+): Promise<SelectedRuns> {
   let chosen = profile;
   if (!chosen) {
     const r = rowsOf(
@@ -96,5 +113,5 @@ export async function selectRuns(query: QueryFn, profile?: string): Promise<Sele
     info.seconds = typeof r.seconds === "number" ? r.seconds : null;
     runs.push(info);
   }
-  return { profile: chosen, runs: sortRuns(runs) };
+  return { profile: chosen, runs: sortRuns(runs, stages) };
 }

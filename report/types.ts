@@ -38,6 +38,20 @@ export interface StageRunInfo {
   seconds: number | null;
 }
 
+/**
+ * A result stage as the stage registry declares it: name, one-line description and the tables it writes.
+ *
+ * @example
+ * ```ts
+ * const stage: ReportedStage = { name: "eval-horizon", description: "long horizons", tables: ["horizon_curves"] };
+ * ```
+ */
+export interface ReportedStage {
+  name: string;
+  description: string;
+  tables: readonly string[];
+}
+
 /** What the report knows besides the tables. */
 export interface ReportMeta {
   /** Where the rows come from: the `report` stage (upstream artifacts) or `deno task report` (the DB). */
@@ -54,6 +68,8 @@ export interface ReportMeta {
   resultsDir: string;
   /** The stage runs whose rows are reported, in DAG order. */
   runs: StageRunInfo[];
+  /** Every result stage of the stage registry, in DAG order (a stage without a run is listed as not run). */
+  stages: readonly ReportedStage[];
   /** Why the `bench` table is unavailable (shown in the benchmarks section), if it is. */
   benchUnavailable?: string;
 }

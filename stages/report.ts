@@ -13,17 +13,11 @@ import { join } from "node:path";
 import { defineStage, type StageDef } from "../pipeline/stage.ts";
 import { gitCommit, noGitVersion } from "../pipeline/git.ts";
 import { DB_FILE } from "../pipeline/results_dir.ts";
-import { generateTasks } from "./generate_tasks.ts";
-import { metaTrainStage } from "./meta_train.ts";
-import { tuneBaselines } from "./tune_baselines.ts";
-import { evalProblems } from "./eval_problems.ts";
-import { baselinesCnn } from "./baselines_cnn.ts";
-import { evalCnn } from "./eval_cnn.ts";
 import { openArtifactsDb } from "../report/memdb.ts";
 import { readRunInfo, sortRuns } from "../report/runs.ts";
 import { publishReport, REPORT_DIR } from "../report/publish.ts";
 import { renderReport } from "../report/render.ts";
-import type { ReportMeta } from "../report/types.ts";
+import type { ReportedStage, ReportMeta } from "../report/types.ts";
 
 /** Params of the report stage. */
 export interface ReportParams extends Record<string, unknown> {
@@ -32,8 +26,48 @@ export interface ReportParams extends Record<string, unknown> {
 }
 
 /**
+ * The result stages of a stage list as the report lists them (every stage but `report`, in the given order):
+ * name, description and the names of the tables each declares.
+ *
+ * @example
+ * ```ts
+ * import { STAGES } from "./main.ts";
+ * reportedStages(STAGES).map((s) => s.name); // ["generate-tasks", "meta-train", ...]
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function reportedStages(stages: readonly StageDef<any>[]): ReportedStage[] {
+  return stages.filter((s) => s.name !== "report").map((s) => ({
+    name: s.name,
+    description: s.description,
+    tables: s.tables.map((t) => t.name),
+  }));
+}
+
+/**
+ * The result stages of the stage registry (`STAGES` of `stages/main.ts`), in DAG order. The registry builds
+ * the report stage from this module, so the registry is imported when the report renders, not when this
+ * module loads.
+ *
+ * @example
+ * ```ts
+ * const stages = await registeredStages();
+ * ```
+ */
+export async function registeredStages(): Promise<ReportedStage[]> {
+  const { STAGES } = await import("./main.ts");
+  return reportedStages(STAGES);
+}
+
+/**
  * Builds the `report` stage over the given result stages: it depends on all of them and loads their
- * declared tables. Pass every result stage registered in `stages/main.ts`.
+ * declared tables. Pass every result stage registered in `stages/main.ts`; the report lists every stage of
+ * the registry, so a registered stage that is not upstream of this run shows as not run.
+ *
+ * @example
+ * ```ts
+ * const report = createReportStage([generateTasks, metaTrainStage]);
+ * ```
  */
 // deno-lint-ignore no-explicit-any
 export function createReportStage(upstream: readonly StageDef<any>[]): StageDef<ReportParams> {
@@ -66,6 +100,7 @@ export function createReportStage(upstream: readonly StageDef<any>[]): StageDef<
       try {
         ctx.log(`loaded ${Object.entries(db.loaded).map(([t, n]) => `${t}=${n}`).join(", ")}`);
         const commit = await gitCommit();
+        const stages = await registeredStages();
         const meta: ReportMeta = {
           source: "stage",
           profile: ctx.profile,
@@ -73,7 +108,8 @@ export function createReportStage(upstream: readonly StageDef<any>[]): StageDef<
           ...(commit ? {} : { codeVersion: await noGitVersion() }),
           generatedAt: new Date().toISOString(),
           resultsDir: ctx.resultsDir,
-          runs: sortRuns(await Promise.all(artifacts.map((a) => readRunInfo(a.dir)))),
+          runs: sortRuns(await Promise.all(artifacts.map((a) => readRunInfo(a.dir))), stages),
+          stages,
           benchUnavailable: db.benchUnavailable,
         };
         const r = await renderReport(db.query, meta, ctx.outDir, { maxProblems: ctx.params.maxProblems });
@@ -89,17 +125,3 @@ export function createReportStage(upstream: readonly StageDef<any>[]): StageDef<
     },
   });
 }
-
-/**
- * The `report` stage over the result stages registered in `stages/main.ts` today (generate-tasks, meta-train,
- * tune-baselines, eval-problems, baselines-cnn, eval-cnn). Prefer `createReportStage(RESULT_STAGES)` in
- * `stages/main.ts` so that a newly registered stage (e.g. imagenet-transfer) is picked up.
- */
-export const reportStage: StageDef<ReportParams> = createReportStage([
-  generateTasks,
-  metaTrainStage,
-  tuneBaselines,
-  evalProblems,
-  baselinesCnn,
-  evalCnn,
-]);

@@ -15,7 +15,7 @@ import { openArtifactsDb } from "../../report/memdb.ts";
 import { readRunInfo, sortRuns } from "../../report/runs.ts";
 import { renderReport } from "../../report/render.ts";
 import { writeFixtureArtifacts } from "../../report/fixtures.ts";
-import { REPORTED_STAGES } from "../../report/sections.ts";
+import { reportedStages } from "../../stages/report.ts";
 import type { BrowserCheck } from "../../report/browser_check.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -67,7 +67,7 @@ Deno.test({
       const present = new Set(smoke.map((a) => a.stage));
       const fixtures = await writeFixtureArtifacts(
         join(results, "fixtures"),
-        REPORTED_STAGES.map((s) => s.stage).filter((s) => !present.has(s)),
+        reportedStages(STAGES).map((s) => s.name).filter((s) => !present.has(s)),
       );
       const artifacts = [...smoke, ...fixtures];
       const db = await openArtifactsDb(artifacts, { tables: STAGES.flatMap((s) => s.tables) });
@@ -80,7 +80,8 @@ Deno.test({
           gitCommit: null,
           generatedAt: new Date().toISOString(),
           resultsDir: results,
-          runs: sortRuns(await Promise.all(artifacts.map((a) => readRunInfo(a.dir)))),
+          runs: sortRuns(await Promise.all(artifacts.map((a) => readRunInfo(a.dir))), reportedStages(STAGES)),
+          stages: reportedStages(STAGES),
           benchUnavailable: db.benchUnavailable,
         }, reportDir);
         figures = r.figures.length;

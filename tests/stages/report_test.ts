@@ -13,19 +13,9 @@ import { STAGES } from "../../stages/main.ts";
 import { openArtifactsDb } from "../../report/memdb.ts";
 import { readRunInfo, sortRuns } from "../../report/runs.ts";
 import { renderReport, type RenderResult } from "../../report/render.ts";
-import { reportFromDatabase, runReportCli } from "../../report/cli.ts";
+import { reportFromDatabase, runReportCli } from "../../stages/report_cli.ts";
+import { reportedStages } from "../../stages/report.ts";
 import { writeFixtureArtifacts } from "../../report/fixtures.ts";
-import {
-  clippedRatios,
-  logFloor,
-  optimizerScale,
-  RATIO_CAP,
-  ratioSpec,
-  yScaleType,
-} from "../../report/specs.ts";
-import { smokeBanner } from "../../report/format.ts";
-import { grade } from "../../report/claims.ts";
-import { REPORTED_STAGES } from "../../report/sections.ts";
 import type { ReportMeta, TableBlock } from "../../report/types.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -145,7 +135,7 @@ Deno.test({
           const present = new Set(smoke.map((a) => a.stage));
           const fixtures = await writeFixtureArtifacts(
             join(results, "fixtures"),
-            REPORTED_STAGES.map((s) => s.stage).filter((s) => !present.has(s)),
+            reportedStages(STAGES).map((s) => s.name).filter((s) => !present.has(s)),
           );
           const artifacts = [...smoke, ...fixtures];
           const db = await openArtifactsDb(artifacts, {
@@ -160,7 +150,11 @@ Deno.test({
               gitCommit: null,
               generatedAt: new Date().toISOString(),
               resultsDir: results,
-              runs: sortRuns(await Promise.all(artifacts.map((a) => readRunInfo(a.dir)))),
+              runs: sortRuns(
+                await Promise.all(artifacts.map((a) => readRunInfo(a.dir))),
+                reportedStages(STAGES),
+              ),
+              stages: reportedStages(STAGES),
               benchUnavailable: db.benchUnavailable,
             };
             const out = join(results, "stage-report");
@@ -322,7 +316,7 @@ Deno.test({
                   ...FLAGS,
                   "--config",
                   join(REPO, "deno.json"),
-                  join(REPO, "report", "cli.ts"),
+                  join(REPO, "stages", "report_cli.ts"),
                   "--results",
                   results,
                   "--open",
@@ -375,6 +369,7 @@ Deno.test({
             generatedAt: new Date().toISOString(),
             resultsDir: results,
             runs: [],
+            stages: reportedStages(STAGES),
             benchUnavailable: db.benchUnavailable,
           };
           const r = await renderReport(db.query, meta, join(results, "empty-report"));
@@ -393,46 +388,4 @@ Deno.test({
       await Deno.remove(results, { recursive: true });
     }
   },
-});
-
-Deno.test("report specs: log scale only for positive data; fixed optimizer colours", () => {
-  assert.equal(yScaleType([1, 2, 0.5]), "log");
-  assert.equal(yScaleType([1, -2, null]), "symlog");
-  assert.equal(yScaleType([null]), "linear");
-  const s = optimizerScale(["momentum", "zzz", "learned", "adam"]);
-  assert.deepEqual(s.domain, ["learned", "adam", "momentum", "zzz"]);
-  assert.equal(new Set(s.range).size, 4);
-});
-
-Deno.test("report specs: floored loss axes, clipped ratio bars, smoke banner, claim grades", () => {
-  assert.deepEqual(logFloor([100, 1, 1e-28]), { floor: 1e-4, clipped: true });
-  assert.deepEqual(logFloor([5, 0.5, -1]), { floor: 0.5, clipped: false });
-  const rows = [
-    { task_id: "a", family: "f", ratio: 1e28 },
-    { task_id: "b", family: "f", ratio: 2 },
-    { task_id: "c", family: "g", ratio: 1e-9 },
-  ];
-  assert.deepEqual(clippedRatios(rows).map((r) => r.task_id), ["a", "c"]);
-  const spec = ratioSpec(rows, "t") as unknown as {
-    layer: { data: { values: Record<string, unknown>[] } }[];
-  };
-  assert.deepEqual(spec.layer[0].data.values.map((v) => [v.shown, v.clipped]), [
-    [RATIO_CAP, true],
-    [2, false],
-    [1 / RATIO_CAP, true],
-  ]);
-  assert.match(smokeBanner({ profile: "smoke", runs: [] })!, /^SMOKE PROFILE: .*not meaningful/);
-  assert.match(smokeBanner({ profile: "default", runs: [{ profile: "smoke" }] })!, /SMOKE PROFILE/);
-  assert.equal(smokeBanner({ profile: "default", runs: [{ profile: "default" }] }), null);
-  assert.deepEqual([grade(0.5, 0.5, 0.25), grade(0.3, 0.5, 0.25), grade(0.1, 0.5, 0.25)], [
-    "reproduced",
-    "partly",
-    "not reproduced",
-  ]);
-});
-
-Deno.test("report cli: --help and usage errors", async () => {
-  assert.equal(await runReportCli(["--help"]), 0);
-  assert.equal(await runReportCli(["--bogus"]), 2);
-  assert.equal(await runReportCli(["--results", "/nonexistent/lopt-report"]), 1);
 });

@@ -11,10 +11,12 @@ import { gitCommit, noGitVersion } from "../pipeline/git.ts";
 import { openLiveSnapshot } from "../pipeline/live_snapshot.ts";
 import { resolveResultsDir } from "../pipeline/results_dir.ts";
 import { ResultsStore } from "../pipeline/store.ts";
-import { REPORT_DIR } from "./publish.ts";
-import { renderReport, type RenderResult } from "./render.ts";
-import { selectRuns } from "./runs.ts";
-import type { ReportMeta } from "./types.ts";
+import { REPORT_DIR } from "../report/publish.ts";
+import { renderReport, type RenderResult } from "../report/render.ts";
+import { selectRuns } from "../report/runs.ts";
+import type { ReportMeta } from "../report/types.ts";
+import { STAGES } from "./main.ts";
+import { reportedStages } from "./report.ts";
 
 const HELP = `Usage: deno task report [options]
 
@@ -34,7 +36,14 @@ runs (it holds the database), the report is rendered from the artifacts' row fil
 the stages finished so far, and the benchmarks section is left out.
 `;
 
-/** Options of {@link reportFromDatabase}. */
+/**
+ * Options of {@link reportFromDatabase}.
+ *
+ * @example
+ * ```ts
+ * const opts: ReportFromDbOptions = { profile: "smoke", maxProblems: 4 };
+ * ```
+ */
 export interface ReportFromDbOptions {
   profile?: string;
   maxProblems?: number;
@@ -44,7 +53,15 @@ export interface ReportFromDbOptions {
   note?: (text: string) => void;
 }
 
-/** Renders the report from `<resultsDir>/lopt.duckdb` (read-only). */
+/**
+ * Renders the report from `<resultsDir>/lopt.duckdb` (read-only), listing the stages of the registry.
+ *
+ * @example
+ * ```ts
+ * const r = await reportFromDatabase("results", { profile: "smoke" });
+ * console.log(r.index);
+ * ```
+ */
 export async function reportFromDatabase(
   resultsDir: string,
   opts: ReportFromDbOptions = {},
@@ -70,7 +87,8 @@ export async function reportFromDatabase(
   }
   try {
     const query = (sql: string) => store.query(sql);
-    const { profile, runs } = await selectRuns(query, opts.profile);
+    const stages = reportedStages(STAGES);
+    const { profile, runs } = await selectRuns(query, opts.profile, stages);
     const commit = await gitCommit();
     const meta: ReportMeta = {
       source: "database",
@@ -80,6 +98,7 @@ export async function reportFromDatabase(
       generatedAt: new Date().toISOString(),
       resultsDir,
       runs,
+      stages,
       ...(benchUnavailable ? { benchUnavailable } : {}),
     };
     return await renderReport(query, meta, opts.outDir ?? join(resultsDir, REPORT_DIR), {
@@ -90,7 +109,14 @@ export async function reportFromDatabase(
   }
 }
 
-/** Outcome of {@link openInBrowser}. */
+/**
+ * Outcome of {@link openInBrowser}.
+ *
+ * @example
+ * ```ts
+ * const r: OpenResult = { status: "no-opener", tried: ["xdg-open"] };
+ * ```
+ */
 export type OpenResult =
   | { status: "opened"; command: string }
   | { status: "no-opener"; tried: string[] }
@@ -99,6 +125,11 @@ export type OpenResult =
 /**
  * Opens a file with the desktop's opener: `open` on macOS, `xdg-open` elsewhere. `env` replaces the
  * environment of the opener (its `PATH` is where the opener is looked up; tests point it at a fake one).
+ *
+ * @example
+ * ```ts
+ * const r = await openInBrowser("results/report/index.html");
+ * ```
  */
 export async function openInBrowser(
   path: string,
@@ -120,7 +151,14 @@ export async function openInBrowser(
   }
 }
 
-/** The one-line message for an opener that did not open `index` (empty when it did). */
+/**
+ * The one-line message for an opener that did not open `index` (empty when it did).
+ *
+ * @example
+ * ```ts
+ * openMessage({ status: "opened", command: "open" }, "index.html"); // ""
+ * ```
+ */
 export function openMessage(r: OpenResult, index: string): string {
   if (r.status === "opened") return "";
   if (r.status === "no-opener") {
@@ -129,7 +167,14 @@ export function openMessage(r: OpenResult, index: string): string {
   return `could not open a browser: ${r.command} failed (exit ${r.code}); open ${index}`;
 }
 
-/** Runs the CLI; returns the exit code (0 ok, 1 error, 2 usage). */
+/**
+ * Runs the CLI; returns the exit code (0 ok, 1 error, 2 usage).
+ *
+ * @example
+ * ```ts
+ * Deno.exit(await runReportCli(["--results", "results"]));
+ * ```
+ */
 export async function runReportCli(argv: string[]): Promise<number> {
   let values: { results?: string; profile?: string; "max-problems"?: string; open?: boolean; help?: boolean };
   try {
