@@ -51,6 +51,15 @@ export function changedParams(before: Params, after: Params): string[] {
   return [...keys].filter((k) => canonicalJson(before[k]) !== canonicalJson(after[k])).sort();
 }
 
+/** At most this many changed files are named in a reason (then "and N more"). */
+const MAX_LISTED_FILES = 8;
+
+/** `items` joined with ", ", the first `max` of them and a count of the rest. */
+function listSome(items: string[], max: number): string {
+  if (items.length <= max) return items.join(", ");
+  return `${items.slice(0, max).join(", ")} and ${items.length - max} more`;
+}
+
 function explainMissing(
   last: LastRecord | null,
   s: StageDef<Params>,
@@ -61,8 +70,11 @@ function explainMissing(
   if (!last) return "no artifact";
   if (last.version !== s.version) return "version changed";
   const reasons: string[] = [];
-  const files = changedCodeFiles(last.code ?? {}, code ?? {});
-  if (files.length) reasons.push(`code changed: ${files.join(", ")}`);
+  if (!last.code && code) reasons.push("code dependencies declared (the cached artifact recorded none)");
+  else {
+    const files = changedCodeFiles(last.code ?? {}, code ?? {});
+    if (files.length) reasons.push(`code changed: ${listSome(files, MAX_LISTED_FILES)}`);
+  }
   const p = changedParams(keyedParams(s, last.params ?? {}), keyedParams(s, params));
   if (p.length) reasons.push(`params changed: ${p.join(", ")}`);
   const ups = Object.keys(inputs).filter((d) => (last.inputs ?? {})[d] !== inputs[d]);

@@ -110,7 +110,7 @@ export interface StageDef<P extends Params = Params> {
    * e.g. `models/hrnn/fused.ts`, `models/hrnn/`). The content hash of every file (a folder: its source files)
    * enters the artifact key, so a change reruns this stage and its downstream; `--dry-run` names the files.
    */
-  codeDeps?: string[];
+  codeDeps?: readonly string[];
   /** Param schema with defaults. */
   params: Record<string, ParamSpec>;
   /** Per-profile overrides (`smoke`, `default`, `paper`). */

@@ -18,6 +18,7 @@ import { ABLATIONS, type AblationVariant, variantSettings } from "./ablation_var
 import { ABLATIONS_PARAMS, ABLATIONS_PROFILES, type AblationsParams } from "./ablations_params.ts";
 import type { TaskRecord } from "./task_set.ts";
 import type { Problem } from "../tasks/problem.ts";
+import { CODE_DEPS } from "./code_deps.ts";
 
 /** The `ablations` stage. */
 export const ablationsStage = defineStage<AblationsParams>({
@@ -26,6 +27,7 @@ export const ablationsStage = defineStage<AblationsParams>({
     "HRNN variants with one feature off at a time vs the full model, same reduced budget and seeds",
   deps: ["generate-tasks", "meta-train", "tune-baselines"],
   version: "1",
+  codeDeps: CODE_DEPS.ablations,
   defaultTarget: false,
   params: ABLATIONS_PARAMS,
   profiles: ABLATIONS_PROFILES,

@@ -35,6 +35,7 @@ import {
   writeRun,
 } from "../models/evaluation/cnn_records.ts";
 import { notRunRecord, runConvNet } from "../models/evaluation/cnn_run.ts";
+import { CODE_DEPS } from "./code_deps.ts";
 
 /** Hyperparameters of a baseline family at learning rate `lr` (momentum: heavy ball 0.9; others tfjs defaults). */
 export function baselineHparams(name: string, lr: number): Record<string, unknown> {
@@ -48,6 +49,7 @@ export const baselinesCnn = defineStage<CnnParams>({
     "ConvNet baselines (momentum, RMSProp, Adam) over a learning-rate grid and seeds (cnn_baseline_runs, cnn_baseline_curves, cnn_lr_sweep)",
   deps: [],
   version: "1",
+  codeDeps: CODE_DEPS.baselinesCnn,
   params: CNN_PARAMS,
   profiles: CNN_PROFILES,
   validate: validateCnnParams,

@@ -27,6 +27,7 @@ import {
 } from "../models/evaluation/cnn_records.ts";
 import { notRunRecord, runConvNet } from "../models/evaluation/cnn_run.ts";
 import { LEARNED_OPTIMIZER_NAME } from "../lib/optimizer.ts";
+import { CODE_DEPS } from "./code_deps.ts";
 
 /** Params of {@link evalCnn}: none of its own (the evaluation settings come from `baselines-cnn`). */
 export type EvalCnnParams = Record<string, never>;
@@ -52,6 +53,7 @@ export const evalCnn = defineStage<EvalCnnParams>({
   // rounding, faster: seconds-per-step columns change). 3: its native x86-64 build where that loads (again
   // float32 rounding — FMA — and faster).
   version: "3",
+  codeDeps: CODE_DEPS.evalCnn,
   params: {},
   profiles: {},
   tables: [

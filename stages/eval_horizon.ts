@@ -18,6 +18,7 @@
 import { defineStage } from "../pipeline/stage.ts";
 import type { ArtifactRef } from "../pipeline/stage.ts";
 import { EVAL_HORIZON_PARAMS, EVAL_HORIZON_PROFILES, type EvalHorizonParams } from "./eval_horizon_params.ts";
+import { CODE_DEPS } from "./code_deps.ts";
 
 /** The meta-training stages whose learned optimizers `eval-horizon` compares. */
 export const HORIZON_LEARNED_STAGES = ["meta-train", "meta-train-l2l-lstm", "meta-train-crnn"] as const;
@@ -43,6 +44,7 @@ export const evalHorizon = defineStage<EvalHorizonParams>({
   description: "Every learned optimizer and the tuned baselines far past the meta-training horizon (≥ 10×)",
   deps: ["generate-tasks", "tune-baselines", ...HORIZON_LEARNED_STAGES],
   version: "1",
+  codeDeps: CODE_DEPS.evalHorizon,
   defaultTarget: false,
   params: EVAL_HORIZON_PARAMS,
   profiles: EVAL_HORIZON_PROFILES,

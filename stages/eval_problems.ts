@@ -20,6 +20,7 @@ import { loadLearnedOptimizer } from "../models/optimizers/learned_artifact.ts";
 import { readTaskSet } from "./task_set.ts";
 import { readTuned, stageSink } from "./eval_common.ts";
 import { withGpuProfile } from "./profiles.ts";
+import { CODE_DEPS } from "./code_deps.ts";
 
 /**
  * File name of the summary artifact.
@@ -62,6 +63,7 @@ export const evalProblems = defineStage<EvalProblemsParams>({
   // float32 rounding — FMA — and faster).
   // 4: long-horizon runs (eval_long).
   version: "4",
+  codeDeps: CODE_DEPS.evalProblems,
   params: {
     seed: {
       type: "integer",

@@ -12,6 +12,7 @@ import { MAX_SEED } from "../lib/rng.ts";
 import type { ProblemSpec } from "../tasks/problem.ts";
 import { type TaskRecord, type TaskSet, taskSetPath } from "./task_set.ts";
 import { withGpuProfile } from "./profiles.ts";
+import { CODE_DEPS } from "./code_deps.ts";
 
 /** Params of {@link generateTasks}. */
 export interface GenerateTasksParams extends Record<string, unknown> {
@@ -49,6 +50,7 @@ export const generateTasks = defineStage<GenerateTasksParams>({
   deps: [],
   // 2: the validation split (split = valid).
   version: "2",
+  codeDeps: CODE_DEPS.generateTasks,
   params: {
     seed: {
       type: "integer",

@@ -21,6 +21,7 @@ import type { ImagenetTransferParams } from "../models/evaluation/imagenet_confi
 import { IMAGENET_TRANSFER_PARAMS, IMAGENET_TRANSFER_PROFILES } from "./imagenet_params.ts";
 import { loadLearnedOptimizer, WEIGHTS_FILE } from "../models/optimizers/learned_artifact.ts";
 import { IMAGENET_CURVE_COLUMNS, IMAGENET_OVERHEAD_COLUMNS, IMAGENET_RUN_COLUMNS } from "./columns.ts";
+import { CODE_DEPS } from "./code_deps.ts";
 
 /** The `imagenet-transfer` stage. */
 export const imagenetTransfer = defineStage<ImagenetTransferParams>({
@@ -32,6 +33,7 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
   // rounding, faster: seconds-per-step columns change). 3: its native x86-64 build where that loads (again
   // float32 rounding — FMA — and faster).
   version: "3",
+  codeDeps: CODE_DEPS.imagenetTransfer,
   params: IMAGENET_TRANSFER_PARAMS,
   profiles: IMAGENET_TRANSFER_PROFILES,
   tables: [

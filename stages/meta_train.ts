@@ -23,6 +23,7 @@ import {
   metaTrainSettings,
   validateMetaTrainParams,
 } from "./meta_train_settings.ts";
+import { CODE_DEPS } from "./code_deps.ts";
 
 /** The `meta-train` stage. */
 export const metaTrainStage = defineStage<MetaTrainParams>({
@@ -33,6 +34,7 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
   // The version names the maths of the published weights: a code change that changes them (a kernel's
   // rounding, the taped update path) takes the next version.
   version: "3",
+  codeDeps: CODE_DEPS.metaTrain,
   params: META_TRAIN_PARAMS,
   profiles: META_TRAIN_PROFILES,
   validate: validateMetaTrainParams,

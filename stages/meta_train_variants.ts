@@ -21,6 +21,7 @@
  */
 import type { StageDef } from "../pipeline/stage.ts";
 import { metaTrainStage } from "./meta_train.ts";
+import { CODE_DEPS } from "./code_deps.ts";
 import type { MetaTrainParams } from "./meta_train_settings.ts";
 
 /** The meta-training protocol of Andrychowicz et al. 2016, as `meta-train` params. */
@@ -57,6 +58,7 @@ export function metaTrainVariant(
   return {
     ...base,
     name: `meta-train-${kind}`,
+    codeDeps: CODE_DEPS.metaTrainVariant,
     description: `Meta-trains the ${
       kind === "l2l-lstm"
         ? "coordinatewise LSTM of Andrychowicz et al. 2016 (its protocol)"

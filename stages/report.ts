@@ -18,6 +18,7 @@ import { readRunInfo, sortRuns } from "../report/runs.ts";
 import { publishReport, REPORT_DIR } from "../report/publish.ts";
 import { renderReport } from "../report/render.ts";
 import type { ReportedStage, ReportMeta } from "../report/types.ts";
+import { CODE_DEPS } from "./code_deps.ts";
 
 /** Params of the report stage. */
 export interface ReportParams extends Record<string, unknown> {
@@ -78,6 +79,7 @@ export function createReportStage(upstream: readonly StageDef<any>[]): StageDef<
       `(copied to <results>/${REPORT_DIR}/)`,
     deps: upstream.map((s) => s.name),
     version: "1",
+    codeDeps: CODE_DEPS.report,
     params: {
       maxProblems: {
         type: "integer",

@@ -39,6 +39,7 @@ import {
   type TuneBaselinesParams,
   validateTuneBaselinesParams,
 } from "./tune_baselines_params.ts";
+import { CODE_DEPS } from "./code_deps.ts";
 
 /** The `tune-baselines` stage. */
 export const tuneBaselines = defineStage<TuneBaselinesParams>({
@@ -46,6 +47,7 @@ export const tuneBaselines = defineStage<TuneBaselinesParams>({
   description: "Learning-rate sweep of the baselines on the held-out problems (tuning_runs, tuned_lr)",
   deps: ["generate-tasks"],
   version: "1",
+  codeDeps: CODE_DEPS.tuneBaselines,
   params: TUNE_BASELINES_PARAMS,
   profiles: TUNE_BASELINES_PROFILES,
   validate: validateTuneBaselinesParams,
