@@ -26,7 +26,7 @@ import { makeBaseline } from "../models/optimizers/baselines.ts";
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
 import { makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";
-import { disposeReplaced } from "../models/inner_loop.ts";
+import { disposeReplaced } from "../lib/state_tree.ts";
 import { LEARNED_OPTIMIZER_NAME, type Optimizer, type OptState } from "../lib/optimizer.ts";
 import { toTfOptimizer } from "../models/optimizers/tf_adapter.ts";
 import {

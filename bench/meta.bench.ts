@@ -18,7 +18,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import { Rng } from "../lib/rng.ts";
-import { type BenchDef, type BenchExtra, formatBenchTable, median, runBenches } from "../pipeline/bench.ts";
+import { type BenchDef, type BenchExtra, formatBenchTable, runBenches } from "../pipeline/bench.ts";
+import { median } from "../lib/stats.ts";
 import { buildProblem } from "../tasks/registry.ts";
 import type { Problem, ProblemSpec } from "../tasks/problem.ts";
 import { hrnnLearnedOptimizer } from "../models/optimizers/hrnn_learned.ts";

@@ -24,7 +24,7 @@ import { LEARNED_OPTIMIZER_NAME, type Optimizer, type OptState } from "../lib/op
 import { makeHrnnConfig } from "../models/hrnn/config.ts";
 import { makeHrnn } from "../models/hrnn/hrnn.ts";
 import { createMetaParams, disposeMetaParams, type MetaParams } from "../models/hrnn/meta_params.ts";
-import { disposeReplaced } from "../models/inner_loop.ts";
+import { disposeReplaced } from "../lib/state_tree.ts";
 import { splitSizes } from "./hrnn.bench.ts";
 import { mnistBatch, type PureRun, pureStep, startRun } from "./cnn.bench.ts";
 

@@ -23,6 +23,7 @@ export function mapTree(
 ): OptState {
   if (tree instanceof tf.Tensor) return fn(tree);
   if (typeof tree === "number") return num(tree);
+  if (tree === null || tree === undefined) return tree; // an absent optional part of a state
   if (Array.isArray(tree)) return tree.map((x) => mapTree(x, fn, num));
   const out: { [key: string]: OptState } = {};
   for (const k of Object.keys(tree)) out[k] = mapTree(tree[k], fn, num);
@@ -44,6 +45,27 @@ export function treeTensors(tree: OptState): tf.Tensor[] {
     return t;
   });
   return out;
+}
+
+/**
+ * Disposes the tensors of `old` (a state tree or tensor list) that do not also appear in any of `keep` (each
+ * once), so a new state or parameter list that reuses some old tensors stays valid.
+ *
+ * @example
+ * ```ts
+ * disposeReplaced(state, next); // frees what `next` no longer holds
+ * state = next;
+ * ```
+ */
+export function disposeReplaced(old: OptState, ...keep: OptState[]): void {
+  const kept = new Set<number>();
+  for (const k of keep) for (const t of treeTensors(k)) kept.add(t.id);
+  for (const t of treeTensors(old)) {
+    if (!kept.has(t.id) && !t.isDisposed) {
+      kept.add(t.id); // a tensor listed twice is disposed once
+      t.dispose();
+    }
+  }
 }
 
 /**

@@ -29,33 +29,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../lib/rng.ts";
 import type { Batch, Problem } from "../tasks/problem.ts";
 import type { Optimizer, OptState } from "../lib/optimizer.ts";
-
-/** All tensors in an optimizer state tree, depth-first, in a stable order (object keys in insertion order). */
-export function stateTensors(state: OptState): tf.Tensor[] {
-  const out: tf.Tensor[] = [];
-  const walk = (s: OptState): void => {
-    if (s instanceof tf.Tensor) out.push(s);
-    else if (Array.isArray(s)) s.forEach(walk);
-    else if (s !== null && typeof s === "object") Object.values(s).forEach(walk);
-  };
-  walk(state);
-  return out;
-}
-
-/**
- * Disposes the tensors of `old` (a state tree or tensor list) that do not also appear in any of `keep`, so a
- * new state or parameter list that reuses some old tensors stays valid.
- */
-export function disposeReplaced(old: OptState, ...keep: OptState[]): void {
-  const kept = new Set<number>();
-  for (const k of keep) for (const t of stateTensors(k)) kept.add(t.id);
-  for (const t of stateTensors(old)) {
-    if (!kept.has(t.id) && !t.isDisposed) {
-      kept.add(t.id); // a tensor listed twice is disposed once
-      t.dispose();
-    }
-  }
-}
+import { disposeReplaced } from "../lib/state_tree.ts";
 
 /** One recorded full-dataset objective value. */
 export interface FullLossPoint {

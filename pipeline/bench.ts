@@ -9,6 +9,7 @@
 
 import { cpus, release } from "node:os";
 import type { ResultsStore } from "./store.ts";
+import { median } from "../lib/stats.ts";
 
 /** Extra metrics a bench iteration may return (e.g. `{ ratio: 1.8, bytes: 4096 }`); printed and stored. */
 export type BenchExtra = Record<string, number | string | boolean | null>;
@@ -95,13 +96,6 @@ export function registeredBenches(): readonly BenchDef[] {
 /** Whether a bench matches a `--filter` substring (case-insensitive, against `group/name`). */
 export function matchesFilter(def: { group: string; name: string }, filter?: string): boolean {
   return !filter || `${def.group}/${def.name}`.toLowerCase().includes(filter.toLowerCase());
-}
-
-/** Median of a non-empty list. */
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 function errorText(e: unknown): string {

@@ -20,7 +20,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { makeBaseline } from "./baselines.ts";
-import { disposeReplaced } from "../inner_loop.ts";
+import { disposeReplaced } from "../../lib/state_tree.ts";
 import { treeLeaves, treeTensors } from "../../lib/state_tree.ts";
 import type { Optimizer, OptState } from "../../lib/optimizer.ts";
 

@@ -14,6 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Optimizer, OptState } from "../../lib/optimizer.ts";
+import { treeTensors } from "../../lib/state_tree.ts";
 import type { Batch, Problem } from "../problem.ts";
 import type { ImageBatchSource } from "./standin.ts";
 
@@ -51,25 +52,6 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
 
-/**
- * All tensors of an optimizer state tree, depth first (a tensor listed twice appears twice).
- *
- * @example
- * ```ts
- * tf.dispose(stateTreeTensors(state));
- * ```
- */
-export function stateTreeTensors(state: OptState): tf.Tensor[] {
-  const out: tf.Tensor[] = [];
-  const walk = (s: OptState): void => {
-    if (s instanceof tf.Tensor) out.push(s);
-    else if (Array.isArray(s)) s.forEach(walk);
-    else if (s !== null && typeof s === "object") Object.values(s).forEach(walk);
-  };
-  walk(state);
-  return out;
-}
-
 const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8 };
 
 /**
@@ -79,7 +61,7 @@ const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 
 export function optimizerStateBytes(state: OptState): number {
   const seen = new Set<number>();
   let bytes = 0;
-  for (const t of stateTreeTensors(state)) {
+  for (const t of treeTensors(state)) {
     if (seen.has(t.id)) continue;
     seen.add(t.id);
     const per = BYTES_PER_ELEMENT[t.dtype];
@@ -89,25 +71,6 @@ export function optimizerStateBytes(state: OptState): number {
     bytes += t.size * per;
   }
   return bytes;
-}
-
-/**
- * Disposes the tensors of `old` that `next` does not reuse (each once).
- *
- * @example
- * ```ts
- * disposeReplacedState(state, next);
- * state = next;
- * ```
- */
-export function disposeReplacedState(old: OptState, next: OptState): void {
-  const kept = new Set(stateTreeTensors(next).map((t) => t.id));
-  for (const t of stateTreeTensors(old)) {
-    if (!kept.has(t.id) && !t.isDisposed) {
-      kept.add(t.id);
-      t.dispose();
-    }
-  }
 }
 
 /**

@@ -23,11 +23,11 @@ import { median } from "../../lib/stats.ts";
 import {
   addInPlace,
   classifierLossAndGrads,
-  disposeReplacedState,
   initOptimizerState,
   optimizerStateBytes,
   trainableVariables,
 } from "./classifier_problem.ts";
+import { disposeReplaced } from "../../lib/state_tree.ts";
 
 /** Largest heap of the tfjs wasm backend (4.22.0: `getHeapMax()` = 65535 pages of 64 KiB). */
 export const WASM_HEAP_BYTES = 4294901760;
@@ -275,7 +275,7 @@ async function measuredStep(
     return r.state;
   });
   await vars[vars.length - 1].data();
-  disposeReplacedState(state, next);
+  disposeReplaced(state, next);
   const t2 = performance.now();
   tf.dispose([loss, ...grads]);
   return { state: next, gradMs: t1 - t0, updateMs: t2 - t1, stepMs: t2 - t0 };

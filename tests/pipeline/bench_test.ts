@@ -5,12 +5,12 @@ import {
   formatBenchTable,
   machineInfo,
   matchesFilter,
-  median,
   registerBench,
   registeredBenches,
   runBench,
 } from "../../pipeline/bench.ts";
 import { ResultsStore } from "../../pipeline/store.ts";
+import { median } from "../../lib/stats.ts";
 
 function capture() {
   const io = {

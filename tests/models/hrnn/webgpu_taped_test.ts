@@ -43,7 +43,7 @@ async function gradientsOn(
   const g0 = gradArrays[0].map((a) => tf.tensor1d(a));
   const w = warm.update(g0, s0, params);
   const s1 = w.state;
-  tf.dispose([g0, w.updates, s0 as unknown as tf.TensorContainer]);
+  tf.dispose([g0, w.updates, stateList(s0)]);
   const metaNames = Object.keys(mp).filter((k) => !k.startsWith("init/")).sort();
   const steps = gradArrays.slice(1).map((gs) => gs.map((a) => tf.tensor1d(a)));
   const sList = stateList(s1);
@@ -92,7 +92,7 @@ async function gradientsOn(
   }
   const grads: Float32Array[] = [];
   for (const t of g) grads.push(await t.data() as Float32Array);
-  tf.dispose([g, weights, params, steps, s1 as unknown as tf.TensorContainer]);
+  tf.dispose([g, weights, params, steps, stateList(s1)]);
   disposeMetaParams(mp);
   return { grads, names, vjpCalls };
 }

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../../lib/backend.ts";
 import { Rng } from "../../../lib/rng.ts";
 import { BASELINE_NAMES, makeBaseline } from "../../../models/optimizers/baselines.ts";
-import { disposeReplaced, stateTensors } from "../../../models/inner_loop.ts";
+import { disposeReplaced, treeTensors as stateTensors } from "../../../lib/state_tree.ts";
 import type { OptState } from "../../../lib/optimizer.ts";
 
 await initBackend();

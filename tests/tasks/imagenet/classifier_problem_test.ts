@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { treeTensors } from "../../../lib/state_tree.ts";
 import assert from "node:assert/strict";
 import { initBackend } from "../../../lib/backend.ts";
 import { Rng } from "../../../lib/rng.ts";
@@ -12,7 +13,6 @@ import {
   countParams,
   initOptimizerState,
   optimizerStateBytes,
-  stateTreeTensors,
 } from "../../../tasks/imagenet/classifier_problem.ts";
 
 import { batch } from "./helpers.ts";
@@ -42,7 +42,7 @@ Deno.test("Adam trains the networks at tiny width on the inner loop: finite loss
       const state = initOptimizerState(model, opt);
       // m and v for every trainable weight plus the two β-power scalars.
       assert.equal(optimizerStateBytes(state), 8 * countParams(model).trainable + 8);
-      tf.dispose(stateTreeTensors(state));
+      tf.dispose(treeTensors(state));
       const w0 = Array.from(model.trainableWeights[0].read().dataSync());
       const base = tf.memory().numTensors;
       const rec = await trainProblem({

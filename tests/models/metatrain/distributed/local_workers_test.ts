@@ -115,7 +115,8 @@ Deno.test("asynchronous mode applies estimates at most `staleness` versions old 
       asyncStaleness: staleness,
       distribute: distributed(pool, { asyncStaleness: staleness, onStats: (s) => (stats = s) }, 2),
     }));
-    const s = stats as unknown as CoordinatorStats;
+    const s = stats as CoordinatorStats | null;
+    assert.ok(s, "the coordinator reported its stats");
     assert.equal(r.metaSteps, 8);
     assert.equal(r.curve.length, 8, "asynchronous: one estimate per meta-update");
     assert.equal(new Set(r.curve.map((c) => c.meta_step)).size, 8);
