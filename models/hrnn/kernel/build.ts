@@ -69,7 +69,15 @@ export const NATIVE_TARGETS: NativeTarget[] = [
 const HERE = new URL(".", import.meta.url);
 
 /** The C sources the kernels are built from, in hashing order. */
-export const KERNEL_SOURCES = ["hrnn_coords.c", "hrnn_coords_body.h", "hrnn_vjp_body.h", "simd_native.h"];
+export const KERNEL_SOURCES = [
+  "hrnn_coords.c",
+  "simd_math.h",
+  "masked_io.h",
+  "entry_points.h",
+  "hrnn_coords_body.h",
+  "hrnn_vjp_body.h",
+  "simd_native.h",
+];
 
 /** SHA-256 over the kernel's C sources (what the generated file records as SOURCE_SHA256). */
 export async function kernelSourceHash(): Promise<string> {
