@@ -24,3 +24,5 @@ import { benchmarks as metaWorkersBenchmarks } from "./meta_workers.bench.ts";
 registerBenches(metaWorkersBenchmarks);
 import { benchmarks as webgpuBenchmarks } from "./webgpu.bench.ts";
 registerBenches(webgpuBenchmarks);
+import { benchmarks as webgpuTapedBenchmarks } from "./webgpu_taped.bench.ts";
+registerBenches(webgpuTapedBenchmarks);
