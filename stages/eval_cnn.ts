@@ -49,9 +49,8 @@ export const evalCnn = defineStage<EvalCnnParams>({
   description:
     "Learned optimizer on the ConvNets, compared with the tuned baselines (cnn_runs, cnn_curves, cnn_summary)",
   deps: ["meta-train", "baselines-cnn"],
-  // 2: the learned optimizer runs the fused WebAssembly kernel at evaluation (same results to float32
-  // rounding, faster: seconds-per-step columns change). 3: its native x86-64 build where that loads (again
-  // float32 rounding — FMA — and faster).
+  // The stage's results are keyed by its code (codeDeps) and params; the version marks a change of what
+  // its outputs mean that neither shows.
   version: "3",
   codeDeps: CODE_DEPS.evalCnn,
   params: {},

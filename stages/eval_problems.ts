@@ -58,10 +58,8 @@ export const evalProblems = defineStage<EvalProblemsParams>({
   description:
     "Learned optimizer vs tuned baselines on the held-out problems (eval_curves, eval_final, eval_summary)",
   deps: ["generate-tasks", "meta-train", "tune-baselines"],
-  // 2: the learned optimizer runs the fused WebAssembly kernel at evaluation (same results to float32
-  // rounding, faster: seconds-per-step columns change). 3: its native x86-64 build where that loads (again
-  // float32 rounding — FMA — and faster).
-  // 4: long-horizon runs (eval_long).
+  // The stage's results are keyed by its code (codeDeps) and params; the version marks a change of what
+  // its outputs mean that neither shows.
   version: "4",
   codeDeps: CODE_DEPS.evalProblems,
   params: {

@@ -48,7 +48,8 @@ export const generateTasks = defineStage<GenerateTasksParams>({
   name: "generate-tasks",
   description: "Problem specs: the meta-training ensemble and the held-out set (tasks table)",
   deps: [],
-  // 2: the validation split (split = valid).
+  // The stage's results are keyed by its code (codeDeps) and params; the version marks a change of what
+  // its outputs mean that neither shows.
   version: "2",
   codeDeps: CODE_DEPS.generateTasks,
   params: {

@@ -29,9 +29,8 @@ export const imagenetTransfer = defineStage<ImagenetTransferParams>({
   description:
     "Learned optimizer vs RMSProp/Adam on Inception V3 and ResNet V2; update overhead at full width",
   deps: ["meta-train"],
-  // 2: the learned optimizer runs the fused WebAssembly kernel at evaluation (same results to float32
-  // rounding, faster: seconds-per-step columns change). 3: its native x86-64 build where that loads (again
-  // float32 rounding — FMA — and faster).
+  // The stage's results are keyed by its code (codeDeps) and params; the version marks a change of what
+  // its outputs mean that neither shows.
   version: "3",
   codeDeps: CODE_DEPS.imagenetTransfer,
   params: IMAGENET_TRANSFER_PARAMS,

@@ -31,8 +31,8 @@ export const metaTrainStage = defineStage<MetaTrainParams>({
   description:
     "Meta-trains the hierarchical RNN (or the learned optimizer `optimizer` names) on the training ensemble (weights file)",
   deps: ["generate-tasks"],
-  // The version names the maths of the published weights: a code change that changes them (a kernel's
-  // rounding, the taped update path) takes the next version.
+  // The stage's results are keyed by its code (codeDeps) and params; the version marks a change of what
+  // its outputs mean that neither shows.
   version: "3",
   codeDeps: CODE_DEPS.metaTrain,
   params: META_TRAIN_PARAMS,
