@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../../lib/backend.ts";
 import { Rng } from "../../../lib/rng.ts";
 import { makeBaseline } from "../../../models/optimizers/baselines.ts";
-import type { Optimizer, OptState } from "../../../lib/optimizer.ts";
+import type { Optimizer } from "../../../lib/optimizer.ts";
 import { LoptTfOptimizer, toTfOptimizer } from "../../../models/optimizers/tf_adapter.ts";
 
 await initBackend();
@@ -156,7 +156,7 @@ Deno.test("adapter: attention optimizers step the attended point and evaluate at
     evalParams: (state) => state.truth,
   };
   const v = tf.variable(tf.tensor1d([1, -1]), true, "adapter_attn_v");
-  const opt = toTfOptimizer(attn as unknown as Optimizer<OptState>);
+  const opt = toTfOptimizer(attn);
   opt.minimize(() => tf.sum(tf.square(v)) as tf.Scalar, false, [v]);
   // grad at [1,-1] is [2,-2]: truth = [0.8,-0.8], attended = [0.6,-0.6].
   assert.deepEqual(Array.from(v.dataSync()).map((x) => +x.toFixed(5)), [0.6, -0.6]);
