@@ -47,7 +47,9 @@ async function timedGradient(ctx: TapedContext, path: Path): Promise<number> {
     const opt: Optimizer = makeHrnn(mp, config, { seed: 0, kernel: path === "wgsl" ? "webgpu" : "ops" });
     // tf.grads runs this in a tidy: the new state is released with the other intermediates.
     const { updates } = opt.update(x.slice(ctx.names.length), ctx.states[path], ctx.params);
-    return tf.addN(updates.map((u, i) => tf.sum(tf.mul(u, ctx.weights[i])))) as tf.Scalar;
+    // Inputs the first update does not reach still get a (zero) gradient.
+    const reach = x.map((xi) => tf.mul(tf.sum(xi), 0));
+    return tf.addN([...updates.map((u, i) => tf.sum(tf.mul(u, ctx.weights[i]))), ...reach]) as tf.Scalar;
   };
   const g = tf.grads(f)(xs);
   await g[g.length - 1].data();
