@@ -57,14 +57,19 @@ async function walk(dir: string, out: string[]): Promise<void> {
 /**
  * The sha256 of every file the declared paths cover, keyed by its path relative to `root` (`/`-separated),
  * sorted by path. A file is hashed whatever its name; a folder contributes its source files
- * ({@link CODE_EXTENSIONS}), recursively. Throws naming the path when a declared path does not exist.
+ * ({@link CODE_EXTENSIONS}), recursively. Throws naming the path when a declared path does not exist. Pass one
+ * `cache` (absolute path → hash) to several calls so that files shared between stages are read once.
  *
  * @example
  * ```ts
  * await hashCodeDeps(["models/hrnn/fused.ts"], REPO_ROOT); // { "models/hrnn/fused.ts": "…" }
  * ```
  */
-export async function hashCodeDeps(paths: readonly string[], root: string): Promise<Record<string, string>> {
+export async function hashCodeDeps(
+  paths: readonly string[],
+  root: string,
+  cache: Map<string, string> = new Map(),
+): Promise<Record<string, string>> {
   const files = new Set<string>();
   for (const p of paths) {
     const abs = join(root, p);
@@ -86,7 +91,12 @@ export async function hashCodeDeps(paths: readonly string[], root: string): Prom
   const out: Record<string, string> = {};
   const rel = [...files].map((f) => ({ f, r: relative(root, f).split(sep).join("/") }));
   rel.sort((a, b) => (a.r < b.r ? -1 : a.r > b.r ? 1 : 0));
-  for (const { f, r } of rel) out[r] = sha256Hex(await Deno.readFile(f));
+  for (const { f, r } of rel) {
+    // Stages share most of their folders: one plan reads and hashes each file once (`cache`: path → hash).
+    let h = cache.get(f);
+    if (h === undefined) cache.set(f, h = sha256Hex(await Deno.readFile(f)));
+    out[r] = h;
+  }
   return out;
 }
 

@@ -106,6 +106,7 @@ export function keyedParams(s: StageDef<Params>, params: Params): Params {
 export async function planRun(o: PlanOptions): Promise<PlannedStage[]> {
   const resolved = o.stages.map((s) => ({ s, params: resolveParams(s, o.profile, o.sets) }));
   const keys = new Map<string, string>();
+  const fileHashes = new Map<string, string>();
   const out: PlannedStage[] = [];
   for (const { s, params } of resolved) {
     const inputs: Record<string, string> = {};
@@ -114,7 +115,9 @@ export async function planRun(o: PlanOptions): Promise<PlannedStage[]> {
       if (k === undefined) throw new Error(`internal: dep "${d}" of "${s.name}" was not planned before it`);
       inputs[d] = k;
     }
-    const code = s.codeDeps?.length ? await hashCodeDeps(s.codeDeps, o.codeRoot ?? REPO_ROOT) : undefined;
+    const code = s.codeDeps?.length
+      ? await hashCodeDeps(s.codeDeps, o.codeRoot ?? REPO_ROOT, fileHashes)
+      : undefined;
     const key = computeKey({
       stage: s.name,
       version: s.version,
