@@ -45,6 +45,7 @@ export const UNROLL_PROBLEMS: [string, string, number][] = [
   ["quadratic 20", "quadratic", 20],
   ["softmax 10x2 (1000 samples)", "softmax_regression", 22],
   ["mlp 129 params (6 tensors)", "fully_connected", 129],
+  ["matmul 3x3 k=24 (432 params, least-squares solve)", "matmul_algorithm", 432],
 ];
 
 interface UnrollCtx {

@@ -1,40 +1,18 @@
 /**
  * MatMulAlgorithm (§8.2): search for a k-multiplication algorithm for n×n matrix products.
  *
- * θ_c is the closed-form least-squares solution, computed with a differentiable Gauss-Jordan elimination on the
- * normal equations (PᵀP + ridge·I) θ_c = PᵀC, written in plain tfjs ops so that first and second derivatives
- * flow through it. PᵀP + ridge·I is symmetric positive definite, so elimination without pivoting is stable
- * enough; the ridge (param `ridge`, default 1e-6, absolute) keeps it invertible when P loses rank (k larger
- * than rank(P)), which the exact (PᵀP)⁻¹ of the reference would not survive in float32.
+ * θ_c is the closed-form least-squares solution of the normal equations (PᵀP + ridge·I) θ_c = PᵀC, computed by
+ * {@link linearSolve} (one differentiable op, so first and second derivatives flow through it). The ridge
+ * (param `ridge`, default 1e-6, absolute) keeps the system invertible when P loses rank (k larger than
+ * rank(P)), which the exact (PᵀP)⁻¹ of the reference would not survive in float32.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { type FamilyBuilder, makeProblem } from "../base.ts";
 import { ParamReader } from "../params.ts";
+import { linearSolve } from "../../lib/linear_solve.ts";
 import { type BatchedBuilder, makeVectorizedProblem } from "../batched.ts";
-
-/**
- * Solves M X = R for symmetric positive definite M [k, k] and R [k, m] by Gauss-Jordan elimination without
- * pivoting, in differentiable tfjs ops (k vectorised row-elimination steps).
- */
-export function solveSpd(m: tf.Tensor2D, r: tf.Tensor2D): tf.Tensor2D {
-  const k = m.shape[0];
-  const cols = k + r.shape[1];
-  let a = tf.concat([m, r], 1) as tf.Tensor2D;
-  for (let i = 0; i < k; i++) {
-    const row = tf.slice(a, [i, 0], [1, cols]);
-    const pivot = tf.slice(row, [0, i], [1, 1]);
-    const normRow = tf.div(row, pivot);
-    const col = tf.slice(a, [0, i], [k, 1]);
-    const e = new Float32Array(k);
-    e[i] = 1;
-    const ei = tf.tensor2d(e, [k, 1]);
-    // every row j: a_j − a_ji·normRow; row i instead becomes normRow
-    a = tf.sub(a, tf.mul(tf.sub(col, ei), normRow)) as tf.Tensor2D;
-  }
-  return tf.slice(a, [0, k], [k, cols - k]);
-}
 
 /** The fixed batch (A, B, C) of all ordered pairs of one-hot n×n matrices; see §8.2. */
 export function matmulBatch(n: number): { a: Float32Array; b: Float32Array; c: Float32Array } {
@@ -91,32 +69,14 @@ export const buildMatMulAlgorithm: FamilyBuilder = (spec) => {
     objective: ([ta, tb]) => {
       const P = tf.mul(tf.matMul(A, ta as tf.Tensor2D), tf.matMul(B, tb as tf.Tensor2D)) as tf.Tensor2D;
       const ptp = tf.add(tf.matMul(P, P, true, false), ridgeI) as tf.Tensor2D;
-      const thetaC = solveSpd(ptp, tf.matMul(P, C, true, false));
+      const thetaC = linearSolve(ptp, tf.matMul(P, C, true, false));
       return tf.sum(tf.square(tf.sub(tf.matMul(P, thetaC), C))) as tf.Scalar;
     },
     dispose: () => tf.dispose([A, B, C, ridgeI]),
   });
 };
 
-/** {@link solveSpd} for a batch: M [B, k, k], R [B, k, m] → X [B, k, m] (the same k elimination steps). */
-export function solveSpdBatched(m: tf.Tensor3D, r: tf.Tensor3D): tf.Tensor3D {
-  const k = m.shape[1];
-  const cols = k + r.shape[2];
-  let a = tf.concat([m, r], 2) as tf.Tensor3D;
-  for (let i = 0; i < k; i++) {
-    const row = tf.slice(a, [0, i, 0], [-1, 1, cols]);
-    const pivot = tf.slice(row, [0, 0, i], [-1, 1, 1]);
-    const normRow = tf.div(row, pivot);
-    const col = tf.slice(a, [0, 0, i], [-1, k, 1]);
-    const e = new Float32Array(k);
-    e[i] = 1;
-    const ei = tf.tensor3d(e, [1, k, 1]);
-    a = tf.sub(a, tf.mul(tf.sub(col, ei), normRow)) as tf.Tensor3D;
-  }
-  return tf.slice(a, [0, 0, k], [-1, k, cols - k]);
-}
-
-/** Batched `matmul_algorithm`: every instance's least-squares fit in one batched elimination. */
+/** Batched `matmul_algorithm`: every instance's least-squares fit in one batched solve. */
 export const batchedMatMulAlgorithm: BatchedBuilder = (specs, ctx) => {
   const instances = specs.map((s) => ctx.build(s));
   const q = specs[0].params as { n: number; k: number; ridge?: number; noiseStdev?: number };
@@ -137,7 +97,7 @@ export const batchedMatMulAlgorithm: BatchedBuilder = (specs, ctx) => {
     objectives: ([ta, tb]) => {
       const P = tf.mul(tf.matMul(A, ta as tf.Tensor3D), tf.matMul(B, tb as tf.Tensor3D)) as tf.Tensor3D;
       const ptp = tf.add(tf.matMul(P, P, true, false), ridgeI) as tf.Tensor3D;
-      const thetaC = solveSpdBatched(ptp, tf.matMul(P, C, true, false) as tf.Tensor3D);
+      const thetaC = linearSolve(ptp, tf.matMul(P, C, true, false) as tf.Tensor3D);
       return tf.sum(tf.square(tf.sub(tf.matMul(P, thetaC), C)), [1, 2]) as tf.Tensor1D;
     },
     dispose: () => tf.dispose([A, B, C, ridgeI]),
