@@ -42,7 +42,9 @@ function solveBatch(m: ArrayLike<number>, r: ArrayLike<number>, batch: number, k
       }
       if (p !== c) {
         for (let j = 0; j < k; j++) [a[c * k + j], a[p * k + j]] = [a[p * k + j], a[c * k + j]];
-        for (let j = 0; j < cols; j++) [x[c * cols + j], x[p * cols + j]] = [x[p * cols + j], x[c * cols + j]];
+        for (let j = 0; j < cols; j++) {
+          [x[c * cols + j], x[p * cols + j]] = [x[p * cols + j], x[c * cols + j]];
+        }
       }
       const pivot = a[c * k + c];
       for (let i = c + 1; i < k; i++) {
@@ -69,25 +71,31 @@ function solveBatch(m: ArrayLike<number>, r: ArrayLike<number>, batch: number, k
 }
 
 /** The batched op on [batch, k, k] and [batch, k, cols] tensors, with its gradient. */
-const solve3d: (m: tf.Tensor, r: tf.Tensor) => tf.Tensor = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const [m, r, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-  const [batch, k] = m.shape;
-  const cols = r.shape[2]!;
-  const x: tf.Tensor = tf.tensor3d(solveBatch(m.dataSync(), r.dataSync(), batch, k!, cols), [batch, k!, cols]);
-  // Saves the inputs, not X: tfjs records the copies it saves on the tape before this op, so a gradient
-  // through a saved output would not reach M and R when the gradient is differentiated again.
-  save([m, r]);
-  return {
-    value: x,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [ms, rs] = saved;
-      const xs: tf.Tensor = solve3d(ms, rs);
-      const dr: tf.Tensor = solve3d(tf.transpose(ms, [0, 2, 1]), dy);
-      const dm: tf.Tensor = tf.neg(tf.matMul(dr as tf.Tensor3D, xs as tf.Tensor3D, false, true));
-      return [dm, dr];
-    },
-  };
-});
+const solve3d: (m: tf.Tensor, r: tf.Tensor) => tf.Tensor = tf.customGrad(
+  (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [m, r, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const [batch, k] = m.shape;
+    const cols = r.shape[2]!;
+    const x: tf.Tensor = tf.tensor3d(solveBatch(m.dataSync(), r.dataSync(), batch, k!, cols), [
+      batch,
+      k!,
+      cols,
+    ]);
+    // Saves the inputs, not X: tfjs records the copies it saves on the tape before this op, so a gradient
+    // through a saved output would not reach M and R when the gradient is differentiated again.
+    save([m, r]);
+    return {
+      value: x,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [ms, rs] = saved;
+        const xs: tf.Tensor = solve3d(ms, rs);
+        const dr: tf.Tensor = solve3d(tf.transpose(ms, [0, 2, 1]), dy);
+        const dm: tf.Tensor = tf.neg(tf.matMul(dr as tf.Tensor3D, xs as tf.Tensor3D, false, true));
+        return [dm, dr];
+      },
+    };
+  },
+);
 
 /**
  * X = M⁻¹ R for M [k, k] and R [k, cols], or for batches M [B, k, k] and R [B, k, cols]. Differentiable any
@@ -100,7 +108,9 @@ const solve3d: (m: tf.Tensor, r: tf.Tensor) => tf.Tensor = tf.customGrad((...arg
  */
 export function linearSolve<T extends tf.Tensor2D | tf.Tensor3D>(m: T, r: T): T {
   if (m.rank !== r.rank || (m.rank !== 2 && m.rank !== 3)) {
-    throw new Error(`linearSolve: expected M and R both of rank 2 or both of rank 3, got ${m.rank} and ${r.rank}`);
+    throw new Error(
+      `linearSolve: expected M and R both of rank 2 or both of rank 3, got ${m.rank} and ${r.rank}`,
+    );
   }
   const k = m.shape[m.rank - 1];
   if (m.shape[m.rank - 2] !== k || r.shape[r.rank - 2] !== k || (m.rank === 3 && m.shape[0] !== r.shape[0])) {

@@ -15,7 +15,10 @@ function gaussJordan(m: tf.Tensor2D, r: tf.Tensor2D): tf.Tensor2D {
     const normRow = tf.div(row, tf.slice(row, [0, i], [1, 1]));
     const e = new Float32Array(k);
     e[i] = 1;
-    a = tf.sub(a, tf.mul(tf.sub(tf.slice(a, [0, i], [k, 1]), tf.tensor2d(e, [k, 1])), normRow)) as tf.Tensor2D;
+    a = tf.sub(
+      a,
+      tf.mul(tf.sub(tf.slice(a, [0, i], [k, 1]), tf.tensor2d(e, [k, 1])), normRow),
+    ) as tf.Tensor2D;
   }
   return tf.slice(a, [0, k], [k, cols - k]);
 }
@@ -23,7 +26,8 @@ function gaussJordan(m: tf.Tensor2D, r: tf.Tensor2D): tf.Tensor2D {
 const rng = new Rng(3);
 const rand = (shape: [number, number]) => tf.tensor2d(rng.normalArray(shape[0] * shape[1]), shape);
 /** A well-conditioned symmetric positive definite matrix from A: AᵀA/k + I. */
-const spd = (a: tf.Tensor2D): tf.Tensor2D => tf.add(tf.div(tf.matMul(a, a, true, false), a.shape[0]), tf.eye(a.shape[1])) as tf.Tensor2D;
+const spd = (a: tf.Tensor2D): tf.Tensor2D =>
+  tf.add(tf.div(tf.matMul(a, a, true, false), a.shape[0]), tf.eye(a.shape[1])) as tf.Tensor2D;
 
 function maxRel(a: tf.Tensor, b: tf.Tensor): number {
   const x = a.dataSync(), y = b.dataSync();
@@ -54,7 +58,10 @@ Deno.test("linearSolve: M·X = R for general and SPD systems, batched equals one
     const nan = linearSolve(tf.tensor2d([[1, 2], [2, 4]]), tf.tensor2d([[1], [1]])).dataSync();
     assert.ok(Array.from(nan).every(Number.isNaN), "a singular system gives NaN");
   });
-  assert.throws(() => linearSolve(tf.zeros([2, 3]) as tf.Tensor2D, tf.zeros([2, 1]) as tf.Tensor2D), /square/);
+  assert.throws(
+    () => linearSolve(tf.zeros([2, 3]) as tf.Tensor2D, tf.zeros([2, 1]) as tf.Tensor2D),
+    /square/,
+  );
   assert.throws(
     () => linearSolve(tf.zeros([2, 2]) as tf.Tensor2D, tf.zeros([1, 2, 1]) as unknown as tf.Tensor2D),
     /rank/,
