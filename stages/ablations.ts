@@ -19,6 +19,16 @@ import { ABLATIONS_PARAMS, ABLATIONS_PROFILES, type AblationsParams } from "./ab
 import type { TaskRecord } from "./task_set.ts";
 import type { Problem } from "../tasks/problem.ts";
 import { CODE_DEPS } from "./code_deps.ts";
+import { CompletedUnits } from "./completed_units.ts";
+import { join } from "node:path";
+
+/** What one (variant, seed) of `ablations` produced: its rows and the figures its summary is built from. */
+interface AblationUnit {
+  runs: Record<string, unknown>[];
+  losses: (number | null)[];
+  metaLosses: number[];
+  summary: Record<string, unknown>;
+}
 
 /** The `ablations` stage. */
 export const ablationsStage = defineStage<AblationsParams>({
@@ -153,71 +163,111 @@ export const ablationsStage = defineStage<AblationsParams>({
         diverged: rec.diverged,
       };
     };
-    try {
-      const adam: (number | null)[] = [];
-      for (const t of problems) {
-        const r = await evalRun(baselineAt("adam", t.tp.learningRate.adam, tuned.momentum), t);
-        adam.push(r.loss);
-        await ctx.writeRows("ablation_runs", [{
-          variant: "adam",
-          seed: null,
-          task_id: t.task.id,
-          family: t.tp.family,
-          final_loss: r.loss,
-          diverged: r.diverged,
-        }]);
+    /** Meta-trains one variant for one seed (resuming its own checkpoints) and evaluates it. */
+    const trainAndEvaluate = async (
+      name: string,
+      v: AblationVariant,
+      params: MetaTrainParams,
+      hrnn: Partial<HrnnConfig>,
+      seed: number,
+      unit: string,
+    ): Promise<AblationUnit> => {
+      const learned = hrnnLearnedOptimizer(hrnn, { kernel: params.kernel as "auto" | "ops" });
+      const result = await metaTrain({
+        learned,
+        problems: { specs: train.map((t) => t.spec), build: (s) => buildProblem(s, { resolveDataset }) },
+        ...metaTrainSettings(params),
+        seed,
+        maxMetaSteps: p.metaSteps,
+        checkpointDir: units.scratchDirOf(unit),
+        checkpointEvery: params.checkpointEvery,
+        signal: ctx.signal,
+      });
+      const runs: Record<string, unknown>[] = [];
+      const losses: (number | null)[] = [];
+      let divergences = 0;
+      try {
+        for (const t of problems) {
+          const opt = makeHrnn(result.metaParams, learned.config as HrnnConfig, {
+            seed: learnedSeed(t.task, 0),
+            name,
+          });
+          const r = await evalRun(opt, t);
+          losses.push(r.loss);
+          if (r.diverged) divergences++;
+          runs.push({
+            variant: name,
+            seed,
+            task_id: t.task.id,
+            family: t.tp.family,
+            final_loss: r.loss,
+            diverged: r.diverged,
+          });
+        }
+      } finally {
+        Object.values(result.metaParams).forEach((x) => x.dispose());
       }
+      return {
+        runs,
+        losses,
+        metaLosses: result.curve.map((c) => c.meta_loss),
+        summary: {
+          variant: name,
+          description: v.description,
+          seed,
+          meta_steps: result.metaSteps,
+          problems: problems.length,
+          divergences,
+        },
+      };
+    };
+    // Each meta-training and its evaluation is a unit recorded when done, so a killed run resumes.
+    const units = new CompletedUnits(join(ctx.resultsDir, "checkpoints", "ablations", ctx.key), ctx.log);
+    type RunRow = Record<string, unknown>;
+    try {
+      const adamRuns = await units.get<RunRow[]>("adam") ?? await units.put(
+        "adam",
+        await (async () => {
+          const rows: RunRow[] = [];
+          for (const t of problems) {
+            const r = await evalRun(baselineAt("adam", t.tp.learningRate.adam, tuned.momentum), t);
+            rows.push({
+              variant: "adam",
+              seed: null,
+              task_id: t.task.id,
+              family: t.tp.family,
+              final_loss: r.loss,
+              diverged: r.diverged,
+            });
+          }
+          return rows;
+        })(),
+      );
+      await ctx.writeRows("ablation_runs", adamRuns);
+      const adam = adamRuns.map((r) => r.final_loss as number | null);
       const full = new Map<number, (number | null)[]>();
       for (const [name, v] of variants) {
         const { params, hrnn } = variantSettings(v, base);
         for (const seed of seeds) {
           ctx.signal.throwIfAborted();
-          const learned = hrnnLearnedOptimizer(hrnn, { kernel: params.kernel as "auto" | "ops" });
-          const result = await metaTrain({
-            learned,
-            problems: { specs: train.map((t) => t.spec), build: (s) => buildProblem(s, { resolveDataset }) },
-            ...metaTrainSettings(params),
-            seed,
-            maxMetaSteps: p.metaSteps,
-            signal: ctx.signal,
-          });
-          const losses: (number | null)[] = [];
-          let divergences = 0;
-          try {
-            for (const t of problems) {
-              const opt = makeHrnn(result.metaParams, learned.config as HrnnConfig, {
-                seed: learnedSeed(t.task, 0),
-                name,
-              });
-              const r = await evalRun(opt, t);
-              losses.push(r.loss);
-              if (r.diverged) divergences++;
-              await ctx.writeRows("ablation_runs", [{
-                variant: name,
-                seed,
-                task_id: t.task.id,
-                family: t.tp.family,
-                final_loss: r.loss,
-                diverged: r.diverged,
-              }]);
-            }
-          } finally {
-            Object.values(result.metaParams).forEach((x) => x.dispose());
-          }
-          if (name === "full") full.set(seed, losses);
+          const unit = `${name} seed ${seed}`;
+          const replayed = await units.get<AblationUnit>(unit);
+          const result = replayed ??
+            await units.put(unit, await trainAndEvaluate(name, v, params, hrnn, seed, unit));
+          if (replayed) ctx.log(`${unit}: finished by an earlier run of this stage; its rows are replayed`);
+          await ctx.writeRows("ablation_runs", result.runs);
+          if (name === "full") full.set(seed, result.losses);
           await ctx.writeRows("ablation_summary", [{
-            variant: name,
-            description: v.description,
-            seed,
-            meta_steps: result.metaSteps,
-            problems: problems.length,
-            divergences,
-            ...ablationFigures(losses, full.get(seed)!, adam, result.curve.map((c) => c.meta_loss)),
+            ...result.summary,
+            ...ablationFigures(result.losses, full.get(seed)!, adam, result.metaLosses),
           }]);
-          ctx.log(`${name} seed ${seed}: ${losses.map((l) => l?.toExponential(2) ?? "diverged").join(", ")}`);
+          ctx.log(
+            `${name} seed ${seed}: ${result.losses.map((l) => l?.toExponential(2) ?? "diverged").join(", ")}`,
+          );
           ctx.progress(++done, total, "variants trained");
         }
       }
+      await units.clear();
     } finally {
       for (const t of problems) t.problem.dispose();
     }

@@ -93,6 +93,7 @@ export const CODE_DEPS = {
     ...EVAL_STAGES,
     "stages/eval_horizon.ts",
     "stages/eval_horizon_params.ts",
+    "stages/completed_units.ts",
   ],
   ablations: [
     ...FLOOR,
@@ -105,6 +106,7 @@ export const CODE_DEPS = {
     "stages/ablations.ts",
     "stages/ablations_params.ts",
     "stages/ablation_variants.ts",
+    "stages/completed_units.ts",
   ],
   report: ["report/", "stages/report.ts"],
 } as const satisfies Record<string, readonly string[]>;

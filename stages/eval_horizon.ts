@@ -19,6 +19,15 @@ import { defineStage } from "../pipeline/stage.ts";
 import type { ArtifactRef } from "../pipeline/stage.ts";
 import { EVAL_HORIZON_PARAMS, EVAL_HORIZON_PROFILES, type EvalHorizonParams } from "./eval_horizon_params.ts";
 import { CODE_DEPS } from "./code_deps.ts";
+import { CompletedUnits } from "./completed_units.ts";
+import { join } from "node:path";
+
+/** What one long run of `eval-horizon` produced: its rows and its log line. */
+interface HorizonUnit {
+  curves: Record<string, unknown>[];
+  summary: Record<string, unknown>;
+  line: string;
+}
 
 /** The meta-training stages whose learned optimizers `eval-horizon` compares. */
 export const HORIZON_LEARNED_STAGES = ["meta-train", "meta-train-l2l-lstm", "meta-train-crnn"] as const;
@@ -153,6 +162,8 @@ export const evalHorizon = defineStage<EvalHorizonParams>({
     let done = 0;
     ctx.progress(0, total, "long runs");
     const datasets = new DatasetCache();
+    // Each long run is a unit recorded when done, so a killed run resumes with the runs it has not finished.
+    const units = new CompletedUnits(join(ctx.resultsDir, "checkpoints", "eval-horizon", ctx.key), ctx.log);
     for (const tp of todo) {
       const task = byId.get(tp.taskId);
       const ds = task ? await datasets.resolverFor(task.spec) : { error: "not in the task set" };
@@ -188,6 +199,15 @@ export const evalHorizon = defineStage<EvalHorizonParams>({
         ];
         for (const r of runs) {
           ctx.signal.throwIfAborted();
+          const unit = `${task.id} ${r.name}`;
+          const replayed = await units.get<HorizonUnit>(unit);
+          if (replayed) {
+            await ctx.writeRows("horizon_curves", replayed.curves);
+            await ctx.writeRows("horizon_summary", [replayed.summary]);
+            ctx.log(`${replayed.line} (finished by an earlier run of this stage; rows replayed)`);
+            ctx.progress(++done, total, "long runs");
+            continue;
+          }
           const loaded = r.ref ? await loadLearnedOptimizer(r.ref.dir, learnedSeed(task, p.seed)) : null;
           try {
             const optimizer = loaded
@@ -216,15 +236,15 @@ export const evalHorizon = defineStage<EvalHorizonParams>({
               res,
               curveSteps,
             );
+            const line = `${task.id} ${r.name}: loss at ${r.ref0} ${
+              s.lossAtRef?.toExponential(3) ?? "-"
+            }, at ${p.steps} ${
+              res.diverged ? `diverged (step ${res.divergedAtStep})` : s.finalLoss?.toExponential(3)
+            }`;
+            await units.put<HorizonUnit>(unit, { curves, summary, line });
             await ctx.writeRows("horizon_curves", curves);
             await ctx.writeRows("horizon_summary", [summary]);
-            ctx.log(
-              `${task.id} ${r.name}: loss at ${r.ref0} ${
-                s.lossAtRef?.toExponential(3) ?? "-"
-              }, at ${p.steps} ${
-                res.diverged ? `diverged (step ${res.divergedAtStep})` : s.finalLoss?.toExponential(3)
-              }`,
-            );
+            ctx.log(line);
           } catch (e) {
             if (ctx.signal.aborted) throw e;
             ctx.log(`NOT RUN ${task.id} ${r.name}: ${errorMessage(e)}`);
@@ -237,5 +257,6 @@ export const evalHorizon = defineStage<EvalHorizonParams>({
         problem.dispose();
       }
     }
+    await units.clear();
   },
 });

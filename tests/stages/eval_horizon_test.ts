@@ -12,8 +12,8 @@ import { evalHorizon, HORIZON_LEARNED_STAGES } from "../../stages/eval_horizon.t
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const FLAGS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys", "--allow-run"];
 
-async function pipeline(results: string, args: string[]): Promise<{ code: number; text: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
+function pipelineCommand(results: string, args: string[]): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       ...FLAGS,
@@ -29,11 +29,36 @@ async function pipeline(results: string, args: string[]): Promise<{ code: number
     cwd: REPO,
     env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
     stdin: "null",
-  }).output();
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+async function pipeline(results: string, args: string[]): Promise<{ code: number; text: string }> {
+  const out = await pipelineCommand(results, args).output();
   return {
     code: out.code,
     text: new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr),
   };
+}
+
+const SUMMARY_SQL =
+  "SELECT * EXCLUDE (run_key, seconds_per_step) FROM horizon_summary ORDER BY task_id, optimizer";
+const CURVES_SQL =
+  "SELECT * EXCLUDE (run_key, seconds) FROM horizon_curves ORDER BY task_id, optimizer, step";
+
+/** The completed-unit files under `<results>/checkpoints/eval-horizon/`. */
+function unitFiles(results: string): string[] {
+  const root = `${results}/checkpoints/eval-horizon`;
+  try {
+    return [...Deno.readDirSync(root)].flatMap((k) =>
+      [...Deno.readDirSync(`${root}/${k.name}`)].filter((f) => /^unit-.*\.json$/.test(f.name)).map((f) =>
+        f.name
+      )
+    );
+  } catch {
+    return []; // not there yet, or removed by the finished run
+  }
 }
 
 async function rows(results: string, sql: string): Promise<Record<string, unknown>[]> {
@@ -116,6 +141,33 @@ Deno.test("eval-horizon through the engine: every learned optimizer and baseline
       if (!last.diverged) assert.equal(steps.at(-1), 200);
       assert.ok(secs.every((x, i) => i === 0 || x >= secs[i - 1]), "cumulative seconds");
     }
+    assert.deepEqual(unitFiles(results), [], "a finished run clears its completed units");
+
+    // A forced rerun killed after two of its twelve long runs: the next one (forced too, as the earlier artifact
+    // is still published) replays those two, runs the rest, and stores the rows of the uninterrupted run (but
+    // for wall-clock seconds).
+    const stored = (sql: string) => rows(results, sql);
+    const before = [await stored(SUMMARY_SQL), await stored(CURVES_SQL)];
+    const child = pipelineCommand(results, ["eval-horizon", "--force", "eval-horizon"]).spawn();
+    const deadline = Date.now() + 120_000;
+    while (unitFiles(results).length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(unitFiles(results).length >= 2, "no two long runs finished within 120 s");
+    child.kill("SIGKILL");
+    await child.output();
+    await new Promise((r) => setTimeout(r, 1500)); // let the orphaned stage process notice its parent died
+    const resumed = await pipeline(results, ["eval-horizon", "--force", "eval-horizon"]);
+    assert.equal(resumed.code, 0, resumed.text);
+    const resumedLog = [...Deno.readDirSync(`${results}/logs`)].filter((e) =>
+      e.name.startsWith("eval-horizon")
+    )
+      .map((e) => Deno.readTextFileSync(`${results}/logs/${e.name}`)).join("\n");
+    const replayed = resumedLog.split("\n").filter((l) =>
+      l.includes("(finished by an earlier run of this stage; rows replayed)")
+    );
+    assert.ok(replayed.length >= 2 && replayed.length < 12, resumedLog);
+    assert.deepEqual([await stored(SUMMARY_SQL), await stored(CURVES_SQL)], before);
   } finally {
     await Deno.remove(results, { recursive: true });
   }
