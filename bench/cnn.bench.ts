@@ -139,7 +139,14 @@ export async function pureStep(run: PureRun, x: tf.Tensor, y: tf.Tensor): Promis
   return updateMs;
 }
 
-/** A pure-path train step of the MNIST ConvNet with optimizer `kind`. */
+/**
+ * A pure-path train step of the MNIST ConvNet with optimizer `kind`.
+ *
+ * @example
+ * ```ts
+ * const bench = pureTrainStep("adam", 15); // group "cnn-train-step"
+ * ```
+ */
 export function pureTrainStep(kind: OptKind, iterations: number): CnnBenchmark {
   const hold: MetaParams[] = [];
   let run: PureRun | null = null;
@@ -178,6 +185,11 @@ function median(xs: number[]): number {
  * reports the medians so far and their ratio (`learned_over_adam`; target ≤ 1.15), plus the medians of the
  * optimizer updates alone (`adam_update_ms`, `learned_update_ms`): the gradient part, the same for both, varies
  * most from step to step, so the update medians tell the optimizer's own cost more steadily.
+ *
+ * @example
+ * ```ts
+ * const bench = interleavedRatio(41); // extra metric learned_over_adam
+ * ```
  */
 export function interleavedRatio(
   iterations: number,
@@ -225,7 +237,14 @@ export function interleavedRatio(
   };
 }
 
-/** `model.trainOnBatch` on the tfjs-layers ConvNet with `kind` through the tf.Optimizer adapter. */
+/**
+ * `model.trainOnBatch` on the tfjs-layers ConvNet with `kind` through the tf.Optimizer adapter.
+ *
+ * @example
+ * ```ts
+ * const bench = layersTrainStep("learned", 8); // group "cnn-fit-step"
+ * ```
+ */
 export function layersTrainStep(kind: "adam" | "learned", iterations: number): CnnBenchmark {
   const hold: MetaParams[] = [];
   let model: tf.Sequential | null = null;

@@ -30,7 +30,14 @@ export const TENSOR_SPLIT = [0.5, 0.25, 0.15, 0.1];
 /** The parameter sizes benchmarked. */
 export const UPDATE_SIZES = [1e4, 1e5, 1e6];
 
-/** Sizes of the tensors that `total` parameters are split into ({@link TENSOR_SPLIT}). */
+/**
+ * Sizes of the tensors that `total` parameters are split into ({@link TENSOR_SPLIT}).
+ *
+ * @example
+ * ```ts
+ * splitSizes(1e4); // [5000, 2500, 1500, 1000]
+ * ```
+ */
 export function splitSizes(total: number): number[] {
   const sizes = TENSOR_SPLIT.map((f) => Math.round(total * f));
   sizes[sizes.length - 1] += total - sizes.reduce((a, b) => a + b, 0);
@@ -51,7 +58,14 @@ export interface UpdateContext {
   meta?: MetaParams;
 }
 
-/** Builds params/grads of `total` parameters in four tensors and the optimizer's initial state. */
+/**
+ * Builds params/grads of `total` parameters in four tensors and the optimizer's initial state.
+ *
+ * @example
+ * ```ts
+ * const ctx = updateContext("hrnn", 1e5, "fused");
+ * ```
+ */
 export function updateContext(
   kind: "hrnn" | "adam",
   total: number,
@@ -74,7 +88,15 @@ export function updateContext(
   return { params, grads, opt, state: opt.init(params), meta };
 }
 
-/** One update: new state replaces the old, the updates are disposed. */
+/**
+ * One update: new state replaces the old, the updates are disposed.
+ *
+ * @example
+ * ```ts
+ * const ctx = updateContext("adam", 1e4);
+ * step(ctx);
+ * ```
+ */
 export function step(ctx: UpdateContext): void {
   const next = tf.tidy(() => {
     const r = ctx.opt.update(ctx.grads, ctx.state, ctx.params);
@@ -86,7 +108,16 @@ export function step(ctx: UpdateContext): void {
   ctx.state = next as OptState;
 }
 
-/** Disposes everything of a context. */
+/**
+ * Disposes everything of a context.
+ *
+ * @example
+ * ```ts
+ * const ctx = updateContext("hrnn", 1e4);
+ * step(ctx);
+ * disposeContext(ctx);
+ * ```
+ */
 export function disposeContext(ctx: UpdateContext): void {
   tf.dispose([...ctx.params, ...ctx.grads, ctx.state as tf.TensorContainer]);
   if (ctx.meta) disposeMetaParams(ctx.meta);
@@ -96,7 +127,14 @@ function label(total: number): string {
   return `1e${Math.round(Math.log10(total))}`;
 }
 
-/** Adam update bench at `total` parameters. */
+/**
+ * Adam update bench at `total` parameters.
+ *
+ * @example
+ * ```ts
+ * registerBenches([adamUpdateBench(1e6) as BenchDef]);
+ * ```
+ */
 export function adamUpdateBench(total: number): BenchDef<UpdateContext> {
   return {
     group: "hrnn-update",
@@ -131,6 +169,11 @@ type HrnnKernel = "auto" | "ops" | "fused" | "native";
  * (Adam is 1–3 % of it). `kernel` "auto" is what users get on wasm (the native fused kernel where it loads,
  * else the WebAssembly one); "fused" times the WebAssembly kernel; "ops" the differentiable tfjs-ops path that
  * meta-training uses (forward only here).
+ *
+ * @example
+ * ```ts
+ * const bench = hrnnUpdateBench(1e6, "fused"); // extra metrics hrnn_ms, adam_ms, ratio
+ * ```
  */
 export function hrnnUpdateBench(total: number, kernel: HrnnKernel = "auto"): BenchDef<HrnnBenchContext> {
   const path = { auto: "", ops: ", ops path", fused: ", wasm kernel", native: ", native kernel" }[kernel];
@@ -182,6 +225,11 @@ export const TAPED_SIZES: [string, number[]][] = [
  * updates, then the backward pass to every meta-parameter (of Σ updates² + Σ of the new decays, log LRs and RNN states), with
  * saved tensors aliased as in meta-training's unrolls. `kernel` "auto" = the differentiable fused kernel
  * (`models/hrnn/fused_taped.ts`), "ops" = the tfjs ops path. Extra metric: `tape_nodes` of one update.
+ *
+ * @example
+ * ```ts
+ * const bench = tapedUpdateBench("1e4 params in 4 tensors", splitSizes(1e4), "ops");
+ * ```
  */
 export function tapedUpdateBench(
   what: string,

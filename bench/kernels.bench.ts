@@ -44,6 +44,13 @@ async function useBackend(name: "wasm" | "cpu"): Promise<void> {
 /**
  * A train step of the small ConvNet (batch 64, 28x28x1 stand-in input, conv 3x3x8 SAME + relu,
  * conv 5x5x8 SAME + relu, dense 10, softmax cross-entropy, SGD) on `backend`.
+ *
+ * @example
+ * ```ts
+ * const bench = convNetTrainStep("wasm", 10);
+ * await bench.setup?.();
+ * await bench.fn(); // one timed train step
+ * ```
  */
 export function convNetTrainStep(backend: "wasm" | "cpu", iterations: number): KernelBenchmark {
   let vars: tf.Variable[] = [];
@@ -95,7 +102,14 @@ export function convNetTrainStep(backend: "wasm" | "cpu", iterations: number): K
   };
 }
 
-/** One call of a convolution-gradient kernel on `backend`, at the sizes of the ConvNet's second layer. */
+/**
+ * One call of a convolution-gradient kernel on `backend`, at the sizes of the ConvNet's second layer.
+ *
+ * @example
+ * ```ts
+ * const bench = kernelCall("Conv2DBackpropFilter", "wasm", 20); // group "kernel-Conv2DBackpropFilter"
+ * ```
+ */
 export function kernelCall(
   kernel:
     | "Conv2DBackpropFilter"

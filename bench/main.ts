@@ -51,6 +51,11 @@ const stdio: BenchIo = {
  * Runs the bench CLI with `argv` (without the program name) and returns the exit code: 0 all benches ran,
  * 1 a bench failed or the database could not be written, 2 usage error. `benches` defaults to the
  * registry filled by `bench/index.ts`.
+ *
+ * @example
+ * ```ts
+ * const code = await runBenchCli(["--filter", "hrnn-update", "--json"]);
+ * ```
  */
 export async function runBenchCli(
   argv: string[],

@@ -86,6 +86,11 @@ function disposeCarryTensors(c: UnrollCarry): void {
 /**
  * Taped forward + backward of one T-step partial unroll (TBPTT, from a reset state) on a problem. Extra
  * metrics: medians `forward_ms` (taped forward), `backward_ms` and `backward_over_forward`.
+ *
+ * @example
+ * ```ts
+ * const bench = unrollForwardBackwardBench("quadratic 20", "quadratic", 20, "ops");
+ * ```
  */
 export function unrollForwardBackwardBench(
   label: string,
@@ -143,7 +148,14 @@ export function unrollForwardBackwardBench(
   };
 }
 
-/** Untaped (forward-only, as in PES) T-step partial unroll on a problem. */
+/**
+ * Untaped (forward-only, as in PES) T-step partial unroll on a problem.
+ *
+ * @example
+ * ```ts
+ * const bench = unrollForwardOnlyBench("quadratic 20", "quadratic", 20);
+ * ```
+ */
 export function unrollForwardOnlyBench(label: string, family: string, dims: number): BenchDef<UnrollCtx> {
   return {
     group: "meta-unroll",
@@ -217,6 +229,11 @@ export const BENCH_META_STEPS = 3;
  * process high-water mark VmHWM, reset at setup; else the maximum sampled `Deno.memoryUsage().rss`),
  * `peak_tf_mb` (maximum `tf.memory().numBytes` sampled at every problem call and meta-step) and
  * `wasm_heap_mb` (the wasm heap, which only grows: the peak tensor memory plus fragmentation).
+ *
+ * @example
+ * ```ts
+ * const results = await runBenches([metaTrainBench("ops") as BenchDef]);
+ * ```
  */
 export function metaTrainBench(kernel: BenchKernel = "auto"): BenchDef<MetaTrainCtx> {
   let hwmReset = false;

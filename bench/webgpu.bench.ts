@@ -60,7 +60,14 @@ async function timedUpdate(r: Running, grads: tf.Tensor[], params: tf.Tensor[]):
 
 const label = (total: number) => `1e${Math.round(Math.log10(total))}`;
 
-/** HRNN update (WGSL pass and ops path) vs Adam at `total` parameters in four tensors, on webgpu. */
+/**
+ * HRNN update (WGSL pass and ops path) vs Adam at `total` parameters in four tensors, on webgpu.
+ *
+ * @example
+ * ```ts
+ * registerBenches([webgpuUpdateBench(1e5) as BenchDef]);
+ * ```
+ */
 export function webgpuUpdateBench(total: number): BenchDef<UpdateBenchContext> {
   return {
     group: "webgpu",
@@ -121,7 +128,14 @@ interface StepBenchContext {
   ms: { adam: number[]; learned: number[] };
 }
 
-/** MNIST ConvNet train step (batch 64) with Adam and with the learned optimizer, interleaved, on webgpu. */
+/**
+ * MNIST ConvNet train step (batch 64) with Adam and with the learned optimizer, interleaved, on webgpu.
+ *
+ * @example
+ * ```ts
+ * const results = await runBenches([webgpuStepBench() as BenchDef]);
+ * ```
+ */
 export function webgpuStepBench(): BenchDef<StepBenchContext> {
   return {
     group: "webgpu",

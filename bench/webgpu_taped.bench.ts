@@ -58,7 +58,14 @@ async function timedGradient(ctx: TapedContext, path: Path): Promise<number> {
   return ms;
 }
 
-/** Meta-gradient of one HRNN update (WGSL VJP vs ops path) at `total` parameters in four tensors, on webgpu. */
+/**
+ * Meta-gradient of one HRNN update (WGSL VJP vs ops path) at `total` parameters in four tensors, on webgpu.
+ *
+ * @example
+ * ```ts
+ * registerBenches([webgpuTapedBench(1e4) as BenchDef]);
+ * ```
+ */
 export function webgpuTapedBench(total: number): BenchDef<TapedContext> {
   const label = `1e${Math.round(Math.log10(total))}`;
   return {

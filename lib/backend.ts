@@ -35,7 +35,16 @@ export type BackendName = typeof BACKENDS[number];
 type KernelRegistrar = (backend: string) => void;
 const registrars: KernelRegistrar[] = [registerMissingKernels];
 
-/** Adds a function that registers extra kernels for a backend; called by {@link initBackend}. */
+/**
+ * Adds a function that registers extra kernels for a backend; called by {@link initBackend}.
+ *
+ * @example
+ * ```ts
+ * addKernelRegistrar((backend) => {
+ *   if (backend === "wasm") tf.registerKernel(signConfig);
+ * });
+ * ```
+ */
 export function addKernelRegistrar(fn: KernelRegistrar): void {
   registrars.push(fn);
 }

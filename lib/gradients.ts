@@ -23,7 +23,15 @@ export const ZERO_GRAD_BINARY = [
 /** Unary kernels (input `x`) given a zero gradient. */
 export const ZERO_GRAD_UNARY = ["LogicalNot"];
 
-/** Registers the zero gradients (idempotent; kernels that already have a gradient are left alone). */
+/**
+ * Registers the zero gradients (idempotent; kernels that already have a gradient are left alone).
+ *
+ * @example
+ * ```ts
+ * registerZeroGradients();
+ * tf.getGradient("Equal") !== undefined; // true
+ * ```
+ */
 export function registerZeroGradients(): void {
   for (const kernelName of ZERO_GRAD_BINARY) {
     if (tf.getGradient(kernelName)) continue;

@@ -26,7 +26,14 @@ function splitmix32(a: number): () => number {
  */
 export const MAX_SEED = 1_000_000_000;
 
-/** Hashes a string to a 32-bit unsigned integer (FNV-1a). */
+/**
+ * Hashes a string to a 32-bit unsigned integer (FNV-1a).
+ *
+ * @example
+ * ```ts
+ * hashString("meta-train"); // 2725678807
+ * ```
+ */
 export function hashString(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
@@ -36,7 +43,16 @@ export function hashString(s: string): number {
   return h >>> 0;
 }
 
-/** A seeded random number generator (xoshiro128**). */
+/**
+ * A seeded random number generator (xoshiro128**).
+ *
+ * @example
+ * ```ts
+ * const rng = new Rng(42);
+ * const init = rng.fork("init").normalArray(10, 0, 0.1);
+ * rng.int(10); // an integer in [0, 10), the same on every run
+ * ```
+ */
 export class Rng {
   #s: Uint32Array;
   #spare: number | null = null;

@@ -20,7 +20,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 
-/** The most inputs one `AddN` dispatch takes when the device binds `storageBufferLimit` storage buffers. */
+/**
+ * The most inputs one `AddN` dispatch takes when the device binds `storageBufferLimit` storage buffers.
+ *
+ * @example
+ * ```ts
+ * addNChunkSize(8); // 7
+ * ```
+ */
 export function addNChunkSize(storageBufferLimit: number): number {
   if (!Number.isInteger(storageBufferLimit) || storageBufferLimit < 3) {
     throw new Error(`a WebGPU device binds at least 3 storage buffers per shader, got ${storageBufferLimit}`);

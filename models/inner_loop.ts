@@ -133,7 +133,15 @@ function checkCounts(steps: number, fullEvery: number): void {
   }
 }
 
-/** Trains `problem` with `optimizer` and records the learning curve; see the module documentation. */
+/**
+ * Trains `problem` with `optimizer` and records the learning curve; see the module documentation.
+ *
+ * @example
+ * ```ts
+ * const rec = await trainProblem({ problem, optimizer: adam({ learningRate: 1e-3 }), steps: 100, rng: new Rng(0) });
+ * rec.finalFullLoss; // full objective after the last step (NaN or ±Infinity when it diverged there)
+ * ```
+ */
 export async function trainProblem(opts: TrainOptions): Promise<TrainRecord> {
   const { problem, optimizer, steps, rng } = opts;
   const fullEvery = opts.fullEvery ?? 0;
@@ -272,7 +280,15 @@ export interface TrainSeedsOptions extends Omit<TrainOptions, "rng" | "onStep"> 
   onStep?: (seed: number, info: StepInfo) => void;
 }
 
-/** Runs {@link trainProblem} once per seed (sequentially) on the same problem and returns the records in order. */
+/**
+ * Runs {@link trainProblem} once per seed (sequentially) on the same problem and returns the records in order.
+ *
+ * @example
+ * ```ts
+ * const recs = await trainSeeds({ problem, optimizer: adam(), steps: 200, fullEvery: 50, seeds: [0, 1, 2] });
+ * recs.map((r) => r.finalFullLoss); // one final loss per seed
+ * ```
+ */
 export async function trainSeeds(opts: TrainSeedsOptions): Promise<TrainRecord[]> {
   const { seeds, onStep, ...rest } = opts;
   if (seeds.length === 0) throw new Error("trainSeeds: give at least one seed.");

@@ -71,7 +71,14 @@ export type VerifyResult =
   | { status: "missing" }
   | { status: "corrupt"; problem: string };
 
-/** Hex sha256 and size of a file, streamed. */
+/**
+ * Hex sha256 and size of a file, streamed.
+ *
+ * @example
+ * ```ts
+ * const { sha256, size } = await hashFile("results/artifacts/meta-train/0123456789abcdef/hrnn.weights");
+ * ```
+ */
 export async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
   const h = createHash("sha256");
   let size = 0;
@@ -113,7 +120,15 @@ function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** Reads, writes, verifies and publishes artifacts of a results directory. */
+/**
+ * Reads, writes, verifies and publishes artifacts of a results directory.
+ *
+ * @example
+ * ```ts
+ * const store = new ArtifactStore("results");
+ * const v = await store.verify("meta-train", "0123456789abcdef"); // { status: "ok", manifest } when intact
+ * ```
+ */
 export class ArtifactStore {
   /** Root of all artifacts: `<resultsDir>/artifacts`. */
   readonly root: string;

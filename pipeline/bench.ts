@@ -75,7 +75,15 @@ export interface MachineInfo {
 
 const registry: BenchDef[] = [];
 
-/** Adds a bench to the global registry used by `deno task bench`. Throws on a duplicate `group/name`. */
+/**
+ * Adds a bench to the global registry used by `deno task bench`. Throws on a duplicate `group/name`.
+ *
+ * @example
+ * ```ts
+ * registerBench({ name: "sort-10k", group: "lib", unit: "10k numbers",
+ *   fn: () => void Array.from({ length: 1e4 }, Math.random).sort() });
+ * ```
+ */
 export function registerBench<C>(def: BenchDef<C>): void {
   const id = `${def.group}/${def.name}`;
   if (registry.some((b) => `${b.group}/${b.name}` === id)) throw new Error(`bench ${id} is registered twice`);
@@ -83,17 +91,40 @@ export function registerBench<C>(def: BenchDef<C>): void {
   registry.push(def as BenchDef);
 }
 
-/** Registers a declarative list of benches. */
+/**
+ * Registers a declarative list of benches.
+ *
+ * @example
+ * ```ts
+ * registerBenches([
+ *   { name: "sort-10k", group: "lib", fn: () => void Array.from({ length: 1e4 }, Math.random).sort() },
+ * ]);
+ * ```
+ */
 export function registerBenches(defs: BenchDef[]): void {
   for (const d of defs) registerBench(d);
 }
 
-/** The registered benches, in registration order. */
+/**
+ * The registered benches, in registration order.
+ *
+ * @example
+ * ```ts
+ * const names = registeredBenches().map((b) => `${b.group}/${b.name}`);
+ * ```
+ */
 export function registeredBenches(): readonly BenchDef[] {
   return registry;
 }
 
-/** Whether a bench matches a `--filter` substring (case-insensitive, against `group/name`). */
+/**
+ * Whether a bench matches a `--filter` substring (case-insensitive, against `group/name`).
+ *
+ * @example
+ * ```ts
+ * matchesFilter({ group: "store", name: "insert-100k" }, "STORE/"); // true
+ * ```
+ */
 export function matchesFilter(def: { group: string; name: string }, filter?: string): boolean {
   return !filter || `${def.group}/${def.name}`.toLowerCase().includes(filter.toLowerCase());
 }
@@ -102,7 +133,15 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Runs one bench: setup, warm-up, timed iterations, teardown. Never throws (failures set `error`). */
+/**
+ * Runs one bench: setup, warm-up, timed iterations, teardown. Never throws (failures set `error`).
+ *
+ * @example
+ * ```ts
+ * const r = await runBench({ name: "sort-10k", group: "lib", fn: () => void Array(1e4).fill(0).sort() });
+ * console.log(r.error ?? `${r.medianMs} ms`);
+ * ```
+ */
 export async function runBench(def: BenchDef): Promise<BenchResult> {
   const iterations = def.iterations ?? 10;
   const warmup = def.warmup ?? 1;
@@ -160,7 +199,15 @@ export interface RunBenchesOptions {
   onResult?(result: BenchResult): void;
 }
 
-/** Runs the matching benches one after another. */
+/**
+ * Runs the matching benches one after another.
+ *
+ * @example
+ * ```ts
+ * const opts: RunBenchesOptions = { filter: "kernels", onStart: (d) => console.log(`${d.group}/${d.name}`) };
+ * const results = await runBenches(registeredBenches(), opts);
+ * ```
+ */
 export async function runBenches(
   defs: readonly BenchDef[],
   opts: RunBenchesOptions = {},
@@ -176,7 +223,14 @@ export async function runBenches(
   return out;
 }
 
-/** Formats milliseconds with about 4 significant digits. */
+/**
+ * Formats milliseconds with about 4 significant digits.
+ *
+ * @example
+ * ```ts
+ * formatMs(12.34567); // "12.346"
+ * ```
+ */
 export function formatMs(ms: number): string {
   if (!Number.isFinite(ms)) return "-";
   if (ms >= 100) return ms.toFixed(1);
@@ -190,7 +244,14 @@ function formatExtra(extra: BenchExtra): string {
   ).join(" ");
 }
 
-/** Formats results as an aligned table: bench, median/min/max ms, iterations, unit, extra metrics. */
+/**
+ * Formats results as an aligned table: bench, median/min/max ms, iterations, unit, extra metrics.
+ *
+ * @example
+ * ```ts
+ * console.log(formatBenchTable(await runBenches(registeredBenches())));
+ * ```
+ */
 export function formatBenchTable(results: BenchResult[]): string {
   const header = ["bench", "median ms", "min ms", "max ms", "iters", "unit", "extra"];
   const rows = results.map((r) => [
@@ -209,7 +270,14 @@ export function formatBenchTable(results: BenchResult[]): string {
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n") + "\n";
 }
 
-/** Describes this machine (CPU model, cores, memory, OS, Deno version); fields it may not read are left vague. */
+/**
+ * Describes this machine (CPU model, cores, memory, OS, Deno version); fields it may not read are left vague.
+ *
+ * @example
+ * ```ts
+ * const { cpu, cores, deno } = machineInfo();
+ * ```
+ */
 export function machineInfo(): MachineInfo {
   let cpu = "unknown";
   let cores = navigator.hardwareConcurrency ?? 0;
@@ -236,7 +304,15 @@ export interface BenchRunInfo {
   gitCommit: string | null;
 }
 
-/** Writes the successful results to the `bench` table (one row each); returns how many were written. */
+/**
+ * Writes the successful results to the `bench` table (one row each); returns how many were written.
+ *
+ * @example
+ * ```ts
+ * const info: BenchRunInfo = { runId: crypto.randomUUID(), machine: machineInfo(), gitCommit: null };
+ * const written = await saveBenchResults(store, results, info);
+ * ```
+ */
 export async function saveBenchResults(
   store: ResultsStore,
   results: BenchResult[],

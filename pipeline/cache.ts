@@ -8,7 +8,14 @@
 import { createHash } from "node:crypto";
 import type { Params } from "./stage.ts";
 
-/** JSON with object keys sorted at every level (undefined members dropped), so equal values serialize equally. */
+/**
+ * JSON with object keys sorted at every level (undefined members dropped), so equal values serialize equally.
+ *
+ * @example
+ * ```ts
+ * canonicalJson({ b: 1, a: [2, { d: 3, c: 4 }] }); // '{"a":[2,{"c":4,"d":3}],"b":1}'
+ * ```
+ */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeys(value));
 }
@@ -26,7 +33,14 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
-/** Hex sha256 of a string or bytes. */
+/**
+ * Hex sha256 of a string or bytes.
+ *
+ * @example
+ * ```ts
+ * sha256Hex("abc"); // "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+ * ```
+ */
 export function sha256Hex(data: string | Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
 }
@@ -45,6 +59,11 @@ export interface KeyInput {
 /**
  * The artifact key: first 16 hex chars of sha256(canonicalJson({stage, version, params, inputs, code})); a
  * stage without code dependencies has no `code` member, so its key does not depend on them.
+ *
+ * @example
+ * ```ts
+ * computeKey({ stage: "meta-train", version: "3", params: { seed: 0 }, inputs: {} }); // "823d3d9a0b2614c6"
+ * ```
  */
 export function computeKey(k: KeyInput): string {
   const { stage, version, params, inputs, code } = k;

@@ -32,6 +32,11 @@ export interface ChildJob {
 /**
  * Permission flags equivalent to this process's grants (`--allow-read`, ...), so a child gets what the parent
  * has. Partial grants are mirrored for the common cases (net to localhost, run of git and deno).
+ *
+ * @example
+ * ```ts
+ * permissionFlags(); // e.g. ["--allow-read", "--allow-write", "--allow-env", "--allow-run"]
+ * ```
  */
 export function permissionFlags(): string[] {
   const flags: string[] = [];
@@ -61,13 +66,28 @@ export function permissionFlags(): string[] {
   return flags;
 }
 
-/** The entry module as a path when it is a local file. */
+/**
+ * The entry module as a path when it is a local file.
+ *
+ * @example
+ * ```ts
+ * entryModule(); // e.g. "/home/me/lopt/stages/main.ts" when started as `deno run stages/main.ts`
+ * ```
+ */
 export function entryModule(): string {
   const m = Deno.mainModule;
   return m.startsWith("file:") ? fileURLToPath(m) : m;
 }
 
-/** Command and args that run `jobFile` in a child: `deno run <flags> <entry> --child <jobFile>`. */
+/**
+ * Command and args that run `jobFile` in a child: `deno run <flags> <entry> --child <jobFile>`.
+ *
+ * @example
+ * ```ts
+ * const { cmd, args } = childCommand("results/.tmp/job-report-0123456789abcdef-4242.json");
+ * const child = new Deno.Command(cmd, { args, stdout: "piped" }).spawn();
+ * ```
+ */
 export function childCommand(
   jobFile: string,
   flags: string[] = permissionFlags(),
@@ -88,6 +108,11 @@ function jsonReplacer(_k: string, v: unknown): unknown {
 /**
  * Child side: runs the stage described by `jobFile`, found in `stages`. Returns the exit code (0 success,
  * 1 the stage threw, 130 interrupted). The caller should `Deno.exit` with it.
+ *
+ * @example
+ * ```ts
+ * Deno.exit(await runChildJob("results/.tmp/job-report-0123456789abcdef-4242.json", STAGES));
+ * ```
  */
 // deno-lint-ignore no-explicit-any
 export async function runChildJob(jobFile: string, stages: readonly StageDef<any>[]): Promise<number> {

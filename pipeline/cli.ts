@@ -60,7 +60,14 @@ export interface CliOptions {
   err?: (line: string) => void;
 }
 
-/** Default `--jobs`: the number of CPU cores, at most 4 (each stage is one single-threaded process). */
+/**
+ * Default `--jobs`: the number of CPU cores, at most 4 (each stage is one single-threaded process).
+ *
+ * @example
+ * ```ts
+ * defaultJobs(); // 4 on an 8-core machine, 1 on a single core
+ * ```
+ */
 export function defaultJobs(): number {
   return Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
 }
@@ -98,6 +105,11 @@ function defaultResultsDir(flag?: string): string {
 /**
  * Runs the pipeline command line `argv` over `opts.stages`; returns the exit code. With the hidden
  * `--child <job-file>` flag it runs one stage as a child process of a pipeline run instead.
+ *
+ * @example
+ * ```ts
+ * Deno.exit(await runCli(Deno.args, { stages: STAGES }));
+ * ```
  */
 export async function runCli(argv: string[], opts: CliOptions): Promise<number> {
   const out = opts.out ?? ((l: string) => console.log(l));
@@ -272,7 +284,14 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
   }
 }
 
-/** One dry-run line: `cached  <stage>  <key>` or `run     <stage>  <key>  (<reason>)`. */
+/**
+ * One dry-run line: `cached  <stage>  <key>` or `run     <stage>  <key>  (<reason>)`.
+ *
+ * @example
+ * ```ts
+ * for (const p of await planRun(options)) console.log(dryRunLine(p)); // "cached  report  0123456789abcdef"
+ * ```
+ */
 export function dryRunLine(p: PlannedStage): string {
   return p.action === "cached"
     ? `cached  ${p.stage.name}  ${p.key}`

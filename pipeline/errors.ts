@@ -5,7 +5,14 @@
  * @module
  */
 
-/** A user-facing pipeline error: its message says what is wrong and what to do. */
+/**
+ * A user-facing pipeline error: its message says what is wrong and what to do.
+ *
+ * @example
+ * ```ts
+ * throw new PipelineError(`unknown stage "trian"; valid stages: meta-train, report`);
+ * ```
+ */
 export class PipelineError extends Error {
   /** Creates the error with a message meant for the user. */
   constructor(message: string) {

@@ -18,6 +18,11 @@ import { formatDuration } from "./progress.ts";
  * Seconds of the last successful run of each stage with `profile`: from the results database opened
  * read-only, else (no database, or a running pipeline holds it) from the run logs. Empty when neither has
  * one.
+ *
+ * @example
+ * ```ts
+ * const past = await pastStageSeconds("results", "smoke"); // e.g. Map { "meta-train" => 412.5 }
+ * ```
  */
 export async function pastStageSeconds(resultsDir: string, profile: string): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -42,7 +47,15 @@ export async function pastStageSeconds(resultsDir: string, profile: string): Pro
   return out;
 }
 
-/** Estimate lines for the stages that will run (in plan order), ending with the total. */
+/**
+ * Estimate lines for the stages that will run (in plan order), ending with the total.
+ *
+ * @example
+ * ```ts
+ * const lines = estimateLines(["meta-train"], new Map([["meta-train", 125]]), "smoke");
+ * lines[1]; // "  meta-train  2m05s"
+ * ```
+ */
 export function estimateLines(stages: string[], past: Map<string, number>, profile: string): string[] {
   if (stages.length === 0) return ["time estimate: nothing to run"];
   const w = Math.max(...stages.map((s) => s.length), "total".length);

@@ -13,6 +13,11 @@ const DENO_JSON = new URL("../deno.json", import.meta.url);
 /**
  * The name of the code for a checkout without git: `version X (no git)` from the `version` field of the
  * repository's `deno.json`, else {@link NO_GIT_LABEL}.
+ *
+ * @example
+ * ```ts
+ * await noGitVersion(); // "version 0.1.0 (no git)"
+ * ```
  */
 export async function noGitVersion(denoJson: URL | string = DENO_JSON): Promise<string> {
   try {
@@ -22,7 +27,14 @@ export async function noGitVersion(denoJson: URL | string = DENO_JSON): Promise<
   return NO_GIT_LABEL;
 }
 
-/** `git rev-parse HEAD` in `cwd`, or null when git, the permission or the repository is missing. */
+/**
+ * `git rev-parse HEAD` in `cwd`, or null when git, the permission or the repository is missing.
+ *
+ * @example
+ * ```ts
+ * const commit = await gitCommit(); // a 40-hex sha, or null without git
+ * ```
+ */
 export async function gitCommit(cwd: string = Deno.cwd()): Promise<string | null> {
   try {
     const out = await new Deno.Command("git", {

@@ -18,6 +18,11 @@ export interface GraphNode {
 /**
  * Checks that stage names are unique, every dep names a stage, and the graph has no cycle. Throws a
  * {@link PipelineError} naming the duplicate, the unknown dep (with the valid names) or the cycle.
+ *
+ * @example
+ * ```ts
+ * validateGraph([{ name: "a", deps: ["b"] }, { name: "b", deps: ["a"] }]); // throws: cycle a -> b -> a
+ * ```
  */
 export function validateGraph(stages: readonly GraphNode[]): void {
   const names = new Set<string>();
@@ -56,6 +61,12 @@ export function validateGraph(stages: readonly GraphNode[]): void {
 /**
  * Returns the stages in an order where every stage comes after its deps; ties keep declaration order.
  * Assumes {@link validateGraph} passed.
+ *
+ * @example
+ * ```ts
+ * const stages = [{ name: "report", deps: ["train"] }, { name: "train", deps: [] }];
+ * topoOrder(stages).map((s) => s.name); // ["train", "report"]
+ * ```
  */
 export function topoOrder<T extends GraphNode>(stages: readonly T[]): T[] {
   const done = new Set<string>();
@@ -69,7 +80,14 @@ export function topoOrder<T extends GraphNode>(stages: readonly T[]): T[] {
   return out;
 }
 
-/** Throws a {@link PipelineError} listing the valid stage names when `name` is not a stage. */
+/**
+ * Throws a {@link PipelineError} listing the valid stage names when `name` is not a stage.
+ *
+ * @example
+ * ```ts
+ * assertStageName(STAGES, "meta-trian"); // throws: unknown stage "meta-trian"; valid stages: ...
+ * ```
+ */
 export function assertStageName(stages: readonly GraphNode[], name: string): void {
   if (!stages.some((s) => s.name === name)) {
     throw new PipelineError(
@@ -106,7 +124,14 @@ export function selectWithUpstream<T extends GraphNode>(stages: readonly T[], na
   return topoOrder(stages).filter((s) => keep.has(s.name));
 }
 
-/** Names of every stage downstream of any of `names` (transitively), excluding `names` themselves. */
+/**
+ * Names of every stage downstream of any of `names` (transitively), excluding `names` themselves.
+ *
+ * @example
+ * ```ts
+ * downstreamOf([{ name: "a", deps: [] }, { name: "b", deps: ["a"] }], ["a"]); // Set { "b" }
+ * ```
+ */
 export function downstreamOf(stages: readonly GraphNode[], names: readonly string[]): Set<string> {
   const out = new Set<string>();
   const start = new Set(names);

@@ -171,6 +171,11 @@ const LOG_BACKEND = /^# backend (.*)$/m;
  * Rebuilds `stage_runs` rows from the run logs (`<results>/logs/*.log`), oldest first. A run whose log has
  * no end line is `running` while its staging directory (in `sources`) belongs to a live process, else
  * `failed`; params come from the artifact's manifest or the job file of a run in progress.
+ *
+ * @example
+ * ```ts
+ * const running = (await readRunLogs("results")).filter((r) => r.status === "running");
+ * ```
  */
 export async function readRunLogs(
   resultsDir: string,
@@ -229,6 +234,13 @@ export async function readRunLogs(
 /**
  * Builds a live snapshot of the results directory (see the module doc) and opens it read-only. Throws
  * "no results yet in DIR" when there is no `artifacts/` folder.
+ *
+ * @example
+ * ```ts
+ * const snap = await openLiveSnapshot("results");
+ * const runs = await snap.store.query("SELECT stage, status FROM stage_runs");
+ * await snap.close();
+ * ```
  */
 export async function openLiveSnapshot(
   resultsDir: string,

@@ -28,6 +28,12 @@ export interface LockInfo {
 /**
  * Whether the process that wrote `held` (on this host) is still running: its pid is live and not a zombie,
  * and, when the lock recorded them, it has the same start time and boot id.
+ *
+ * @example
+ * ```ts
+ * const held: LockInfo = JSON.parse(Deno.readTextFileSync("results/.lock"));
+ * holderAlive(held); // false once that process has exited
+ * ```
  */
 export function holderAlive(held: LockInfo): boolean {
   const st = processStat(held.pid);
@@ -73,6 +79,12 @@ function readInfo(path: string): LockInfo | null {
 /**
  * Takes the lock of `resultsDir` for `command`. Throws a {@link PipelineError} naming the holder when a live
  * process holds it; removes a lock left by a dead process on this host and reports it through `notice`.
+ *
+ * @example
+ * ```ts
+ * const lock = acquireLock("results", "deno task pipeline --profile smoke");
+ * lock.release(); // when the run is done
+ * ```
  */
 export function acquireLock(
   resultsDir: string,

@@ -51,7 +51,14 @@ export async function* ndjsonChunks(
   if (chunk.length) yield chunk;
 }
 
-/** Number of rows (non-blank lines) of an NDJSON file; 0 when it does not exist. */
+/**
+ * Number of rows (non-blank lines) of an NDJSON file; 0 when it does not exist.
+ *
+ * @example
+ * ```ts
+ * const n = await countNdjsonRows("results/artifacts/meta-train/0123abcd/rows/meta_train_curve.ndjson");
+ * ```
+ */
 export async function countNdjsonRows(path: string): Promise<number> {
   let n = 0;
   try {

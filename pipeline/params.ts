@@ -19,7 +19,14 @@ export interface SetOverride {
   raw: string;
 }
 
-/** Parses `stage.key=value` (the value may contain `=` and `.`). */
+/**
+ * Parses `stage.key=value` (the value may contain `=` and `.`).
+ *
+ * @example
+ * ```ts
+ * parseSetArg("meta-train.seed=3"); // { stage: "meta-train", key: "seed", raw: "3" }
+ * ```
+ */
 export function parseSetArg(arg: string): SetOverride {
   const m = /^([^.=\s]+)\.([^=\s]+)=(.*)$/s.exec(arg);
   if (!m) {
@@ -28,14 +35,28 @@ export function parseSetArg(arg: string): SetOverride {
   return { stage: m[1], key: m[2], raw: m[3] };
 }
 
-/** Every profile name the stages know of, sorted, always including `default`. */
+/**
+ * Every profile name the stages know of, sorted, always including `default`.
+ *
+ * @example
+ * ```ts
+ * knownProfiles(STAGES); // ["default", "gpu", "paper", "smoke"]
+ * ```
+ */
 export function knownProfiles(stages: readonly StageDef<Params>[]): string[] {
   const names = new Set<string>([DEFAULT_PROFILE]);
   for (const s of stages) for (const p of Object.keys(s.profiles)) names.add(p);
   return [...names].sort();
 }
 
-/** Throws a {@link PipelineError} listing the profiles when `profile` is unknown to every stage. */
+/**
+ * Throws a {@link PipelineError} listing the profiles when `profile` is unknown to every stage.
+ *
+ * @example
+ * ```ts
+ * assertProfile(STAGES, "smok"); // throws PipelineError: unknown profile "smok"; profiles: default, ...
+ * ```
+ */
 export function assertProfile(stages: readonly StageDef<Params>[], profile: string): void {
   const known = knownProfiles(stages);
   if (!known.includes(profile)) {
@@ -43,7 +64,15 @@ export function assertProfile(stages: readonly StageDef<Params>[], profile: stri
   }
 }
 
-/** The accepted values of a spec in words, e.g. `integer in [1, 1000]` or `string (one of adam, sgd)`. */
+/**
+ * The accepted values of a spec in words, e.g. `integer in [1, 1000]` or `string (one of adam, sgd)`.
+ *
+ * @example
+ * ```ts
+ * const spec: ParamSpec = { type: "integer", default: 4, min: 1, max: 64, description: "PES pairs" };
+ * describeSpec(spec); // "integer in [1, 64]"
+ * ```
+ */
 export function describeSpec(spec: ParamSpec): string {
   let s = spec.type as string;
   if (spec.min !== undefined || spec.max !== undefined) {
@@ -79,6 +108,12 @@ const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
  * Converts `--set` text to a value of the declared type. Numbers are read strictly: an `integer` is decimal
  * digits with an optional sign (`0x10`, `1e3`, `" 6 "` are refused), a `number` is a decimal with optional
  * exponent. Arrays are JSON or comma lists (items of a comma list may have spaces around them).
+ *
+ * @example
+ * ```ts
+ * const spec: ParamSpec = { type: "number[]", default: [1], description: "multiples of the standard rate" };
+ * parseParamValue("imagenet-transfer", "lrMultipliers", spec, "0.5, 1e1"); // [0.5, 10]
+ * ```
  */
 export function parseParamValue(stage: string, key: string, spec: ParamSpec, raw: string): unknown {
   const source = `--set ${stage}.${key}`;
@@ -128,6 +163,12 @@ export function parseParamValue(stage: string, key: string, spec: ParamSpec, raw
 /**
  * Checks a value against its spec (type, integer-ness, min/max, choices, maxItems, `check`); throws a
  * {@link PipelineError} naming the stage, the key, the value, the accepted range and `source`.
+ *
+ * @example
+ * ```ts
+ * const spec: ParamSpec = { type: "integer", default: 4, min: 1, max: 64, description: "PES pairs" };
+ * validateParam("meta-train", "pesPairs", spec, 100, "--set meta-train.pesPairs"); // throws: expects [1, 64]
+ * ```
  */
 export function validateParam(
   stage: string,
@@ -192,6 +233,11 @@ function unknownKey(stage: StageDef<Params>, key: string, source: string): never
 /**
  * Resolves a stage's params: defaults < `profile` overrides < `sets` for this stage. Every value is validated.
  * `sets` may hold overrides of other stages (ignored here).
+ *
+ * @example
+ * ```ts
+ * const params = resolveParams(stage, "smoke", [parseSetArg("meta-train.seed=3")]);
+ * ```
  */
 export function resolveParams(
   stage: StageDef<Params>,
@@ -231,7 +277,14 @@ export function resolveParams(
   return out;
 }
 
-/** Checks that every `--set` names a known stage (listing the valid ones) and a known param of it. */
+/**
+ * Checks that every `--set` names a known stage (listing the valid ones) and a known param of it.
+ *
+ * @example
+ * ```ts
+ * validateSets(STAGES, [parseSetArg("meta-train.seed=3")]); // throws for an unknown stage or param
+ * ```
+ */
 export function validateSets(stages: readonly StageDef<Params>[], sets: readonly SetOverride[]): void {
   for (const s of sets) {
     const st = stages.find((x) => x.name === s.stage);

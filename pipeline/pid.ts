@@ -47,7 +47,15 @@ function readProc(path: string): string | null | undefined {
   }
 }
 
-/** Parses `/proc/<pid>/stat` (the command name may hold spaces and parentheses). */
+/**
+ * Parses `/proc/<pid>/stat` (the command name may hold spaces and parentheses).
+ *
+ * @example
+ * ```ts
+ * const stat = "42 (my cmd) S 1 42 42 0 -1 4194304 100 0 0 0 5 1 0 0 20 0 1 0 123456 9000";
+ * parseProcStat(stat); // { state: "S", startTicks: "123456" }
+ * ```
+ */
 export function parseProcStat(text: string): ProcessStat | null {
   const at = text.lastIndexOf(")");
   if (at < 0) return null;
@@ -57,7 +65,14 @@ export function parseProcStat(text: string): ProcessStat | null {
   return { state: fields[0], startTicks: fields[19] };
 }
 
-/** The `/proc` facts of `pid`: null when there is no such process, undefined when they cannot be read. */
+/**
+ * The `/proc` facts of `pid`: null when there is no such process, undefined when they cannot be read.
+ *
+ * @example
+ * ```ts
+ * processStat(Deno.pid); // { state: "R", startTicks: "123456" }, or undefined without /proc access
+ * ```
+ */
 export function processStat(pid: number): ProcessStat | null | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return null;
   const text = readProc(`/proc/${pid}/stat`);
@@ -65,7 +80,14 @@ export function processStat(pid: number): ProcessStat | null | undefined {
   return parseProcStat(text) ?? undefined;
 }
 
-/** The kernel's boot id (changes at every boot), or null when it cannot be read. */
+/**
+ * The kernel's boot id (changes at every boot), or null when it cannot be read.
+ *
+ * @example
+ * ```ts
+ * bootId(); // e.g. "6d1a2f0e-3c4b-4a5d-9e8f-0a1b2c3d4e5f", or null off Linux
+ * ```
+ */
 export function bootId(): string | null {
   const text = readProc("/proc/sys/kernel/random/boot_id");
   return typeof text === "string" ? text.trim() : null;
@@ -75,6 +97,11 @@ export function bootId(): string | null {
  * True when `pid` is a live (non-zombie) process on this machine. Uses {@link processStat} when it can, else
  * probes the pid with a harmless SIGCONT (needs --allow-run; a zombie then counts as alive). When neither is
  * permitted the answer is unknown and counts as alive.
+ *
+ * @example
+ * ```ts
+ * isPidAlive(Deno.pid); // true
+ * ```
  */
 export function isPidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;

@@ -45,7 +45,14 @@ export interface PlanOptions {
   codeRoot?: string;
 }
 
-/** Names of params whose values differ (including added and removed ones), sorted. */
+/**
+ * Names of params whose values differ (including added and removed ones), sorted.
+ *
+ * @example
+ * ```ts
+ * changedParams({ seed: 0, lr: 0.1 }, { seed: 1, lr: 0.1, steps: 5 }); // ["seed", "steps"]
+ * ```
+ */
 export function changedParams(before: Params, after: Params): string[] {
   const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
   return [...keys].filter((k) => canonicalJson(before[k]) !== canonicalJson(after[k])).sort();
@@ -102,7 +109,16 @@ export function keyedParams(s: StageDef<Params>, params: Params): Params {
   return out;
 }
 
-/** Resolves params and keys of every stage and decides what runs. Throws on bad params. */
+/**
+ * Resolves params and keys of every stage and decides what runs. Throws on bad params.
+ *
+ * @example
+ * ```ts
+ * const artifacts = new ArtifactStore("results");
+ * const plan = await planRun({ stages, profile: "smoke", sets: [], force: new Set(), artifacts });
+ * const toRun = plan.filter((p) => p.action === "run").map((p) => `${p.stage.name}: ${p.reason}`);
+ * ```
+ */
 export async function planRun(o: PlanOptions): Promise<PlannedStage[]> {
   const resolved = o.stages.map((s) => ({ s, params: resolveParams(s, o.profile, o.sets) }));
   const keys = new Map<string, string>();

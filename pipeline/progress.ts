@@ -20,7 +20,14 @@ export interface ProgressOptions {
   ttyIntervalMs?: number;
 }
 
-/** Formats seconds as `45s`, `2m03s` or `1h02m`. */
+/**
+ * Formats seconds as `45s`, `2m03s` or `1h02m`.
+ *
+ * @example
+ * ```ts
+ * formatDuration(123); // "2m03s"
+ * ```
+ */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return "?";
   const s = Math.round(seconds);
@@ -34,7 +41,15 @@ function formatRate(r: number): string {
   return r >= 100 ? r.toFixed(0) : r >= 10 ? r.toFixed(1) : r.toPrecision(2);
 }
 
-/** Reports progress of one named task. */
+/**
+ * Reports progress of one named task.
+ *
+ * @example
+ * ```ts
+ * const progress = new ProgressReporter("meta-train", { tty: false });
+ * progress.update(120, 500, "meta-steps"); // "[meta-train] meta-steps 120/500 (24%) ..."
+ * ```
+ */
 export class ProgressReporter {
   readonly #name: string;
   readonly #tty: boolean;

@@ -15,7 +15,14 @@ export type ChildMessage =
   | { type: "backend"; description: string }
   | { type: "error"; message: string };
 
-/** Encodes a message as one protocol line (with trailing newline). */
+/**
+ * Encodes a message as one protocol line (with trailing newline).
+ *
+ * @example
+ * ```ts
+ * Deno.stdout.writeSync(new TextEncoder().encode(encodeMessage({ type: "progress", done: 3, total: 10 })));
+ * ```
+ */
 export function encodeMessage(m: ChildMessage): string {
   return MARKER + JSON.stringify(m) + "\n";
 }
@@ -23,6 +30,13 @@ export function encodeMessage(m: ChildMessage): string {
 /**
  * Splits a text stream into log text and protocol messages. Feed chunks with {@link push}; call
  * {@link end} when the stream ends.
+ *
+ * @example
+ * ```ts
+ * const splitter = new ProtocolSplitter((text) => console.log(text), (m) => console.log(m.type));
+ * splitter.push(`step 1\n${encodeMessage({ type: "log", message: "hi" })}`);
+ * splitter.end();
+ * ```
  */
 export class ProtocolSplitter {
   #buf = "";

@@ -70,6 +70,11 @@ export const TABLE_DIGITS = 6;
 /**
  * A number as the table format shows it: integers in full, others rounded to {@link TABLE_DIGITS}
  * significant digits (`344.36859300000197` → `344.369`, `1.23456789e-7` → `1.23457e-7`).
+ *
+ * @example
+ * ```ts
+ * displayNumber(344.36859300000197); // "344.369"
+ * ```
  */
 export function displayNumber(v: number): string {
   if (!Number.isFinite(v) || Number.isInteger(v)) return String(v);
@@ -88,6 +93,12 @@ function cellText(v: unknown, forTable: boolean): string {
 /**
  * Formats a result as an aligned text table (numbers right-aligned and rounded by {@link displayNumber},
  * NULL shown as `NULL`, long cells cut at 80 characters) with a row count.
+ *
+ * @example
+ * ```ts
+ * const result: QueryResult = { columns: [{ name: "stage", type: "VARCHAR" }], rows: [["meta-train"]] };
+ * console.log(formatTable(result)); // aligned columns, then "(1 row)"
+ * ```
  */
 export function formatTable(result: QueryResult): string {
   const { columns, rows } = result;
@@ -109,14 +120,28 @@ function csvField(s: string): string {
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
-/** Formats a result as RFC 4180 CSV: a header row, CRLF line ends, fields quoted when needed; NULL is empty. */
+/**
+ * Formats a result as RFC 4180 CSV: a header row, CRLF line ends, fields quoted when needed; NULL is empty.
+ *
+ * @example
+ * ```ts
+ * formatCsv({ columns: [{ name: "n", type: "BIGINT" }], rows: [[1]] }); // "n\r\n1\r\n"
+ * ```
+ */
 export function formatCsv(result: QueryResult): string {
   const lines = [result.columns.map((c) => csvField(c.name))];
   for (const r of result.rows) lines.push(r.map((v) => csvField(cellText(v, false))));
   return lines.map((l) => l.join(",")).join("\r\n") + "\r\n";
 }
 
-/** Formats a result as a JSON array of objects keyed by column name (duplicate names get `_2`, `_3`…). */
+/**
+ * Formats a result as a JSON array of objects keyed by column name (duplicate names get `_2`, `_3`…).
+ *
+ * @example
+ * ```ts
+ * formatJson({ columns: [{ name: "n", type: "BIGINT" }], rows: [[1]] }); // the array [{ "n": 1 }], indented
+ * ```
+ */
 export function formatJson(result: QueryResult): string {
   const seen = new Map<string, number>();
   const keys = result.columns.map((c) => {
@@ -129,7 +154,14 @@ export function formatJson(result: QueryResult): string {
     "\n";
 }
 
-/** Formats a result in the given format. */
+/**
+ * Formats a result in the given format.
+ *
+ * @example
+ * ```ts
+ * const text = formatResult(await store.query("SELECT * FROM stage_runs"), "csv");
+ * ```
+ */
 export function formatResult(result: QueryResult, format: QueryFormat): string {
   return format === "csv" ? formatCsv(result) : format === "json" ? formatJson(result) : formatTable(result);
 }
@@ -150,7 +182,14 @@ async function readStdin(): Promise<string> {
   return await new Response(Deno.stdin.readable).text();
 }
 
-/** True when the text holds no statement (only whitespace, semicolons and comments). */
+/**
+ * True when the text holds no statement (only whitespace, semicolons and comments).
+ *
+ * @example
+ * ```ts
+ * isEmptySql("-- nothing here\n;"); // true
+ * ```
+ */
 export function isEmptySql(sql: string): boolean {
   return sql.replace(/--[^\n]*/g, "").replace(/\/\*[\s\S]*?\*\//g, "").replace(/[\s;]+/g, "") === "";
 }
@@ -215,6 +254,11 @@ function schemaResult(cols: SchemaColumn[], table: string | undefined): QueryRes
 /**
  * Runs the query CLI with the given arguments (without the program name) and returns the exit code:
  * 0 success, 1 query or database error, 2 usage error. Never throws for user errors.
+ *
+ * @example
+ * ```ts
+ * const code = await runQueryCli(["--format", "csv", "SELECT stage, status FROM stage_runs"]);
+ * ```
  */
 export async function runQueryCli(argv: string[], io: QueryIo = stdio): Promise<number> {
   let values: { format?: string; schema?: boolean; results?: string; help?: boolean };

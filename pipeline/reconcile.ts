@@ -59,7 +59,15 @@ interface Found {
   verified: boolean;
 }
 
-/** Brings the database in line with the published artifacts of the planned stages (see the module doc). */
+/**
+ * Brings the database in line with the published artifacts of the planned stages (see the module doc).
+ *
+ * @example
+ * ```ts
+ * const artifacts = new ArtifactStore("results");
+ * await reconcile({ plan, store, artifacts, resultsDir: "results", say: console.error });
+ * ```
+ */
 export async function reconcile(o: ReconcileOptions): Promise<void> {
   const serial = o.serial ?? (<T>(fn: () => Promise<T>) => fn());
   for (const p of o.plan) {

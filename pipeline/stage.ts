@@ -127,7 +127,15 @@ export interface StageDef<P extends Params = Params> {
   run(ctx: StageContext<P>): Promise<void>;
 }
 
-/** Identity helper giving type inference for stage declarations. */
+/**
+ * Identity helper giving type inference for stage declarations.
+ *
+ * @example
+ * ```ts
+ * const hello = defineStage({ name: "hello", description: "says hi", deps: [], version: "1", params: {},
+ *   profiles: {}, tables: [], run: async (ctx) => ctx.log(`hello from ${ctx.key}`) });
+ * ```
+ */
 export function defineStage<P extends Params>(def: StageDef<P>): StageDef<P> {
   return def;
 }

@@ -25,7 +25,15 @@ export interface BrowserCheck {
   screenshot: string;
 }
 
-/** Loads `indexHtml` from disk in headless Chromium and screenshots it to `screenshot`. */
+/**
+ * Loads `indexHtml` from disk in headless Chromium and screenshots it to `screenshot`.
+ *
+ * @example
+ * ```ts
+ * const check = await checkInBrowser("results/report/index.html", "/tmp/report.png");
+ * if (check.problems.length > 0) console.error(check.problems.join("\n"));
+ * ```
+ */
 export async function checkInBrowser(
   indexHtml: string,
   screenshot: string,

@@ -298,7 +298,14 @@ function ablationRows(): Record<string, Rows> {
   return { ablation_runs: runs, ablation_summary: summary };
 }
 
-/** The synthetic rows of each stage, by stage then table. */
+/**
+ * The synthetic rows of each stage, by stage then table.
+ *
+ * @example
+ * ```ts
+ * const rows = fixtureTables()["eval-cnn"].cnn_summary; // synthetic rows of one table
+ * ```
+ */
 export function fixtureTables(): Record<string, Record<string, Rows>> {
   const cnn = cnnRows();
   return {
@@ -325,6 +332,11 @@ export function fixtureTables(): Record<string, Record<string, Rows>> {
 /**
  * Writes fixture artifacts for `stages` (default: every stage of {@link fixtureTables}) under
  * `dir/<stage>/<key>/` and returns their refs. Keys are `fixture-<stage>`; params say they are fixtures.
+ *
+ * @example
+ * ```ts
+ * const refs = await writeFixtureArtifacts(await Deno.makeTempDir(), ["eval-problems", "ablations"]);
+ * ```
  */
 export async function writeFixtureArtifacts(dir: string, stages?: string[]): Promise<ArtifactRef[]> {
   const all = fixtureTables();

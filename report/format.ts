@@ -4,7 +4,15 @@
  * @module
  */
 
-/** Formats one table cell: numbers to 4 significant digits (integers as is), NULL as `–`, booleans yes/no. */
+/**
+ * Formats one table cell: numbers to 4 significant digits (integers as is), NULL as `–`, booleans yes/no.
+ *
+ * @example
+ * ```ts
+ * formatCell(3.14159); // "3.142"
+ * formatCell(null); // "–"
+ * ```
+ */
 export function formatCell(v: unknown): string {
   if (v === null || v === undefined) return "–";
   if (typeof v === "boolean") return v ? "yes" : "no";
@@ -18,17 +26,38 @@ export function formatCell(v: unknown): string {
   return String(v);
 }
 
-/** The code that rendered a report: `git <sha>`, else its no-git version (`archive checkout (no git)`). */
+/**
+ * The code that rendered a report: `git <sha>`, else its no-git version (`archive checkout (no git)`).
+ *
+ * @example
+ * ```ts
+ * codeLabel({ gitCommit: null, codeVersion: "version 0.1.0 (no git)" }); // "version 0.1.0 (no git)"
+ * ```
+ */
 export function codeLabel(meta: { gitCommit: string | null; codeVersion?: string }): string {
   return meta.gitCommit ? `git ${meta.gitCommit}` : (meta.codeVersion ?? "archive checkout (no git)");
 }
 
-/** Escapes text for HTML. */
+/**
+ * Escapes text for HTML.
+ *
+ * @example
+ * ```ts
+ * escapeHtml('<a href="x">'); // "&lt;a href=&quot;x&quot;&gt;"
+ * ```
+ */
 export function escapeHtml(s: string): string {
   return s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 }
 
-/** Escaped HTML of a note: `code` spans, **bold** and [links](#anchor) within the page are rendered; everything else is text. */
+/**
+ * Escaped HTML of a note: `code` spans, **bold** and [links](#anchor) within the page are rendered; everything else is text.
+ *
+ * @example
+ * ```ts
+ * inlineHtml("**Table 1** of `eval_summary`"); // "<strong>Table 1</strong> of <code>eval_summary</code>"
+ * ```
+ */
 export function inlineHtml(text: string): string {
   return escapeHtml(text)
     .replace(/`([^`]+)`/g, "<code>$1</code>")
@@ -37,7 +66,14 @@ export function inlineHtml(text: string): string {
     .replace(/\[([^\]]+)\]\((#[\w-]+)\)/g, '<a href="$2">$1</a>');
 }
 
-/** The shell command that reruns a query against the results database. */
+/**
+ * The shell command that reruns a query against the results database.
+ *
+ * @example
+ * ```ts
+ * queryCommand('SELECT "seed" FROM ablation_runs'); // 'deno task query "SELECT \"seed\" FROM ablation_runs"'
+ * ```
+ */
 export function queryCommand(sql: string): string {
   return `deno task query "${sql.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("$", "\\$")}"`;
 }

@@ -41,7 +41,16 @@ function sqlBlock(sql: string, open: boolean): string {
     `<pre>${escapeHtml(queryCommand(sql))}</pre></details>`;
 }
 
-/** HTML of a table block (rows, then its SQL or source note). */
+/**
+ * HTML of a table block (rows, then its SQL or source note).
+ *
+ * @example
+ * ```ts
+ * const block: TableBlock = { kind: "table", title: "Runs", sql: "SELECT stage FROM stage_runs",
+ *   result: { columns: [{ name: "stage", type: "VARCHAR" }], rows: [["meta-train"]] } };
+ * tableHtml(block); // "<h3>Runs</h3>\n<table>..."
+ * ```
+ */
 export function tableHtml(t: TableBlock): string {
   const { columns, rows } = t.result;
   const head = columns.map((c) => `<th>${escapeHtml(c.name)}</th>`).join("");
@@ -76,7 +85,14 @@ function blockHtml(b: Block, figureFile: (id: string) => string): string {
   }
 }
 
-/** Renders the whole page. `figureFile` maps a figure id to its relative path. */
+/**
+ * Renders the whole page. `figureFile` maps a figure id to its relative path.
+ *
+ * @example
+ * ```ts
+ * await Deno.writeTextFile(join(outDir, INDEX_FILE), reportHtml(meta, sections, figureFile));
+ * ```
+ */
 export function reportHtml(
   meta: ReportMeta,
   sections: Section[],

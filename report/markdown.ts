@@ -11,7 +11,16 @@ function mdCell(v: unknown): string {
   return s.length > 120 ? s.slice(0, 119) + "…" : s;
 }
 
-/** A Markdown table of a table block, followed by its SQL. */
+/**
+ * A Markdown table of a table block, followed by its SQL.
+ *
+ * @example
+ * ```ts
+ * const block: TableBlock = { kind: "table", title: "Runs", sql: null, sourceNote: "manifests",
+ *   result: { columns: [{ name: "stage", type: "VARCHAR" }], rows: [["meta-train"]] } };
+ * tableMarkdown(block); // "**Runs**\n\n| stage |\n| --- |\n| meta-train |\n\n_Source: manifests_\n"
+ * ```
+ */
 export function tableMarkdown(t: TableBlock): string {
   const { columns, rows } = t.result;
   const lines = [
@@ -26,7 +35,14 @@ export function tableMarkdown(t: TableBlock): string {
   return `**${t.title}**\n\n${lines.join("\n")}\n${src}`;
 }
 
-/** Renders `summary.md`: per section its status, notes, key tables and figure files. */
+/**
+ * Renders `summary.md`: per section its status, notes, key tables and figure files.
+ *
+ * @example
+ * ```ts
+ * await Deno.writeTextFile(join(outDir, SUMMARY_FILE), reportMarkdown(meta, sections, figureFile));
+ * ```
+ */
 export function reportMarkdown(
   meta: ReportMeta,
   sections: Section[],

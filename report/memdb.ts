@@ -50,6 +50,13 @@ async function ndjsonFiles(dir: string): Promise<Map<string, string>> {
 /**
  * Loads the rows of `artifacts` into a new in-memory DuckDB. A declared table of an upstream stage that
  * wrote no rows is created empty; an ndjson file without a declaration is loaded with `read_json_auto`.
+ *
+ * @example
+ * ```ts
+ * const db = await openArtifactsDb(Object.values(ctx.inputs), { benchDb: "results/lopt.duckdb" });
+ * const result = await db.query("SELECT count(*) AS n FROM eval_summary");
+ * db.close();
+ * ```
  */
 export async function openArtifactsDb(
   artifacts: ArtifactRef[],

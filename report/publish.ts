@@ -9,7 +9,14 @@ import { FIGURES_DIR, INDEX_FILE, SUMMARY_FILE } from "./render.ts";
 /** Folder of the user-facing report inside the results directory. */
 export const REPORT_DIR = "report";
 
-/** Replaces `<resultsDir>/report/` with the report rendered in `fromDir`; returns the destination. */
+/**
+ * Replaces `<resultsDir>/report/` with the report rendered in `fromDir`; returns the destination.
+ *
+ * @example
+ * ```ts
+ * const dest = await publishReport(ctx.outDir, ctx.resultsDir); // "<results>/report"
+ * ```
+ */
 export async function publishReport(fromDir: string, resultsDir: string): Promise<string> {
   const dest = join(resultsDir, REPORT_DIR);
   await Deno.mkdir(dest, { recursive: true });

@@ -31,7 +31,14 @@ export interface RenderResult {
   sections: Section[];
 }
 
-/** Relative path of a figure's SVG. */
+/**
+ * Relative path of a figure's SVG.
+ *
+ * @example
+ * ```ts
+ * figureFile("meta-train-curve"); // "figures/meta-train-curve.svg"
+ * ```
+ */
 export function figureFile(id: string): string {
   return `${FIGURES_DIR}/${id}.svg`;
 }
@@ -39,6 +46,11 @@ export function figureFile(id: string): string {
 /**
  * Renders the report into `outDir` (created; stale figures of an earlier render are removed). `query` runs
  * SQL against a database holding the result tables (see {@link QueryFn}).
+ *
+ * @example
+ * ```ts
+ * const { index, figures } = await renderReport(db.query, meta, ctx.outDir);
+ * ```
  */
 export async function renderReport(
   query: QueryFn,

@@ -9,7 +9,14 @@ import { MANIFEST, type Manifest } from "../pipeline/artifacts.ts";
 import { rowsOf, sqlString } from "./sections/env.ts";
 import type { QueryFn, ReportedStage, StageRunInfo } from "./types.ts";
 
-/** Reads an artifact's `manifest.json` into a {@link StageRunInfo} (git commit and seconds unknown). */
+/**
+ * Reads an artifact's `manifest.json` into a {@link StageRunInfo} (git commit and seconds unknown).
+ *
+ * @example
+ * ```ts
+ * const info = await readRunInfo("results/artifacts/meta-train/0123456789abcdef"); // info.params, ...
+ * ```
+ */
 export async function readRunInfo(dir: string): Promise<StageRunInfo> {
   let m: Manifest;
   try {

@@ -7,7 +7,15 @@
 import { compile, type TopLevelSpec } from "vega-lite";
 import { parse, View } from "vega";
 
-/** Renders a Vega-Lite spec to an SVG document string. Throws with the spec's title when Vega fails. */
+/**
+ * Renders a Vega-Lite spec to an SVG document string. Throws with the spec's title when Vega fails.
+ *
+ * @example
+ * ```ts
+ * const svg = await renderSvg({ data: { values: [{ x: 1, y: 2 }] }, mark: "point",
+ *   encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" } } });
+ * ```
+ */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const vgSpec = compile(spec).spec;
   const view = new View(parse(vgSpec), { renderer: "none", logLevel: 0 });

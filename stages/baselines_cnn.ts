@@ -37,7 +37,14 @@ import {
 import { notRunRecord, runConvNet } from "../models/evaluation/cnn_run.ts";
 import { CODE_DEPS } from "./code_deps.ts";
 
-/** Hyperparameters of a baseline family at learning rate `lr` (momentum: heavy ball 0.9; others tfjs defaults). */
+/**
+ * Hyperparameters of a baseline family at learning rate `lr` (momentum: heavy ball 0.9; others tfjs defaults).
+ *
+ * @example
+ * ```ts
+ * baselineHparams("momentum", 0.01); // { learningRate: 0.01, momentum: 0.9 }
+ * ```
+ */
 export function baselineHparams(name: string, lr: number): Record<string, unknown> {
   return name === "momentum" ? { learningRate: lr, momentum: CNN_MOMENTUM } : { learningRate: lr };
 }

@@ -211,6 +211,11 @@ function checkLearningRates(v: unknown): string | null {
 /**
  * Checks between the ConvNet params (the `validate` of `baselines-cnn`): at least one model and one optimizer,
  * and a learning-rate grid for every optimizer. Throws a message saying what to fix.
+ *
+ * @example
+ * ```ts
+ * validateCnnParams({ ...p, optimizers: ["adam"], learningRates: { adam: [1e-3, 1e-2] } }); // ok
+ * ```
  */
 export function validateCnnParams(p: CnnParams): void {
   if (p.models.length === 0) throw new Error("models=[] names no ConvNet to train");
@@ -230,6 +235,11 @@ export function validateCnnParams(p: CnnParams): void {
  * A table of runs (one row per run; "not run" rows too). `baselines-cnn` writes `cnn_baseline_runs`; `eval-cnn`
  * writes `cnn_runs`: its learned-optimizer runs plus copies of the baseline runs it compared against, so one
  * `eval-cnn` run key gives the whole comparison. (The engine does not let two stages declare one table.)
+ *
+ * @example
+ * ```ts
+ * const spec = runsTable("cnn_baseline_runs", "one row per baseline ConvNet run");
+ * ```
  */
 export function runsTable(name: string, description: string): TableSpec {
   return { name, description, columns: CNN_RUN_COLUMNS };
@@ -238,12 +248,24 @@ export function runsTable(name: string, description: string): TableSpec {
 /**
  * A table of learning curves: binned minibatch loss (kind=train) and periodic evaluations (kind=eval);
  * `cnn_baseline_curves` from `baselines-cnn`, `cnn_curves` (learned + copied baselines) from `eval-cnn`.
+ *
+ * @example
+ * ```ts
+ * const spec = curvesTable("cnn_baseline_curves", "learning curves of the baseline ConvNet runs");
+ * ```
  */
 export function curvesTable(name: string, description: string): TableSpec {
   return { name, description, columns: CNN_CURVE_COLUMNS };
 }
 
-/** Resolves the models named in the params (throws on an unknown name). */
+/**
+ * Resolves the models named in the params (throws on an unknown name).
+ *
+ * @example
+ * ```ts
+ * cnnModels({ ...p, models: ["convnet_mnist_relu"] }).map((s) => s.name); // ["convnet_mnist_relu"]
+ * ```
+ */
 export function cnnModels(p: CnnParams): ConvNetSpec[] {
   return p.models.map((m) => convNetSpec(m));
 }

@@ -32,7 +32,15 @@ import { CODE_DEPS } from "./code_deps.ts";
 /** Params of {@link evalCnn}: none of its own (the evaluation settings come from `baselines-cnn`). */
 export type EvalCnnParams = Record<string, never>;
 
-/** A one-line description of where the learned weights came from, flagging stand-ins. */
+/**
+ * A one-line description of where the learned weights came from, flagging stand-ins.
+ *
+ * @example
+ * ```ts
+ * describeWeights({ standIn: true, profile: "smoke", notes: "untrained HRNN" });
+ * // "STAND-IN learned-optimizer weights; profile smoke; untrained HRNN"
+ * ```
+ */
 export function describeWeights(prov: WeightsProvenance): string {
   const parts = [
     prov.standIn ? "STAND-IN learned-optimizer weights" : "learned-optimizer weights",

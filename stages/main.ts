@@ -37,7 +37,14 @@ const RESULT_STAGES: StageDef<any>[] = [
 // deno-lint-ignore no-explicit-any
 const NAMED_ONLY_STAGES: StageDef<any>[] = [metaTrainL2lLstm, metaTrainCrnn, evalHorizon, ablationsStage];
 
-/** Every stage, in DAG order. */
+/**
+ * Every stage, in DAG order.
+ *
+ * @example
+ * ```ts
+ * STAGES.map((s) => s.name); // ["generate-tasks", "meta-train", "tune-baselines", ...]
+ * ```
+ */
 // deno-lint-ignore no-explicit-any
 export const STAGES: StageDef<any>[] = [
   ...RESULT_STAGES,

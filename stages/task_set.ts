@@ -30,12 +30,27 @@ export interface TaskSet {
   tasks: TaskRecord[];
 }
 
-/** Path of the task set inside an artifact directory. */
+/**
+ * Path of the task set inside an artifact directory.
+ *
+ * @example
+ * ```ts
+ * taskSetPath("/tmp/gen"); // "/tmp/gen/tasks.json"
+ * ```
+ */
 export function taskSetPath(dir: string): string {
   return join(dir, "tasks.json");
 }
 
-/** Reads the task set from an artifact directory. */
+/**
+ * Reads the task set from an artifact directory.
+ *
+ * @example
+ * ```ts
+ * const set = await readTaskSet(ctx.inputs["generate-tasks"].dir);
+ * const heldOut = set.tasks.filter((t) => t.split === "test");
+ * ```
+ */
 export async function readTaskSet(dir: string): Promise<TaskSet> {
   const set = JSON.parse(await Deno.readTextFile(taskSetPath(dir))) as TaskSet;
   if (set.version !== 1 || !Array.isArray(set.tasks)) {

@@ -39,6 +39,11 @@ export interface ProblemData {
 /**
  * Reads the `dataset` (a JSON {@link DatasetSpec}) and `batchSize` params (default: the whole dataset) and loads
  * the data. Synthetic datasets are owned by the problem; resolver-provided ones belong to the resolver.
+ *
+ * @example
+ * ```ts
+ * const { dataset, batchSize, owned } = readData(new ParamReader(spec.family, spec.params), ctx);
+ * ```
  */
 export function readData(p: ParamReader, ctx: BuildContext): ProblemData {
   const raw = p.object("dataset");
@@ -89,7 +94,14 @@ export interface ProblemDef {
   dispose?(): void;
 }
 
-/** Exact loss and gradients of `f` at `params`, via autodiff (nested-gradient safe). */
+/**
+ * Exact loss and gradients of `f` at `params`, via autodiff (nested-gradient safe).
+ *
+ * @example
+ * ```ts
+ * const { loss, grads } = tf.tidy(() => autodiff(([x]) => tf.sum(tf.square(x)), [tf.ones([3])]));
+ * ```
+ */
 export function autodiff(
   f: (params: tf.Tensor[]) => tf.Scalar,
   params: tf.Tensor[],
@@ -98,19 +110,40 @@ export function autodiff(
   return { loss: value as tf.Scalar, grads };
 }
 
-/** A constant tensor of `std`·N(0,1) draws from `rng`. */
+/**
+ * A constant tensor of `std`·N(0,1) draws from `rng`.
+ *
+ * @example
+ * ```ts
+ * const noise = noiseTensor([10, 1], 0.1, new Rng(0)); // [10, 1] of 0.1·N(0, 1)
+ * ```
+ */
 export function noiseTensor(shape: number[], std: number, rng: Rng): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   return tf.tensor(rng.normalArray(n, 0, std), shape, "float32");
 }
 
-/** Adds fresh `std`·N(0,1) noise to each gradient (identity when std is 0; no draws then). */
+/**
+ * Adds fresh `std`·N(0,1) noise to each gradient (identity when std is 0; no draws then).
+ *
+ * @example
+ * ```ts
+ * const noisy = addNoise(grads, 1.0, rng);
+ * ```
+ */
 export function addNoise(grads: tf.Tensor[], std: number, rng: Rng): tf.Tensor[] {
   if (std === 0) return grads;
   return grads.map((g) => tf.add(g, noiseTensor(g.shape, std, rng)));
 }
 
-/** Zeroes each gradient element independently with probability `p` (fresh mask per call, from `rng`). */
+/**
+ * Zeroes each gradient element independently with probability `p` (fresh mask per call, from `rng`).
+ *
+ * @example
+ * ```ts
+ * const masked = sparsify(grads, 0.9, rng); // about 90% of the elements zeroed
+ * ```
+ */
 export function sparsify(grads: tf.Tensor[], p: number, rng: Rng): tf.Tensor[] {
   if (p === 0) return grads;
   return grads.map((g) => {
@@ -120,17 +153,38 @@ export function sparsify(grads: tf.Tensor[], p: number, rng: Rng): tf.Tensor[] {
   });
 }
 
-/** Independent N(mean, std²) draws for each shape. */
+/**
+ * Independent N(mean, std²) draws for each shape.
+ *
+ * @example
+ * ```ts
+ * const [w, b] = normalInit([[10, 2], [2]], new Rng(0), 0.01);
+ * ```
+ */
 export function normalInit(shapes: number[][], rng: Rng, std = 1, mean = 0): tf.Tensor[] {
   return shapes.map((s) => tf.tensor(rng.normalArray(s.reduce((a, b) => a * b, 1), mean, std), s, "float32"));
 }
 
-/** Independent U(lo, hi) draws for each shape. */
+/**
+ * Independent U(lo, hi) draws for each shape.
+ *
+ * @example
+ * ```ts
+ * const [x] = uniformInit([[2]], new Rng(0), -2, 2);
+ * ```
+ */
 export function uniformInit(shapes: number[][], rng: Rng, lo: number, hi: number): tf.Tensor[] {
   return shapes.map((s) => tf.tensor(rng.uniformArray(s.reduce((a, b) => a * b, 1), lo, hi), s, "float32"));
 }
 
-/** Throws unless `params` matches the expected count and shapes. */
+/**
+ * Throws unless `params` matches the expected count and shapes.
+ *
+ * @example
+ * ```ts
+ * checkParams(spec, [[10, 1]], [tf.zeros([10, 1])]); // passes; a wrong shape throws
+ * ```
+ */
 export function checkParams(spec: ProblemSpec, shapes: number[][], params: tf.Tensor[]): void {
   if (params.length !== shapes.length) {
     throw new Error(
@@ -150,7 +204,17 @@ export function checkParams(spec: ProblemSpec, shapes: number[][], params: tf.Te
 /** Rows per chunk of a chunked full-dataset objective (see {@link ProblemDef.meanOverRows}). */
 export const FULL_OBJECTIVE_CHUNK = 4096;
 
-/** Assembles a {@link Problem} from a family's {@link ProblemDef}. */
+/**
+ * Assembles a {@link Problem} from a family's {@link ProblemDef}.
+ *
+ * @example
+ * ```ts
+ * const problem = makeProblem({
+ *   spec, paramNames: ["x"], paramShapes: [[2]], noiseStdev: 0,
+ *   init: (rng) => normalInit([[2]], rng), objective: ([x]) => tf.sum(tf.square(x)),
+ * });
+ * ```
+ */
 export function makeProblem(def: ProblemDef): Problem {
   const data = def.data;
   const indexer = data ? new BatchIndexer(data.dataset.size, data.batchSize) : null;

@@ -68,7 +68,14 @@ export interface BatchedProblem {
   dispose(): void;
 }
 
-/** Whether `p` is a {@link BatchedProblem} (rather than a single `Problem`). */
+/**
+ * Whether `p` is a {@link BatchedProblem} (rather than a single `Problem`).
+ *
+ * @example
+ * ```ts
+ * isBatchedProblem(buildBatched({ family: "quadratic", params: { ndim: 10 }, seed: 3 }, 4)); // true
+ * ```
+ */
 export function isBatchedProblem(p: Problem | BatchedProblem): p is BatchedProblem {
   return typeof (p as BatchedProblem).fullObjectives === "function";
 }
@@ -91,6 +98,12 @@ export type BatchedBuilder = (specs: ProblemSpec[], ctx: BatchContext) => Batche
  * The spec of instance `b` of a batch: instance 0 is `spec` itself; instance b > 0 has the same family and
  * params with every seed (its own, nested specs', datasets') re-derived from (spec.seed, b, path), inside the
  * same split's seed range (train [0, 2³⁰), held-out [2³⁰, 2³¹)).
+ *
+ * @example
+ * ```ts
+ * const spec = { family: "quadratic", params: { ndim: 10 }, seed: 3 };
+ * const second = instanceSpec(spec, 1); // same family and params, a new seed
+ * ```
  */
 export function instanceSpec(spec: ProblemSpec, b: number): ProblemSpec {
   if (!Number.isInteger(b) || b < 0) throw new Error(`instance index must be an integer >= 0, got ${b}`);
@@ -102,6 +115,11 @@ export function instanceSpec(spec: ProblemSpec, b: number): ProblemSpec {
 /**
  * Builds B instances of `spec` ({@link instanceSpec}) with `ctx.batch` (vectorized where the family can be;
  * `buildBatched` of `registry.ts` supplies it), or as {@link stackInstances} of one for B = 1.
+ *
+ * @example
+ * ```ts
+ * const bp = batchInstances({ family: "rosenbrock", params: {}, seed: 0 }, 8, ctx);
+ * ```
  */
 export function batchInstances(
   spec: ProblemSpec,
@@ -119,6 +137,12 @@ export function batchInstances(
  * Any list of problems with equal parameter shapes as a {@link BatchedProblem} that evaluates them one after
  * the other (exactly the unbatched problems' values; used for families without a vectorized implementation
  * and for a batch of one).
+ *
+ * @example
+ * ```ts
+ * const bp = stackInstances([0, 1].map((seed) => buildProblem({ family: "min_max_well", params: { ndim: 5 }, seed })));
+ * console.log(bp.size, bp.vectorized); // 2 false
+ * ```
  */
 export function stackInstances(problems: Problem[]): BatchedProblem {
   if (problems.length === 0) throw new Error("stackInstances needs at least one problem");
@@ -175,12 +199,29 @@ export interface VectorizedDef {
   dispose?(): void;
 }
 
-/** Stacks instance b's tensor i over b: [B, ...shape_i] per tensor. */
+/**
+ * Stacks instance b's tensor i over b: [B, ...shape_i] per tensor.
+ *
+ * @example
+ * ```ts
+ * const [xs] = stackParams([[tf.zeros([10, 1])], [tf.ones([10, 1])]]); // [2, 10, 1]
+ * ```
+ */
 export function stackParams(params: tf.Tensor[][]): tf.Tensor[] {
   return params[0].map((_, i) => tf.stack(params.map((p) => p[i])));
 }
 
-/** Assembles a vectorized {@link BatchedProblem} from a family's {@link VectorizedDef}. */
+/**
+ * Assembles a vectorized {@link BatchedProblem} from a family's {@link VectorizedDef}.
+ *
+ * @example
+ * ```ts
+ * const bp = makeVectorizedProblem({
+ *   specs, paramShapes: instances[0].paramShapes, noiseStdev: 0, instances,
+ *   objectives: ([x]) => tf.sum(tf.square(x), [1, 2]) as tf.Tensor1D,
+ * });
+ * ```
+ */
 export function makeVectorizedProblem(def: VectorizedDef): BatchedProblem {
   const size = def.specs.length;
   const check = (params: tf.Tensor[][]) => {

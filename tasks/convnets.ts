@@ -53,7 +53,15 @@ export interface ConvNetSpec {
   init: "reference" | "he";
 }
 
-/** The architecture named `name`; throws a message listing the known names otherwise. */
+/**
+ * The architecture named `name`; throws a message listing the known names otherwise.
+ *
+ * @example
+ * ```ts
+ * const spec = convNetSpec("convnet_cifar10");
+ * console.log(spec.inputShape, spec.layers.length); // [32, 32, 3] 3
+ * ```
+ */
 export function convNetSpec(name: string): ConvNetSpec {
   switch (name) {
     case "convnet_mnist_relu":
@@ -99,13 +107,27 @@ function featureShape(spec: ConvNetSpec): [number, number, number] {
   return [h, w, c];
 }
 
-/** Width of the flattened features that feed the dense layer. */
+/**
+ * Width of the flattened features that feed the dense layer.
+ *
+ * @example
+ * ```ts
+ * flatFeatures(convNetSpec("convnet_cifar10")); // 512
+ * ```
+ */
 export function flatFeatures(spec: ConvNetSpec): number {
   const [h, w, c] = featureShape(spec);
   return h * w * c;
 }
 
-/** Parameter shapes in order: one filter [kh, kw, in, out] per layer, then dense W [flat, classes], b [classes]. */
+/**
+ * Parameter shapes in order: one filter [kh, kw, in, out] per layer, then dense W [flat, classes], b [classes].
+ *
+ * @example
+ * ```ts
+ * convNetParamShapes(convNetSpec("convnet_mnist_relu")); // [[3, 3, 1, 8], [5, 5, 8, 8], [6272, 10], [10]]
+ * ```
+ */
 export function convNetParamShapes(spec: ConvNetSpec): number[][] {
   const shapes: number[][] = [];
   let cin = spec.inputShape[2];
@@ -117,12 +139,26 @@ export function convNetParamShapes(spec: ConvNetSpec): number[][] {
   return shapes;
 }
 
-/** Parameter names aligned with {@link convNetParamShapes}: `conv0`, `conv1`, …, `dense/w`, `dense/b`. */
+/**
+ * Parameter names aligned with {@link convNetParamShapes}: `conv0`, `conv1`, …, `dense/w`, `dense/b`.
+ *
+ * @example
+ * ```ts
+ * convNetParamNames(convNetSpec("convnet_mnist_relu")); // ["conv0", "conv1", "dense/w", "dense/b"]
+ * ```
+ */
 export function convNetParamNames(spec: ConvNetSpec): string[] {
   return [...spec.layers.map((_, i) => `conv${i}`), "dense/w", "dense/b"];
 }
 
-/** Total number of parameters. */
+/**
+ * Total number of parameters.
+ *
+ * @example
+ * ```ts
+ * countConvNetParams(convNetSpec("convnet_mnist_relu")); // 64402
+ * ```
+ */
 export function countConvNetParams(spec: ConvNetSpec): number {
   return convNetParamShapes(spec).reduce((s, sh) => s + sh.reduce((a, b) => a * b, 1), 0);
 }
@@ -130,6 +166,11 @@ export function countConvNetParams(spec: ConvNetSpec): number {
 /**
  * Fresh parameters drawn from `rng` (see the module doc for the init of each model). Deterministic in the
  * rng's state; the caller owns the tensors.
+ *
+ * @example
+ * ```ts
+ * const params = initConvNet(convNetSpec("convnet_mnist_relu"), new Rng(0));
+ * ```
  */
 export function initConvNet(spec: ConvNetSpec, rng: Rng): tf.Tensor[] {
   const shapes = convNetParamShapes(spec);
@@ -159,6 +200,12 @@ function samePads(k: number): [number, number] {
  * - dw = conv(xᵀ [Ci, H, W, B], dyᵀ [H, W, B, Co]) with padding [before, after], giving [Ci, kh, kw, Co].
  * Same values as `tf.conv2d(x, w, 1, "same")` and its gradients (up to float32 summation order). With
  * `inputGrad: false` the gradient w.r.t. `x` is returned as zeros (for a first layer whose input is data).
+ *
+ * @example
+ * ```ts
+ * const x = tf.ones([2, 28, 28, 1]) as tf.Tensor4D, w = tf.ones([3, 3, 1, 8]) as tf.Tensor4D;
+ * const y = sameConv2d(x, w, { inputGrad: false }); // [2, 28, 28, 8]
+ * ```
  */
 export function sameConv2d(x: tf.Tensor4D, w: tf.Tensor4D, opts: { inputGrad?: boolean } = {}): tf.Tensor4D {
   return (opts.inputGrad === false ? sameConvNoDx : sameConvOp)(x, w) as tf.Tensor4D;
@@ -206,6 +253,12 @@ const sameConvNoDx = makeSameConv(false);
  * Affine layer `x` [B, d] · `w` [d, c] + `b` [c] with gradients through explicit transposes: on tfjs-wasm 4.22 a
  * `matMul` with a transposed operand is several times slower than transposing first (dx = dy·wᵀ, dw = xᵀ·dy,
  * db = Σ_B dy). Same values as `tf.add(tf.matMul(x, w), b)` and its gradients.
+ *
+ * @example
+ * ```ts
+ * const x = tf.ones([4, 512]) as tf.Tensor2D, w = tf.zeros([512, 10]) as tf.Tensor2D;
+ * const logits = dense(x, w, tf.zeros([10]) as tf.Tensor1D); // [4, 10]
+ * ```
  */
 export function dense(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   return denseOp(x, w, b) as tf.Tensor2D;
@@ -244,7 +297,14 @@ function checkParams(spec: ConvNetSpec, params: tf.Tensor[]): void {
   });
 }
 
-/** Logits [B, classes] of images `x` [B, H, W, C] under `params` (pure; call inside `tf.tidy`). */
+/**
+ * Logits [B, classes] of images `x` [B, H, W, C] under `params` (pure; call inside `tf.tidy`).
+ *
+ * @example
+ * ```ts
+ * const logits = tf.tidy(() => convNetLogits(spec, params, x)); // [B, 10]
+ * ```
+ */
 export function convNetLogits(spec: ConvNetSpec, params: tf.Tensor[], x: tf.Tensor): tf.Tensor2D {
   checkParams(spec, params);
   const [h, w, c] = spec.inputShape;
@@ -263,7 +323,15 @@ export function convNetLogits(spec: ConvNetSpec, params: tf.Tensor[], x: tf.Tens
   return dense(flat, params[n] as tf.Tensor2D, params[n + 1] as tf.Tensor1D);
 }
 
-/** Per-example softmax cross-entropy [B] of `logits` [B, C] against integer labels `labels` [B]. */
+/**
+ * Per-example softmax cross-entropy [B] of `logits` [B, C] against integer labels `labels` [B].
+ *
+ * @example
+ * ```ts
+ * const logits = tf.zeros([2, 10]) as tf.Tensor2D;
+ * const losses = softmaxCrossEntropyPerExample(logits, tf.tensor1d([3, 7], "int32")); // [ln 10, ln 10]
+ * ```
+ */
 export function softmaxCrossEntropyPerExample(logits: tf.Tensor2D, labels: tf.Tensor): tf.Tensor1D {
   return tf.tidy(() => {
     const onehot = tf.oneHot(tf.cast(labels, "int32"), logits.shape[1]);
@@ -271,12 +339,27 @@ export function softmaxCrossEntropyPerExample(logits: tf.Tensor2D, labels: tf.Te
   });
 }
 
-/** Mean softmax cross-entropy of `logits` against integer labels (a proper C-class loss). */
+/**
+ * Mean softmax cross-entropy of `logits` against integer labels (a proper C-class loss).
+ *
+ * @example
+ * ```ts
+ * const logits = tf.zeros([2, 10]) as tf.Tensor2D;
+ * const loss = softmaxCrossEntropy(logits, tf.tensor1d([3, 7], "int32")); // ln 10 ≈ 2.303
+ * ```
+ */
 export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor): tf.Scalar {
   return tf.tidy(() => tf.mean(softmaxCrossEntropyPerExample(logits, labels)) as tf.Scalar);
 }
 
-/** Training objective: mean softmax cross-entropy + `l2` × mean over tensors of ‖θ_j‖² (pure). */
+/**
+ * Training objective: mean softmax cross-entropy + `l2` × mean over tensors of ‖θ_j‖² (pure).
+ *
+ * @example
+ * ```ts
+ * const loss = convNetLoss(spec, params, x, y, 1e-4);
+ * ```
+ */
 export function convNetLoss(
   spec: ConvNetSpec,
   params: tf.Tensor[],
@@ -295,6 +378,11 @@ export function convNetLoss(
 /**
  * The loss and its gradients w.r.t. every parameter tensor at `params` on one minibatch. The caller owns the
  * returned tensors.
+ *
+ * @example
+ * ```ts
+ * const { loss, grads } = convNetLossAndGrads(spec, params, x, y);
+ * ```
  */
 export function convNetLossAndGrads(
   spec: ConvNetSpec,
@@ -310,7 +398,15 @@ export function convNetLossAndGrads(
   });
 }
 
-/** Sum of the per-example loss and number of correct predictions on one batch (pure; caller owns tensors). */
+/**
+ * Sum of the per-example loss and number of correct predictions on one batch (pure; caller owns tensors).
+ *
+ * @example
+ * ```ts
+ * const { lossSum, correct } = convNetBatchStats(spec, params, x, y);
+ * console.log(correct.dataSync()[0] / x.shape[0]); // batch accuracy
+ * ```
+ */
 export function convNetBatchStats(
   spec: ConvNetSpec,
   params: tf.Tensor[],
@@ -331,6 +427,12 @@ export function convNetBatchStats(
  * weights are set to copies of them (same order as {@link convNetParamShapes}); otherwise they are drawn with
  * {@link initConvNet} from `rng`, or left at the layers' default init when neither is given. Train it with
  * {@link compileConvNet}.
+ *
+ * @example
+ * ```ts
+ * const model = buildLayersConvNet(convNetSpec("convnet_cifar10"), { rng: new Rng(0) });
+ * compileConvNet(model, tf.train.adam(1e-3));
+ * ```
  */
 export function buildLayersConvNet(
   spec: ConvNetSpec,
@@ -366,12 +468,26 @@ export function buildLayersConvNet(
 /**
  * Per-example softmax cross-entropy as a tfjs-layers loss: `yTrue` one-hot [B, C], `yPred` logits [B, C].
  * Feed labels one-hot (e.g. `batchTensors(ds, idx, {oneHot: true})`).
+ *
+ * @example
+ * ```ts
+ * const losses = softmaxCrossEntropyFromLogits(tf.oneHot(tf.tensor1d([3], "int32"), 10), tf.zeros([1, 10])); // [ln 10]
+ * ```
  */
 export function softmaxCrossEntropyFromLogits(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.sub(tf.logSumExp(yPred, -1), tf.sum(tf.mul(yTrue, yPred), -1)));
 }
 
-/** Compiles a model from {@link buildLayersConvNet} with `optimizer`, softmax cross-entropy on logits and accuracy. */
+/**
+ * Compiles a model from {@link buildLayersConvNet} with `optimizer`, softmax cross-entropy on logits and accuracy.
+ *
+ * @example
+ * ```ts
+ * const model = buildLayersConvNet(convNetSpec("convnet_mnist_relu"), { rng: new Rng(0) });
+ * compileConvNet(model, tf.train.sgd(0.1));
+ * await model.fit(x, yOneHot, { batchSize: 64, epochs: 1 });
+ * ```
+ */
 export function compileConvNet(model: tf.LayersModel, optimizer: tf.Optimizer): void {
   model.compile({ optimizer, loss: softmaxCrossEntropyFromLogits, metrics: ["categoricalAccuracy"] });
 }

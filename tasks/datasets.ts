@@ -138,12 +138,28 @@ function seedOf(spec: DatasetSpec): number {
   return s;
 }
 
-/** True when this module can generate the dataset kind itself. */
+/**
+ * True when this module can generate the dataset kind itself.
+ *
+ * @example
+ * ```ts
+ * isSyntheticDataset({ kind: "random_binary", nFeatures: 4, nSamples: 8, seed: 0 }); // true
+ * isSyntheticDataset({ kind: "mnist" }); // false
+ * ```
+ */
 export function isSyntheticDataset(spec: DatasetSpec): boolean {
   return (SYNTHETIC_DATASET_KINDS as readonly string[]).includes(spec.kind);
 }
 
-/** Generates the plain arrays of a synthetic dataset spec (deterministic in the spec). */
+/**
+ * Generates the plain arrays of a synthetic dataset spec (deterministic in the spec).
+ *
+ * @example
+ * ```ts
+ * const a = generateDataArrays({ kind: "random", nFeatures: 10, nSamples: 100, seed: 1 });
+ * console.log(a.xShape, a.y.length); // [100, 10] 100
+ * ```
+ */
 export function generateDataArrays(spec: DatasetSpec): DataArrays {
   switch (spec.kind) {
     case "random":
@@ -304,7 +320,15 @@ function noisyParity(s: NoisyParityDatasetSpec): DataArrays {
   return { x, xShape: [n, ctx], y };
 }
 
-/** Wraps data arrays as (kept) tensors. */
+/**
+ * Wraps data arrays as (kept) tensors.
+ *
+ * @example
+ * ```ts
+ * const ds = toDataset(generateDataArrays({ kind: "random_symmetric", nFeatures: 2, nSamples: 10, seed: 0 }));
+ * console.log(ds.x.shape, ds.size); // [10, 2] 10
+ * ```
+ */
 export function toDataset(a: DataArrays): Dataset {
   const x = a.x instanceof Int32Array
     ? tf.tensor(a.x, a.xShape, "int32")
@@ -313,7 +337,15 @@ export function toDataset(a: DataArrays): Dataset {
   return { x: tf.keep(x), y: tf.keep(y), size: a.xShape[0] };
 }
 
-/** Builds a dataset: synthetic kinds here, anything else through `resolve` (error when absent). */
+/**
+ * Builds a dataset: synthetic kinds here, anything else through `resolve` (error when absent).
+ *
+ * @example
+ * ```ts
+ * const ds = loadDataset({ kind: "noisy_parity_class", nSamples: 500, seed: 7 });
+ * const mnist = loadDataset({ kind: "mnist", split: "train" }, resolver);
+ * ```
+ */
 export function loadDataset(spec: DatasetSpec, resolve?: DatasetResolver): Dataset {
   if (isSyntheticDataset(spec)) return toDataset(generateDataArrays(spec));
   if (!resolve) {
@@ -329,6 +361,12 @@ export function loadDataset(spec: DatasetSpec, resolve?: DatasetResolver): Datas
  * The reference's `batch_indices` scheme: shuffle the indices, hand out consecutive slices of `batchSize`; when
  * the next slice would run past the end, reshuffle and restart at 0. A batch size above the dataset size gives
  * the whole (reshuffled) dataset each time. Shuffles draw from the Rng passed to {@link next}.
+ *
+ * @example
+ * ```ts
+ * const indexer = new BatchIndexer(1000, 64);
+ * const idx = indexer.next(new Rng(0)); // Int32Array of 64 row indices
+ * ```
  */
 export class BatchIndexer {
   #perm: Int32Array | null = null;
@@ -381,6 +419,12 @@ export interface ImageArrays {
 /**
  * Wraps an image dataset as a {@link Dataset} with x [N, H, W, C] (NHWC) and y [N]; the building block of a
  * synchronous {@link DatasetResolver} over data loaded beforehand with `tasks/data/` (its loaders are async).
+ *
+ * @example
+ * ```ts
+ * const ds = fromImageArrays(await loadMnist({ split: "test" }));
+ * console.log(ds.x.shape); // [10000, 28, 28, 1]
+ * ```
  */
 export function fromImageArrays(d: ImageArrays): Dataset {
   const x = tf.keep(tf.tensor4d(d.images, [d.n, d.height, d.width, d.channels]));

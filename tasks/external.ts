@@ -15,7 +15,15 @@ import {
 } from "./datasets.ts";
 import { loadDataset, toDatasetSpec } from "./data/index.ts";
 
-/** Every non-synthetic dataset spec inside a problem spec (nested wrappers included). */
+/**
+ * Every non-synthetic dataset spec inside a problem spec (nested wrappers included).
+ *
+ * @example
+ * ```ts
+ * const specs = externalDatasets(testProblems().find((e) => e.name === "mlp_mnist_relu")!.spec);
+ * console.log(specs); // [{ kind: "mnist", split: "train" }]
+ * ```
+ */
 export function externalDatasets(spec: ProblemSpec): DatasetSpec[] {
   const out: DatasetSpec[] = [];
   const p = spec.params;
@@ -35,6 +43,12 @@ function cacheKey(spec: DatasetSpec): string {
 /**
  * Loads every external dataset the given specs need and returns a resolver serving them. Throws the loaders'
  * `DatasetUnavailableError` (with instructions) when one is missing; never substitutes other data.
+ *
+ * @example
+ * ```ts
+ * const resolveDataset = await preloadDatasets(heldoutSet().map((e) => e.spec));
+ * const problem = buildProblem(spec, { resolveDataset });
+ * ```
  */
 export async function preloadDatasets(specs: ProblemSpec[]): Promise<DatasetResolver> {
   const cache = new Map<string, Dataset>();

@@ -46,7 +46,15 @@ export interface HeldoutOptions {
   seed?: number;
 }
 
-/** Whether any dataset inside the spec (nested too) is not synthetic. */
+/**
+ * Whether any dataset inside the spec (nested too) is not synthetic.
+ *
+ * @example
+ * ```ts
+ * needsExternalData({ family: "conv_net", params: { dataset: { kind: "mnist", split: "train" } }, seed: 0 }); // true
+ * needsExternalData({ family: "quadratic", params: { ndim: 20 }, seed: 0 }); // false
+ * ```
+ */
 export function needsExternalData(spec: ProblemSpec): boolean {
   const p = spec.params;
   const ds = p.dataset as DatasetSpec | undefined;
@@ -55,7 +63,15 @@ export function needsExternalData(spec: ProblemSpec): boolean {
   return Array.isArray(p.problems) && (p.problems as ProblemSpec[]).some(needsExternalData);
 }
 
-/** Fresh test-split instances of each family of the ensemble; see the module doc. */
+/**
+ * Fresh test-split instances of each family of the ensemble; see the module doc.
+ *
+ * @example
+ * ```ts
+ * const fresh = freshInstances({ perFamily: 1, seed: 0 });
+ * console.log(fresh[0].name); // e.g. "quadratic#0"
+ * ```
+ */
 export function freshInstances(options: HeldoutOptions = {}): HeldoutEntry[] {
   return freshOf("test", "heldout", options);
 }
@@ -108,7 +124,15 @@ function freshOf(split: "train" | "test", key: string, options: HeldoutOptions):
 const PROBLEM_SEED = 1234;
 const INIT_SEED = 5678;
 
-/** The reference's evaluation problems (§10), including the MNIST ones unless `mnist` is false. */
+/**
+ * The reference's evaluation problems (§10), including the MNIST ones unless `mnist` is false.
+ *
+ * @example
+ * ```ts
+ * const syntheticOnly = testProblems(false);
+ * console.log(syntheticOnly.map((e) => e.name)); // ["quad_problem", "quad_problem_noise", ...]
+ * ```
+ */
 export function testProblems(mnist = true): HeldoutEntry[] {
   const t = (name: string, spec: ProblemSpec, batchSize: number | null): HeldoutEntry => ({
     name,
@@ -206,7 +230,15 @@ export function testProblems(mnist = true): HeldoutEntry[] {
   return out;
 }
 
-/** The held-out set: {@link freshInstances} followed by the §10 {@link testProblems}. */
+/**
+ * The held-out set: {@link freshInstances} followed by the §10 {@link testProblems}.
+ *
+ * @example
+ * ```ts
+ * const entries = heldoutSet({ perFamily: 2, mnist: false });
+ * const problem = buildProblem(entries[0].spec);
+ * ```
+ */
 export function heldoutSet(options: HeldoutOptions = {}): HeldoutEntry[] {
   const out = freshInstances(options);
   if (options.testProblems ?? true) out.push(...testProblems(options.mnist ?? true));

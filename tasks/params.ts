@@ -8,7 +8,14 @@
  */
 import type { ProblemSpec } from "./problem.ts";
 
-/** Error raised for an unknown family or an invalid/unknown param; the message names both. */
+/**
+ * Error raised for an unknown family or an invalid/unknown param; the message names both.
+ *
+ * @example
+ * ```ts
+ * throw new ProblemSpecError("quadratic", "param 'ndim' must be >= 1");
+ * ```
+ */
 export class ProblemSpecError extends Error {
   /** Creates the error; `family` is prefixed to the message. */
   constructor(family: string, message: string) {
@@ -27,7 +34,16 @@ export interface NumRange {
   above?: number;
 }
 
-/** Reads and validates the params of one spec, remembering which keys were read. */
+/**
+ * Reads and validates the params of one spec, remembering which keys were read.
+ *
+ * @example
+ * ```ts
+ * const p = new ParamReader("quadratic", { ndim: 10, noiseStdev: 0.5 });
+ * const ndim = p.int("ndim", undefined, { min: 1 }), noise = p.num("noiseStdev", 0, { min: 0 });
+ * p.done(); // throws if a param was never read
+ * ```
+ */
 export class ParamReader {
   #used = new Set<string>();
   /** The raw params object. */
@@ -156,7 +172,15 @@ export class ParamReader {
   }
 }
 
-/** Structural check that a value looks like a {@link ProblemSpec}. */
+/**
+ * Structural check that a value looks like a {@link ProblemSpec}.
+ *
+ * @example
+ * ```ts
+ * isProblemSpec({ family: "rosenbrock", params: {}, seed: 0 }); // true
+ * isProblemSpec({ family: "rosenbrock" }); // false
+ * ```
+ */
 export function isProblemSpec(v: unknown): v is ProblemSpec {
   if (typeof v !== "object" || v === null) return false;
   const o = v as Record<string, unknown>;

@@ -94,7 +94,14 @@ const FAMILIES: Record<string, FamilyBuilder> = {
 /** Families that wrap other specs (`inner` or `problems` params). */
 export const WRAPPER_FAMILIES: readonly string[] = ["rescale", "sum_task", "log_objective", "sparse_problem"];
 
-/** Names of every registered family, in registry order. */
+/**
+ * Names of every registered family, in registry order.
+ *
+ * @example
+ * ```ts
+ * console.log(familyNames().includes("rosenbrock")); // true
+ * ```
+ */
 export function familyNames(): string[] {
   return Object.keys(FAMILIES);
 }
@@ -108,6 +115,12 @@ export interface BuildOptions {
 /**
  * Builds the problem described by `spec`. Throws a {@link ProblemSpecError} naming the family (and param) for an
  * unknown family, a malformed spec or invalid params. The same spec always gives the same fixed data.
+ *
+ * @example
+ * ```ts
+ * const problem = buildProblem({ family: "quadratic", params: { ndim: 10 }, seed: 3 });
+ * const loss = problem.fullObjective(problem.init(new Rng(0)));
+ * ```
  */
 export function buildProblem(spec: ProblemSpec, options: BuildOptions = {}): Problem {
   const ctx: BuildContext = {
@@ -150,7 +163,15 @@ const VECTORIZED: Record<string, BatchedBuilder> = {
   sum_task: batchedSumTask,
 };
 
-/** Whether `family` has a vectorized batched implementation (wrappers: when their inner family has one). */
+/**
+ * Whether `family` has a vectorized batched implementation (wrappers: when their inner family has one).
+ *
+ * @example
+ * ```ts
+ * isVectorized("quadratic"); // true
+ * isVectorized("conv_net"); // false
+ * ```
+ */
 export function isVectorized(family: string): boolean {
   return Object.hasOwn(VECTORIZED, family);
 }

@@ -26,6 +26,13 @@ import {
 /**
  * Accumulates the filter gradient of an NHWC convolution into `dw` (shape `[fH, fW, inC, outC]`, overwritten).
  * `x` is `[batch, inH, inW, inC]`, `dy` is `[batch, outH, outW, outC]`.
+ *
+ * @example
+ * ```ts
+ * const g = geometryOf(info); // info: the convolution's tf.backend_util.Conv2DInfo
+ * const dw = new Float32Array(g.fH * g.fW * g.inC * g.outC);
+ * conv2dBackpropFilterNHWC(x, dy, dw, g);
+ * ```
  */
 export function conv2dBackpropFilterNHWC(
   x: Float32Array,
@@ -127,7 +134,15 @@ export function conv2dBackpropFilterNHWC(
   }
 }
 
-/** The kernel function: reads `x` and `dy` from the wasm heap, writes `dW` to a new wasm tensor. */
+/**
+ * The kernel function: reads `x` and `dy` from the wasm heap, writes `dW` to a new wasm tensor.
+ *
+ * @example
+ * ```ts
+ * const attrs = { strides: 1, pad: "same", dataFormat: "NHWC", filterShape: [5, 5, 8, 8] };
+ * const dw = conv2dBackpropFilter({ inputs: { x, dy }, backend: tf.backend(), attrs }); // [5, 5, 8, 8]
+ * ```
+ */
 export function conv2dBackpropFilter(
   args: KernelArgs,
 ): tf.TensorInfo {

@@ -17,6 +17,13 @@ import { forEachDepthwiseRun } from "./depthwise_taps.ts";
 /**
  * Accumulates the filter gradient of an NHWC depthwise convolution into `dw` (shape `[fH, fW, inC, M]` with
  * `M = outC / inC`, overwritten). `x` is `[batch, inH, inW, inC]`, `dy` is `[batch, outH, outW, inC*M]`.
+ *
+ * @example
+ * ```ts
+ * const g = geometryOf(info); // info: the convolution's tf.backend_util.Conv2DInfo
+ * const dw = new Float32Array(g.fH * g.fW * g.outC);
+ * depthwiseConv2dBackpropFilterNHWC(x, dy, dw, g);
+ * ```
  */
 export function depthwiseConv2dBackpropFilterNHWC(
   x: Float32Array,
@@ -41,7 +48,15 @@ export function depthwiseConv2dBackpropFilterNHWC(
   });
 }
 
-/** The kernel function: reads `x` and `dy` from the wasm heap, writes `dW` to a new wasm tensor. */
+/**
+ * The kernel function: reads `x` and `dy` from the wasm heap, writes `dW` to a new wasm tensor.
+ *
+ * @example
+ * ```ts
+ * const attrs = { strides: 1, pad: "same", dilations: 1, filterShape: [5, 5, 8, 1] };
+ * const dw = depthwiseConv2dBackpropFilter({ inputs: { x, dy }, backend: tf.backend(), attrs }); // [5, 5, 8, 1]
+ * ```
+ */
 export function depthwiseConv2dBackpropFilter(
   args: KernelArgs,
 ): tf.TensorInfo {

@@ -17,6 +17,13 @@ import { forEachDepthwiseRun } from "./depthwise_taps.ts";
 /**
  * Writes the input gradient of an NHWC depthwise convolution into `dx` (shape `[batch, inH, inW, inC]`,
  * overwritten). `dy` is `[batch, outH, outW, inC*M]`, `w` is `[fH, fW, inC, M]`.
+ *
+ * @example
+ * ```ts
+ * const g = geometryOf(info); // info: the convolution's tf.backend_util.Conv2DInfo
+ * const dx = new Float32Array(g.batch * g.inH * g.inW * g.inC);
+ * depthwiseConv2dBackpropInputNHWC(dy, w, dx, g);
+ * ```
  */
 export function depthwiseConv2dBackpropInputNHWC(
   dy: Float32Array,
@@ -42,7 +49,15 @@ export function depthwiseConv2dBackpropInputNHWC(
   });
 }
 
-/** The kernel function: reads `dy` and the filter from the wasm heap, writes `dx` to a new wasm tensor. */
+/**
+ * The kernel function: reads `dy` and the filter from the wasm heap, writes `dx` to a new wasm tensor.
+ *
+ * @example
+ * ```ts
+ * const attrs = { strides: 1, pad: "same", dilations: 1, inputShape: [64, 28, 28, 8] };
+ * const dx = depthwiseConv2dBackpropInput({ inputs: { dy, filter }, backend: tf.backend(), attrs });
+ * ```
+ */
 export function depthwiseConv2dBackpropInput(
   args: KernelArgs,
 ): tf.TensorInfo {

@@ -22,7 +22,15 @@ import { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 /** Largest wasm heap the tfjs wasm binaries can grow to (bytes): 65536 pages of 64 KiB. */
 export const WASM_HEAP_LIMIT = 4 * 1024 ** 3;
 
-/** Thrown when a tensor does not fit in the wasm heap (instead of the backend silently corrupting it). */
+/**
+ * Thrown when a tensor does not fit in the wasm heap (instead of the backend silently corrupting it).
+ *
+ * @example
+ * ```ts
+ * const err = new WasmOutOfMemoryError(2 ** 32, 2 ** 31, [1024, 1024, 1024], "float32");
+ * err.requestedBytes; // 4294967296
+ * ```
+ */
 export class WasmOutOfMemoryError extends Error {
   /** Bytes the failed allocation asked for. */
   readonly requestedBytes: number;
@@ -82,6 +90,12 @@ function guardMalloc(wasm: MallocModule): void {
 /**
  * Installs the guard on `BackendWasm.prototype.move` (see the module doc). Idempotent; applies to wasm
  * backends created before and after the call. Called by `registerWasmKernels`.
+ *
+ * @example
+ * ```ts
+ * installHeapGuard();
+ * tf.zeros([1024, 1024, 1024]); // on wasm: throws a WasmOutOfMemoryError instead of corrupting the heap
+ * ```
  */
 export function installHeapGuard(): void {
   const proto = BackendWasm.prototype as BackendWasm & { [ORIGINAL_MOVE]?: MoveFn };

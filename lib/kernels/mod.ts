@@ -39,6 +39,12 @@ export const WASM_KERNEL_FIXES: readonly tf.KernelConfig[] = [signConfig];
  * Registers each of {@link WASM_KERNELS} that the wasm backend does not already have (a later tfjs that ships
  * its own keeps it) and installs the out-of-memory and zero-size guards ({@link installHeapGuard},
  * {@link guardZeroSizeOutputs}). Idempotent. Returns the names registered by this call.
+ *
+ * @example
+ * ```ts
+ * registerWasmKernels(); // ["Conv2DBackpropFilter", ..., "Sign"] on the first call
+ * registerWasmKernels(); // []
+ * ```
  */
 export function registerWasmKernels(): string[] {
   installHeapGuard();

@@ -13,7 +13,15 @@
 import * as tf from "@tensorflow/tfjs";
 import { heapView, input, type KernelArgs, wasmBackend } from "./wasm_io.ts";
 
-/** sign of every element of `x` into `out` (−1, 0 or 1; NaN → 0, as on the cpu backend). */
+/**
+ * sign of every element of `x` into `out` (−1, 0 or 1; NaN → 0, as on the cpu backend).
+ *
+ * @example
+ * ```ts
+ * const out = new Float32Array(4);
+ * signInto([3.7e-12, -2, 0, NaN], out); // out = [1, -1, 0, 0]
+ * ```
+ */
 export function signInto(x: ArrayLike<number>, out: { [i: number]: number; length: number }): void {
   for (let i = 0; i < x.length; i++) {
     const v = x[i];
@@ -21,7 +29,14 @@ export function signInto(x: ArrayLike<number>, out: { [i: number]: number; lengt
   }
 }
 
-/** The kernel function: reads `x` from the wasm heap and writes its sign to a new wasm tensor. */
+/**
+ * The kernel function: reads `x` from the wasm heap and writes its sign to a new wasm tensor.
+ *
+ * @example
+ * ```ts
+ * const s = sign({ inputs: { x }, backend: tf.backend(), attrs: {} }); // -1, 0 or 1 per element of x
+ * ```
+ */
 export function sign(args: KernelArgs): tf.TensorInfo {
   const backend = wasmBackend(args);
   const x = input(args, "x");

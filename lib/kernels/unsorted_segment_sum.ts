@@ -13,6 +13,12 @@ import { allocOutput, heapView, input, type KernelArgs, wasmBackend } from "./wa
 /**
  * Adds each row `i` of `x` (rows of length `inner`) into row `ids[i]` of `out` (`numSegments` rows, must be
  * zeroed by the caller). Rows with an id outside `[0, numSegments)` are skipped.
+ *
+ * @example
+ * ```ts
+ * const out = new Float32Array(4);
+ * unsortedSegmentSumRows([1, 2, 3, 4, 5, 6], [1, 0, 1], out, 2, 2); // out = [3, 4, 6, 8]
+ * ```
  */
 export function unsortedSegmentSumRows(
   x: ArrayLike<number>,
@@ -30,7 +36,15 @@ export function unsortedSegmentSumRows(
   }
 }
 
-/** The kernel function: reads `x` and `segmentIds` from the wasm heap, writes the sums to a new wasm tensor. */
+/**
+ * The kernel function: reads `x` and `segmentIds` from the wasm heap, writes the sums to a new wasm tensor.
+ *
+ * @example
+ * ```ts
+ * const attrs = { numSegments: 4 };
+ * const sums = unsortedSegmentSum({ inputs: { x, segmentIds }, backend: tf.backend(), attrs }); // 4 rows
+ * ```
+ */
 export function unsortedSegmentSum(
   args: KernelArgs,
 ): tf.TensorInfo {

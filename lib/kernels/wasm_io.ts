@@ -16,6 +16,11 @@ export type TensorInfo = tf.TensorInfo;
 /**
  * Allocates a zero-filled output tensor on the wasm heap. Returns the handle to give back to the engine;
  * take the view with {@link heapView} after all other allocations of the kernel are done.
+ *
+ * @example
+ * ```ts
+ * const out = allocOutput(wasmBackend(args), [5, 5, 8, 8]); // zero-filled float32
+ * ```
  */
 export function allocOutput(
   backend: BackendWasm,
@@ -28,12 +33,27 @@ export function allocOutput(
   return out;
 }
 
-/** A live view of a tensor's data on the wasm heap (float32 → Float32Array, int32 → Int32Array). */
+/**
+ * A live view of a tensor's data on the wasm heap (float32 → Float32Array, int32 → Int32Array).
+ *
+ * @example
+ * ```ts
+ * const out = allocOutput(backend, x.shape);
+ * const outView = heapView(backend, out); // allocate first, then take the views
+ * ```
+ */
 export function heapView(backend: BackendWasm, t: TensorInfo): tf.TypedArray {
   return backend.typedArrayFromHeap(t);
 }
 
-/** The tensor's data as a Float32Array: a live heap view for float32 tensors, a converted copy otherwise. */
+/**
+ * The tensor's data as a Float32Array: a live heap view for float32 tensors, a converted copy otherwise.
+ *
+ * @example
+ * ```ts
+ * const xs = heapF32(backend, input(args, "x")); // an int32 x comes back converted
+ * ```
+ */
 export function heapF32(backend: BackendWasm, t: TensorInfo): Float32Array {
   if (t.dtype === "float32") return backend.typedArrayFromHeap(t) as Float32Array;
   return Float32Array.from(backend.readSync(t.dataId) as ArrayLike<number>);
@@ -50,19 +70,40 @@ export function heapF32(backend: BackendWasm, t: TensorInfo): Float32Array {
  */
 export type KernelArgs = Parameters<tf.KernelFunc>[0];
 
-/** The named input of a kernel call; throws when tfjs did not pass it. */
+/**
+ * The named input of a kernel call; throws when tfjs did not pass it.
+ *
+ * @example
+ * ```ts
+ * const dy = input(args, "dy");
+ * ```
+ */
 export function input(args: KernelArgs, name: string): TensorInfo {
   const t = args.inputs[name];
   if (t === undefined) throw new Error(`kernel input '${name}' is missing`);
   return t;
 }
 
-/** The wasm backend a kernel runs on. */
+/**
+ * The wasm backend a kernel runs on.
+ *
+ * @example
+ * ```ts
+ * const backend = wasmBackend(args);
+ * ```
+ */
 export function wasmBackend(args: KernelArgs): BackendWasm {
   return args.backend as BackendWasm;
 }
 
-/** Throws the message users see when a kernel is given a layout it does not support. */
+/**
+ * Throws the message users see when a kernel is given a layout it does not support.
+ *
+ * @example
+ * ```ts
+ * requireNHWC("Conv2DBackpropFilter", "NCHW"); // throws: the kernel supports only NHWC (channels-last) data
+ * ```
+ */
 export function requireNHWC(kernel: string, dataFormat: string | undefined): void {
   if (dataFormat !== undefined && dataFormat !== "NHWC" && dataFormat !== "channelsLast") {
     throw new Error(
@@ -106,7 +147,15 @@ export interface ConvGeometry {
   padLeft: number;
 }
 
-/** Converts tfjs' `Conv2DInfo` (from `backend_util.computeConv2DInfo`) to a {@link ConvGeometry}. */
+/**
+ * Converts tfjs' `Conv2DInfo` (from `backend_util.computeConv2DInfo`) to a {@link ConvGeometry}.
+ *
+ * @example
+ * ```ts
+ * const info = tf.backend_util.computeConv2DInfo([64, 28, 28, 8], [5, 5, 8, 8], 1, 1, "same");
+ * geometryOf(info).padTop; // 2
+ * ```
+ */
 export function geometryOf(info: tf.backend_util.Conv2DInfo): ConvGeometry {
   if (info.dataFormat !== "channelsLast") requireNHWC("convolution", info.dataFormat);
   return {
@@ -131,6 +180,11 @@ export function geometryOf(info: tf.backend_util.Conv2DInfo): ConvGeometry {
 /**
  * The output positions `[lo, hi)` whose filter tap `k` lands inside the input, i.e. those `o` with
  * `0 <= o * stride + k * dilation - pad < inSize`, clipped to `[0, outSize)`.
+ *
+ * @example
+ * ```ts
+ * validRange(0, 1, 1, 2, 28, 28); // [2, 28]: tap 0 of a 5-tap SAME filter misses the input for outputs 0 and 1
+ * ```
  */
 export function validRange(
   k: number,
@@ -149,6 +203,11 @@ export function validRange(
 /**
  * Number of output rows processed together so that the `dy` rows of one tile (and the input rows they read)
  * stay in the L2 cache while every filter tap sweeps over them.
+ *
+ * @example
+ * ```ts
+ * rowTile(28, 8); // 73
+ * ```
  */
 export function rowTile(outW: number, outC: number): number {
   const TILE_FLOATS = 16384; // 64 KiB of dy per tile

@@ -70,6 +70,13 @@ const GUARDED = Symbol.for("lopt.wasmZeroSizeGuarded");
  * Wraps each of {@link ZERO_SIZE_GUARDED_KERNELS} registered for `wasm` so that a zero-size output is returned
  * without running the native kernel. Idempotent; kernels not registered (yet) are skipped. Called by
  * `registerWasmKernels`.
+ *
+ * @example
+ * ```ts
+ * await tf.setBackend("wasm");
+ * guardZeroSizeOutputs();
+ * tf.conv2d(tf.zeros([1, 3, 3, 1]), tf.zeros([4, 4, 1, 1]), 2, "valid").shape; // [1, 0, 0, 1]
+ * ```
  */
 export function guardZeroSizeOutputs(): void {
   for (const name of ZERO_SIZE_GUARDED_KERNELS) {

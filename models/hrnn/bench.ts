@@ -13,7 +13,14 @@ import { makeHrnnConfig } from "./config.ts";
 import { type HrnnState, makeHrnn } from "./hrnn.ts";
 import { createMetaParams, disposeMetaParams } from "./meta_params.ts";
 
-/** Median and minimum wall time (ms) of one update on n coordinates, after 3 warm-up steps. */
+/**
+ * Median and minimum wall time (ms) of one update on n coordinates, after 3 warm-up steps.
+ *
+ * @example
+ * ```ts
+ * const { medianMs, minMs } = benchHrnnUpdate(10_000, 5);
+ * ```
+ */
 export function benchHrnnUpdate(n = 100_000, reps = 20): { medianMs: number; minMs: number } {
   const config = makeHrnnConfig();
   const mp = createMetaParams(config, 0);

@@ -151,6 +151,12 @@ export const CONFIG_KEYS: readonly (keyof HrnnConfig)[] = Object.keys(PAPER_CONF
 /**
  * Checks a configuration and throws an Error naming the offending option and what to do. Accepts unknown input
  * (e.g. parsed JSON) and rejects missing or unknown keys.
+ *
+ * @example
+ * ```ts
+ * const config: unknown = JSON.parse(await Deno.readTextFile("hrnn_config.json"));
+ * validateConfig(config); // config is an HrnnConfig from here on
+ * ```
  */
 export function validateConfig(config: unknown): asserts config is HrnnConfig {
   if (config === null || typeof config !== "object" || Array.isArray(config)) {
@@ -234,7 +240,14 @@ export function validateConfig(config: unknown): asserts config is HrnnConfig {
   }
 }
 
-/** {@link PAPER_CONFIG} with the given overrides, validated. Arrays are copied. */
+/**
+ * {@link PAPER_CONFIG} with the given overrides, validated. Arrays are copied.
+ *
+ * @example
+ * ```ts
+ * const small = makeHrnnConfig({ levelSizes: [8, 16], numGradientScales: 3 });
+ * ```
+ */
 export function makeHrnnConfig(overrides: Partial<HrnnConfig> = {}): HrnnConfig {
   const config: HrnnConfig = {
     ...PAPER_CONFIG,
@@ -248,7 +261,14 @@ export function makeHrnnConfig(overrides: Partial<HrnnConfig> = {}): HrnnConfig 
   return config;
 }
 
-/** Width F of the per-coordinate feature vector (§4.6) for a configuration. */
+/**
+ * Width F of the per-coordinate feature vector (§4.6) for a configuration.
+ *
+ * @example
+ * ```ts
+ * numFeatures(PAPER_CONFIG); // 12: 4 scaled gradients, 3 products, 4 log-mean-square deviations, relative LR
+ * ```
+ */
 export function numFeatures(config: HrnnConfig): number {
   const k = config.numGradientScales;
   let f = k;
@@ -263,13 +283,25 @@ export function numFeatures(config: HrnnConfig): number {
 /**
  * Width of the tensor-RNN (level-1) input: the level-0 size plus F when features exist beyond the K scaled
  * gradients, else the level-0 size alone (§4.5).
+ *
+ * @example
+ * ```ts
+ * level1InputSize(PAPER_CONFIG); // 22 = 10 + 12
+ * ```
  */
 export function level1InputSize(config: HrnnConfig): number {
   const f = numFeatures(config);
   return config.levelSizes[0] + (f > config.numGradientScales ? f : 0);
 }
 
-/** Whether the momentum decay is a learned readout (otherwise constant σ⁻¹(0.89), §4.3 fallbacks). */
+/**
+ * Whether the momentum decay is a learned readout (otherwise constant σ⁻¹(0.89), §4.3 fallbacks).
+ *
+ * @example
+ * ```ts
+ * inpDecayLearned(makeHrnnConfig({ numGradientScales: 1 })); // false: one timescale has no learned decay
+ * ```
+ */
 export function inpDecayLearned(config: HrnnConfig): boolean {
   return config.learnableInpDecay && config.learnableDecay && config.numGradientScales > 1;
 }

@@ -15,6 +15,11 @@ import type { Segments } from "./segments.ts";
 /**
  * 1 if any element of `ms` is non-zero, else 0, as a scalar (ms ≥ 0). Its gradient is zero, so it can sit on a
  * differentiated path (unlike comparison ops, which have no gradient in tfjs).
+ *
+ * @example
+ * ```ts
+ * nonZeroIndicator(tf.zeros([1, 5])); // scalar 0: the state was just reset
+ * ```
  */
 export function nonZeroIndicator(ms: tf.Tensor): tf.Scalar {
   return tf.sign(tf.max(tf.abs(ms))) as tf.Scalar;
@@ -23,13 +28,26 @@ export function nonZeroIndicator(ms: tf.Tensor): tf.Scalar {
 /**
  * §2.3: ms_new = (1 − d̃)·(g² + 1e-12) + d̃·ms, with d̃ = 0 when every element of `ms` is exactly 0 (first step
  * after a reset) and d̃ = decay otherwise. Element-wise; `decay` may be a scalar or broadcast per coordinate.
+ *
+ * @example
+ * ```ts
+ * const ms1 = newMeanSquared(g, 0.9, tf.zerosLike(g)); // g² + 1e-12: the first step ignores the decay
+ * const ms2 = newMeanSquared(g, 0.9, ms1); // 0.1·(g² + 1e-12) + 0.9·ms1
+ * ```
  */
 export function newMeanSquared(g: tf.Tensor, decay: tf.Tensor | number, ms: tf.Tensor): tf.Tensor {
   const d = tf.mul(decay, nonZeroIndicator(ms));
   return tf.add(tf.mul(tf.sub(1, d), tf.add(tf.square(g), 1e-12)), tf.mul(d, ms));
 }
 
-/** §2.4: returns asinh(g / √(ms_new + 1e-16)) and ms_new from {@link newMeanSquared}. */
+/**
+ * §2.4: returns asinh(g / √(ms_new + 1e-16)) and ms_new from {@link newMeanSquared}.
+ *
+ * @example
+ * ```ts
+ * const { scaled, ms: msNew } = rmsScaling(g, 0.93, ms);
+ * ```
+ */
 export function rmsScaling(
   g: tf.Tensor,
   decay: tf.Tensor | number,
@@ -39,12 +57,27 @@ export function rmsScaling(
   return { scaled: asinhLog(tf.div(g, tf.sqrt(tf.add(msNew, 1e-16)))), ms: msNew };
 }
 
-/** §2.5 `make_finite`: replaces non-finite elements by `repl`. */
+/**
+ * §2.5 `make_finite`: replaces non-finite elements by `repl`.
+ *
+ * @example
+ * ```ts
+ * makeFinite(tf.tensor1d([1, NaN, Infinity]), 0); // [1, 0, 0]
+ * ```
+ */
 export function makeFinite(t: tf.Tensor, repl: number): tf.Tensor {
   return tf.where(tf.isFinite(t), t, tf.fill(t.shape, repl));
 }
 
-/** Names of the feature rows in §4.6 order for a configuration (length F). */
+/**
+ * Names of the feature rows in §4.6 order for a configuration (length F).
+ *
+ * @example
+ * ```ts
+ * featureNames(makeHrnnConfig({ numGradientScales: 2 }));
+ * // ["scaled_grad_1", "scaled_grad_2", "grad_product_1_2", "log_ms_dev_1", "log_ms_dev_2", "relative_log_lr"]
+ * ```
+ */
 export function featureNames(config: HrnnConfig): string[] {
   const k = config.numGradientScales;
   const names: string[] = [];
@@ -111,6 +144,12 @@ function learningRateFeatures(
 /**
  * Steps 1–5 of §4.7 for one tensor: decays, momentum accumulators, mean squares of the ACCUMULATED gradients,
  * scaled inputs x_i = asinh(a'_i / √(ms'_i + 1e-16)) and the feature rows of §4.6.
+ *
+ * @example
+ * ```ts
+ * const out = coordinateFeatures({ grad, accum, ms, inpDecay, sclDecay, logLr, lrMean }, makeHrnnConfig());
+ * out.features.shape; // [12, n]: the paper config has F = 12
+ * ```
  */
 export function coordinateFeatures(inp: FeatureInputs, config: HrnnConfig): CoordinateFeatures {
   const k = config.numGradientScales;
@@ -188,6 +227,13 @@ export interface BlockFeatures {
  * is one op over [K, N] instead of K ops per tensor. The first-step rule (§2.3) stays per tensor and per
  * timescale through `seg`: d̃ = decay · [any element of that tensor's ms_i ≠ 0]. Same values as
  * {@link coordinateFeatures} on each tensor, up to float32 rounding.
+ *
+ * @example
+ * ```ts
+ * const seg = makeSegments(planBlocks([30, 10])[0]); // one block of two tensors, N = 40
+ * const out = blockFeatures({ grad, accum, ms, inpDecay, sclDecay, logLr, lrMean }, seg, makeHrnnConfig());
+ * out.features.shape; // [12, 40]
+ * ```
  */
 export function blockFeatures(inp: BlockFeatureInputs, seg: Segments, config: HrnnConfig): BlockFeatures {
   const k = config.numGradientScales;

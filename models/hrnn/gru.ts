@@ -31,7 +31,14 @@ export interface GruWeights {
   candB: tf.Tensor;
 }
 
-/** Number of units N of a cell. */
+/**
+ * Number of units N of a cell.
+ *
+ * @example
+ * ```ts
+ * gruUnits(levelGruWeights(createMetaParams(makeHrnnConfig(), 0), 1)); // 20: the paper's tensor RNN
+ * ```
+ */
 export function gruUnits(w: GruWeights): number {
   return w.candW.shape[1] as number;
 }
@@ -39,6 +46,11 @@ export function gruUnits(w: GruWeights): number {
 /**
  * One BiasGRUCell step in the reference's row layout. x: [B, D], h: [B, N], bias: [1, 3N] (b_r, b_u, b_c
  * blocks, broadcast over rows) or null for none. Returns h' [B, N].
+ *
+ * @example
+ * ```ts
+ * const h1 = biasGruCell(levelGruWeights(metaParams, 2), x, h0, null); // [B, 20]
+ * ```
  */
 export function biasGruCell(
   w: GruWeights,
@@ -89,6 +101,11 @@ export interface BatchedGru {
 /**
  * Splits a cell's stored weights into per-gate input and state blocks for {@link biasGruCellBatched}. Cheap
  * (weights are tiny) and differentiable, so call it inside the differentiated computation (once per step).
+ *
+ * @example
+ * ```ts
+ * const p = prepareBatchedGru(levelGruWeights(metaParams, 0)); // p.inputSize: F, p.units: N0
+ * ```
  */
 export function prepareBatchedGru(w: GruWeights): BatchedGru {
   const n = gruUnits(w);
@@ -116,6 +133,11 @@ export function prepareBatchedGru(w: GruWeights): BatchedGru {
  * all rows, or null. Returns h' [n, N]; equals {@link biasGruCell} up to float32 rounding. Each gate is two
  * plain matmuls (input block and state block) with the combined bias fused into the first, so no [n, ·]
  * matrix is ever concatenated or sliced along axis 1 (slow on wasm), and tanh is 2σ(2x) − 1.
+ *
+ * @example
+ * ```ts
+ * const h1 = biasGruCellBatched(prepareBatchedGru(levelGruWeights(metaParams, 0)), features, h0, bias0); // [n, N0]
+ * ```
  */
 export function biasGruCellBatched(
   p: BatchedGru,
@@ -146,6 +168,11 @@ export function biasGruCellBatched(
  * weight rows ([x, h, member]·[W_g; b_ru] and [x, r⊙h, member]·[W_c; b_c]). Few ops, but it concatenates
  * along axis 1 and slices the gate matrix, which is slow on wasm for many rows: used for blocks of small
  * tensors (≤ 8,192 rows). Equals {@link biasGruCell} on each group up to float32 rounding.
+ *
+ * @example
+ * ```ts
+ * const h1 = biasGruCellGroups(levelGruWeights(metaParams, 0), features, h0, seg.oneHot(), tensorBias); // [N, N0]
+ * ```
  */
 export function biasGruCellGroups(
   w: GruWeights,

@@ -80,7 +80,14 @@ function affineSpecs(prefix: string, inSize: number, outSize: number, config: Hr
   ];
 }
 
-/** The meta-parameters of a configuration in a fixed order (the order of {@link createMetaParams}' map). */
+/**
+ * The meta-parameters of a configuration in a fixed order (the order of {@link createMetaParams}' map).
+ *
+ * @example
+ * ```ts
+ * metaParamSpecs(makeHrnnConfig())[0]; // { name: "init/level0", shape: [1, 10], init: { kind: "uniform", ... } }
+ * ```
+ */
 export function metaParamSpecs(config: HrnnConfig): MetaParamSpec[] {
   validateConfig(config);
   const sizes = config.levelSizes;
@@ -148,12 +155,26 @@ export function metaParamSpecs(config: HrnnConfig): MetaParamSpec[] {
   return specs;
 }
 
-/** Expected shape of every meta-parameter of a configuration. */
+/**
+ * Expected shape of every meta-parameter of a configuration.
+ *
+ * @example
+ * ```ts
+ * metaParamShapes(makeHrnnConfig())["readout/update_w"]; // [10, 1]
+ * ```
+ */
 export function metaParamShapes(config: HrnnConfig): Record<string, number[]> {
   return Object.fromEntries(metaParamSpecs(config).map((s) => [s.name, s.shape]));
 }
 
-/** Number of scalar meta-parameters of a configuration (8,349 for the paper config). */
+/**
+ * Number of scalar meta-parameters of a configuration (8,349 for the paper config).
+ *
+ * @example
+ * ```ts
+ * countMetaParams(makeHrnnConfig()); // 8349
+ * ```
+ */
 export function countMetaParams(config: HrnnConfig): number {
   return metaParamSpecs(config).reduce((acc, s) => acc + s.shape.reduce((a, b) => a * b, 1), 0);
 }
@@ -162,6 +183,11 @@ export function countMetaParams(config: HrnnConfig): number {
  * Creates freshly initialised meta-parameters (§4.3). Each tensor is drawn from its own stream
  * `rng.fork(name)`, so a seed fixes every value and adding a parameter does not shift the others.
  * `readout/attention_w` starts as a copy of `readout/update_w`. The caller owns the returned tensors.
+ *
+ * @example
+ * ```ts
+ * const meta = createMetaParams(makeHrnnConfig(), 0); // the same values for the same seed
+ * ```
  */
 export function createMetaParams(config: HrnnConfig, seed: number | Rng): MetaParams {
   const rng = typeof seed === "number" ? new Rng(seed) : seed;
@@ -191,6 +217,11 @@ export function createMetaParams(config: HrnnConfig, seed: number | Rng): MetaPa
 /**
  * Checks that `params` holds exactly the meta-parameters of `config` with the right shapes; throws an Error
  * listing missing, unexpected and mis-shaped tensors. `where` names the source in the message.
+ *
+ * @example
+ * ```ts
+ * validateMetaParams(meta, makeHrnnConfig(), "weights file hrnn.weights"); // throws on a mismatch
+ * ```
  */
 export function validateMetaParams(params: MetaParams, config: HrnnConfig, where = "meta-parameters"): void {
   const shapes = metaParamShapes(config);
@@ -225,12 +256,27 @@ export function validateMetaParams(params: MetaParams, config: HrnnConfig, where
   }
 }
 
-/** The meta-parameter tensors in {@link metaParamSpecs} order (for `tf.grads` over a list). */
+/**
+ * The meta-parameter tensors in {@link metaParamSpecs} order (for `tf.grads` over a list).
+ *
+ * @example
+ * ```ts
+ * const list = metaParamList(meta, config);
+ * const grads = tf.grads((...xs: tf.Tensor[]) => loss(metaParamsFromList(xs, config)))(list);
+ * ```
+ */
 export function metaParamList(params: MetaParams, config: HrnnConfig): tf.Tensor[] {
   return metaParamSpecs(config).map((s) => params[s.name]);
 }
 
-/** Rebuilds a {@link MetaParams} map from tensors in {@link metaParamSpecs} order. */
+/**
+ * Rebuilds a {@link MetaParams} map from tensors in {@link metaParamSpecs} order.
+ *
+ * @example
+ * ```ts
+ * const gradMap = metaParamsFromList(grads, config); // name → gradient of that meta-parameter
+ * ```
+ */
 export function metaParamsFromList(list: tf.Tensor[], config: HrnnConfig): MetaParams {
   const specs = metaParamSpecs(config);
   if (list.length !== specs.length) {
@@ -241,7 +287,14 @@ export function metaParamsFromList(list: tf.Tensor[], config: HrnnConfig): MetaP
   return Object.fromEntries(specs.map((s, i) => [s.name, list[i]]));
 }
 
-/** Disposes every tensor of a {@link MetaParams} map. */
+/**
+ * Disposes every tensor of a {@link MetaParams} map.
+ *
+ * @example
+ * ```ts
+ * disposeMetaParams(meta);
+ * ```
+ */
 export function disposeMetaParams(params: MetaParams): void {
   for (const t of Object.values(params)) t.dispose();
 }

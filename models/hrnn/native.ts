@@ -99,7 +99,14 @@ function load(): NativeKernel {
   };
 }
 
-/** The native kernel, loaded once; throws the reason it cannot load (see the module doc). */
+/**
+ * The native kernel, loaded once; throws the reason it cannot load (see the module doc).
+ *
+ * @example
+ * ```ts
+ * const k = nativeKernel(); // k.march: "x86-64", "x86-64-v3" or "x86-64-v4"
+ * ```
+ */
 export function nativeKernel(): NativeKernel {
   if (loaded === null) {
     try {
@@ -112,7 +119,15 @@ export function nativeKernel(): NativeKernel {
   return loaded;
 }
 
-/** Why the native kernel cannot load here, or null when it can (tried once per process). */
+/**
+ * Why the native kernel cannot load here, or null when it can (tried once per process).
+ *
+ * @example
+ * ```ts
+ * const err = nativeKernelError();
+ * if (err) console.warn(`falling back to WebAssembly: ${err.message}`);
+ * ```
+ */
 export function nativeKernelError(): Error | null {
   try {
     nativeKernel();
@@ -122,7 +137,14 @@ export function nativeKernelError(): Error | null {
   }
 }
 
-/** One line for logs: which build of the fused HRNN pass runs at evaluation here, and why not native if not. */
+/**
+ * One line for logs: which build of the fused HRNN pass runs at evaluation here, and why not native if not.
+ *
+ * @example
+ * ```ts
+ * console.log(describeFusedEngine()); // "HRNN update: native fused kernel (x86-64-v3, ...)"
+ * ```
+ */
 export function describeFusedEngine(): string {
   const err = nativeKernelError();
   if (err === null) {

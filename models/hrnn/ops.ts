@@ -44,6 +44,11 @@ export const CUSTOM_GRAD_MIN_ELEMENTS = 1 << 16;
  * a · b for 2-D tensors, differentiable w.r.t. both, with a backward pass made of explicit transposes and
  * plain matmuls (fast on wasm) for large `a`; small products use `tf.matMul` directly. Same values as
  * `tf.matMul(a, b)`.
+ *
+ * @example
+ * ```ts
+ * const y = matMul(features, weights); // [n, F]·[F, N0] → [n, N0]
+ * ```
  */
 export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   if (a.size < CUSTOM_GRAD_MIN_ELEMENTS) return tf.matMul(a, b);
@@ -69,6 +74,11 @@ const fastMatMulBias: Fn3 = tf.customGrad(
 /**
  * a · b + bias (bias [m], broadcast over rows) as one fused kernel, with the fast backward pass of
  * {@link matMul}. On wasm the fused bias avoids a broadcast add over a [n, m] matrix, which is slow.
+ *
+ * @example
+ * ```ts
+ * const y = matMulBias(tf.ones([4, 3]), tf.ones([3, 2]), tf.tensor1d([1, -1])); // [[4, 2], ×4 rows]
+ * ```
  */
 export function matMulBias(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor1D): tf.Tensor2D {
   if (a.size < CUSTOM_GRAD_MIN_ELEMENTS) return tf.add(tf.matMul(a, b), bias);
@@ -78,6 +88,11 @@ export function matMulBias(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor1D): t
 /**
  * Clips `x` to [lo, hi] in the forward pass; the gradient passes through unchanged (straight-through), as the
  * reference does for the log learning rate.
+ *
+ * @example
+ * ```ts
+ * const logLr = straightThroughClip(tf.tensor1d([-40, 0, 40]), -33, 33); // [-33, 0, 33], gradient 1 everywhere
+ * ```
  */
 export function straightThroughClip<T extends tf.Tensor>(x: T, lo: number, hi: number): T {
   const f = tf.customGrad(
@@ -89,17 +104,38 @@ export function straightThroughClip<T extends tf.Tensor>(x: T, lo: number, hi: n
   return f(x) as T;
 }
 
-/** tanh(x) computed as 2σ(2x) − 1 (equal up to float32 rounding; much faster on wasm). */
+/**
+ * tanh(x) computed as 2σ(2x) − 1 (equal up to float32 rounding; much faster on wasm).
+ *
+ * @example
+ * ```ts
+ * tanhFast(tf.tensor1d([0, 1])); // ≈ [0, 0.7616]
+ * ```
+ */
 export function tanhFast<T extends tf.Tensor>(x: T): T {
   return tf.sub(tf.mul(tf.sigmoid(tf.mul(x, 2)), 2), 1) as T;
 }
 
-/** asinh(x) as ln(x + √(1 + x²)), the reference's formula (§2.4). */
+/**
+ * asinh(x) as ln(x + √(1 + x²)), the reference's formula (§2.4).
+ *
+ * @example
+ * ```ts
+ * asinhLog(tf.tensor1d([0, 1])); // ≈ [0, 0.8814]
+ * ```
+ */
 export function asinhLog<T extends tf.Tensor>(x: T): T {
   return tf.log(tf.add(x, tf.sqrt(tf.add(tf.square(x), 1)))) as T;
 }
 
-/** Logit σ⁻¹(p) of a probability, as a number. */
+/**
+ * Logit σ⁻¹(p) of a probability, as a number.
+ *
+ * @example
+ * ```ts
+ * logit(0.93); // ≈ 2.587, the constant RMS decay logit
+ * ```
+ */
 export function logit(p: number): number {
   return Math.log(p / (1 - p));
 }

@@ -29,7 +29,14 @@ export interface Block {
   total: number;
 }
 
-/** Packs consecutive tensors of the given sizes into blocks of at most `maxCoords` coordinates (in order). */
+/**
+ * Packs consecutive tensors of the given sizes into blocks of at most `maxCoords` coordinates (in order).
+ *
+ * @example
+ * ```ts
+ * planBlocks([100, 20, 9000, 5]).map((b) => b.index); // [[0, 1], [2], [3]]
+ * ```
+ */
 export function planBlocks(sizes: number[], maxCoords = MAX_BLOCK_COORDS): Block[] {
   const blocks: Block[] = [];
   let cur: Block | null = null;
@@ -105,7 +112,15 @@ export interface Segments {
   split<T extends tf.Tensor>(x: T, axis: 0 | 1): T[];
 }
 
-/** The {@link Segments} of a block. */
+/**
+ * The {@link Segments} of a block.
+ *
+ * @example
+ * ```ts
+ * const seg = makeSegments(planBlocks([3, 2])[0]);
+ * const means = seg.meanRows(tf.tensor2d([[1, 2, 3, 4, 6]])); // [[2, 5]]: one mean per tensor
+ * ```
+ */
 export function makeSegments(block: Block): Segments {
   const t = block.sizes.length;
   const total = block.total;

@@ -198,6 +198,7 @@ function registerOnce(): void {
  * N], bias [1, 3N] broadcast over the rows, [B, 3N] one per row, or null), differentiable w.r.t. every input
  * through a hand-written gradient.
  *
+ * @example
  * ```ts
  * const h1 = smallGruCell(weights, u1, layersOld, bias1); // [T, N1]
  * ```

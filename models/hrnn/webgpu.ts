@@ -42,7 +42,14 @@ export const WEBGPU_KERNEL_NAME = "LoptHrnnCoordsWebGPU";
  */
 export const WEBGPU_LIMITS = FUSED_LIMITS;
 
-/** Whether the WGSL pass can run now: the active backend is webgpu (recording a gradient or not). */
+/**
+ * Whether the WGSL pass can run now: the active backend is webgpu (recording a gradient or not).
+ *
+ * @example
+ * ```ts
+ * if (webgpuFusedAvailable()) console.log("HRNN updates run as one WGSL pass per tensor");
+ * ```
+ */
 export function webgpuFusedAvailable(): boolean {
   return tf.getBackend() === "webgpu";
 }

@@ -66,13 +66,27 @@ export function weightLayout(c: ShaderConfig) {
   return { gatesW, gatesB, candW, candB, wU, wS, wI, wL, wGs, total: wGs + c.k };
 }
 
-/** Number of input rows of `X` and output rows of the packed result. */
+/**
+ * Number of input rows of `X` and output rows of the packed result.
+ *
+ * @example
+ * ```ts
+ * rowCounts({ k: 4, n0: 10, f: 12, flags: FLAG.dos }); // { inRows: 12, outRows: 12 }
+ * ```
+ */
 export function rowCounts(c: ShaderConfig): { inRows: number; outRows: number } {
   const dos = (c.flags & FLAG.dos) !== 0;
   return { inRows: 3 + (dos ? 1 : 0) + 2 * c.k, outRows: 3 + 2 * c.k + (dos ? 1 : 0) };
 }
 
-/** Floats of the partial sums per workgroup: Σh' [N0], Σfeatures [F], Σd². */
+/**
+ * Floats of the partial sums per workgroup: Σh' [N0], Σfeatures [F], Σd².
+ *
+ * @example
+ * ```ts
+ * sumsWidth({ k: 4, n0: 10, f: 12, flags: 0 }); // 23
+ * ```
+ */
 export function sumsWidth(c: ShaderConfig): number {
   return c.n0 + c.f + 1;
 }
@@ -86,6 +100,12 @@ export const f32 = (x: number): string => {
 /**
  * The WGSL lines that fill `feat` from `x`, `lms`, `logMsSum` and `l` (§4.6 order), and where each feature
  * group starts (for the backward pass).
+ *
+ * @example
+ * ```ts
+ * const { lines, fLms } = featureCode({ k: 3, n0: 10, f: 8, flags: FLAG.gradProducts | FLAG.logMs });
+ * fLms; // 5: the log mean squares follow 3 gradients and 2 products
+ * ```
  */
 export function featureCode(c: ShaderConfig) {
   const { k, f, flags } = c;

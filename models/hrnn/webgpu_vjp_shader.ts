@@ -18,6 +18,11 @@ import {
 /**
  * Floats of the VJP's per-workgroup partial sums: the cotangent of every entry of `W` (see
  * {@link weightLayout}; 0 for the max log LR, a constant) and of μ_ℓ.
+ *
+ * @example
+ * ```ts
+ * vjpSumsWidth({ k: 4, n0: 10, f: 12, flags: 0 }); // 741: weightLayout(...).total + 1
+ * ```
  */
 export function vjpSumsWidth(c: ShaderConfig): number {
   return weightLayout(c).total + 1;

@@ -221,6 +221,12 @@ export function encodeWeights(
  * Parses weights-file bytes. Throws an Error naming `source` for: wrong magic, unreadable header, an unknown
  * format version, a wrong length, a checksum that does not match (version 2: any changed byte), an invalid
  * config, missing/unexpected/mis-shaped tensors, a truncated data block and non-finite values.
+ *
+ * @example
+ * ```ts
+ * const loaded = decodeWeights(await Deno.readFile("out/hrnn.weights"), "hrnn.weights");
+ * loaded.optimizer; // "hrnn"; loaded.metaParams holds the tensors (the caller disposes them)
+ * ```
  */
 export function decodeWeights(bytes: Uint8Array, source = "weights file"): LoadedWeights {
   const magic = new TextDecoder().decode(bytes.subarray(0, 8));
@@ -347,6 +353,11 @@ export function decodeWeights(bytes: Uint8Array, source = "weights file"): Loade
 /**
  * Writes a weights file (atomically: a temporary file in the same folder, then a rename). Needs
  * `--allow-write`.
+ *
+ * @example
+ * ```ts
+ * await saveWeights("out/hrnn.weights", metaParams, makeHrnnConfig(), { profile: "paper" });
+ * ```
  */
 export async function saveWeights(
   path: string,
@@ -364,6 +375,11 @@ export async function saveWeights(
 /**
  * Reads a weights file written by {@link saveWeights}; errors as {@link decodeWeights}, and one line for a
  * path that is missing, a directory or unreadable. Needs `--allow-read`.
+ *
+ * @example
+ * ```ts
+ * const { metaParams, config, provenance } = await loadWeights("out/hrnn.weights");
+ * ```
  */
 export async function loadWeights(path: string): Promise<LoadedWeights> {
   let bytes: Uint8Array;

@@ -14,7 +14,14 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 
-/** File name of the checkpoint of a meta-step. */
+/**
+ * File name of the checkpoint of a meta-step.
+ *
+ * @example
+ * ```ts
+ * checkpointName(120); // "ckpt-000000120.json"
+ * ```
+ */
 export function checkpointName(metaStep: number): string {
   return `ckpt-${String(metaStep).padStart(9, "0")}.json`;
 }
@@ -31,14 +38,28 @@ export interface CheckpointHeader {
   metaStep: number;
 }
 
-/** SHA-256 (hex) of a value's canonical JSON (object keys sorted). */
+/**
+ * SHA-256 (hex) of a value's canonical JSON (object keys sorted).
+ *
+ * @example
+ * ```ts
+ * const hash = await configHash({ seed: 0, metaLr: 1e-3 }); // 64 hex digits, independent of key order
+ * ```
+ */
 export async function configHash(value: unknown): Promise<string> {
   const bytes = new TextEncoder().encode(canonicalJson(value));
   const digest = await crypto.subtle.digest("SHA-256", bytes);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** JSON with object keys sorted recursively (undefined-valued keys dropped). */
+/**
+ * JSON with object keys sorted recursively (undefined-valued keys dropped).
+ *
+ * @example
+ * ```ts
+ * canonicalJson({ b: 1, a: { d: undefined, c: 2 } }); // '{"a":{"c":2},"b":1}'
+ * ```
+ */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v) => {
     if (v && typeof v === "object" && !Array.isArray(v)) {
@@ -50,7 +71,15 @@ export function canonicalJson(value: unknown): string {
   });
 }
 
-/** Writes `data` as checkpoint `metaStep` atomically, then removes all but the newest `keep` checkpoints. */
+/**
+ * Writes `data` as checkpoint `metaStep` atomically, then removes all but the newest `keep` checkpoints.
+ *
+ * @example
+ * ```ts
+ * const path = await writeCheckpoint("out/ckpt", { version: 1, configHash: hash, metaStep: 120 });
+ * path; // "out/ckpt/ckpt-000000120.json"
+ * ```
+ */
 export async function writeCheckpoint(dir: string, data: CheckpointHeader, keep = 2): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
   const name = checkpointName(data.metaStep);
@@ -76,7 +105,14 @@ function checksumOf(json: string): string {
   return createHash("sha256").update(json).digest("hex");
 }
 
-/** The JSON text of a checkpoint file: `data` with its checksum as the last member, `sha256`. */
+/**
+ * The JSON text of a checkpoint file: `data` with its checksum as the last member, `sha256`.
+ *
+ * @example
+ * ```ts
+ * const text = sealCheckpoint({ version: 1, configHash: hash, metaStep: 3 }); // '{"version":1,...,"sha256":"…"}'
+ * ```
+ */
 export function sealCheckpoint(data: CheckpointHeader): string {
   const { sha256: _old, ...rest } = data as CheckpointHeader & { sha256?: unknown };
   const json = JSON.stringify(rest);
@@ -86,6 +122,11 @@ export function sealCheckpoint(data: CheckpointHeader): string {
 /**
  * Parses a checkpoint file's text and checks its checksum; throws an Error saying what is wrong (unreadable,
  * no checksum, checksum mismatch).
+ *
+ * @example
+ * ```ts
+ * const data = openCheckpoint<CheckpointHeader>(await Deno.readTextFile("out/ckpt/ckpt-000000120.json"));
+ * ```
  */
 export function openCheckpoint<T extends CheckpointHeader>(text: string): T {
   const data = JSON.parse(text) as T & { sha256?: unknown };
@@ -98,7 +139,14 @@ export function openCheckpoint<T extends CheckpointHeader>(text: string): T {
   return rest as unknown as T;
 }
 
-/** Checkpoint file names in `dir`, oldest first (empty when the directory does not exist). */
+/**
+ * Checkpoint file names in `dir`, oldest first (empty when the directory does not exist).
+ *
+ * @example
+ * ```ts
+ * const names = await listCheckpoints("out/ckpt"); // ["ckpt-000000100.json", "ckpt-000000120.json"]
+ * ```
+ */
 export async function listCheckpoints(dir: string): Promise<string[]> {
   const names: string[] = [];
   try {
@@ -114,6 +162,12 @@ export async function listCheckpoints(dir: string): Promise<string[]> {
  * The newest checkpoint in `dir` that parses, passes its checksum and carries `hash` and `version`, or null.
  * Files that are torn, lack or fail their checksum, or belong to another configuration are skipped (reported
  * through `onSkip`).
+ *
+ * @example
+ * ```ts
+ * const ckpt = await loadLatestCheckpoint<CheckpointHeader>("out/ckpt", hash, 1, (n, why) => console.warn(n, why));
+ * const start = ckpt?.metaStep ?? 0;
+ * ```
  */
 export async function loadLatestCheckpoint<T extends CheckpointHeader>(
   dir: string,

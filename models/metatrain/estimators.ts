@@ -120,7 +120,15 @@ export interface GradientEstimator {
   ): GradientEstimate;
 }
 
-/** Disposes every tensor of a carry. */
+/**
+ * Disposes every tensor of a carry.
+ *
+ * @example
+ * ```ts
+ * const est = estimator.estimate(learned, metaParams, problem, carry, 20, seed, PAPER_UNROLL_CONFIG);
+ * disposeCarry(carry); // the old carry; est.carry replaces it
+ * ```
+ */
 export function disposeCarry(carry: EstimatorCarry | null | undefined): void {
   if (!carry) return;
   for (const t of carry.trajectories) {
@@ -134,6 +142,11 @@ export function disposeCarry(carry: EstimatorCarry | null | undefined): void {
  * Meta-gradient hygiene (§6.5 and learned_optimization), the chain {@link zeroNonFinite} →
  * {@link clipByValue}(`clip`) → {@link clipByGlobalNorm}(`globalNormClip`), applied to each estimate before
  * estimates are averaged. Returns new tensors; inputs are not disposed.
+ *
+ * @example
+ * ```ts
+ * const cleaned = cleanGradients({ w: tf.tensor1d([NaN, 2e5, -3]) }, 1e4, 0); // w: [0, 1e4, -3]
+ * ```
  */
 export function cleanGradients(
   grads: Record<string, tf.Tensor>,
@@ -157,7 +170,15 @@ function meanOf(maps: Record<string, tf.Tensor>[]): Record<string, tf.Tensor> {
   return out;
 }
 
-/** Builds the estimator selected by `config.kind`. */
+/**
+ * Builds the estimator selected by `config.kind`.
+ *
+ * @example
+ * ```ts
+ * const pes = makeEstimator({ kind: "pes", pesPairs: 8, pesSigma: 0.01 });
+ * pes.particles; // 16
+ * ```
+ */
 export function makeEstimator(config: Partial<EstimatorConfig> = {}): GradientEstimator {
   const cfg = { ...DEFAULT_ESTIMATOR, ...config };
   if (cfg.kind === "tbptt") return makeTbptt(cfg);
@@ -174,6 +195,11 @@ function unrollRngs(seed: number): { batch: Rng; opt: Rng } {
 /**
  * The random streams (minibatches/noise, optimizer init) of instance `b` of a batched unroll with `seed`;
  * instance 0's are those of an unbatched unroll with the same seed.
+ *
+ * @example
+ * ```ts
+ * const { batch, opt } = instanceRngs(seed, 1); // streams of the second instance
+ * ```
  */
 export function instanceRngs(seed: number, b: number): { batch: Rng; opt: Rng } {
   if (b === 0) return unrollRngs(seed);

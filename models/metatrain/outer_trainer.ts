@@ -109,7 +109,18 @@ export function disposeOuterTrainer(trainer: OuterTrainer): void {
   tf.dispose(Object.values(releaseMetaParams(trainer)));
 }
 
-/** Thrown when a meta-step leaves non-finite meta-parameters (nothing is checkpointed or returned). */
+/**
+ * Thrown when a meta-step leaves non-finite meta-parameters (nothing is checkpointed or returned).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   assertFiniteMetaParams(metaParams, step, { kind: "adam", lr: 1e-3 });
+ * } catch (e) {
+ *   if (e instanceof NonFiniteMetaParamsError) console.error(e.message); // names the bad tensors
+ * }
+ * ```
+ */
 export class NonFiniteMetaParamsError extends Error {
   override name = "NonFiniteMetaParamsError";
 }

@@ -112,23 +112,54 @@ export interface UnrollPlan {
   unrollSeed: number;
 }
 
-/** Number of partial unrolls: min + round(Exp(scale)). */
+/**
+ * Number of partial unrolls: min + round(Exp(scale)).
+ *
+ * @example
+ * ```ts
+ * const n = sampleNumUnrolls(new Rng(7), PAPER_SCHEDULE); // >= 1, mean about 41
+ * ```
+ */
 export function sampleNumUnrolls(rng: Rng, cfg: ScheduleConfig): number {
   return cfg.minNumUnrolls + Math.round(rng.exponential(cfg.numUnrollScale));
 }
 
-/** Length of one partial unroll: min + round(Exp(scale)), capped by `maxUnrollLength` when set. */
+/**
+ * Length of one partial unroll: min + round(Exp(scale)), capped by `maxUnrollLength` when set.
+ *
+ * @example
+ * ```ts
+ * const t = sampleUnrollLength(new Rng(7), { ...PAPER_SCHEDULE, maxUnrollLength: 300 }); // in [50, 300]
+ * ```
+ */
 export function sampleUnrollLength(rng: Rng, cfg: ScheduleConfig): number {
   const t = cfg.minUnrollLength + Math.round(rng.exponential(cfg.unrollLengthScale));
   return cfg.maxUnrollLength > 0 ? Math.min(t, cfg.maxUnrollLength) : t;
 }
 
-/** A 31-bit seed derived from a base seed and a path of labels/counters. */
+/**
+ * A 31-bit seed derived from a base seed and a path of labels/counters.
+ *
+ * @example
+ * ```ts
+ * const seed = deriveSeed(42, "unroll", 0, 3); // the same number for the same (seed, path)
+ * ```
+ */
 export function deriveSeed(seed: number, ...path: (string | number)[]): number {
   return new Rng(hashString(`${seed}/${path.join("/")}`) ^ (seed >>> 0)).seed();
 }
 
-/** The schedule over an ensemble of problem specs. */
+/**
+ * The schedule over an ensemble of problem specs.
+ *
+ * @example
+ * ```ts
+ * const schedule = new MetaSchedule(specs, { numMetaIterations: 2, maxUnrollLength: 100 }, 0);
+ * const cursor = schedule.newCursor(0);
+ * const plan = schedule.plan(cursor); // first unroll of slot 0: plan.spec, plan.length, plan.stateSource
+ * const next = schedule.advance(cursor, plan, false);
+ * ```
+ */
 export class MetaSchedule {
   /** Validated schedule configuration. */
   readonly config: ScheduleConfig;

@@ -92,12 +92,25 @@ export interface UnrollOptions {
 /**
  * Draws fresh parameters for a new trajectory and computes F0 on the full dataset (the `first_unroll` branch
  * of §6.1). Returns a carry with a null optimizer state (reset inside the next unroll).
+ *
+ * @example
+ * ```ts
+ * const carry = startTrajectory(problem, new Rng(0).fork("init"));
+ * carry.f0; // full-dataset objective at the fresh parameters
+ * ```
  */
 export function startTrajectory(problem: Problem, rng: Rng): UnrollCarry {
   return startTrajectories(stackInstances([problem]), [rng])[0];
 }
 
-/** {@link startTrajectory} for every instance of a batch, instance b drawn from `rngs[b]`. */
+/**
+ * {@link startTrajectory} for every instance of a batch, instance b drawn from `rngs[b]`.
+ *
+ * @example
+ * ```ts
+ * const carries = startTrajectories(stackInstances(problems), problems.map((_, b) => new Rng(b)));
+ * ```
+ */
 export function startTrajectories(problem: BatchedProblem, rngs: Rng[]): UnrollCarry[] {
   const params = problem.init(rngs);
   const f = problem.fullObjectives(params);
@@ -114,6 +127,11 @@ export function startTrajectories(problem: BatchedProblem, rngs: Rng[]): UnrollC
  * Log: mean_j ln(o_j/(F0+ε) + ε) (or ln((o_j+ε)/(F0+ε)) with `numeratorEpsilon`);
  * linear: Σ_{j≥1} o_j / T / (F0 + ε), T the planned unroll length (o_0, the pre-loop value, is not in the
  * accumulator).
+ *
+ * @example
+ * ```ts
+ * const loss = metaLoss(tf.tensor1d([2, 2, 1.5, 1]), 2, 3, PAPER_UNROLL_CONFIG); // mean log ratio, < 0
+ * ```
  */
 export function metaLoss(objectives: tf.Tensor1D, f0: number, length: number, cfg: UnrollConfig): tf.Scalar {
   return tf.tidy(() => metaLossBatch(tf.reshape(objectives, [-1, 1]) as tf.Tensor2D, [f0], length, cfg));
@@ -122,6 +140,12 @@ export function metaLoss(objectives: tf.Tensor1D, f0: number, length: number, cf
 /**
  * {@link metaLoss} of a batch: `objectives` [T'+1, B] (column b: instance b, normalised by its own F0), the
  * mean over instances of their meta-losses.
+ *
+ * @example
+ * ```ts
+ * const objectives = tf.tensor2d([[2, 4], [2, 4], [1, 3]]); // [T'+1, B] with B = 2 instances
+ * const loss = metaLossBatch(objectives, [2, 4], 2, PAPER_UNROLL_CONFIG);
+ * ```
  */
 export function metaLossBatch(
   objectives: tf.Tensor2D,
@@ -152,6 +176,12 @@ export function metaLossBatch(
  * point via `problem.gradients` (with the problem's noise/sparsity, from `rng`); stop-gradient when second
  * derivatives are off; record o; optimizer update. The loop also stops (after recording it) when the
  * accumulator Σ o/T is non-finite, and, when enabled, on objective blow-up (obj_train_max_multiplier).
+ *
+ * @example
+ * ```ts
+ * const r = scoped(() => unroll(opt, problem, carry, 20, rng, PAPER_UNROLL_CONFIG, { taped: false }));
+ * r.stop; // "length" when all 20 steps ran; r.carry starts the following partial unroll
+ * ```
  */
 export function unroll(
   opt: Optimizer,
@@ -186,6 +216,12 @@ export interface BatchUnrollResult {
  * `updateInstances`, `opts[0]` updates every instance at once), the problem evaluates all instances in one set of ops, and the meta-loss is the mean of the
  * instances' meta-losses, so it gives the same meta-gradient as B separate unrolls averaged. The batch stops at
  * the first step where any instance would stop its own unroll (non-finite accumulator, objective blow-up).
+ *
+ * @example
+ * ```ts
+ * const r = scoped(() => unrollBatch(opts, batched, carries, 20, rngs, PAPER_UNROLL_CONFIG, { taped: false }));
+ * r.carries; // kept tensors: the next partial unroll starts from them
+ * ```
  */
 export function unrollBatch(
   opts: Optimizer[],

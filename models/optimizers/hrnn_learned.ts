@@ -23,8 +23,10 @@ export interface HrnnLearnedOptions {
  * `optimizer(mp, {rng})` builds the HRNN on those tensors, drawing its random initial log learning rates from
  * `rng` (meta-training passes a stream derived from its seed and schedule counters).
  *
+ * @example
  * ```ts
  * const learned = hrnnLearnedOptimizer({}, { kernel: "ops" }); // force the tfjs ops path
+ * const opt = learned.optimizer(learned.init(0), { rng: new Rng(1) });
  * ```
  */
 export function hrnnLearnedOptimizer(

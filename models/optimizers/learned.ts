@@ -62,6 +62,12 @@ export type ToyState = { m: tf.Tensor[] };
  * learning rates. Meta-parameters: `log_lr` [numLogLrs], `momentum_logit` [] (scalar).
  *
  *   m ← β·m + (1 − β)·g,  update = −exp(log_lr[i])·m,  β = σ(momentum_logit).
+ *
+ * @example
+ * ```ts
+ * const toy = makeToyLearnedOptimizer({ numLogLrs: 2, jitter: 0.1 });
+ * const opt = toy.optimizer(toy.init(0)); // an Optimizer: opt.init(params), opt.update(grads, state, params)
+ * ```
  */
 export function makeToyLearnedOptimizer(config: Partial<ToyLearnedConfig> = {}): LearnedOptimizer {
   const cfg: ToyLearnedConfig = { ...TOY_LEARNED_DEFAULTS, ...config };

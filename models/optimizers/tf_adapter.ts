@@ -36,7 +36,15 @@ type NamedTensor = { name: string; tensor: tf.Tensor };
 const KEY_SEP = "\u0000";
 const WEIGHT_PREFIX = "lopt";
 
-/** A `tf.Optimizer` that delegates every step to a pure lopt {@link Optimizer}. */
+/**
+ * A `tf.Optimizer` that delegates every step to a pure lopt {@link Optimizer}.
+ *
+ * @example
+ * ```ts
+ * const opt = new LoptTfOptimizer(adam({ learningRate: 1e-3 })); // or toTfOptimizer(adam(...))
+ * model.compile({ optimizer: opt, loss: "meanSquaredError" });
+ * ```
+ */
 export class LoptTfOptimizer extends tf.Optimizer {
   /** Name under which the class is registered for (de)serialisation. */
   static get className(): string {

@@ -6,7 +6,15 @@
 import type { TopLevelSpec } from "vega-lite";
 import { CONFIG, distinct, finite, logBase, optimizerScale, type Row } from "./vega.ts";
 
-/** Grouped bars: `y` per optimizer, one panel per `panelField` value. */
+/**
+ * Grouped bars: `y` per optimizer, one panel per `panelField` value.
+ *
+ * @example
+ * ```ts
+ * const spec = barsSpec({ title: "Final loss", rows, panelField: "family", y: "final_loss", yTitle: "loss",
+ *   logScale: true });
+ * ```
+ */
 export function barsSpec(opts: {
   title: string;
   rows: Row[];

@@ -6,7 +6,14 @@
 import type { TopLevelSpec } from "vega-lite";
 import { CONFIG, distinct, finite, optimizerScale, type Row, yScaleType } from "./vega.ts";
 
-/** Meta-training curve: each unroll's meta-loss as a point (by family) and the per-step mean as a line. */
+/**
+ * Meta-training curve: each unroll's meta-loss as a point (by family) and the per-step mean as a line.
+ *
+ * @example
+ * ```ts
+ * const spec = metaTrainSpec([{ meta_step: 0, meta_loss: -0.5, family: "quadratic" }]);
+ * ```
+ */
 export function metaTrainSpec(rows: Row[]): TopLevelSpec {
   const values = rows.filter((r) => finite(r.meta_loss));
   return {

@@ -56,7 +56,14 @@ export function ablationSpec(rows: Row[]): TopLevelSpec {
   } as TopLevelSpec;
 }
 
-/** Horizontal bars of benchmark medians (log x) with min–max whiskers, grouped by bench group. */
+/**
+ * Horizontal bars of benchmark medians (log x) with min–max whiskers, grouped by bench group.
+ *
+ * @example
+ * ```ts
+ * const spec = benchSpec([{ name: "sort-10k", group_name: "lib", median_ms: 1.2, min_ms: 1, max_ms: 2 }]);
+ * ```
+ */
 export function benchSpec(rows: Row[]): TopLevelSpec {
   const values = rows.filter((r) => finite(r.median_ms) && (r.median_ms as number) > 0);
   return {

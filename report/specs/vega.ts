@@ -32,7 +32,14 @@ export const CONFIG = {
   title: { fontSize: 14, anchor: "start" as const },
 };
 
-/** The colour scale for a set of optimizer names: `learned` first, then known baselines, then the rest. */
+/**
+ * The colour scale for a set of optimizer names: `learned` first, then known baselines, then the rest.
+ *
+ * @example
+ * ```ts
+ * optimizerScale(["zeta", "adam", "learned"]).domain; // ["learned", "adam", "zeta"]
+ * ```
+ */
 export function optimizerScale(names: Iterable<string>): { domain: string[]; range: string[] } {
   const set = new Set(names);
   const known = Object.keys(OPTIMIZER_COLORS).filter((n) => set.has(n));
@@ -46,23 +53,55 @@ export function optimizerScale(names: Iterable<string>): { domain: string[]; ran
   };
 }
 
+/**
+ * Whether `v` is a finite number (not NaN, an infinity, null or a non-number); a type guard.
+ *
+ * @example
+ * ```ts
+ * finite(1.5); // true
+ * finite(NaN); // false
+ * ```
+ */
 export function finite(v: unknown): v is number {
   return typeof v === "number" && Number.isFinite(v);
 }
 
-/** `log` when every finite value is > 0, else `symlog`; `linear` when there is no value. */
+/**
+ * `log` when every finite value is > 0, else `symlog`; `linear` when there is no value.
+ *
+ * @example
+ * ```ts
+ * yScaleType([0.5, -1, null]); // "symlog"
+ * ```
+ */
 export function yScaleType(values: unknown[]): "log" | "symlog" | "linear" {
   const xs = values.filter(finite);
   if (xs.length === 0) return "linear";
   return xs.every((x) => x > 0) ? "log" : "symlog";
 }
 
-/** A power of ten at or below the smallest positive value: where bars on a log scale start. */
+/**
+ * A power of ten at or below the smallest positive value: where bars on a log scale start.
+ *
+ * @example
+ * ```ts
+ * logBase([0.034, 2, -1]); // 0.01
+ * ```
+ */
 export function logBase(values: unknown[]): number {
   const xs = values.filter((x): x is number => finite(x) && x > 0);
   return xs.length === 0 ? 1 : 10 ** Math.floor(Math.log10(Math.min(...xs)));
 }
 
+/**
+ * The distinct values of `field` in `rows`, as strings, in order of first appearance.
+ *
+ * @example
+ * ```ts
+ * const rows: Row[] = [{ optimizer: "adam" }, { optimizer: "sgd" }, { optimizer: "adam" }];
+ * distinct(rows, "optimizer"); // ["adam", "sgd"]
+ * ```
+ */
 export function distinct(rows: Row[], field: string): string[] {
   return [...new Set(rows.map((r) => String(r[field])))];
 }

@@ -74,7 +74,15 @@ export interface Cifar10Options {
   official?: boolean;
 }
 
-/** The folder the loader reads: `dir`, env `LOPT_CIFAR10_DIR`, or `<dataDir>/cifar-10-batches-bin`. */
+/**
+ * The folder the loader reads: `dir`, env `LOPT_CIFAR10_DIR`, or `<dataDir>/cifar-10-batches-bin`.
+ *
+ * @example
+ * ```ts
+ * cifar10Dir(); // $LOPT_CIFAR10_DIR, else "<dataDir>/cifar-10-batches-bin"
+ * cifar10Dir("/data/cifar-10-batches-bin"); // "/data/cifar-10-batches-bin"
+ * ```
+ */
 export function cifar10Dir(dir?: string): string {
   return dir ?? Deno.env.get("LOPT_CIFAR10_DIR") ?? `${defaultDataDir()}/${CIFAR10_FOLDER}`;
 }
@@ -96,6 +104,11 @@ function unavailable(dir: string, missing: string[]): DatasetUnavailableError {
  * env `LOPT_CIFAR10_DIR` when set, else `<dataDir>/cifar-10-batches-bin` when that folder exists, else "".
  * Stages use it as the default of their folder param, so setting the variable, or downloading the data,
  * changes their key and reruns them.
+ *
+ * @example
+ * ```ts
+ * const folder = cifar10DirIfProvided(); // "" when CIFAR-10 is not on this machine
+ * ```
  */
 export function cifar10DirIfProvided(): string {
   try {
@@ -116,14 +129,28 @@ async function resolveFolder(dir: string): Promise<string> {
   return dir;
 }
 
-/** Files of `folder` (among the CIFAR-10 batch files) that are missing. */
+/**
+ * Files of `folder` (among the CIFAR-10 batch files) that are missing.
+ *
+ * @example
+ * ```ts
+ * const missing = await missingCifar10Files(cifar10Dir()); // e.g. ["test_batch.bin"]
+ * ```
+ */
 export async function missingCifar10Files(folder: string, files: string[] = ALL_FILES): Promise<string[]> {
   const out: string[] = [];
   for (const f of files) if (!(await isFile(`${folder}/${f}`))) out.push(f);
   return out;
 }
 
-/** Reads class names from `batches.meta.txt` (one per non-empty line), or null when absent. */
+/**
+ * Reads class names from `batches.meta.txt` (one per non-empty line), or null when absent.
+ *
+ * @example
+ * ```ts
+ * const names = (await readCifar10ClassNames(folder)) ?? CIFAR10_CLASS_NAMES;
+ * ```
+ */
 export async function readCifar10ClassNames(folder: string): Promise<string[] | null> {
   const p = `${folder}/batches.meta.txt`;
   if (!(await isFile(p))) return null;
@@ -134,6 +161,12 @@ export async function readCifar10ClassNames(folder: string): Promise<string[] | 
 /**
  * Decodes CIFAR-10 binary records (label byte + CHW bytes) into NHWC floats in [0, 1] and labels. Writes
  * into `images`/`labels` at example offset `at`; decodes at most `max` records.
+ *
+ * @example
+ * ```ts
+ * const images = new Float32Array(CIFAR10_RECORDS_PER_FILE * 3072), labels = new Int32Array(CIFAR10_RECORDS_PER_FILE);
+ * const n = decodeCifarRecords(await Deno.readFile(path), images, labels, 0, CIFAR10_RECORDS_PER_FILE, path);
+ * ```
  */
 export function decodeCifarRecords(
   bytes: Uint8Array,
@@ -170,6 +203,12 @@ export function decodeCifarRecords(
 /**
  * Checks the size of batch file `path`: not empty, a whole number of records and, when `official`, exactly
  * 10,000 records. Throws a {@link DatasetFormatError} saying what is wrong with which file and what to do.
+ *
+ * @example
+ * ```ts
+ * checkCifar10FileSize(path, (await Deno.stat(path)).size); // throws unless 30,730,000 bytes
+ * checkCifar10FileSize(path, 3 * CIFAR10_RECORD_BYTES, false); // a 3-record subset passes
+ * ```
  */
 export function checkCifar10FileSize(path: string, size: number, official = true): void {
   const fix = "re-extract cifar-10-binary.tar.gz, or run `deno task data download cifar10`";
@@ -221,6 +260,12 @@ async function looksLikePythonVersion(folder: string): Promise<boolean> {
  * checking the file names, sizes, labels and class counts (see the module doc). Throws
  * {@link DatasetUnavailableError} naming the ways to provide it when files are missing, and
  * {@link DatasetFormatError} naming the file when one is damaged or not the official one.
+ *
+ * @example
+ * ```ts
+ * const test = await loadCifar10({ split: "test", limit: 1000 });
+ * console.log(test.n, test.classNames?.[0]); // 1000 "airplane"
+ * ```
  */
 export async function loadCifar10(opts: Cifar10Options = {}): Promise<ImageDataset> {
   const split = opts.split ?? "train";
@@ -308,6 +353,12 @@ function safeMember(name: string): string | null {
  * not at all). Returns the folder. Does nothing when a complete folder is already there. An interrupted
  * transfer leaves `<dest>/cifar-10-binary.tar.gz.part`, resumed by the next call (HTTP Range); a checksum
  * mismatch deletes it and throws.
+ *
+ * @example
+ * ```ts
+ * const folder = await downloadCifar10({ onProgress: (got, total) => console.error(got, total) });
+ * const train = await loadCifar10({ dir: folder });
+ * ```
  */
 export async function downloadCifar10(opts: DownloadCifar10Options = {}): Promise<string> {
   const url = opts.url ?? CIFAR10_URL;

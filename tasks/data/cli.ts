@@ -19,7 +19,15 @@ const HELP = `Usage:
       Loads a dataset (${DATASET_KINDS.join(", ")}) and prints its size and class counts.
   --help  Shows this help.`;
 
-/** Runs the CLI with `args`; returns the exit code. */
+/**
+ * Runs the CLI with `args`; returns the exit code.
+ *
+ * @example
+ * ```ts
+ * const code = await main(["info", "mnist", "--split", "test"]);
+ * Deno.exit(code);
+ * ```
+ */
 export async function main(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,

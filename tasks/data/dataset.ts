@@ -47,6 +47,15 @@ export interface DatasetSplits {
  * A dataset that is not available on this machine. The message says exactly how to provide it (directory,
  * environment variable, install command or download option). Callers that face users should print only
  * `err.message`, not the stack.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await loadCifar10();
+ * } catch (e) {
+ *   if (e instanceof DatasetUnavailableError) console.error(e.message); // says how to provide the data
+ * }
+ * ```
  */
 export class DatasetUnavailableError extends Error {
   /** The dataset that is missing (`mnist`, `fashion-mnist`, `cifar10`, `imagenet`). */
@@ -63,7 +72,14 @@ export class DatasetUnavailableError extends Error {
   }
 }
 
-/** A file that exists but does not have the expected dataset format (truncated, wrong magic, wrong size). */
+/**
+ * A file that exists but does not have the expected dataset format (truncated, wrong magic, wrong size).
+ *
+ * @example
+ * ```ts
+ * throw new DatasetFormatError(`${path}: truncated IDX file (3 bytes).`);
+ * ```
+ */
 export class DatasetFormatError extends Error {
   /** Builds the error. */
   constructor(message: string) {
@@ -72,12 +88,26 @@ export class DatasetFormatError extends Error {
   }
 }
 
-/** Size in floats of one example of `ds`. */
+/**
+ * Size in floats of one example of `ds`.
+ *
+ * @example
+ * ```ts
+ * exampleSize({ height: 32, width: 32, channels: 3 }); // 3072
+ * ```
+ */
 export function exampleSize(ds: Pick<ImageDataset, "height" | "width" | "channels">): number {
   return ds.height * ds.width * ds.channels;
 }
 
-/** Copies the examples at `indices` into fresh arrays (images NHWC, labels). Throws on an index out of range. */
+/**
+ * Copies the examples at `indices` into fresh arrays (images NHWC, labels). Throws on an index out of range.
+ *
+ * @example
+ * ```ts
+ * const { images, labels } = gatherExamples(ds, [0, 1, 2]); // images.length = 3 · exampleSize(ds)
+ * ```
+ */
 export function gatherExamples(
   ds: ImageDataset,
   indices: ArrayLike<number>,
@@ -107,6 +137,12 @@ export interface BatchTensorOptions {
 /**
  * Builds the tensors of a minibatch: `x` float32 [B, H, W, C] (or [B, H*W*C] with `flatten`), `y` int32 [B]
  * (or one-hot float32 [B, numClasses]). The caller owns (and disposes) both tensors.
+ *
+ * @example
+ * ```ts
+ * const { x, y } = batchTensors(mnist, [0, 1, 2], { flatten: true, oneHot: true }); // x [3, 784], y [3, 10]
+ * tf.dispose([x, y]);
+ * ```
  */
 export function batchTensors(
   ds: ImageDataset,
@@ -117,7 +153,15 @@ export function batchTensors(
   return examplesToTensors(images, labels, ds, opts);
 }
 
-/** Turns gathered example arrays into tensors (see {@link batchTensors}). The caller owns the tensors. */
+/**
+ * Turns gathered example arrays into tensors (see {@link batchTensors}). The caller owns the tensors.
+ *
+ * @example
+ * ```ts
+ * const { images, labels } = gatherExamples(ds, [4, 8, 15]);
+ * const { x, y } = examplesToTensors(images, labels, ds); // x [3, H, W, C], y int32 [3]
+ * ```
+ */
 export function examplesToTensors(
   images: Float32Array,
   labels: Int32Array,
@@ -139,7 +183,14 @@ export function examplesToTensors(
   return { x, y };
 }
 
-/** Number of examples of each class (length numClasses). */
+/**
+ * Number of examples of each class (length numClasses).
+ *
+ * @example
+ * ```ts
+ * classCounts(await loadMnist({ split: "test" })); // [980, 1135, 1032, ...]
+ * ```
+ */
 export function classCounts(ds: Pick<ImageDataset, "labels" | "numClasses">): number[] {
   const counts = new Array<number>(ds.numClasses).fill(0);
   for (const l of ds.labels) counts[l]++;
@@ -148,6 +199,11 @@ export function classCounts(ds: Pick<ImageDataset, "labels" | "numClasses">): nu
 
 /**
  * The root folder for downloaded datasets: env `LOPT_DATA_DIR`, else `data/` at the repository root.
+ *
+ * @example
+ * ```ts
+ * const dir = `${defaultDataDir()}/cifar-10-batches-bin`; // under $LOPT_DATA_DIR, else <repo>/data
+ * ```
  */
 export function defaultDataDir(): string {
   const env = Deno.env.get("LOPT_DATA_DIR");
@@ -155,7 +211,14 @@ export function defaultDataDir(): string {
   return decodeURIComponent(new URL("../../data", import.meta.url).pathname);
 }
 
-/** True when `path` exists and is a regular file. */
+/**
+ * True when `path` exists and is a regular file.
+ *
+ * @example
+ * ```ts
+ * await isFile(`${dir}/test_batch.bin`); // false when absent
+ * ```
+ */
 export async function isFile(path: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isFile;
@@ -165,7 +228,14 @@ export async function isFile(path: string): Promise<boolean> {
   }
 }
 
-/** True when `path` exists and is a directory. */
+/**
+ * True when `path` exists and is a directory.
+ *
+ * @example
+ * ```ts
+ * await isDir(`${defaultDataDir()}/imagenet`); // false when absent
+ * ```
+ */
 export async function isDir(path: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isDirectory;
@@ -175,7 +245,14 @@ export async function isDir(path: string): Promise<boolean> {
   }
 }
 
-/** Converts bytes 0..255 into floats in [0, 1]. */
+/**
+ * Converts bytes 0..255 into floats in [0, 1].
+ *
+ * @example
+ * ```ts
+ * bytesToUnit(Uint8Array.of(0, 51, 255)); // Float32Array [0, 0.2, 1]
+ * ```
+ */
 export function bytesToUnit(
   bytes: Uint8Array,
   out: Float32Array = new Float32Array(bytes.length),

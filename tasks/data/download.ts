@@ -9,7 +9,14 @@
  */
 import { createHash } from "node:crypto";
 
-/** A download that failed (HTTP error, connection lost, incomplete body). The `.part` file is kept for resume. */
+/**
+ * A download that failed (HTTP error, connection lost, incomplete body). The `.part` file is kept for resume.
+ *
+ * @example
+ * ```ts
+ * throw new DownloadError(`Cannot download ${url}: connection reset. Check the network and retry.`);
+ * ```
+ */
 export class DownloadError extends Error {
   /** Builds the error. */
   constructor(message: string) {
@@ -18,7 +25,18 @@ export class DownloadError extends Error {
   }
 }
 
-/** The downloaded bytes do not have the expected checksum; nothing is left on disk. */
+/**
+ * The downloaded bytes do not have the expected checksum; nothing is left on disk.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await downloadFile({ url: CIFAR10_URL, dest, md5: CIFAR10_MD5 });
+ * } catch (e) {
+ *   if (e instanceof ChecksumError) console.error(e.message); // the download was deleted
+ * }
+ * ```
+ */
 export class ChecksumError extends DownloadError {
   /** Builds the error. */
   constructor(message: string) {
@@ -47,7 +65,14 @@ export interface DownloadOptions extends Checksums {
   signal?: AbortSignal;
 }
 
-/** Streams a file through the requested hash algorithms; returns hex digests. */
+/**
+ * Streams a file through the requested hash algorithms; returns hex digests.
+ *
+ * @example
+ * ```ts
+ * const { sha256, md5 } = await hashFile("data/cifar-10-binary.tar.gz", ["sha256", "md5"]); // hex digests
+ * ```
+ */
 export async function hashFile(path: string, algorithms: string[]): Promise<Record<string, string>> {
   const hashes = algorithms.map((a) => createHash(a));
   const f = await Deno.open(path, { read: true });
@@ -58,6 +83,11 @@ export async function hashFile(path: string, algorithms: string[]): Promise<Reco
 /**
  * Checks `path` against the given checksums; returns null when they match (or none was given), else a
  * message naming the mismatch.
+ *
+ * @example
+ * ```ts
+ * const why = await checksumMismatch("data/cifar-10-binary.tar.gz", { md5: CIFAR10_MD5 }); // null when it matches
+ * ```
  */
 export async function checksumMismatch(path: string, sums: Checksums): Promise<string | null> {
   const algos = (["sha256", "md5"] as const).filter((a) => sums[a]);
@@ -81,6 +111,11 @@ async function fileSize(path: string): Promise<number> {
 /**
  * Downloads `url` to `dest` (via `<dest>.part`, resuming it when present), verifies the checksums and
  * renames into place. Throws {@link DownloadError} (part kept) or {@link ChecksumError} (part deleted).
+ *
+ * @example
+ * ```ts
+ * const path = await downloadFile({ url: CIFAR10_URL, dest: "data/cifar-10-binary.tar.gz", md5: CIFAR10_MD5 });
+ * ```
  */
 export async function downloadFile(opts: DownloadOptions): Promise<string> {
   const part = `${opts.dest}.part`;

@@ -46,7 +46,15 @@ export interface ParseIdxOptions {
   source?: string;
 }
 
-/** Parses an IDX buffer. Throws {@link DatasetFormatError} on a bad magic number or a truncated file. */
+/**
+ * Parses an IDX buffer. Throws {@link DatasetFormatError} on a bad magic number or a truncated file.
+ *
+ * @example
+ * ```ts
+ * const arr = parseIdx(await Deno.readFile(path), { limit: 100, source: path });
+ * console.log(arr.dtype, arr.dims); // "uint8" [100, 28, 28]
+ * ```
+ */
 export function parseIdx(bytes: Uint8Array, opts: ParseIdxOptions = {}): IdxArray {
   const src = opts.source ?? "IDX data";
   if (bytes.length < 4) throw new DatasetFormatError(`${src}: truncated IDX file (${bytes.length} bytes).`);
@@ -117,7 +125,14 @@ function readElements(view: DataView, off: number, count: number, dtype: IdxDtyp
   }
 }
 
-/** Encodes an IDX buffer (the inverse of {@link parseIdx}); used to write test fixtures. */
+/**
+ * Encodes an IDX buffer (the inverse of {@link parseIdx}); used to write test fixtures.
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeIdx({ dtype: "uint8", dims: [2], data: Uint8Array.of(3, 7) }); // 8-byte header + 2 bytes
+ * ```
+ */
 export function encodeIdx(arr: IdxArray): Uint8Array {
   const code = Number(Object.entries(IDX_DTYPES).find(([, v]) => v === arr.dtype)![0]);
   const headerLen = 4 + 4 * arr.dims.length;
@@ -154,12 +169,26 @@ export function encodeIdx(arr: IdxArray): Uint8Array {
   return out;
 }
 
-/** True when the bytes start with the gzip magic number 1f 8b. */
+/**
+ * True when the bytes start with the gzip magic number 1f 8b.
+ *
+ * @example
+ * ```ts
+ * isGzip(await Deno.readFile("data/fashion-mnist/t10k-labels-idx1-ubyte.gz")); // true
+ * ```
+ */
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-/** Gunzips a buffer with the platform's `DecompressionStream("gzip")`. Throws {@link DatasetFormatError} on bad data. */
+/**
+ * Gunzips a buffer with the platform's `DecompressionStream("gzip")`. Throws {@link DatasetFormatError} on bad data.
+ *
+ * @example
+ * ```ts
+ * const raw = await gunzip(await Deno.readFile(path), path);
+ * ```
+ */
 export async function gunzip(bytes: Uint8Array, source = "gzip data"): Promise<Uint8Array> {
   try {
     const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
@@ -173,7 +202,15 @@ export async function gunzip(bytes: Uint8Array, source = "gzip data"): Promise<U
   }
 }
 
-/** Gzips a buffer with `CompressionStream("gzip")` (used to write test fixtures). */
+/**
+ * Gzips a buffer with `CompressionStream("gzip")` (used to write test fixtures).
+ *
+ * @example
+ * ```ts
+ * const labels = encodeIdx({ dtype: "uint8", dims: [3], data: Uint8Array.of(0, 1, 2) });
+ * await Deno.writeFile(`${dir}/t10k-labels-idx1-ubyte.gz`, await gzip(labels));
+ * ```
+ */
 export async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
   const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
     new CompressionStream("gzip"),
@@ -184,6 +221,12 @@ export async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
 /**
  * Reads and parses an IDX file; a file whose name ends in `.gz` (or which starts with the gzip magic) is
  * gunzipped first.
+ *
+ * @example
+ * ```ts
+ * const labels = await readIdxFile(`${dir}/t10k-labels-idx1-ubyte.gz`, { limit: 10 });
+ * console.log(labels.dims); // [10]
+ * ```
  */
 export async function readIdxFile(
   path: string,

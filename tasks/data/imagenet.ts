@@ -67,7 +67,15 @@ export interface ImageNetIndex {
 const JPEG_RE = /\.jpe?g$/i;
 const WNID_RE = /^n\d{8}$/;
 
-/** The root folder used: `dir`, env `LOPT_IMAGENET_DIR`, or `<dataDir>/imagenet`. */
+/**
+ * The root folder used: `dir`, env `LOPT_IMAGENET_DIR`, or `<dataDir>/imagenet`.
+ *
+ * @example
+ * ```ts
+ * imageNetDir(); // $LOPT_IMAGENET_DIR, else "<dataDir>/imagenet"
+ * imageNetDir("/data/ilsvrc2012"); // "/data/ilsvrc2012"
+ * ```
+ */
 export function imageNetDir(dir?: string): string {
   return dir ?? Deno.env.get("LOPT_IMAGENET_DIR") ?? `${defaultDataDir()}/imagenet`;
 }
@@ -99,7 +107,15 @@ async function jpegsIn(path: string): Promise<string[]> {
   );
 }
 
-/** Reads `<wnid> <name, name...>` lines (LOC_synset_mapping.txt / synset_words.txt) into a map. */
+/**
+ * Reads `<wnid> <name, name...>` lines (LOC_synset_mapping.txt / synset_words.txt) into a map.
+ *
+ * @example
+ * ```ts
+ * const names = await readSynsets(imageNetDir());
+ * names.get("n01440764"); // "tench, Tinca tinca"
+ * ```
+ */
 export async function readSynsets(root: string): Promise<Map<string, string>> {
   const map = new Map<string, string>();
   for (const f of ["LOC_synset_mapping.txt", "synset_words.txt", "synsets.txt"]) {
@@ -114,7 +130,15 @@ export async function readSynsets(root: string): Promise<Map<string, string>> {
   return map;
 }
 
-/** Parses a validation labels file into image base name (no extension) -> wnid or class index. */
+/**
+ * Parses a validation labels file into image base name (no extension) -> wnid or class index.
+ *
+ * @example
+ * ```ts
+ * const labels = parseValLabels("ILSVRC2012_val_00000001.JPEG n01751748\n", wnids);
+ * labels.get("ILSVRC2012_val_00000001"); // wnids.indexOf("n01751748")
+ * ```
+ */
 export function parseValLabels(text: string, wnids: string[]): Map<string, number> {
   const out = new Map<string, number>();
   const index = new Map(wnids.map((w, i) => [w, i]));
@@ -152,7 +176,15 @@ function roundRobin(perClass: string[][], limit: number): { files: string[]; lab
   return { files, labels };
 }
 
-/** Lists one split's JPEG files and labels (no decoding). Throws {@link DatasetUnavailableError} when absent. */
+/**
+ * Lists one split's JPEG files and labels (no decoding). Throws {@link DatasetUnavailableError} when absent.
+ *
+ * @example
+ * ```ts
+ * const index = await indexImageNet({ split: "val", limit: 1000 });
+ * console.log(index.files.length, index.wnids.length); // 1000 1000
+ * ```
+ */
 export async function indexImageNet(opts: ImageNetOptions = {}): Promise<ImageNetIndex> {
   const split: Split = opts.split === "val" || opts.split === "test" ? "test" : "train";
   const root = imageNetDir(opts.dir);
@@ -213,7 +245,14 @@ export async function indexImageNet(opts: ImageNetOptions = {}): Promise<ImageNe
   };
 }
 
-/** Decodes a JPEG into RGB bytes (3 channels, also for greyscale and CMYK files). */
+/**
+ * Decodes a JPEG into RGB bytes (3 channels, also for greyscale and CMYK files).
+ *
+ * @example
+ * ```ts
+ * const { width, height, data } = decodeJpegRgb(await Deno.readFile(path), path); // data: width·height·3 bytes
+ * ```
+ */
 export function decodeJpegRgb(
   bytes: Uint8Array,
   source = "JPEG",
@@ -235,6 +274,12 @@ export function decodeJpegRgb(
  * A dataset whose images are decoded on demand. Has the shape fields of {@link ImageDataset} and the labels
  * (known from the index), but no `images` array: ask for batches with {@link LazyImageDataset.loadExamples}
  * or {@link LazyImageDataset.batchTensors}, or decode everything with {@link LazyImageDataset.materialize}.
+ *
+ * @example
+ * ```ts
+ * const ds = new LazyImageDataset(await indexImageNet({ split: "train" }), 224, 256);
+ * const { x, y } = await ds.batchTensors([0, 1, 2], { oneHot: true }); // x [3, 224, 224, 3]
+ * ```
  */
 export class LazyImageDataset {
   /** Dataset name. */
@@ -333,7 +378,15 @@ export class LazyImageDataset {
   }
 }
 
-/** Lists a split and returns a {@link LazyImageDataset} (no image is decoded yet). */
+/**
+ * Lists a split and returns a {@link LazyImageDataset} (no image is decoded yet).
+ *
+ * @example
+ * ```ts
+ * const ds = await openImageNet({ split: "val", size: 224, resizeShorter: 256 });
+ * const { images, labels } = await ds.loadExamples([0, 1]);
+ * ```
+ */
 export async function openImageNet(opts: ImageNetOptions = {}): Promise<LazyImageDataset> {
   const index = await indexImageNet(opts);
   const size = opts.size ?? 64;
@@ -346,6 +399,12 @@ export const IMAGENET_MAX_IN_MEMORY = 20000;
 /**
  * Decodes a (limited) ImageNet split into memory. Without `limit`, refuses splits larger than
  * {@link IMAGENET_MAX_IN_MEMORY} images (use {@link openImageNet} to stream batches instead).
+ *
+ * @example
+ * ```ts
+ * const ds = await loadImageNet({ split: "val", size: 64, limit: 5000 });
+ * console.log(ds.n, ds.numClasses); // 5000 1000
+ * ```
  */
 export async function loadImageNet(opts: ImageNetOptions = {}): Promise<ImageDataset> {
   const ds = await openImageNet(opts);

@@ -78,6 +78,12 @@ export function toDatasetSpec(description: object): DatasetSpec {
 /**
  * Loads the dataset named by `spec` into memory. Throws `DatasetUnavailableError` (with instructions) when
  * the data is not on this machine; never substitutes other data.
+ *
+ * @example
+ * ```ts
+ * const ds = await loadDataset({ kind: "cifar10", split: "test", limit: 1000 });
+ * console.log(ds.n, ds.height, ds.channels); // 1000 32 3
+ * ```
  */
 export async function loadDataset(spec: DatasetSpec): Promise<ImageDataset> {
   checkKind(spec.kind);
@@ -94,14 +100,29 @@ export async function loadDataset(spec: DatasetSpec): Promise<ImageDataset> {
   }
 }
 
-/** Loads both splits named by `spec` (its `split` is ignored; `limit` applies to each split). */
+/**
+ * Loads both splits named by `spec` (its `split` is ignored; `limit` applies to each split).
+ *
+ * @example
+ * ```ts
+ * const { train, test } = await loadSplits({ kind: "mnist", limit: 5000 });
+ * ```
+ */
 export async function loadSplits(spec: DatasetSpec): Promise<DatasetSplits> {
   const train = await loadDataset({ ...spec, split: "train" });
   const test = await loadDataset({ ...spec, split: "test" });
   return { train, test };
 }
 
-/** Opens ImageNet lazily (images decoded per batch); other kinds are small enough for {@link loadDataset}. */
+/**
+ * Opens ImageNet lazily (images decoded per batch); other kinds are small enough for {@link loadDataset}.
+ *
+ * @example
+ * ```ts
+ * const ds = await openDataset({ kind: "imagenet", split: "test", size: 224, resizeShorter: 256 });
+ * const { x, y } = await ds.batchTensors([0, 1, 2]);
+ * ```
+ */
 export async function openDataset(spec: DatasetSpec & { kind: "imagenet" }): Promise<LazyImageDataset> {
   return await openImageNet({ ...spec });
 }

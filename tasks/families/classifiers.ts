@@ -28,6 +28,12 @@ export type ClassifierLoss = typeof CLASSIFIER_LOSSES[number];
 /**
  * Mean classification loss of `logits` [B, C] against integer labels `y` [B]: BCE on column 0 (labels as 0/1
  * targets) or softmax cross-entropy.
+ *
+ * @example
+ * ```ts
+ * const logits = tf.zeros([4, 2]) as tf.Tensor2D;
+ * const loss = classifierLoss(logits, tf.tensor1d([0, 1, 1, 0], "int32"), "sigmoid_column0"); // ln 2 ≈ 0.693
+ * ```
  */
 export function classifierLoss(
   logits: tf.Tensor2D,
@@ -48,13 +54,27 @@ export function classifierLoss(
   return tf.mean(tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(logits, onehot), 1))) as tf.Scalar;
 }
 
-/** `l2` × mean over tensors of ‖θ_j‖². */
+/**
+ * `l2` × mean over tensors of ‖θ_j‖².
+ *
+ * @example
+ * ```ts
+ * const pen = l2Penalty([tf.ones([2, 2]), tf.ones([2])], 1e-3); // 1e-3 · mean(4, 2) = 0.003
+ * ```
+ */
 export function l2Penalty(params: tf.Tensor[], l2: number): tf.Scalar {
   if (l2 === 0 || params.length === 0) return tf.scalar(0);
   return tf.mul(l2, tf.mean(tf.stack(params.map((t) => tf.sum(tf.square(t)))))) as tf.Scalar;
 }
 
-/** The reference's classifier init: N(0,1)·1.2/√shape[0] for every tensor. */
+/**
+ * The reference's classifier init: N(0,1)·1.2/√shape[0] for every tensor.
+ *
+ * @example
+ * ```ts
+ * const [w, b] = classifierInit([[10, 2], [2]], new Rng(0)); // std 1.2/√10 and 1.2/√2
+ * ```
+ */
 export function classifierInit(shapes: number[][], rng: Rng): tf.Tensor[] {
   return shapes.map((s) => normalInit([s], rng, 1.2 / Math.sqrt(s[0]))[0]);
 }
@@ -102,7 +122,14 @@ function classifier(
   });
 }
 
-/** `x` as float32 (a cast only when it is not already). */
+/**
+ * `x` as float32 (a cast only when it is not already).
+ *
+ * @example
+ * ```ts
+ * asFloat(tf.tensor1d([1, 2], "int32")).dtype; // "float32"
+ * ```
+ */
 export function asFloat(x: tf.Tensor): tf.Tensor {
   return x.dtype === "float32" ? x : tf.cast(x, "float32");
 }

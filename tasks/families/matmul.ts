@@ -14,7 +14,14 @@ import { ParamReader } from "../params.ts";
 import { linearSolve } from "../../lib/linear_solve.ts";
 import { type BatchedBuilder, makeVectorizedProblem } from "../batched.ts";
 
-/** The fixed batch (A, B, C) of all ordered pairs of one-hot n×n matrices; see §8.2. */
+/**
+ * The fixed batch (A, B, C) of all ordered pairs of one-hot n×n matrices; see §8.2.
+ *
+ * @example
+ * ```ts
+ * const { a, b, c } = matmulBatch(2); // 16 pairs of one-hot 2×2 matrices: a, b, c each 16·4 floats
+ * ```
+ */
 export function matmulBatch(n: number): { a: Float32Array; b: Float32Array; c: Float32Array } {
   const n2 = n * n, rows = n2 * n2;
   const a = new Float32Array(rows * n2), b = new Float32Array(rows * n2), c = new Float32Array(rows * n2);

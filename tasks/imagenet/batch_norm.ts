@@ -29,7 +29,15 @@ export interface BatchNormArgs {
   name?: string;
 }
 
-/** Channel-wise batch normalization layer (see the module doc). */
+/**
+ * Channel-wise batch normalization layer (see the module doc).
+ *
+ * @example
+ * ```ts
+ * const input = tf.input({ shape: [32, 32, 16] });
+ * const y = new BatchNorm({ scale: false, decay: 0.9997, epsilon: 1e-3 }).apply(input) as tf.SymbolicTensor;
+ * ```
+ */
 export class BatchNorm extends tf.layers.Layer {
   /** Serialization name. */
   static className = "LoptBatchNorm";

@@ -40,14 +40,29 @@ function numel(shape: readonly (number | null)[]): number {
   return shape.reduce((a: number, d) => a * (d ?? 0), 1);
 }
 
-/** Counts the parameters of `model`, trainable and not (each weight counted once). */
+/**
+ * Counts the parameters of `model`, trainable and not (each weight counted once).
+ *
+ * @example
+ * ```ts
+ * const { total, trainable, nonTrainable } = countParams(resnetV2()); // 25613800 25568360 45440
+ * ```
+ */
 export function countParams(model: tf.LayersModel): ParamCounts {
   const trainable = model.trainableWeights.reduce((a, w) => a + numel(w.shape), 0);
   const nonTrainable = model.nonTrainableWeights.reduce((a, w) => a + numel(w.shape), 0);
   return { total: trainable + nonTrainable, trainable, nonTrainable };
 }
 
-/** The model's trainable weights as `tf.Variable`s, in `model.trainableWeights` order. */
+/**
+ * The model's trainable weights as `tf.Variable`s, in `model.trainableWeights` order.
+ *
+ * @example
+ * ```ts
+ * const vars = trainableVariables(model);
+ * console.log(vars.length === model.trainableWeights.length); // true
+ * ```
+ */
 export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
@@ -57,6 +72,12 @@ const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 
 /**
  * Bytes held by the tensors of an optimizer state tree (size × bytes per element of the dtype; each distinct
  * tensor counted once; plain numbers in the tree are not counted). String tensors are rejected.
+ *
+ * @example
+ * ```ts
+ * const state = initOptimizerState(model, makeBaseline("adam", {}));
+ * const perParam = optimizerStateBytes(state) / countParams(model).trainable; // about 8 for Adam
+ * ```
  */
 export function optimizerStateBytes(state: OptState): number {
   const seen = new Set<number>();

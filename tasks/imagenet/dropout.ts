@@ -21,7 +21,15 @@ export interface SeededDropoutArgs {
   name?: string;
 }
 
-/** Inverted dropout with a reproducible, per-call mask (see the module doc). */
+/**
+ * Inverted dropout with a reproducible, per-call mask (see the module doc).
+ *
+ * @example
+ * ```ts
+ * const dropout = new SeededDropout({ rate: 0.2, seed: 0 });
+ * const y = dropout.apply(tf.ones([4, 8]), { training: true }) as tf.Tensor; // new mask each call
+ * ```
+ */
 export class SeededDropout extends tf.layers.Layer {
   /** Serialization name. */
   static className = "LoptSeededDropout";

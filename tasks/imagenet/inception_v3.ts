@@ -213,6 +213,12 @@ function auxHead(b: Builder, x: Sym, numClasses: number): Sym {
 /**
  * Builds Inception V3 (see the module doc). Output: logits [B, numClasses]; with `auxLogits`, two outputs
  * `[logits, auxLogits]`. Throws when an option is out of range, saying what to pass instead.
+ *
+ * @example
+ * ```ts
+ * const model = inceptionV3({ numClasses: 10, inputSize: 139, widthMultiplier: 0.5, auxLogits: true });
+ * const [logits, aux] = model.predict(tf.zeros([2, 139, 139, 3])) as tf.Tensor[]; // [2, 10] each
+ * ```
  */
 export function inceptionV3(options: InceptionV3Options = {}): tf.LayersModel {
   const numClasses = options.numClasses ?? 1000;

@@ -55,6 +55,12 @@ function numel(shape: readonly number[]): number {
  * Splits tensors of the given sizes into consecutive groups of at most `maxGroupParams` parameters (a tensor
  * larger than that forms a group of its own). Returns the tensor indices of each group; `Infinity` gives one
  * group.
+ *
+ * @example
+ * ```ts
+ * planGroups([100, 300, 50, 600], 400); // [[0, 1], [2], [3]]
+ * planGroups([100, 300, 50, 600], Infinity); // [[0, 1, 2, 3]]
+ * ```
  */
 export function planGroups(sizes: readonly number[], maxGroupParams: number): number[][] {
   if (!(maxGroupParams > 0)) throw new Error(`maxGroupParams must be positive, got ${maxGroupParams}.`);
@@ -79,6 +85,13 @@ export function planGroups(sizes: readonly number[], maxGroupParams: number): nu
  * tensor larger than that replaced by 1-D stand-in tensors of at most `maxParams` elements covering the same
  * number of parameters (the per-coordinate work is the same; per-tensor statistics are then per slice).
  * `created` are the new tensors (the caller disposes them); `split` counts the tensors that were split.
+ *
+ * @example
+ * ```ts
+ * const { params, created, split } = sliceLargeTensors(trainableVariables(model), 1_000_000);
+ * const timing = await timeUpdate(optimizer, params);
+ * tf.dispose(created);
+ * ```
  */
 export function sliceLargeTensors(
   params: tf.Tensor[],
@@ -118,6 +131,11 @@ function disposeTree(s: OptState): void {
 /**
  * Runs `fn` under `tf.profile` and returns its result with the engine's peak byte count during the call
  * (absolute: every live tensor). Output values are not read back for NaN checks while profiling.
+ *
+ * @example
+ * ```ts
+ * const { result, peakBytes } = await withPeakBytes(() => model.predict(x) as tf.Tensor);
+ * ```
  */
 export async function withPeakBytes<T>(fn: () => T | Promise<T>): Promise<{ result: T; peakBytes: number }> {
   const flag = "CHECK_COMPUTATION_FOR_ERRORS";
@@ -177,6 +195,11 @@ async function oneUpdate(
  * update minus the bytes held before it (parameters, gradients and the old state), divided by the number of
  * parameters. Measured on the leading tensors of `params` up to about `pilotParams` parameters (at least one
  * tensor), which also serves as a warm-up call.
+ *
+ * @example
+ * ```ts
+ * const peak = await updatePeakBytesPerParam(makeBaseline("adam", {}), trainableVariables(model));
+ * ```
  */
 export async function updatePeakBytesPerParam(
   optimizer: Optimizer,
@@ -193,6 +216,11 @@ export async function updatePeakBytesPerParam(
 /**
  * The largest group (in parameters) whose update fits `budgetBytes` given the optimizer's transient bytes
  * per parameter and its state bytes per parameter (gradients count 4 bytes per parameter too).
+ *
+ * @example
+ * ```ts
+ * maxGroupParams(WASM_HEAP_BYTES / 2, 1300, 8); // 1636776
+ * ```
  */
 export function maxGroupParams(
   budgetBytes: number,
@@ -206,6 +234,13 @@ export function maxGroupParams(
  * Times one update of `optimizer` over `params` split into `groups` (see the module doc): an untimed warm-up
  * update on the largest group (so heap growth and first-call set-up are not timed), then one timed update per
  * group from a fresh state, summed. Gradients are seeded random tensors; `params` are not modified.
+ *
+ * @example
+ * ```ts
+ * const params = trainableVariables(model);
+ * const groups = planGroups(params.map((p) => p.size), maxGroupParams(WASM_HEAP_BYTES / 2, peak, 8));
+ * const { updateMs, stateBytesPerParam } = await timeUpdate(optimizer, params, groups);
+ * ```
  */
 export async function timeUpdate(
   optimizer: Optimizer,
@@ -285,6 +320,12 @@ async function measuredStep(
  * Times a training step of `model` with `optimizer` on a seeded random batch of `batch` images (uniform pixels,
  * labels cycling over the classes): one untimed warm-up step (its peak memory is recorded), then `repeats`
  * timed steps. The model's weights are changed by the steps; use a throw-away model.
+ *
+ * @example
+ * ```ts
+ * const model = resnetV2({ depth: 26, numClasses: 10, inputSize: 64 });
+ * const { gradMs, updateMs, stepMs } = await timeTrainStep(model, makeBaseline("adam", {}), 8, 3);
+ * ```
  */
 export async function timeTrainStep(
   model: tf.LayersModel,
@@ -332,6 +373,11 @@ export async function timeTrainStep(
  * Forward + backward time of a step at `targetBatch` from one measured at `measured.batch`: the measured value
  * when the batches agree, otherwise scaled linearly in the batch size (an estimate: per-op overheads make
  * small batches relatively slower, so this tends to overstate a large batch's time), with a label saying which.
+ *
+ * @example
+ * ```ts
+ * const { gradMs, basis } = gradMsAtBatch(step, 256); // linear estimate unless step.batch is 256
+ * ```
  */
 export function gradMsAtBatch(measured: StepTiming, targetBatch: number): { gradMs: number; basis: string } {
   if (measured.batch === targetBatch) {

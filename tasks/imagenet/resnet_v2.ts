@@ -64,7 +64,15 @@ export interface ResNetV2Options {
 
 type Sym = tf.SymbolicTensor;
 
-/** Units per block for `options` (validated); throws a message saying what to pass. */
+/**
+ * Units per block for `options` (validated); throws a message saying what to pass.
+ *
+ * @example
+ * ```ts
+ * resnetV2Blocks({ depth: 101 }); // [3, 4, 23, 3]
+ * resnetV2Blocks({ blocks: [2, 2, 2, 2] }); // [2, 2, 2, 2]
+ * ```
+ */
 export function resnetV2Blocks(options: Pick<ResNetV2Options, "depth" | "blocks"> = {}): number[] {
   if (options.blocks !== undefined) {
     const blocks = [...options.blocks];
@@ -161,6 +169,12 @@ class Builder {
 /**
  * Builds a pre-activation bottleneck ResNet (see the module doc). Output: logits [B, numClasses]. Throws when
  * an option is out of range, saying what to pass instead.
+ *
+ * @example
+ * ```ts
+ * const model = resnetV2({ depth: 50, numClasses: 10, widthMultiplier: 0.25, inputSize: 64 });
+ * const logits = model.predict(tf.zeros([2, 64, 64, 3])) as tf.Tensor; // [2, 10]
+ * ```
  */
 export function resnetV2(options: ResNetV2Options = {}): tf.LayersModel {
   const blocks = resnetV2Blocks(options);

@@ -40,7 +40,14 @@ export interface ImageBatchSource {
   batch(indices: ArrayLike<number>): Promise<{ x: tf.Tensor4D; y: tf.Tensor1D }>;
 }
 
-/** Foreground (ink) and background (paper) colours of stand-in example `index`, each RGB in [0, 1]. */
+/**
+ * Foreground (ink) and background (paper) colours of stand-in example `index`, each RGB in [0, 1].
+ *
+ * @example
+ * ```ts
+ * const { fg, bg } = standInColours(0, 42); // two RGB triples in [0, 1]
+ * ```
+ */
 export function standInColours(seed: number, index: number): { fg: number[]; bg: number[] } {
   const rng = new Rng(seed).fork(`mnist-rgb/${index}`);
   const dark = () => [0, 1, 2].map(() => rng.uniform(0, 0.4));
@@ -52,6 +59,12 @@ export function standInColours(seed: number, index: number): { fg: number[]; bg:
 /**
  * Writes stand-in example `index` of `ds` (a 1-channel dataset such as MNIST, pixels in [0, 1]) into `out` at
  * `offset` as a `size`×`size`×3 image: bilinear resize of the digit, then `bg·(1−v) + fg·v` per pixel.
+ *
+ * @example
+ * ```ts
+ * const out = new Float32Array(64 * 64 * 3);
+ * colouriseExample(mnist, 0, 64, 0, out, 0); // example 0 as a 64×64 RGB image
+ * ```
  */
 export function colouriseExample(
   ds: Pick<ImageDataset, "images" | "height" | "width" | "channels">,
@@ -87,6 +100,12 @@ export function colouriseExample(
 /**
  * The `mnist-rgb (stand-in)` source: digits of `ds` (MNIST, 1 channel) resized to `size` and coloured (see the
  * module doc). Batches are built on demand; `seed` fixes the colours.
+ *
+ * @example
+ * ```ts
+ * const source = mnistRgbSource(await loadMnist({ split: "train" }), 64, 0);
+ * const { x, y } = await source.batch([0, 1, 2]); // x [3, 64, 64, 3], y [3]
+ * ```
  */
 export function mnistRgbSource(ds: ImageDataset, size: number, seed: number): ImageBatchSource {
   if (!Number.isInteger(size) || size < 1) {
@@ -119,7 +138,15 @@ export function mnistRgbSource(ds: ImageDataset, size: number, seed: number): Im
   };
 }
 
-/** Real ImageNet as a batch source: the lazily decoded dataset (its size is the network's input size). */
+/**
+ * Real ImageNet as a batch source: the lazily decoded dataset (its size is the network's input size).
+ *
+ * @example
+ * ```ts
+ * const source = imageNetSource(await openImageNet({ split: "train", size: 224 }));
+ * const { x, y } = await source.batch(batchOrder(source.n, 32, 1, 0)[0]);
+ * ```
+ */
 export function imageNetSource(ds: LazyImageDataset): ImageBatchSource {
   if (ds.height !== ds.width) {
     throw new Error(`ImageNet batches must be square, got ${ds.height}×${ds.width}.`);
@@ -144,6 +171,12 @@ export function imageNetSource(ds: LazyImageDataset): ImageBatchSource {
  * The example indices of `steps` minibatches of `batchSize` drawn from `n` examples: epochs of a seeded
  * shuffle, concatenated (a batch may straddle two epochs). Depends only on its arguments, so every optimizer
  * of a comparison sees the same batches in the same order.
+ *
+ * @example
+ * ```ts
+ * const order = batchOrder(60000, 32, 100, 0); // 100 batches of 32 indices
+ * const { x, y } = await source.batch(order[0]);
+ * ```
  */
 export function batchOrder(n: number, batchSize: number, steps: number, seed: number): Int32Array[] {
   if (!Number.isInteger(n) || n < 1) throw new Error(`batchOrder needs at least one example, got n=${n}.`);

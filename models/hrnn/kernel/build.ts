@@ -79,7 +79,14 @@ export const KERNEL_SOURCES = [
   "simd_native.h",
 ];
 
-/** SHA-256 over the kernel's C sources (what the generated file records as SOURCE_SHA256). */
+/**
+ * SHA-256 over the kernel's C sources (what the generated file records as SOURCE_SHA256).
+ *
+ * @example
+ * ```ts
+ * const stale = (await kernelSourceHash()) !== SOURCE_SHA256; // the C sources changed since the last build
+ * ```
+ */
 export async function kernelSourceHash(): Promise<string> {
   const parts = await Promise.all(KERNEL_SOURCES.map((f) => Deno.readFile(new URL(f, HERE))));
   const all = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
@@ -229,7 +236,14 @@ export const WASM_BASE64 = "${encodeBase64(wasm)}";
   console.log(`wrote ${dest}: ${wasm.length} bytes of wasm, source sha256 ${sourceHash.slice(0, 16)}…`);
 }
 
-/** Ids of the sections of a wasm binary (11 = data). */
+/**
+ * Ids of the sections of a wasm binary (11 = data).
+ *
+ * @example
+ * ```ts
+ * const hasData = sectionIds(decodeBase64(WASM_BASE64)).includes(11);
+ * ```
+ */
 export function sectionIds(wasm: Uint8Array): number[] {
   const ids: number[] = [];
   let o = 8;

@@ -4,7 +4,14 @@
  * @module
  */
 
-/** Bytes → standard base64. */
+/**
+ * Bytes → standard base64.
+ *
+ * @example
+ * ```ts
+ * encodeBase64(new TextEncoder().encode("lopt")); // "bG9wdA=="
+ * ```
+ */
 export function encodeBase64(bytes: Uint8Array): string {
   let s = "";
   for (let i = 0; i < bytes.length; i += 0x8000) {
@@ -13,7 +20,14 @@ export function encodeBase64(bytes: Uint8Array): string {
   return btoa(s);
 }
 
-/** Standard base64 → bytes. */
+/**
+ * Standard base64 → bytes.
+ *
+ * @example
+ * ```ts
+ * decodeBase64("bG9wdA=="); // Uint8Array [108, 111, 112, 116]
+ * ```
+ */
 export function decodeBase64(b64: string): Uint8Array {
   const s = atob(b64);
   const out = new Uint8Array(s.length);
@@ -21,7 +35,14 @@ export function decodeBase64(b64: string): Uint8Array {
   return out;
 }
 
-/** Lower-case hex SHA-256 of some bytes. */
+/**
+ * Lower-case hex SHA-256 of some bytes.
+ *
+ * @example
+ * ```ts
+ * await sha256Hex(new Uint8Array()); // "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+ * ```
+ */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
   return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
