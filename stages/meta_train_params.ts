@@ -131,6 +131,16 @@ export const META_TRAIN_PARAMS: Record<string, ParamSpec> = {
     description: "cap on unroll length (0: none)",
   },
   secondDerivatives: { type: "boolean", default: true, description: "backprop through problem gradients" },
+  objTrainMaxMultiplier: {
+    type: "number",
+    default: -1,
+    min: -1,
+    max: 1e6,
+    key: "omit-default",
+    description:
+      "abandon a trajectory when its full objective reaches F0 + (m − 1)·|F0| (F0: its first value) " +
+      "and start a fresh problem (≤ 0: never, the paper and the default)",
+  },
   globalNormClip: {
     type: "number",
     default: 0,

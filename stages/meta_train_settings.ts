@@ -30,6 +30,7 @@ export interface MetaTrainParams extends Record<string, unknown> {
   minUnrollLength: number;
   maxUnrollLength: number;
   secondDerivatives: boolean;
+  objTrainMaxMultiplier: number;
   globalNormClip: number;
   clipPerInstance: boolean;
   maxTaskDims: number;
@@ -66,7 +67,11 @@ export function metaTrainSettings(
         minUnrollLength: p.minUnrollLength,
         maxUnrollLength: p.maxUnrollLength,
       },
-      unroll: { secondDerivatives: p.secondDerivatives, logObjective: p.metaObjective !== "linear" },
+      unroll: {
+        secondDerivatives: p.secondDerivatives,
+        logObjective: p.metaObjective !== "linear",
+        objTrainMaxMultiplier: p.objTrainMaxMultiplier ?? -1,
+      },
       estimator: {
         kind: p.estimator,
         pesPairs: p.pesPairs,
