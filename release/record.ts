@@ -164,7 +164,11 @@ export function releaseReadme(r: PretrainedRelease): string {
     `- **Profile:** \`${r.profile}\`${
       r.sets.length ? ` with ${r.sets.map((x) => `\`--set ${x}\``).join(" ")}` : ""
     }`,
-    `- **Reproduce:** \`${r.command}\``,
+    `- **Reproduce:** \`${r.command}\`${
+      r.trainedAtCommit
+        ? ` at the commit it was trained at (\`git checkout ${r.trainedAtCommit.slice(0, 12)}\`)`
+        : ""
+    }: meta-training is deterministic, but any change to the code it runs changes the weights`,
     `- **Trained at commit:** ${r.trainedAtCommit ?? "unknown"}; released at ${
       r.releasedAtCommit ?? "unknown"
     }`,

@@ -115,6 +115,7 @@ Deno.test("buildReleaseRecord: summaries from the artifacts; the README leaves o
   assert.equal(record.metaTraining.summary.metaSteps, 1200);
   const readme = releaseReadme(record);
   assert.match(readme, /`--set meta-train\.seed=1`/);
+  assert.match(readme, /at the commit it was trained at \(`git checkout abc`\)/);
   assert.match(readme, /\| m \| adam/);
   assert.doesNotMatch(readme, /\| c \|/);
   assert.match(readme, /Learned diverged on: test\/b\./);
