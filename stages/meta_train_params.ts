@@ -138,8 +138,8 @@ export const META_TRAIN_PARAMS: Record<string, ParamSpec> = {
     max: 1e6,
     key: "omit-default",
     description:
-      "abandon a trajectory when its full objective reaches F0 + (m − 1)·|F0| (F0: its first value) " +
-      "and start a fresh problem (≤ 0: never, the paper and the default)",
+      "end a trajectory (its meta-iteration) when its full loss reaches F0 + (m − 1)·|F0|, F0 its first " +
+      "value; the next meta-iteration starts from fresh parameters (≤ 0: never, as in the paper)",
   },
   globalNormClip: {
     type: "number",

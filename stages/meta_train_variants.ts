@@ -9,7 +9,7 @@
  * - `meta-train-l2l-lstm`: 20-step unrolls (`minUnrollLength = maxUnrollLength = 20`, `unrollLengthScale = 0`),
  *   the linear meta-objective (the mean of the losses over the unroll divided by the problem's initial loss:
  *   that paper's sum of losses, scaled per problem so that problems of different scales weigh alike), Adam,
- *   and no second derivatives (that paper drops them too).
+ *   no second derivatives (that paper drops them too), and no early stop on a blown-up trajectory.
  * - `meta-train-crnn`: meta-trained exactly like the HRNN (`meta-train`'s profile values).
  *
  * Every param stays settable (`--set meta-train-l2l-lstm.metaLr=...`). Their learning curves go to their own
@@ -33,6 +33,7 @@ export const L2L_PROTOCOL: Partial<MetaTrainParams> = {
   metaOptimizer: "adam",
   metaLr: 1e-3,
   secondDerivatives: false,
+  objTrainMaxMultiplier: -1,
 };
 
 /**
