@@ -128,7 +128,8 @@ export const META_TRAIN_PROFILES: Partial<Record<string, Partial<MetaTrainParams
 });
 
 /**
- * Checks between `meta-train` params: the minimum unroll length is at most the cap.
+ * Checks between `meta-train` params: the minimum unroll length is at most the cap, and an early-stop multiplier
+ * is either off (≤ 0) or above 1.
  *
  * @example
  * ```ts
@@ -140,6 +141,13 @@ export function validateMetaTrainParams(p: MetaTrainParams): void {
     throw new Error(
       `minUnrollLength=${p.minUnrollLength} must be at most maxUnrollLength=${p.maxUnrollLength} ` +
         "(or set maxUnrollLength=0: no cap)",
+    );
+  }
+  const m = p.objTrainMaxMultiplier ?? -1;
+  if (m > 0 && m <= 1) {
+    throw new Error(
+      `objTrainMaxMultiplier=${m} would end every trajectory at its first step: use a value above 1, ` +
+        "or -1 for no early stop",
     );
   }
 }

@@ -137,6 +137,7 @@ Deno.test("params: below-minimum values, bad list lengths, json shapes and cross
         ["meta-train.minUnrollLength=30", "meta-train.maxUnrollLength=20"],
         /stage "meta-train" \(profile "smoke" with the --set overrides\): minUnrollLength=30 must be at most maxUnrollLength=20/,
       ],
+      [["meta-train.objTrainMaxMultiplier=0.5"], /objTrainMaxMultiplier=0\.5 would end every trajectory/],
       [["tune-baselines.lrMin=1", "tune-baselines.lrMax=0.1"], /lrMin=1 must be at most lrMax=0\.1/],
       [["tune-baselines.tasks=train/001"], /param "tasks".*"train\/001" not of the form test\/<name>/],
       [["tune-baselines.skipFamilies=nosuch"], /param "skipFamilies" expects string\[\] \(one of /],
