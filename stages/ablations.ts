@@ -224,25 +224,24 @@ export const ablationsStage = defineStage<AblationsParams>({
     // Each meta-training and its evaluation is a unit recorded when done, so a killed run resumes.
     const units = new CompletedUnits(join(ctx.resultsDir, "checkpoints", "ablations", ctx.key), ctx.log);
     type RunRow = Record<string, unknown>;
+    /** Tuned Adam's run on every evaluation problem (the reference the ablation figures compare with). */
+    const evaluateAdam = async (): Promise<RunRow[]> => {
+      const rows: RunRow[] = [];
+      for (const t of problems) {
+        const r = await evalRun(baselineAt("adam", t.tp.learningRate.adam, tuned.momentum), t);
+        rows.push({
+          variant: "adam",
+          seed: null,
+          task_id: t.task.id,
+          family: t.tp.family,
+          final_loss: r.loss,
+          diverged: r.diverged,
+        });
+      }
+      return rows;
+    };
     try {
-      const adamRuns = await units.get<RunRow[]>("adam") ?? await units.put(
-        "adam",
-        await (async () => {
-          const rows: RunRow[] = [];
-          for (const t of problems) {
-            const r = await evalRun(baselineAt("adam", t.tp.learningRate.adam, tuned.momentum), t);
-            rows.push({
-              variant: "adam",
-              seed: null,
-              task_id: t.task.id,
-              family: t.tp.family,
-              final_loss: r.loss,
-              diverged: r.diverged,
-            });
-          }
-          return rows;
-        })(),
-      );
+      const adamRuns = await units.get<RunRow[]>("adam") ?? await units.put("adam", await evaluateAdam());
       await ctx.writeRows("ablation_runs", adamRuns);
       const adam = adamRuns.map((r) => r.final_loss as number | null);
       const full = new Map<number, (number | null)[]>();

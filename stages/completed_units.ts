@@ -20,15 +20,13 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { openCheckpoint, sealCheckpoint } from "../models/metatrain/checkpoint.ts";
+import { openCheckpoint, writeSealedFile } from "../models/metatrain/checkpoint.ts";
 
 const VERSION = 1;
 
-/** A unit's file contents: its name and result, with the checkpoint header. */
+/** A unit's file contents: its format version, name and result. */
 interface UnitFile<T> {
   version: number;
-  configHash: string;
-  metaStep: number;
   unit: string;
   result: T;
 }
@@ -88,24 +86,8 @@ export class CompletedUnits {
 
   /** Records unit `unit`'s result atomically, removes its scratch directory and returns `result`. */
   async put<T>(unit: string, result: T): Promise<T> {
-    await Deno.mkdir(this.dir, { recursive: true });
-    const path = this.fileOf(unit);
-    const tmp = `${path}.tmp-${Deno.pid}`;
-    const data: UnitFile<T> = {
-      version: VERSION,
-      configHash: idOf(unit),
-      metaStep: 0,
-      unit,
-      result: encodeNonFinite(result),
-    };
-    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-    try {
-      await file.write(new TextEncoder().encode(sealCheckpoint(data)));
-      await file.sync();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(tmp, path);
+    const data: UnitFile<T> = { version: VERSION, unit, result: encodeNonFinite(result) };
+    await writeSealedFile(this.fileOf(unit), data);
     await Deno.remove(this.scratchDirOf(unit), { recursive: true }).catch(() => {});
     return result;
   }

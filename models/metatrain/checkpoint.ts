@@ -12,7 +12,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 
 /**
  * File name of the checkpoint of a meta-step.
@@ -81,9 +81,26 @@ export function canonicalJson(value: unknown): string {
  * ```
  */
 export async function writeCheckpoint(dir: string, data: CheckpointHeader, keep = 2): Promise<string> {
-  await Deno.mkdir(dir, { recursive: true });
-  const name = checkpointName(data.metaStep);
-  const tmp = join(dir, `.tmp-${name}-${Deno.pid}`);
+  const path = await writeSealedFile(join(dir, checkpointName(data.metaStep)), data);
+  const names = await listCheckpoints(dir);
+  for (const old of names.slice(0, Math.max(0, names.length - Math.max(1, keep)))) {
+    await Deno.remove(join(dir, old)).catch(() => {});
+  }
+  return path;
+}
+
+/**
+ * Writes `data`, sealed with its checksum ({@link sealCheckpoint}), to `path` atomically: to a temporary file
+ * in the same directory (created when missing), synced, then renamed into place. Returns `path`.
+ *
+ * @example
+ * ```ts
+ * await writeSealedFile("out/units/unit-0123.json", { unit: "full seed 0", result: [1, 2] });
+ * ```
+ */
+export async function writeSealedFile(path: string, data: object): Promise<string> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.tmp-${basename(path)}-${Deno.pid}`);
   const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
   try {
     await file.write(new TextEncoder().encode(sealCheckpoint(data)));
@@ -91,12 +108,7 @@ export async function writeCheckpoint(dir: string, data: CheckpointHeader, keep 
   } finally {
     file.close();
   }
-  const path = join(dir, name);
   await Deno.rename(tmp, path);
-  const names = await listCheckpoints(dir);
-  for (const old of names.slice(0, Math.max(0, names.length - Math.max(1, keep)))) {
-    await Deno.remove(join(dir, old)).catch(() => {});
-  }
   return path;
 }
 
@@ -113,8 +125,8 @@ function checksumOf(json: string): string {
  * const text = sealCheckpoint({ version: 1, configHash: hash, metaStep: 3 }); // '{"version":1,...,"sha256":"…"}'
  * ```
  */
-export function sealCheckpoint(data: CheckpointHeader): string {
-  const { sha256: _old, ...rest } = data as CheckpointHeader & { sha256?: unknown };
+export function sealCheckpoint(data: object): string {
+  const { sha256: _old, ...rest } = data as { sha256?: unknown };
   const json = JSON.stringify(rest);
   return `${json.slice(0, -1)}${json.length > 2 ? "," : ""}"sha256":"${checksumOf(json)}"}`;
 }
@@ -128,7 +140,7 @@ export function sealCheckpoint(data: CheckpointHeader): string {
  * const data = openCheckpoint<CheckpointHeader>(await Deno.readTextFile("out/ckpt/ckpt-000000120.json"));
  * ```
  */
-export function openCheckpoint<T extends CheckpointHeader>(text: string): T {
+export function openCheckpoint<T extends object>(text: string): T {
   const data = JSON.parse(text) as T & { sha256?: unknown };
   if (data === null || typeof data !== "object" || Array.isArray(data)) throw new Error("not a JSON object");
   if (typeof data.sha256 !== "string") throw new Error("no checksum (written by an older lopt)");
