@@ -1,0 +1,161 @@
+/**
+ * `deno task lr-trace`: where the learned optimizer's step size goes over a long run. Loads the HRNN from a
+ * `meta-train` artifact, trains each problem of one split of a `generate-tasks` artifact, and prints per
+ * problem the full loss at the start, at the evaluation horizon and at the end, with the mean log learning
+ * rate ℓ (and the share of coordinates at its floor) at the sampled steps.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { readTaskSet } from "../../stages/task_set.ts";
+import { MIN_LOG_LR } from "../hrnn/config.ts";
+
+const HELP = `Usage: deno task lr-trace [options]
+
+Trains problems of a task split with the meta-trained HRNN and prints, per problem, the full loss at the
+start, at --horizon and at the end, and the mean per-coordinate log learning rate l at the sampled steps
+(with the share of coordinates at the floor l = ${MIN_LOG_LR}, where the optimizer's steps vanish).
+
+Options:
+  --results DIR      results directory (default: $LOPT_RESULTS, else ./results); the newest meta-train and
+                     generate-tasks artifacts in it are used unless named below
+  --meta-train DIR   a meta-train artifact directory (holding hrnn.weights)
+  --tasks DIR        a generate-tasks artifact directory (holding tasks.json)
+  --split NAME       train, valid (default) or test
+  --task ID          only this task id (repeatable), e.g. valid/quadratic#0
+  --steps N          steps per problem (default 1500)
+  --horizon N        the step whose loss is printed between start and end (default 300)
+  --at LIST          steps at which l is sampled (default 0,10,30,100,300,1000 and the last)
+  --seed N           seed of the run (initial point, minibatches, initial learning rates; default 0)
+  -h, --help         this help
+
+Exit codes: 0 success, 1 a run failed, 2 usage error.`;
+
+class UsageError extends Error {}
+
+/** The artifact directory under `<results>/artifacts/<stage>/` whose manifest is newest. */
+async function newestArtifact(results: string, stage: string, file: string): Promise<string> {
+  const root = join(results, "artifacts", stage);
+  let best: { dir: string; mtime: number } | null = null;
+  try {
+    for await (const e of Deno.readDir(root)) {
+      if (!e.isDirectory || e.name.startsWith(".")) continue;
+      const dir = join(root, e.name);
+      try {
+        await Deno.stat(join(dir, file));
+        const m = (await Deno.stat(join(dir, "manifest.json"))).mtime?.getTime() ?? 0;
+        if (!best || m > best.mtime) best = { dir, mtime: m };
+      } catch {
+        // an unfinished or foreign directory: not an artifact
+      }
+    }
+  } catch {
+    // no such stage directory
+  }
+  if (!best) {
+    throw new UsageError(`no ${stage} artifact with ${file} under ${root}: run the pipeline, or name one`);
+  }
+  return best.dir;
+}
+
+function intArg(name: string, v: string | undefined, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) {
+    throw new UsageError(`--${name} must be an integer >= ${min}, got '${v}'`);
+  }
+  return n;
+}
+
+async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      results: { type: "string" },
+      "meta-train": { type: "string" },
+      tasks: { type: "string" },
+      split: { type: "string", default: "valid" },
+      task: { type: "string", multiple: true },
+      steps: { type: "string" },
+      horizon: { type: "string" },
+      at: { type: "string" },
+      seed: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const split = values.split as string;
+  if (!["train", "valid", "test"].includes(split)) {
+    throw new UsageError(`--split must be train, valid or test, got '${split}'`);
+  }
+  const steps = intArg("steps", values.steps, 1500, 1);
+  const horizon = intArg("horizon", values.horizon, Math.min(300, steps), 0);
+  if (horizon > steps) throw new UsageError(`--horizon ${horizon} is past --steps ${steps}`);
+  const seed = intArg("seed", values.seed, 0, 0);
+  const at = values.at === undefined
+    ? [0, 10, 30, 100, 300, 1000, steps].filter((s) => s <= steps)
+    : values.at.split(",").map((s) => intArg("at", s.trim(), 0, 0));
+  if (at.some((s) => s > steps)) throw new UsageError(`--at has a step past --steps ${steps}`);
+  const results = values.results ?? Deno.env.get("LOPT_RESULTS") ?? "results";
+  const metaDir = values["meta-train"] ?? await newestArtifact(results, "meta-train", "hrnn.weights");
+  const tasksDir = values.tasks ?? await newestArtifact(results, "generate-tasks", "tasks.json");
+  const set = await readTaskSet(tasksDir);
+  const wanted = values.task ? new Set(values.task) : null;
+  const tasks = set.tasks.filter((t) => t.split === split && (!wanted || wanted.has(t.id)));
+  if (wanted) {
+    const missing = [...wanted].filter((id) => !tasks.some((t) => t.id === id));
+    if (missing.length) throw new UsageError(`no ${split} task ${missing.join(", ")} in ${tasksDir}`);
+  }
+  if (!tasks.length) throw new UsageError(`no ${split} tasks in ${tasksDir}`);
+
+  // TensorFlow.js loads only when there is work, so --help and usage errors stay fast.
+  const { initBackend } = await import("../../lib/backend.ts");
+  const { buildProblem } = await import("../../tasks/registry.ts");
+  const { loadLearnedOptimizer } = await import("../optimizers/learned_artifact.ts");
+  const { traceLogLearningRate } = await import("./lr_trace.ts");
+  const { Rng } = await import("../../lib/rng.ts");
+  await initBackend();
+  console.log(
+    `learned optimizer: ${metaDir}; ${tasks.length} ${split} problems, ${steps} steps, seed ${seed}`,
+  );
+  console.log(`task\tloss@0\tloss@${horizon}\tloss@${steps}\tmean l at step (share at floor)`);
+  for (const t of tasks) {
+    const loaded = await loadLearnedOptimizer(metaDir, seed);
+    const problem = buildProblem(t.spec);
+    try {
+      const trace = await traceLogLearningRate({
+        optimizer: loaded.optimizer,
+        problem,
+        steps,
+        at: [...at, horizon],
+        rng: new Rng(seed),
+      });
+      const lossAt = (s: number) => trace.fullLoss[trace.samples.findIndex((x) => x.step === s)];
+      const ls = trace.samples.filter((s) => at.includes(s.step)).map((s) =>
+        `${s.step}:${s.meanLogLr.toFixed(1)}${s.atFloor > 0 ? ` (${Math.round(100 * s.atFloor)} %)` : ""}`
+      );
+      const g = (v: number) => (Number.isFinite(v) ? v.toPrecision(3) : String(v));
+      console.log(`${t.id}\t${g(lossAt(0))}\t${g(lossAt(horizon))}\t${g(trace.finalLoss)}\t${ls.join("  ")}`);
+    } finally {
+      problem.dispose();
+      loaded.dispose();
+    }
+  }
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    console.error(`lr-trace: ${(e as Error).message}`);
+    Deno.exit(usage ? 2 : 1);
+  }
+}
