@@ -7,7 +7,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { join } from "node:path";
+import { ArtifactStore } from "../../pipeline/artifacts.ts";
+import { resolveResultsDir } from "../../pipeline/results_dir.ts";
 import { readTaskSet } from "../../stages/task_set.ts";
 import { MIN_LOG_LR } from "../hrnn/config.ts";
 
@@ -34,29 +35,22 @@ Exit codes: 0 success, 1 a run failed, 2 usage error.`;
 
 class UsageError extends Error {}
 
-/** The artifact directory under `<results>/artifacts/<stage>/` whose manifest is newest. */
-async function newestArtifact(results: string, stage: string, file: string): Promise<string> {
-  const root = join(results, "artifacts", stage);
-  let best: { dir: string; mtime: number } | null = null;
-  try {
-    for await (const e of Deno.readDir(root)) {
-      if (!e.isDirectory || e.name.startsWith(".")) continue;
-      const dir = join(root, e.name);
-      try {
-        await Deno.stat(join(dir, file));
-        const m = (await Deno.stat(join(dir, "manifest.json"))).mtime?.getTime() ?? 0;
-        if (!best || m > best.mtime) best = { dir, mtime: m };
-      } catch {
-        // an unfinished or foreign directory: not an artifact
-      }
+/** The newest intact (manifest-verified) artifact of `stage` in the results directory. */
+async function newestArtifact(results: string, stage: string): Promise<string> {
+  const store = new ArtifactStore(results);
+  let best: { key: string; created: string } | null = null;
+  for (const key of await store.keys(stage)) {
+    const v = await store.verify(stage, key);
+    if (v.status === "ok" && (!best || v.manifest.created > best.created)) {
+      best = { key, created: v.manifest.created };
     }
-  } catch {
-    // no such stage directory
   }
   if (!best) {
-    throw new UsageError(`no ${stage} artifact with ${file} under ${root}: run the pipeline, or name one`);
+    throw new UsageError(
+      `no ${stage} artifact under ${store.stageDir(stage)}: run the pipeline, or name one`,
+    );
   }
-  return best.dir;
+  return store.artifactDir(stage, best.key);
 }
 
 function intArg(name: string, v: string | undefined, dflt: number, min: number): number {
@@ -102,9 +96,9 @@ async function main(args: string[]): Promise<number> {
     ? [0, 10, 30, 100, 300, 1000, steps].filter((s) => s <= steps)
     : values.at.split(",").map((s) => intArg("at", s.trim(), 0, 0));
   if (at.some((s) => s > steps)) throw new UsageError(`--at has a step past --steps ${steps}`);
-  const results = values.results ?? Deno.env.get("LOPT_RESULTS") ?? "results";
-  const metaDir = values["meta-train"] ?? await newestArtifact(results, "meta-train", "hrnn.weights");
-  const tasksDir = values.tasks ?? await newestArtifact(results, "generate-tasks", "tasks.json");
+  const results = resolveResultsDir(values.results);
+  const metaDir = values["meta-train"] ?? await newestArtifact(results, "meta-train");
+  const tasksDir = values.tasks ?? await newestArtifact(results, "generate-tasks");
   const set = await readTaskSet(tasksDir);
   const wanted = values.task ? new Set(values.task) : null;
   const tasks = set.tasks.filter((t) => t.split === split && (!wanted || wanted.has(t.id)));
