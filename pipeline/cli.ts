@@ -140,7 +140,8 @@ export async function runCli(argv: string[], opts: CliOptions): Promise<number> 
       const w = Math.max(...opts.stages.map((s) => s.name.length));
       for (const s of opts.stages) {
         const only = s.defaultTarget === false ? "  [named only: not run without stage names]" : "";
-        out(`${s.name.padEnd(w)}  deps: ${s.deps.join(", ") || "-"}  ${s.description}${only}`);
+        const optional = s.optionalDeps?.length ? `  optional deps: ${s.optionalDeps.join(", ")}` : "";
+        out(`${s.name.padEnd(w)}  deps: ${s.deps.join(", ") || "-"}${optional}  ${s.description}${only}`);
       }
       return 0;
     }

@@ -62,7 +62,7 @@ export function helpText(program: string, stages: StageDef<any>[]): string {
     ...stages.map((s) =>
       `  ${s.name.padEnd(w)}  ${s.defaultTarget === false ? "[named only] " : ""}${s.description}${
         s.deps.length ? ` (after ${s.deps.join(", ")})` : ""
-      }`
+      }${s.optionalDeps?.length ? ` (and after ${s.optionalDeps.join(", ")} when they run too)` : ""}`
     ),
   ];
   return lines.join("\n");

@@ -11,6 +11,8 @@ import { PipelineError } from "./errors.ts";
 export interface GraphNode {
   name: string;
   deps: string[];
+  /** Stages ordered before this one and passed to it only when a run selects them too. */
+  optionalDeps?: string[];
   /** False: a run without stage names leaves this stage out (it runs when named, or as a named stage's dep). */
   defaultTarget?: boolean;
 }
@@ -31,7 +33,7 @@ export function validateGraph(stages: readonly GraphNode[]): void {
     names.add(s.name);
   }
   for (const s of stages) {
-    for (const d of s.deps) {
+    for (const d of [...s.deps, ...(s.optionalDeps ?? [])]) {
       if (!names.has(d)) {
         throw new PipelineError(
           `stage "${s.name}" depends on unknown stage "${d}"; valid stages: ${[...names].join(", ")}`,
@@ -51,7 +53,8 @@ export function validateGraph(stages: readonly GraphNode[]): void {
     }
     state.set(name, "visiting");
     path.push(name);
-    for (const d of byName.get(name)!.deps) visit(d);
+    const s = byName.get(name)!;
+    for (const d of [...s.deps, ...(s.optionalDeps ?? [])]) visit(d);
     path.pop();
     state.set(name, "done");
   };
@@ -99,7 +102,8 @@ export function assertStageName(stages: readonly GraphNode[], name: string): voi
 /**
  * The named stages plus everything upstream of them, in topological order. No names selects every stage of
  * the default target (all but those with `defaultTarget: false`) and their upstream. Unknown names throw a
- * {@link PipelineError} listing the valid ones.
+ * {@link PipelineError} listing the valid ones. A selected stage's `optionalDeps` that are selected too
+ * become its deps in the returned copy (so they run first and feed it); the others are dropped.
  *
  * @example
  * ```ts
@@ -121,7 +125,14 @@ export function selectWithUpstream<T extends GraphNode>(stages: readonly T[], na
     for (const d of byName.get(n)!.deps) add(d);
   };
   for (const n of names) add(n);
-  return topoOrder(stages).filter((s) => keep.has(s.name));
+  const bound = stages.filter((s) => keep.has(s.name)).map((s) => bindOptionalDeps(s, keep));
+  return topoOrder(bound);
+}
+
+/** `s` with its optional deps that are in `selected` added to its deps (the same object when none is). */
+function bindOptionalDeps<T extends GraphNode>(s: T, selected: ReadonlySet<string>): T {
+  const extra = (s.optionalDeps ?? []).filter((d) => selected.has(d) && !s.deps.includes(d));
+  return extra.length ? { ...s, deps: [...s.deps, ...extra] } : s;
 }
 
 /**

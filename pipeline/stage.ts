@@ -99,6 +99,12 @@ export interface StageDef<P extends Params = Params> {
   /** Names of upstream stages whose artifacts this stage reads. */
   deps: string[];
   /**
+   * Stages whose artifacts this stage reads when the run selects them (named, or upstream of a named stage):
+   * then they run first and their artifacts are inputs (and part of the key); otherwise the stage runs
+   * without them. Never selected by this stage.
+   */
+  optionalDeps?: string[];
+  /**
    * False: `deno task pipeline` without stage names does not run this stage (it runs when named, e.g.
    * `deno task pipeline eval-horizon`, or as the dep of a named stage). Default true.
    */

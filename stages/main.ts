@@ -32,7 +32,9 @@ const RESULT_STAGES: StageDef<any>[] = [
 
 /**
  * Stages left out of the default target (`defaultTarget: false`, too slow for the default profile's budget):
- * they run when named, e.g. `deno task pipeline eval-horizon`; `deno task report` then shows their results.
+ * they run when named, e.g. `deno task pipeline eval-horizon`. They are the report's optional deps: a run
+ * that names them and the report (`deno task pipeline eval-horizon report`) renders it after them, with their
+ * results; `deno task report` shows the newest results of every stage.
  */
 // deno-lint-ignore no-explicit-any
 const NAMED_ONLY_STAGES: StageDef<any>[] = [metaTrainL2lLstm, metaTrainCrnn, evalHorizon, ablationsStage];
@@ -48,7 +50,7 @@ const NAMED_ONLY_STAGES: StageDef<any>[] = [metaTrainL2lLstm, metaTrainCrnn, eva
 // deno-lint-ignore no-explicit-any
 export const STAGES: StageDef<any>[] = [
   ...RESULT_STAGES,
-  createReportStage(RESULT_STAGES),
+  createReportStage(RESULT_STAGES, NAMED_ONLY_STAGES),
   ...NAMED_ONLY_STAGES,
 ];
 

@@ -62,22 +62,30 @@ export async function registeredStages(): Promise<ReportedStage[]> {
 
 /**
  * Builds the `report` stage over the given result stages: it depends on all of them and loads their
- * declared tables. Pass every result stage registered in `stages/main.ts`; the report lists every stage of
- * the registry, so a registered stage that is not upstream of this run shows as not run.
+ * declared tables. `optional` stages (those a run without stage names leaves out) are optional deps: when a
+ * run selects them too, e.g. `deno task pipeline eval-horizon report`, they finish first and the report
+ * includes their rows. Pass every result stage registered in `stages/main.ts`; the report lists every stage
+ * of the registry, so a registered stage that is not upstream of this run shows as not run.
  *
  * @example
  * ```ts
- * const report = createReportStage([generateTasks, metaTrainStage]);
+ * const report = createReportStage([generateTasks, metaTrainStage], [evalHorizon]);
+ * report.optionalDeps; // ["eval-horizon"]
  * ```
  */
-// deno-lint-ignore no-explicit-any
-export function createReportStage(upstream: readonly StageDef<any>[]): StageDef<ReportParams> {
-  const specs = upstream.flatMap((s) => s.tables);
+export function createReportStage(
+  // deno-lint-ignore no-explicit-any
+  upstream: readonly StageDef<any>[],
+  // deno-lint-ignore no-explicit-any
+  optional: readonly StageDef<any>[] = [],
+): StageDef<ReportParams> {
+  const specs = [...upstream, ...optional].flatMap((s) => s.tables);
   return defineStage<ReportParams>({
     name: "report",
     description: `HTML report with figures and summary.md from ${upstream.map((s) => s.name).join(", ")} ` +
       `(copied to <results>/${REPORT_DIR}/)`,
     deps: upstream.map((s) => s.name),
+    optionalDeps: optional.map((s) => s.name),
     version: "1",
     codeDeps: CODE_DEPS.report,
     params: {

@@ -46,3 +46,29 @@ Deno.test("selectWithUpstream: no names leaves out defaultTarget: false stages u
   const needed = [...g, { name: "c", deps: ["slow"] }];
   assert.deepEqual(selectWithUpstream(needed, []).map((s) => s.name), ["a", "slow", "b", "c"]);
 });
+
+Deno.test("selectWithUpstream: an optional dep is ordered first and becomes a dep only when it is selected", () => {
+  const g = [
+    { name: "a", deps: [] },
+    { name: "report", deps: ["a"], optionalDeps: ["slow"] },
+    { name: "slow", deps: ["a"], defaultTarget: false },
+  ];
+  validateGraph(g);
+  const alone = selectWithUpstream(g, ["report"]);
+  assert.deepEqual(alone.map((s) => s.name), ["a", "report"]);
+  assert.deepEqual(alone[1].deps, ["a"]);
+  assert.deepEqual(selectWithUpstream(g, []).map((s) => s.name), ["a", "report"]);
+  const both = selectWithUpstream(g, ["report", "slow"]);
+  assert.deepEqual(both.map((s) => s.name), ["a", "slow", "report"]);
+  assert.deepEqual(both[2].deps, ["a", "slow"]);
+  // The registry's stage objects are not changed.
+  assert.deepEqual(g[1].deps, ["a"]);
+  assert.throws(
+    () => validateGraph([{ name: "r", deps: [], optionalDeps: ["nope"] }]),
+    /stage "r" depends on unknown stage "nope"/,
+  );
+  assert.throws(
+    () => validateGraph([{ name: "r", deps: [], optionalDeps: ["s"] }, { name: "s", deps: ["r"] }]),
+    /cycle/,
+  );
+});

@@ -389,3 +389,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test("report: a run that names eval-horizon and ablations renders the report after them, with their artifacts", async () => {
+  const { runCli } = await import("../../pipeline/cli.ts");
+  const { STAGES } = await import("../../stages/main.ts");
+  const results = await Deno.makeTempDir({ prefix: "lopt-report-order-" });
+  const plan = async (names: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(["--results", results, "--profile", "smoke", "--dry-run", "--json", ...names], {
+      stages: STAGES,
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+    });
+    assert.equal(code, 0, err.join("\n"));
+    return (JSON.parse(out.join("\n")) as { stage: string; key: string }[]);
+  };
+  try {
+    const alone = await plan(["report"]);
+    assert.ok(!alone.some((p) => p.stage === "eval-horizon" || p.stage === "ablations"));
+    const both = await plan(["eval-horizon", "ablations", "report"]);
+    const at = (s: string) => both.findIndex((p) => p.stage === s);
+    assert.ok(
+      at("report") > at("eval-horizon") && at("report") > at("ablations"),
+      both.map((p) => p.stage).join(),
+    );
+    // Their artifacts are the report's inputs, so its key differs from the report of a run without them.
+    assert.notEqual(both[at("report")].key, alone.find((p) => p.stage === "report")!.key);
+  } finally {
+    await Deno.remove(results, { recursive: true });
+  }
+});
