@@ -17,6 +17,11 @@ export interface GraphNode {
   defaultTarget?: boolean;
 }
 
+/** A stage's deps and optional deps: every stage it may have to run after. */
+function orderingDeps(s: GraphNode): string[] {
+  return [...s.deps, ...(s.optionalDeps ?? [])];
+}
+
 /**
  * Checks that stage names are unique, every dep names a stage, and the graph has no cycle. Throws a
  * {@link PipelineError} naming the duplicate, the unknown dep (with the valid names) or the cycle.
@@ -33,7 +38,7 @@ export function validateGraph(stages: readonly GraphNode[]): void {
     names.add(s.name);
   }
   for (const s of stages) {
-    for (const d of [...s.deps, ...(s.optionalDeps ?? [])]) {
+    for (const d of orderingDeps(s)) {
       if (!names.has(d)) {
         throw new PipelineError(
           `stage "${s.name}" depends on unknown stage "${d}"; valid stages: ${[...names].join(", ")}`,
@@ -53,8 +58,7 @@ export function validateGraph(stages: readonly GraphNode[]): void {
     }
     state.set(name, "visiting");
     path.push(name);
-    const s = byName.get(name)!;
-    for (const d of [...s.deps, ...(s.optionalDeps ?? [])]) visit(d);
+    for (const d of orderingDeps(byName.get(name)!)) visit(d);
     path.pop();
     state.set(name, "done");
   };
