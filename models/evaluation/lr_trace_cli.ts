@@ -11,6 +11,7 @@ import { ArtifactStore } from "../../pipeline/artifacts.ts";
 import { resolveResultsDir } from "../../pipeline/results_dir.ts";
 import { readTaskSet } from "../../stages/task_set.ts";
 import { MIN_LOG_LR } from "../hrnn/config.ts";
+import type { ProblemSpec } from "../../tasks/problem.ts";
 
 const HELP = `Usage: deno task lr-trace [options]
 
@@ -25,6 +26,8 @@ Options:
   --tasks DIR        a generate-tasks artifact directory (holding tasks.json)
   --split NAME       train, valid (default) or test
   --task ID          only this task id (repeatable), e.g. valid/quadratic#0
+  --spec JSON        trace this problem spec instead of a task split (repeatable; printed as spec#0, ...),
+                     e.g. '{"family":"quadratic","params":{"ndim":20},"seed":1}'
   --steps N          steps per problem (default 1500)
   --horizon N        the step whose loss is printed between start and end (default 300)
   --at LIST          steps at which l is sampled (default 0,10,30,100,300,1000 and the last)
@@ -62,6 +65,42 @@ function intArg(name: string, v: string | undefined, dflt: number, min: number):
   return n;
 }
 
+/** A problem spec from `--spec`: a JSON object with a string `family`. */
+function parseSpec(json: string): ProblemSpec {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    throw new UsageError(`--spec is not JSON: ${json}`);
+  }
+  const o = v as { family?: unknown; params?: unknown; seed?: unknown };
+  if (typeof v !== "object" || v === null || typeof o.family !== "string") {
+    throw new UsageError(`--spec must be an object with a "family" string, got ${json}`);
+  }
+  const seed = o.seed ?? 0;
+  if (!Number.isInteger(seed)) {
+    throw new UsageError(`--spec's seed must be an integer, got ${JSON.stringify(seed)}`);
+  }
+  return { family: o.family, params: (o.params ?? {}) as ProblemSpec["params"], seed: seed as number };
+}
+
+/** The tasks of `split` in a `generate-tasks` artifact, optionally only the ids in `only`. */
+async function splitTasks(
+  tasksDir: string,
+  split: string,
+  only: string[] | undefined,
+): Promise<{ id: string; spec: ProblemSpec }[]> {
+  const set = await readTaskSet(tasksDir);
+  const wanted = only ? new Set(only) : null;
+  const tasks = set.tasks.filter((t) => t.split === split && (!wanted || wanted.has(t.id)));
+  if (wanted) {
+    const missing = [...wanted].filter((id) => !tasks.some((t) => t.id === id));
+    if (missing.length) throw new UsageError(`no ${split} task ${missing.join(", ")} in ${tasksDir}`);
+  }
+  if (!tasks.length) throw new UsageError(`no ${split} tasks in ${tasksDir}`);
+  return tasks;
+}
+
 async function main(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -71,6 +110,7 @@ async function main(args: string[]): Promise<number> {
       tasks: { type: "string" },
       split: { type: "string", default: "valid" },
       task: { type: "string", multiple: true },
+      spec: { type: "string", multiple: true },
       steps: { type: "string" },
       horizon: { type: "string" },
       at: { type: "string" },
@@ -96,17 +136,12 @@ async function main(args: string[]): Promise<number> {
     ? [0, 10, 30, 100, 300, 1000, steps].filter((s) => s <= steps)
     : values.at.split(",").map((s) => intArg("at", s.trim(), 0, 0));
   if (at.some((s) => s > steps)) throw new UsageError(`--at has a step past --steps ${steps}`);
+  if (values.spec && values.task) throw new UsageError("--spec and --task exclude each other");
   const results = resolveResultsDir(values.results);
   const metaDir = values["meta-train"] ?? await newestArtifact(results, "meta-train");
-  const tasksDir = values.tasks ?? await newestArtifact(results, "generate-tasks");
-  const set = await readTaskSet(tasksDir);
-  const wanted = values.task ? new Set(values.task) : null;
-  const tasks = set.tasks.filter((t) => t.split === split && (!wanted || wanted.has(t.id)));
-  if (wanted) {
-    const missing = [...wanted].filter((id) => !tasks.some((t) => t.id === id));
-    if (missing.length) throw new UsageError(`no ${split} task ${missing.join(", ")} in ${tasksDir}`);
-  }
-  if (!tasks.length) throw new UsageError(`no ${split} tasks in ${tasksDir}`);
+  const tasks = values.spec
+    ? values.spec.map((json, i) => ({ id: `spec#${i}`, spec: parseSpec(json) }))
+    : await splitTasks(values.tasks ?? await newestArtifact(results, "generate-tasks"), split, values.task);
 
   // TensorFlow.js loads only when there is work, so --help and usage errors stay fast.
   const { initBackend } = await import("../../lib/backend.ts");
@@ -115,8 +150,17 @@ async function main(args: string[]): Promise<number> {
   const { traceLogLearningRate } = await import("./lr_trace.ts");
   const { Rng } = await import("../../lib/rng.ts");
   await initBackend();
+  for (const t of tasks) { // a bad --spec fails before any output
+    try {
+      buildProblem(t.spec).dispose();
+    } catch (e) {
+      throw new UsageError(`${t.id}: ${(e as Error).message}`);
+    }
+  }
   console.log(
-    `learned optimizer: ${metaDir}; ${tasks.length} ${split} problems, ${steps} steps, seed ${seed}`,
+    `learned optimizer: ${metaDir}; ${tasks.length} ${
+      values.spec ? "given" : split
+    } problems, ${steps} steps, seed ${seed}`,
   );
   console.log(`task\tloss@0\tloss@${horizon}\tloss@${steps}\tmean l at step (share at floor)`);
   for (const t of tasks) {

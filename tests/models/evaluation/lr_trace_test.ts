@@ -133,6 +133,30 @@ Deno.test("lr-trace CLI: traces the pretrained HRNN on a task set; one-line usag
     ]);
     assert.equal(bad.code, 2);
     assert.equal(bad.stderr.trim(), `lr-trace: no valid task valid/none in ${dir}`);
+    const given = await cli([
+      "--meta-train",
+      join(REPO, "models/pretrained"),
+      "--spec",
+      JSON.stringify(spec),
+      "--steps",
+      "10",
+      "--at",
+      "0,10",
+    ]);
+    assert.equal(given.code, 0, given.stderr);
+    assert.match(given.stdout, /^spec#0\t/m);
+    const unknown = await cli([
+      "--meta-train",
+      join(REPO, "models/pretrained"),
+      "--spec",
+      '{"family":"nope"}',
+    ]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^lr-trace: spec#0: problem family 'nope': unknown family/);
+    assert.equal(unknown.stdout, "");
+    const notJson = await cli(["--meta-train", join(REPO, "models/pretrained"), "--spec", "{"]);
+    assert.equal(notJson.code, 2);
+    assert.equal(notJson.stderr.trim(), "lr-trace: --spec is not JSON: {");
     const empty = await cli(["--results", dir]);
     assert.equal(empty.code, 2);
     assert.match(empty.stderr, /^lr-trace: no meta-train artifact/);
