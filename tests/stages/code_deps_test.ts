@@ -42,4 +42,6 @@ Deno.test("stage code dependencies: a changed file reruns its stages and their d
   assert.ok(rerunsFor("models/hrnn/kernel/hrnn_vjp_body.h").includes("meta-train"));
   assert.deepEqual(rerunsFor("models/hrnn/README.md"), []);
   assert.deepEqual(rerunsFor("docs/design.md"), []);
+  // Diagnostic tools read the stages' artifacts; changing them reruns nothing.
+  assert.deepEqual(rerunsFor("models/diagnostics/lr_trace.ts"), []);
 });

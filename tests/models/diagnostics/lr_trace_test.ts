@@ -6,7 +6,7 @@ import { Rng } from "../../../lib/rng.ts";
 import { buildProblem } from "../../../tasks/registry.ts";
 import { hrnnLearnedOptimizer } from "../../../models/optimizers/hrnn_learned.ts";
 import { adam } from "../../../models/optimizers/baselines.ts";
-import { summariseLogLr, traceLogLearningRate } from "../../../models/evaluation/lr_trace.ts";
+import { summariseLogLr, traceLogLearningRate } from "../../../models/diagnostics/lr_trace.ts";
 import { MIN_LOG_LR } from "../../../models/hrnn/config.ts";
 
 await initBackend();
@@ -72,7 +72,7 @@ async function cli(args: string[]) {
       "-q",
       "--node-modules-dir=auto",
       "-P=lr-trace",
-      join(REPO, "models/evaluation/lr_trace_cli.ts"),
+      join(REPO, "models/diagnostics/lr_trace_cli.ts"),
       ...args,
     ],
     cwd: REPO,
