@@ -17,8 +17,7 @@ import {
   nkeyAuthenticator,
 } from "nats";
 
-/** The environment variable naming the NATS server. */
-export const NATS_URL_ENV = "LOPT_NATS_URL";
+export { NATS_URL_ENV } from "./nats_env.ts";
 
 /** How to install the NATS server, for messages. */
 export const NATS_SERVER_INSTALL =

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { NATS_URL_ENV } from "../lib/nats_env.ts";
 import type { MetaTrainConfigInput } from "../models/metatrain/config.ts";
 import type { LearnedKind } from "../models/hrnn/weights_file.ts";
 import { withGpuProfile } from "./profiles.ts";
@@ -149,5 +150,9 @@ export function validateMetaTrainParams(p: MetaTrainParams): void {
       `objTrainMaxMultiplier=${m} would end every trajectory at its first step: use a value above 1, ` +
         "or -1 for no early stop",
     );
+  }
+  // Checked here, before any stage runs, as well as when the workers open: --nats sets the URL's variable.
+  if (p.workerMode === "async" && p.workers === 0 && (Deno.env.get(NATS_URL_ENV) ?? "") === "") {
+    throw new Error("workerMode=async needs workers: set meta-train.workers=N, or pass --nats URL");
   }
 }

@@ -4,6 +4,7 @@ import { parseSetArg, resolveParams } from "../../pipeline/params.ts";
 import { metaTrainStage } from "../../stages/meta_train.ts";
 import { metaTrainL2lLstm } from "../../stages/meta_train_variants.ts";
 import { type MetaTrainParams, metaTrainSettings } from "../../stages/meta_train_settings.ts";
+import { NATS_URL_ENV } from "../../lib/nats_env.ts";
 
 const unrollOf = (profile: string, sets: string[] = [], stage = metaTrainStage) =>
   metaTrainSettings(resolveParams(stage, profile, sets.map(parseSetArg)) as MetaTrainParams).config.unroll;
@@ -20,4 +21,22 @@ Deno.test("meta-train settings: objTrainMaxMultiplier reaches the unroll config 
   assert.equal(off?.objTrainMaxMultiplier, -1);
   assert.deepEqual({ ...unrollOf("default"), objTrainMaxMultiplier: -1 }, off);
   assert.throws(() => unrollOf("default", ["meta-train.objTrainMaxMultiplier=-2"]), /objTrainMaxMultiplier/);
+});
+
+Deno.test("meta-train settings: workerMode=async without workers fails when the run is planned", () => {
+  const prior = Deno.env.get(NATS_URL_ENV);
+  Deno.env.delete(NATS_URL_ENV);
+  try {
+    const resolve = (sets: string[]) => resolveParams(metaTrainStage, "default", sets.map(parseSetArg));
+    assert.throws(
+      () => resolve(["meta-train.workerMode=async"]),
+      /workerMode=async needs workers: set meta-train.workers=N, or pass --nats URL/,
+    );
+    resolve(["meta-train.workerMode=async", "meta-train.workers=2"]);
+    Deno.env.set(NATS_URL_ENV, "nats://127.0.0.1:4222");
+    resolve(["meta-train.workerMode=async"]); // remote workers come through NATS
+  } finally {
+    if (prior === undefined) Deno.env.delete(NATS_URL_ENV);
+    else Deno.env.set(NATS_URL_ENV, prior);
+  }
 });
