@@ -151,8 +151,24 @@ export function validateMetaTrainParams(p: MetaTrainParams): void {
         "or -1 for no early stop",
     );
   }
-  // Checked here, before any stage runs, as well as when the workers open: --nats sets the URL's variable.
-  if (p.workerMode === "async" && p.workers === 0 && (Deno.env.get(NATS_URL_ENV) ?? "") === "") {
+  assertAsyncHasWorkers(p, Deno.env.get(NATS_URL_ENV) ?? "");
+}
+
+/**
+ * Throws when `workerMode=async` has neither local workers nor a NATS server (`natsUrl`, "" for none) to
+ * serve it. Called when the run is planned and again where the workers open (a stage worker's environment
+ * may differ from the planner's).
+ *
+ * @example
+ * ```ts
+ * assertAsyncHasWorkers({ ...p, workerMode: "async", workers: 2 }, ""); // ok
+ * ```
+ */
+export function assertAsyncHasWorkers(
+  p: Pick<MetaTrainParams, "workerMode" | "workers">,
+  natsUrl: string,
+): void {
+  if (p.workerMode === "async" && p.workers === 0 && natsUrl === "") {
     throw new Error("workerMode=async needs workers: set meta-train.workers=N, or pass --nats URL");
   }
 }

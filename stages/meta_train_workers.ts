@@ -12,7 +12,7 @@ import type { WorkerRecipe } from "../models/metatrain/distributed/protocol.ts";
 import type { WorkerPool } from "../models/metatrain/distributed/pool.ts";
 import { NATS_URL_ENV } from "../lib/nats.ts";
 import { permissionFlags } from "../pipeline/child.ts";
-import type { MetaTrainParams } from "./meta_train_settings.ts";
+import { assertAsyncHasWorkers, type MetaTrainParams } from "./meta_train_settings.ts";
 
 const WORKER_MAIN = fileURLToPath(new URL("../models/metatrain/distributed/worker_main.ts", import.meta.url));
 
@@ -29,14 +29,8 @@ export async function openWorkers(
   o: { recipe: WorkerRecipe; seed: number; metaBatch: number; instances: number; log: (m: string) => void },
 ): Promise<Pick<MetaTrainArgs, "distribute" | "asyncStaleness">> {
   const url = Deno.env.get(NATS_URL_ENV) ?? "";
-  if (p.workers === 0 && url === "") {
-    if (p.workerMode === "async") {
-      throw new Error(
-        "meta-train: workerMode=async needs workers: set meta-train.workers=N, or pass --nats URL",
-      );
-    }
-    return {};
-  }
+  assertAsyncHasWorkers(p, url);
+  if (p.workers === 0 && url === "") return {};
   const { distributeTo } = await import("../models/metatrain/distributed/coordinator.ts");
   let pool: WorkerPool;
   if (url === "") {

@@ -150,7 +150,7 @@ async function main(args: string[]): Promise<number> {
   const { traceLogLearningRate } = await import("./lr_trace.ts");
   const { Rng } = await import("../../lib/rng.ts");
   await initBackend();
-  for (const t of tasks) { // a bad --spec fails before any output
+  for (const t of values.spec ? tasks : []) { // a bad --spec fails before any output
     try {
       buildProblem(t.spec).dispose();
     } catch (e) {
