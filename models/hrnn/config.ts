@@ -7,9 +7,10 @@
  * than to the update rule (`use_log_objective`, `use_second_derivatives`, `use_numerator_epsilon`,
  * `obj_train_max_multiplier`) are not part of this config; the meta-training code owns them.
  *
- * One option is an addition of this port: {@link HrnnConfig.globalInput} selects the input of the global RNN.
- * The reference feeds only the last tensor's new tensor-RNN state (quirk §11.1); `"mean"` averages over all
- * tensors, as the paper describes.
+ * Two options are additions of this port: {@link HrnnConfig.globalInput} selects the input of the global RNN
+ * (the reference feeds only the last tensor's new tensor-RNN state, quirk §11.1; `"mean"` averages over all
+ * tensors, as the paper describes), and {@link HrnnConfig.lazyZeroGradients} freezes coordinates on steps
+ * where their gradient is exactly zero.
  *
  * @module
  */
@@ -78,6 +79,11 @@ export interface HrnnConfig {
    * tensor-RNN state); `"mean"` averages the new tensor-RNN states over all tensors, as the paper describes.
    */
   globalInput: GlobalInput;
+  /**
+   * A coordinate whose gradient is exactly 0 on a step keeps its parameter and per-coordinate state from
+   * before the step (`lazy.ts`), as lazy sparse optimizers do; off in the reference.
+   */
+  lazyZeroGradients: boolean;
 }
 
 /** The configuration used for the paper: the `metarun.py` defaults (§4.1) and the module flags (§4.2). */
@@ -110,6 +116,7 @@ export const PAPER_CONFIG: Readonly<HrnnConfig> = Object.freeze({
   stepOffsetInit: -1,
   gradShortcutScale: 0.1,
   globalInput: "last-tensor",
+  lazyZeroGradients: false,
 });
 
 /** The lower clip of the log learning rate (reference constant). */
@@ -130,6 +137,7 @@ const BOOLEAN_KEYS = [
   "useMultipleScaleDecays",
   "learnableInpDecay",
   "learnableRnnInit",
+  "lazyZeroGradients",
 ] as const;
 
 const NUMBER_KEYS = [

@@ -15,6 +15,7 @@
  * differentiable form `fused_taped.ts` (one tfjs kernel per update with a hand-written backward; every config
  * but attention). On the webgpu backend the WGSL pass of `webgpu.ts` when no gradient is recorded. Otherwise
  * the differentiable tfjs ops of `ops_update.ts` and `ops_block.ts`. The state layout is described in `state.ts`.
+ * With `lazyZeroGradients`, `lazy.ts` then freezes every coordinate whose gradient is exactly 0, whichever path ran.
  *
  * @example
  * ```ts
@@ -35,6 +36,7 @@ import type { HrnnOptimizer, HrnnState } from "./state.ts";
 import { initHrnnState } from "./init.ts";
 import { makeOpsUpdate } from "./ops_update.ts";
 import { type HrnnKernel, makeKernelChoice } from "./kernel_choice.ts";
+import { maskZeroGradients } from "./lazy.ts";
 
 export type { HrnnOptimizer, HrnnState, HrnnTensorState } from "./state.ts";
 
@@ -113,6 +115,11 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
   const opsUpdate = makeOpsUpdate(mp, config, opts.maxBlockCoords ?? MAX_BLOCK_COORDS);
 
   function update(grads: tf.Tensor[], state: HrnnState, params: tf.Tensor[]) {
+    const result = anyPathUpdate(grads, state, params);
+    return config.lazyZeroGradients ? maskZeroGradients(grads, state, result) : result;
+  }
+
+  function anyPathUpdate(grads: tf.Tensor[], state: HrnnState, params: tf.Tensor[]) {
     checkShapes(grads, state, params);
     const counts = state.tensors.map((s) => s.scl_decay.shape[1]);
     const onGpu = choice.webgpu(counts);
@@ -132,8 +139,11 @@ export function makeHrnn(metaParams: MetaParams, config: HrnnConfig, opts: HrnnO
     states.forEach((s, b) => checkShapes(grads[b], s, params[b]));
     const counts = states.flatMap((s) => s.tensors.map((t) => t.scl_decay.shape[1]));
     const fastTaped = choice.fused(counts) ? null : choice.taped(counts);
-    if (fastTaped) return fastTaped.updateInstances(grads, states, params);
-    return states.map((s, b) => update(grads[b], s, params[b]));
+    if (!fastTaped) return states.map((s, b) => update(grads[b], s, params[b]));
+    const results = fastTaped.updateInstances(grads, states, params);
+    return config.lazyZeroGradients
+      ? results.map((r, b) => maskZeroGradients(grads[b], states[b], r))
+      : results;
   }
 
   const opt: HrnnOptimizer = {

@@ -53,6 +53,8 @@ export type LearnedConfig = HrnnConfig | L2lLstmConfig | CrnnConfig;
 
 /** How a weights file checks the config and tensors of one kind of learned optimizer. */
 interface KindCheck {
+  /** Fills options that a file may leave out with the value that its optimizer ran with. */
+  withDefaults?(config: unknown): unknown;
   validateConfig(config: unknown): void;
   validate(params: MetaParams, config: unknown, where: string): void;
   count(config: unknown): number;
@@ -61,6 +63,11 @@ interface KindCheck {
 
 const KIND_CHECKS: Record<LearnedKind, KindCheck> = {
   hrnn: {
+    // A config without `lazyZeroGradients` describes an optimizer that updates every coordinate every step.
+    withDefaults: (c) =>
+      c !== null && typeof c === "object" && !Array.isArray(c) && !("lazyZeroGradients" in c)
+        ? { ...c, lazyZeroGradients: false }
+        : c,
     validateConfig: (c) => validateConfig(c as HrnnConfig),
     validate: (mp, c, where) => validateMetaParams(mp, c as HrnnConfig, where),
     count: (c) => countMetaParams(c as HrnnConfig),
@@ -302,6 +309,7 @@ export function decodeWeights(bytes: Uint8Array, source = "weights file"): Loade
       );
     }
   }
+  if (kind.withDefaults) header.config = kind.withDefaults(header.config) as LearnedConfig;
   try {
     kind.validateConfig(header.config);
   } catch (e) {

@@ -71,25 +71,37 @@ export interface TapedComparison {
 export function compareTapedGradients(
   overrides: Partial<HrnnConfig>,
   sizes: number[],
-  opts: { steps?: number; warm?: number; seed?: number; gradScale?: number; kernel?: "fused" | "native" } =
-    {},
+  opts: {
+    steps?: number;
+    warm?: number;
+    seed?: number;
+    gradScale?: number;
+    kernel?: "fused" | "native";
+    /** Share of gradient entries set to exactly 0 in every compared step (default 0; warm-up is dense). */
+    zeroShare?: number;
+  } = {},
 ): TapedComparison {
-  const { steps = 2, warm = 1, seed = 3, gradScale = 0.1, kernel = "fused" } = opts;
+  const { steps = 2, warm = 1, seed = 3, gradScale = 0.1, kernel = "fused", zeroShare = 0 } = opts;
   const config = makeHrnnConfig({ zeroInitLrWeights: false, ...overrides });
   const mp = createMetaParams(config, seed);
   const rng = new Rng(seed + 1);
   const params = sizes.map((n) => tf.tensor1d(rng.normalArray(n)));
-  const gradAt = () => sizes.map((n) => tf.tensor1d(rng.normalArray(n).map((v) => v * gradScale)));
+  const gradAt = (zeroShare: number) =>
+    sizes.map((n) =>
+      tf.tensor1d(
+        rng.normalArray(n).map((v) => (zeroShare > 0 && rng.uniform(0, 1) < zeroShare ? 0 : v * gradScale)),
+      )
+    );
   // Warm-up (untaped, ops) to a state with non-zero decays and mean squares.
   const warmOpt = makeHrnn(mp, config, { seed, kernel: "ops" });
   let s0 = warmOpt.init(params);
   for (let t = 0; t < warm; t++) {
-    const g = gradAt();
+    const g = gradAt(0);
     const r = warmOpt.update(g, s0, params);
     tf.dispose([g, r.updates, s0]);
     s0 = r.state;
   }
-  const grads = Array.from({ length: steps }, gradAt);
+  const grads = Array.from({ length: steps }, () => gradAt(zeroShare));
   // Every meta-parameter but the initial states (init/…: not used by update).
   const fullList = metaParamList(mp, config);
   const metaNames = Object.keys(mp).filter((k) => !k.startsWith("init/"));
