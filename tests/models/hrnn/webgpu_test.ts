@@ -71,17 +71,25 @@ function countKernel<T>(fn: () => T): { out: T; calls: number } {
 
 /**
  * The ops path (on wasm) and the WGSL pass (on webgpu) side by side for `steps` updates from the same
- * parameters and gradients (random, of scale `gradScale`; all zero at step `zeroAt`); each side moves its
+ * parameters and gradients (random, of scale `gradScale`, a share `zeroShare` of them exactly 0; all zero at
+ * step `zeroAt`); each side moves its
  * parameters by its own updates. Returns the worst relative differences of the updates (relative to each
  * tensor's largest entry) and of the states, and the number of WGSL dispatches.
  */
-async function compare(config: HrnnConfig, sizes: number[], steps: number, gradScale: number, zeroAt = -1) {
+async function compare(
+  config: HrnnConfig,
+  sizes: number[],
+  steps: number,
+  gradScale: number,
+  zeroAt = -1,
+  zeroShare = 0,
+) {
   const rng = new Rng(4);
   const init = sizes.map((n) => rng.normalArray(n));
+  const entry = (v: number) => (zeroShare > 0 && rng.uniform(0, 1) < zeroShare ? 0 : v * gradScale);
   const gradArrays = Array.from(
     { length: steps },
-    (_, t) =>
-      sizes.map((n) => t === zeroAt ? new Float32Array(n) : rng.normalArray(n).map((v) => v * gradScale)),
+    (_, t) => sizes.map((n) => t === zeroAt ? new Float32Array(n) : rng.normalArray(n).map(entry)),
   );
   const side = (backend: "wasm" | "webgpu") =>
     on(backend, () => {
@@ -180,5 +188,16 @@ Deno.test({
       assert.ok(r.worstUpdate < 1e-4, `${what}: updates differ by ${r.worstUpdate}`);
       assert.ok(r.worstState < 1e-3, `${what}: states differ by ${r.worstState}`);
     }
+  },
+});
+
+Deno.test({
+  name: "webgpu with lazyZeroGradients equals the ops path on sparse gradients",
+  ...opts,
+  fn: async () => {
+    const config = makeHrnnConfig({ zeroInitLrWeights: false, lazyZeroGradients: true });
+    const r = await compare(config, [3, 17, 70], 3, 0.1, -1, 0.5);
+    assert.ok(r.worstUpdate < 1e-4, `updates differ by ${r.worstUpdate}`);
+    assert.ok(r.worstState < 1e-3, `states differ by ${r.worstState}`);
   },
 });
