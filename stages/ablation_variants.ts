@@ -46,8 +46,8 @@ export const ABLATIONS: Record<string, AblationVariant> = {
   },
   "no-step-split": {
     description: "no direction / step-length split with a learned step (no dynamic output scale, so no " +
-      "relative learning rate either)",
-    hrnn: { dynamicOutputScale: false, useRelativeLr: false },
+      "relative or absolute learning-rate feature either)",
+    hrnn: { dynamicOutputScale: false, useRelativeLr: false, useLrShortcut: false },
   },
   "no-relative-log-grad": {
     description: "no relative log gradient magnitudes (log-mean-square features)",

@@ -107,12 +107,13 @@ export const META_TRAIN_PROFILES: Partial<Record<string, Partial<MetaTrainParams
   // Sized for a run of minutes on 2 cores; every value was chosen on the validation split (docs/meta-training.md
   // gives the measurements): Adam at 1e-3 with a global-norm clip, 2,400 meta-steps, long trajectories
   // (1+Exp(20) unrolls per problem, 2 meta-iterations), one instance per slot, and trajectories abandoned when
-  // their loss reaches 10x its start (the median over three meta-training seeds, not one seed's luck).
+  // their loss reaches 10x its start (the median over three meta-training seeds, not one seed's luck), and the
+  // HRNN's absolute log-learning-rate feature (useLrShortcut), which gives the learned step size a set point.
   default: {
     metaOptimizer: "adam",
     metaLr: 1e-3,
     globalNormClip: 1,
-    hrnn: { initLrRange: [0.0001, 0.01] },
+    hrnn: { initLrRange: [0.0001, 0.01], useLrShortcut: true },
     // No time cap: a cap makes the number of meta-steps (and so the weights) depend on the machine's load.
     maxMetaSteps: 2400,
     metaBatch: 2,
