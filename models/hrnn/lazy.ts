@@ -15,9 +15,9 @@
  *
  * @example
  * ```ts
- * import { lazyOnZeroGradients } from "./lazy.ts";
- * const step = lazyOnZeroGradients(opsUpdate); // same signature, frozen coordinates where a gradient is 0
- * const { updates, state } = step(grads, state0, params);
+ * import { maskZeroGradients } from "./lazy.ts";
+ * // frozen coordinates where a gradient entry is 0
+ * const { updates, state } = maskZeroGradients(grads, state0, opsUpdate(grads, state0, params));
  * ```
  *
  * @module
@@ -25,7 +25,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { UpdateResult } from "../../lib/optimizer.ts";
 import { gradientRecording } from "./engine.ts";
-import type { HrnnState, HrnnTensorState, HrnnUpdateFn } from "./state.ts";
+import type { HrnnState, HrnnTensorState } from "./state.ts";
 
 /**
  * `where(mask, a, b)` whose backward selects dy (tfjs' own multiplies dy by the 0/1 mask, which turns an
@@ -91,7 +91,9 @@ export function maskZeroGradients(
       const n = g.size;
       const row = tf.notEqual(tf.reshape(g, [1, n]), 0);
       const inShape = tf.reshape(row, g.shape);
+      // A path may hand back an unchanged state tensor itself; it is neither selected nor disposed.
       const keep = <T extends tf.Tensor>(a: T, b: T, mask: tf.Tensor): T => {
+        if (a === b) return a;
         replaced.push(a);
         return select(mask, a, b);
       };
@@ -120,24 +122,6 @@ export function maskZeroGradients(
     if (result.state.global) state.global = result.state.global;
     return { updates, state };
   });
-  if (!gradientRecording()) {
-    const kept = new Set<tf.Tensor>([...(old.global ? [old.global] : [])]);
-    old.tensors.forEach((t) => {
-      for (const v of Object.values(t)) for (const x of Array.isArray(v) ? v : [v]) kept.add(x as tf.Tensor);
-    });
-    for (const t of replaced) if (!kept.has(t) && !t.isDisposed) t.dispose();
-  }
+  if (!gradientRecording()) tf.dispose(replaced);
   return masked;
-}
-
-/**
- * Wraps an update so that it applies {@link maskZeroGradients} to its result.
- *
- * @example
- * ```ts
- * const step = lazyOnZeroGradients(update);
- * ```
- */
-export function lazyOnZeroGradients(update: HrnnUpdateFn): HrnnUpdateFn {
-  return (grads, state, params) => maskZeroGradients(grads, state, update(grads, state, params));
 }
