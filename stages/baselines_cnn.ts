@@ -68,7 +68,7 @@ export const baselinesCnn = defineStage<CnnParams>({
       description: "learning-rate sensitivity: median over seeds per (model, optimizer, learning rate)",
       columns: [
         { name: "model", type: "VARCHAR", description: "ConvNet name (tasks/convnets.ts)" },
-        { name: "dataset", type: "VARCHAR", description: "mnist | cifar10" },
+        { name: "dataset", type: "VARCHAR", description: "mnist | fashion-mnist | cifar10" },
         { name: "optimizer", type: "VARCHAR", description: "momentum | rmsprop | adam" },
         { name: "learning_rate", type: "DOUBLE", description: "learning rate of this grid cell" },
         { name: "median_final_train_loss", type: "DOUBLE", description: "NULL when a seed diverged" },

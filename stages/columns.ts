@@ -12,7 +12,7 @@ export type Columns = TableSpec["columns"];
 /** The columns naming one ConvNet run: model, dataset, optimizer, learning rate. */
 export const CNN_RUN_KEY_COLUMNS: Columns = [
   { name: "model", type: "VARCHAR", description: "ConvNet name (tasks/convnets.ts)" },
-  { name: "dataset", type: "VARCHAR", description: "mnist | cifar10" },
+  { name: "dataset", type: "VARCHAR", description: "mnist | fashion-mnist | cifar10" },
   { name: "optimizer", type: "VARCHAR", description: "momentum | rmsprop | adam | learned" },
   { name: "learning_rate", type: "DOUBLE", description: "swept learning rate (NULL for learned)" },
 ];

@@ -75,7 +75,7 @@ export const evalCnn = defineStage<EvalCnnParams>({
         "per model and baseline family: tuned baseline vs the learned optimizer (medians over seeds)",
       columns: [
         { name: "model", type: "VARCHAR", description: "ConvNet name (tasks/convnets.ts)" },
-        { name: "dataset", type: "VARCHAR", description: "mnist | cifar10" },
+        { name: "dataset", type: "VARCHAR", description: "mnist | fashion-mnist | cifar10" },
         { name: "baseline", type: "VARCHAR", description: "momentum | rmsprop | adam" },
         {
           name: "baseline_lr",

@@ -1,11 +1,14 @@
 /**
- * ConvNets for the MNIST / CIFAR-10 evaluation (issue 5), as pure functions of an explicit parameter list (so
+ * ConvNets for the MNIST / CIFAR-10 evaluation and the Fashion-MNIST validation ConvNet, as pure functions of an explicit parameter list (so
  * any lopt optimizer's `init` / `update` applies to them directly) and as equivalent tfjs-layers models
  * (for `model.fit` with the `tf.Optimizer` adapter of `models/optimizers/tf_adapter.ts`).
  *
  * - `convnet_mnist_relu` / `convnet_mnist_sigmoid`: the paper's test ConvNet (design §8.3 and
  *   §10): 28x28x1 input, two stride-1 SAME convolutions 3x3x8 and 5x5x8 without bias or pooling, each followed
  *   by the activation, flatten, affine to 10 classes; every tensor initialised N(0, 0.01²) as in the reference.
+ * - `convnet_fashion_relu`: the validation ConvNet, the `convnet_mnist_relu` architecture on Fashion-MNIST. It
+ *   is for choosing meta-training settings (`--set baselines-cnn.models='["convnet_fashion_relu"]'`) without
+ *   touching the test ConvNets; it is never reported as a test.
  * - `convnet_cifar10`: a small ConvNet of the same style for 32x32x3: three SAME convolutions 3x3x16, 3x3x32,
  *   3x3x32 without bias, each followed by ReLU and a 2x2 max pool (32→16→8→4), flatten (512), affine to 10.
  *   With three layers the reference's N(0, 0.01²) init leaves the signal vanishingly small, so this model uses
@@ -21,7 +24,12 @@ import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../lib/rng.ts";
 
 /** Names of the ConvNets this module defines. */
-export const CONVNET_NAMES = ["convnet_mnist_relu", "convnet_mnist_sigmoid", "convnet_cifar10"] as const;
+export const CONVNET_NAMES = [
+  "convnet_mnist_relu",
+  "convnet_mnist_sigmoid",
+  "convnet_fashion_relu",
+  "convnet_cifar10",
+] as const;
 /** One of {@link CONVNET_NAMES}. */
 export type ConvNetName = typeof CONVNET_NAMES[number];
 
@@ -39,8 +47,8 @@ export interface ConvLayerSpec {
 export interface ConvNetSpec {
   /** Model name, e.g. `convnet_mnist_relu`. */
   name: string;
-  /** The dataset the model is meant for (`mnist`, `cifar10`). */
-  dataset: "mnist" | "cifar10";
+  /** The dataset the model is meant for (`mnist`, `fashion-mnist`, `cifar10`). */
+  dataset: "mnist" | "fashion-mnist" | "cifar10";
   /** Input [height, width, channels] (NHWC without the batch). */
   inputShape: [number, number, number];
   /** Number of classes. */
@@ -66,13 +74,14 @@ export function convNetSpec(name: string): ConvNetSpec {
   switch (name) {
     case "convnet_mnist_relu":
     case "convnet_mnist_sigmoid":
+    case "convnet_fashion_relu":
       return {
         name,
-        dataset: "mnist",
+        dataset: name === "convnet_fashion_relu" ? "fashion-mnist" : "mnist",
         inputShape: [28, 28, 1],
         numClasses: 10,
         layers: [{ kernel: [3, 3], filters: 8 }, { kernel: [5, 5], filters: 8 }],
-        activation: name === "convnet_mnist_relu" ? "relu" : "sigmoid",
+        activation: name === "convnet_mnist_sigmoid" ? "sigmoid" : "relu",
         init: "reference",
       };
     case "convnet_cifar10":

@@ -50,6 +50,10 @@ Deno.test("convnets: architectures, parameter shapes and seeded init", () => {
   assert.deepEqual(convNetParamNames(mnist), ["conv0", "conv1", "dense/w", "dense/b"]);
   assert.equal(countConvNetParams(mnist), 72 + 1600 + 62720 + 10);
   assert.equal(convNetSpec("convnet_mnist_sigmoid").activation, "sigmoid");
+  // The validation ConvNet: the MNIST ReLU architecture on another dataset.
+  const fashion = convNetSpec("convnet_fashion_relu");
+  assert.equal(fashion.dataset, "fashion-mnist");
+  assert.deepEqual({ ...fashion, name: mnist.name, dataset: mnist.dataset }, mnist);
   const cifar = convNetSpec("convnet_cifar10");
   assert.deepEqual(convNetParamShapes(cifar), [[3, 3, 3, 16], [3, 3, 16, 32], [3, 3, 32, 32], [512, 10], [
     10,

@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { loadCnnData } from "../../../models/evaluation/cnn_data.ts";
 import { convNetSpec } from "../../../tasks/convnets.ts";
+import { FASHION_MNIST_SYSTEM_DIR } from "../../../tasks/data/mnist.ts";
+
+function haveFashionMnist(): boolean {
+  try {
+    return Deno.statSync(`${FASHION_MNIST_SYSTEM_DIR}/train-labels-idx1-ubyte.gz`).isFile;
+  } catch {
+    return false;
+  }
+}
 
 Deno.test("cnn data: CIFAR-10 missing gives a 'not run' reason, never other data", async () => {
   const empty = await Deno.makeTempDir({ prefix: "lopt-cnn-nocifar-" });
@@ -15,4 +24,35 @@ Deno.test("cnn data: CIFAR-10 missing gives a 'not run' reason, never other data
   } finally {
     await Deno.remove(empty, { recursive: true });
   }
+});
+
+Deno.test({
+  name:
+    "cnn data: the validation ConvNet trains on Fashion-MNIST (ignored when dataset-fashion-mnist is absent)",
+  ignore: !haveFashionMnist() || Deno.env.get("LOPT_FASHION_MNIST_DIR") !== undefined,
+  fn: async () => {
+    const r = await loadCnnData(convNetSpec("convnet_fashion_relu"), {
+      trainLimit: 300,
+      testLimit: 100,
+      cifarDir: "",
+    });
+    assert.ok(r.ok);
+    if (!r.ok) return;
+    assert.deepEqual([r.train.name, r.train.n, r.test.n, r.train.standIn], [
+      "fashion-mnist",
+      300,
+      100,
+      false,
+    ]);
+    const mnist = await loadCnnData(convNetSpec("convnet_mnist_relu"), {
+      trainLimit: 300,
+      testLimit: 1,
+      cifarDir: "",
+    });
+    assert.ok(mnist.ok);
+    // Different images, not MNIST under another name.
+    if (mnist.ok) {
+      assert.notDeepEqual(r.train.images.slice(0, 784 * 10), mnist.train.images.slice(0, 784 * 10));
+    }
+  },
 });
