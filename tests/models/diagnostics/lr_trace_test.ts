@@ -1,6 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { initBackend } from "../../../lib/backend.ts";
 import { Rng } from "../../../lib/rng.ts";
 import { buildProblem } from "../../../tasks/registry.ts";
@@ -11,7 +10,6 @@ import { MIN_LOG_LR } from "../../../models/hrnn/config.ts";
 
 await initBackend();
 
-const REPO = new URL("../../../", import.meta.url).pathname;
 const spec = { family: "quadratic", params: { ndim: 6 }, seed: 4 };
 
 Deno.test("summariseLogLr: mean and share at the floor", () => {
@@ -62,106 +60,5 @@ Deno.test("traceLogLearningRate refuses an optimizer without log learning rates"
     );
   } finally {
     problem.dispose();
-  }
-});
-
-async function cli(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-q",
-      "--node-modules-dir=auto",
-      "-P=lr-trace",
-      join(REPO, "models/diagnostics/lr_trace_cli.ts"),
-      ...args,
-    ],
-    cwd: REPO,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
-
-Deno.test("lr-trace CLI: traces the pretrained HRNN on a task set; one-line usage errors", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const tasks = {
-      version: 1,
-      seed: 0,
-      tasks: [{
-        id: "valid/q#0",
-        split: "valid",
-        name: "q#0",
-        group: "q",
-        spec,
-        batchSize: null,
-        initSeed: null,
-      }],
-    };
-    await Deno.writeTextFile(join(dir, "tasks.json"), JSON.stringify(tasks));
-    const ok = await cli([
-      "--meta-train",
-      join(REPO, "models/pretrained"),
-      "--tasks",
-      dir,
-      "--steps",
-      "20",
-      "--horizon",
-      "10",
-      "--at",
-      "0,20",
-    ]);
-    assert.equal(ok.code, 0, ok.stderr);
-    const row = ok.stdout.split("\n").find((l) => l.startsWith("valid/q#0\t"));
-    assert.ok(row, ok.stdout);
-    const cols = row.split("\t");
-    assert.equal(cols.length, 5);
-    assert.ok(cols.slice(1, 4).every((c) => Number.isFinite(Number(c))), row);
-    assert.match(cols[4], /^0:-?\d+\.\d+ {2}20:-?\d+\.\d+/);
-
-    const bad = await cli([
-      "--tasks",
-      dir,
-      "--meta-train",
-      join(REPO, "models/pretrained"),
-      "--task",
-      "valid/none",
-    ]);
-    assert.equal(bad.code, 2);
-    assert.equal(bad.stderr.trim(), `lr-trace: no valid task valid/none in ${dir}`);
-    const given = await cli([
-      "--meta-train",
-      join(REPO, "models/pretrained"),
-      "--spec",
-      JSON.stringify(spec),
-      "--steps",
-      "10",
-      "--at",
-      "0,10",
-    ]);
-    assert.equal(given.code, 0, given.stderr);
-    assert.match(given.stdout, /^spec#0\t/m);
-    const unknown = await cli([
-      "--meta-train",
-      join(REPO, "models/pretrained"),
-      "--spec",
-      '{"family":"nope"}',
-    ]);
-    assert.equal(unknown.code, 2);
-    assert.match(unknown.stderr, /^lr-trace: spec#0: problem family 'nope': unknown family/);
-    assert.equal(unknown.stdout, "");
-    const notJson = await cli(["--meta-train", join(REPO, "models/pretrained"), "--spec", "{"]);
-    assert.equal(notJson.code, 2);
-    assert.equal(notJson.stderr.trim(), "lr-trace: --spec is not JSON: {");
-    const empty = await cli(["--results", dir]);
-    assert.equal(empty.code, 2);
-    assert.match(empty.stderr, /^lr-trace: no meta-train artifact/);
-    assert.equal(empty.stderr.trim().split("\n").length, 1);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -7,11 +7,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { ArtifactStore } from "../../pipeline/artifacts.ts";
-import { resolveResultsDir } from "../../pipeline/results_dir.ts";
-import { readTaskSet } from "../../stages/task_set.ts";
-import { MIN_LOG_LR } from "../hrnn/config.ts";
-import type { ProblemSpec } from "../../tasks/problem.ts";
+import { ArtifactStore } from "../pipeline/artifacts.ts";
+import { resolveResultsDir } from "../pipeline/results_dir.ts";
+import { readTaskSet } from "./task_set.ts";
+import { MIN_LOG_LR } from "../models/hrnn/config.ts";
+import type { ProblemSpec } from "../tasks/problem.ts";
 
 const HELP = `Usage: deno task lr-trace [options]
 
@@ -144,11 +144,11 @@ async function main(args: string[]): Promise<number> {
     : await splitTasks(values.tasks ?? await newestArtifact(results, "generate-tasks"), split, values.task);
 
   // TensorFlow.js loads only when there is work, so --help and usage errors stay fast.
-  const { initBackend } = await import("../../lib/backend.ts");
-  const { buildProblem } = await import("../../tasks/registry.ts");
-  const { loadLearnedOptimizer } = await import("../optimizers/learned_artifact.ts");
-  const { traceLogLearningRate } = await import("./lr_trace.ts");
-  const { Rng } = await import("../../lib/rng.ts");
+  const { initBackend } = await import("../lib/backend.ts");
+  const { buildProblem } = await import("../tasks/registry.ts");
+  const { loadLearnedOptimizer } = await import("../models/optimizers/learned_artifact.ts");
+  const { traceLogLearningRate } = await import("../models/diagnostics/lr_trace.ts");
+  const { Rng } = await import("../lib/rng.ts");
   await initBackend();
   for (const t of values.spec ? tasks : []) { // a bad --spec fails before any output
     try {
