@@ -146,13 +146,22 @@ async function main(args: string[]): Promise<number> {
   // TensorFlow.js loads only when there is work, so --help and usage errors stay fast.
   const { initBackend } = await import("../lib/backend.ts");
   const { buildProblem } = await import("../tasks/registry.ts");
+  const { preloadDatasets } = await import("../tasks/external.ts");
   const { loadLearnedOptimizer } = await import("../models/optimizers/learned_artifact.ts");
   const { traceLogLearningRate } = await import("../models/diagnostics/lr_trace.ts");
   const { Rng } = await import("../lib/rng.ts");
   await initBackend();
+  // Real datasets named by a spec (MNIST, Fashion-MNIST, ...) load once, up front; a missing one is a usage
+  // error whose message says how to provide it.
+  let resolveDataset;
+  try {
+    resolveDataset = await preloadDatasets(tasks.map((t) => t.spec));
+  } catch (e) {
+    throw new UsageError((e as Error).message.split("\n")[0]);
+  }
   for (const t of values.spec ? tasks : []) { // a bad --spec fails before any output
     try {
-      buildProblem(t.spec).dispose();
+      buildProblem(t.spec, { resolveDataset }).dispose();
     } catch (e) {
       throw new UsageError(`${t.id}: ${(e as Error).message}`);
     }
@@ -165,7 +174,7 @@ async function main(args: string[]): Promise<number> {
   console.log(`task\tloss@0\tloss@${horizon}\tloss@${steps}\tmean l at step (share at floor)`);
   for (const t of tasks) {
     const loaded = await loadLearnedOptimizer(metaDir, seed);
-    const problem = buildProblem(t.spec);
+    const problem = buildProblem(t.spec, { resolveDataset });
     try {
       const trace = await traceLogLearningRate({
         optimizer: loaded.optimizer,

@@ -106,3 +106,48 @@ Deno.test("lr-trace CLI: traces the pretrained HRNN on a task set; one-line usag
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("lr-trace CLI: a spec on a real dataset loads it; a missing dataset is a one-line usage error", async () => {
+  const mlp = {
+    family: "fully_connected",
+    params: {
+      nFeatures: 784,
+      nClasses: 10,
+      hiddenSizes: [8],
+      activation: "relu",
+      init: "he",
+      dataset: { kind: "mnist", split: "train", limit: 200 },
+      batchSize: 32,
+    },
+    seed: 1,
+  };
+  const weights = join(REPO, "models/pretrained");
+  const ok = await cli([
+    "--meta-train",
+    weights,
+    "--spec",
+    JSON.stringify(mlp),
+    "--steps",
+    "4",
+    "--at",
+    "0,4",
+  ]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const row = ok.stdout.split("\n").find((l) => l.startsWith("spec#0\t"));
+  assert.ok(row, ok.stdout);
+  assert.ok(Number(row.split("\t")[1]) > 1, row); // ln 10 ≈ 2.3 at the start of a 10-class problem
+  const empty = await Deno.makeTempDir({ prefix: "lopt-nocifar-" });
+  try {
+    const cifar = {
+      ...mlp,
+      params: { ...mlp.params, nFeatures: 3072, dataset: { kind: "cifar10", dir: empty } },
+    };
+    const missing = await cli(["--meta-train", weights, "--spec", JSON.stringify(cifar)]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^lr-trace: .*CIFAR-10 not found/);
+    assert.equal(missing.stderr.trim().split("\n").length, 1, missing.stderr);
+    assert.equal(missing.stdout, "");
+  } finally {
+    await Deno.remove(empty, { recursive: true });
+  }
+});
