@@ -27,7 +27,8 @@ Options:
   --split NAME       train, valid (default) or test
   --task ID          only this task id (repeatable), e.g. valid/quadratic#0
   --spec JSON        trace this problem spec instead of a task split (repeatable; printed as spec#0, ...),
-                     e.g. '{"family":"quadratic","params":{"ndim":20},"seed":1}'
+                     e.g. '{"family":"quadratic","params":{"ndim":20},"seed":1}'; a real dataset it names
+                     (e.g. "dataset":{"kind":"fashion-mnist","limit":10000}) is loaded once, up front
   --steps N          steps per problem (default 1500)
   --horizon N        the step whose loss is printed between start and end (default 300)
   --at LIST          steps at which l is sampled (default 0,10,30,100,300,1000 and the last)
