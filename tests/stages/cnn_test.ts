@@ -169,3 +169,46 @@ Deno.test("cnn: eval-cnn end to end; a meta-train change reruns eval-cnn but not
     await Deno.remove(R, { recursive: true });
   }
 });
+
+const HAVE_FASHION = (() => {
+  try {
+    return Deno.statSync("/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz").isFile;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "cnn: the validation ConvNet runs through baselines-cnn on Fashion-MNIST (ignored without it)",
+  ignore: !HAVE_FASHION || Deno.env.get("LOPT_FASHION_MNIST_DIR") !== undefined,
+  fn: async () => {
+    const R = await Deno.makeTempDir({ prefix: "lopt-cnn-fashion-" });
+    try {
+      const r = await fx(R, [
+        "--profile",
+        "smoke",
+        "--set",
+        'baselines-cnn.models=["convnet_fashion_relu"]',
+        "--set",
+        "baselines-cnn.steps=2",
+        "--set",
+        "baselines-cnn.evalEvery=2",
+        "--set",
+        'baselines-cnn.learningRates={"momentum":[0.03],"rmsprop":[0.003],"adam":[0.01]}',
+        "baselines-cnn",
+      ]);
+      assert.equal(r.code, 0, r.out + r.err);
+      const runs = await query(
+        R,
+        "SELECT model, dataset, optimizer, status, steps_run FROM cnn_baseline_runs ORDER BY optimizer",
+      );
+      assert.deepEqual(runs.map((x) => [x[0], x[1], x[2], x[3], Number(x[4])]), [
+        ["convnet_fashion_relu", "fashion-mnist", "adam", "ok", 2],
+        ["convnet_fashion_relu", "fashion-mnist", "momentum", "ok", 2],
+        ["convnet_fashion_relu", "fashion-mnist", "rmsprop", "ok", 2],
+      ]);
+    } finally {
+      await Deno.remove(R, { recursive: true });
+    }
+  },
+});
