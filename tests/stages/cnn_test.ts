@@ -13,6 +13,7 @@ import { ResultsStore } from "../../pipeline/store.ts";
 import { CNN_PARAMS, CNN_PROFILES, type CnnParams, validateCnnParams } from "../../stages/cnn_common.ts";
 import { logGrid } from "../../lib/stats.ts";
 import { CNN_FX_STAGES } from "./fixtures/cnn_entry.ts";
+import { FASHION_MNIST_AVAILABLE } from "../tasks/data/fashion_mnist_available.ts";
 
 await initBackend("wasm");
 
@@ -170,17 +171,9 @@ Deno.test("cnn: eval-cnn end to end; a meta-train change reruns eval-cnn but not
   }
 });
 
-const HAVE_FASHION = (() => {
-  try {
-    return Deno.statSync("/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz").isFile;
-  } catch {
-    return false;
-  }
-})();
-
 Deno.test({
   name: "cnn: the validation ConvNet runs through baselines-cnn on Fashion-MNIST (ignored without it)",
-  ignore: !HAVE_FASHION || Deno.env.get("LOPT_FASHION_MNIST_DIR") !== undefined,
+  ignore: !FASHION_MNIST_AVAILABLE,
   fn: async () => {
     const R = await Deno.makeTempDir({ prefix: "lopt-cnn-fashion-" });
     try {

@@ -1,15 +1,7 @@
 import assert from "node:assert/strict";
 import { loadCnnData } from "../../../models/evaluation/cnn_data.ts";
 import { convNetSpec } from "../../../tasks/convnets.ts";
-import { FASHION_MNIST_SYSTEM_DIR } from "../../../tasks/data/mnist.ts";
-
-function haveFashionMnist(): boolean {
-  try {
-    return Deno.statSync(`${FASHION_MNIST_SYSTEM_DIR}/train-labels-idx1-ubyte.gz`).isFile;
-  } catch {
-    return false;
-  }
-}
+import { FASHION_MNIST_AVAILABLE } from "../../tasks/data/fashion_mnist_available.ts";
 
 Deno.test("cnn data: CIFAR-10 missing gives a 'not run' reason, never other data", async () => {
   const empty = await Deno.makeTempDir({ prefix: "lopt-cnn-nocifar-" });
@@ -29,7 +21,7 @@ Deno.test("cnn data: CIFAR-10 missing gives a 'not run' reason, never other data
 Deno.test({
   name:
     "cnn data: the validation ConvNet trains on Fashion-MNIST (ignored when dataset-fashion-mnist is absent)",
-  ignore: !haveFashionMnist() || Deno.env.get("LOPT_FASHION_MNIST_DIR") !== undefined,
+  ignore: !FASHION_MNIST_AVAILABLE,
   fn: async () => {
     const r = await loadCnnData(convNetSpec("convnet_fashion_relu"), {
       trainLimit: 300,

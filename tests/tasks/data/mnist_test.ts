@@ -7,6 +7,7 @@ import {
   loadFashionMnist,
   loadMnist,
 } from "../../../tasks/data/mnist.ts";
+import { FASHION_MNIST_AVAILABLE } from "./fashion_mnist_available.ts";
 
 const MNIST_TRAIN = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949];
 const MNIST_TEST = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009];
@@ -96,17 +97,10 @@ Deno.test("fashion-mnist: a missing folder gives the apt-get / env variable inst
   }
 });
 
-let haveFashion = false;
-try {
-  haveFashion = Deno.statSync(`${FASHION_MNIST_SYSTEM_DIR}/t10k-labels-idx1-ubyte.gz`).isFile;
-} catch {
-  haveFashion = false;
-}
-
 Deno.test({
   name:
     `fashion-mnist: loads from ${FASHION_MNIST_SYSTEM_DIR} (ignored when dataset-fashion-mnist is absent)`,
-  ignore: !haveFashion || Deno.env.get("LOPT_FASHION_MNIST_DIR") !== undefined,
+  ignore: !FASHION_MNIST_AVAILABLE,
   fn: async () => {
     const test = await loadFashionMnist({ split: "test" });
     assertEquals([test.n, test.height, test.width, test.channels], [10000, 28, 28, 1]);
