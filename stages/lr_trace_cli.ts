@@ -148,18 +148,16 @@ async function main(args: string[]): Promise<number> {
   const { initBackend } = await import("../lib/backend.ts");
   const { buildProblem } = await import("../tasks/registry.ts");
   const { preloadDatasets } = await import("../tasks/external.ts");
+  const { DatasetUnavailableError } = await import("../tasks/data/dataset.ts");
   const { loadLearnedOptimizer } = await import("../models/optimizers/learned_artifact.ts");
   const { traceLogLearningRate } = await import("../models/diagnostics/lr_trace.ts");
   const { Rng } = await import("../lib/rng.ts");
   await initBackend();
   // Real datasets named by a spec (MNIST, Fashion-MNIST, ...) load once, up front; a missing one is a usage
   // error whose message says how to provide it.
-  let resolveDataset;
-  try {
-    resolveDataset = await preloadDatasets(tasks.map((t) => t.spec));
-  } catch (e) {
-    throw new UsageError((e as Error).message.split("\n")[0]);
-  }
+  const resolveDataset = await preloadDatasets(tasks.map((t) => t.spec)).catch((e) => {
+    throw e instanceof DatasetUnavailableError ? new UsageError(e.message) : e;
+  });
   for (const t of values.spec ? tasks : []) { // a bad --spec fails before any output
     try {
       buildProblem(t.spec, { resolveDataset }).dispose();

@@ -1,7 +1,8 @@
 /**
- * ConvNets for the MNIST / CIFAR-10 evaluation and the Fashion-MNIST validation ConvNet, as pure functions of an explicit parameter list (so
- * any lopt optimizer's `init` / `update` applies to them directly) and as equivalent tfjs-layers models
- * (for `model.fit` with the `tf.Optimizer` adapter of `models/optimizers/tf_adapter.ts`).
+ * ConvNets for the MNIST / CIFAR-10 evaluation and the Fashion-MNIST validation ConvNet, as pure functions of
+ * an explicit parameter list (so any lopt optimizer's `init` / `update` applies to them directly) and as
+ * equivalent tfjs-layers models (for `model.fit` with the `tf.Optimizer` adapter of
+ * `models/optimizers/tf_adapter.ts`).
  *
  * - `convnet_mnist_relu` / `convnet_mnist_sigmoid`: the paper's test ConvNet (design §8.3 and
  *   §10): 28x28x1 input, two stride-1 SAME convolutions 3x3x8 and 5x5x8 without bias or pooling, each followed
