@@ -18,6 +18,7 @@ import { CODE_DEPS } from "./code_deps.ts";
 export interface GenerateTasksParams extends Record<string, unknown> {
   seed: number;
   groups: string[];
+  addGroups: string[];
   exclude: string[];
   heldoutPerFamily: number;
   validationPerFamily: number;
@@ -35,10 +36,19 @@ function noiseOf(spec: ProblemSpec): number {
   return 0;
 }
 
-/** The ensemble's `include` map of the `groups` and `exclude` params. */
-function includedGroups(p: GenerateTasksParams): Partial<Record<GroupName, boolean>> {
+/**
+ * The ensemble's `include` map of the `groups`, `addGroups` and `exclude` params.
+ *
+ * @example
+ * ```ts
+ * includedGroups({ ...p, groups: [], addGroups: ["multiclass_minibatch_problems"], exclude: [] });
+ * // { multiclass_minibatch_problems: true }: the paper configuration plus that group
+ * ```
+ */
+export function includedGroups(p: GenerateTasksParams): Partial<Record<GroupName, boolean>> {
   const include: Partial<Record<GroupName, boolean>> = {};
   if (p.groups.length > 0) { for (const g of GROUP_NAMES) include[g] = p.groups.includes(g); }
+  for (const g of p.addGroups ?? []) include[g as GroupName] = true;
   for (const g of p.exclude) include[g as GroupName] = false;
   return include;
 }
@@ -67,10 +77,18 @@ export const generateTasks = defineStage<GenerateTasksParams>({
       choices: GROUP_NAMES,
       maxItems: GROUP_NAMES.length,
     },
+    addGroups: {
+      type: "string[]",
+      default: [],
+      description:
+        "ensemble groups to switch on besides `groups` (or the paper configuration), e.g. multiclass_minibatch_problems",
+      choices: GROUP_NAMES,
+      maxItems: GROUP_NAMES.length,
+    },
     exclude: {
       type: "string[]",
       default: [],
-      description: "ensemble groups to switch off (applied after `groups`)",
+      description: "ensemble groups to switch off (applied after `groups` and `addGroups`)",
       choices: GROUP_NAMES,
       maxItems: GROUP_NAMES.length,
     },

@@ -53,6 +53,8 @@ export const PAPER_INCLUDE: Readonly<Record<Exclude<GroupName, "sparse_gradient_
   projection_quadratic_problems: false,
   outward_snake_problems: false,
   dependency_chain_problems: false,
+  // Not a group of the paper's code: this project's multiclass minibatch problems (ensemble_groups.ts).
+  multiclass_minibatch_problems: false,
 };
 
 /**

@@ -72,6 +72,7 @@ export const GROUP_NAMES = [
   "projection_quadratic_problems",
   "outward_snake_problems",
   "dependency_chain_problems",
+  "multiclass_minibatch_problems",
 ] as const;
 /**
  * One of {@link GROUP_NAMES}.
@@ -162,6 +163,60 @@ function softmaxGroup(group: GroupName, noises: number[]): GroupFn {
         ),
       );
     });
+}
+
+// (nFeatures, hidden sizes, nClasses, batch size) of the multiclass group's ReLU MLPs, and (image side, filters,
+// batch size) of its ConvNets: minibatch-noise-heavy 5- and 10-class problems of 500-2,000 parameters, the
+// regime of the ConvNets and MLPs the optimizer is evaluated on that the §9.2 groups (2-class, mostly full-batch
+// or Gaussian noise) do not cover.
+const MULTICLASS_MLP_CONFIGS: ReadonlyArray<readonly [number, readonly number[], number, number]> = [
+  [16, [32], 10, 32],
+  [20, [24, 16], 10, 16],
+  [32, [32], 10, 64],
+  [12, [16, 16], 5, 32],
+  [24, [48], 10, 128],
+];
+const MULTICLASS_CONV_CONFIGS: ReadonlyArray<readonly [number, ReadonlyArray<readonly number[]>, number]> = [
+  [6, [[3, 3, 4]], 32],
+  [6, [[3, 3, 2], [3, 3, 4]], 64],
+  [5, [[3, 3, 4], [3, 3, 4]], 16],
+];
+
+function multiclassGroup(c: GroupContext): EnsembleEntry[] {
+  const g = "multiclass_minibatch_problems";
+  const data = (key: string, nFeatures: number, nClasses: number): DatasetSpec => ({
+    kind: "random",
+    nFeatures,
+    nSamples: 2000,
+    nClasses,
+    seed: c.dataSeed(`${key}/data`),
+  });
+  const mlps = MULTICLASS_MLP_CONFIGS.map(([nFeatures, hidden, nClasses, batchSize], i) => {
+    const key = `${g}/${i}`;
+    const params = {
+      nFeatures,
+      nClasses,
+      hiddenSizes: [...hidden],
+      activation: "relu",
+      init: "he",
+      dataset: data(key, nFeatures, nClasses),
+      batchSize,
+    };
+    return entry(g, spec("fully_connected", params, c.seed(key)));
+  });
+  const convs = MULTICLASS_CONV_CONFIGS.map(([side, filters, batchSize], j) => {
+    const key = `${g}/${mlps.length + j}`;
+    const params = {
+      imageShape: [1, side, side],
+      nClasses: 10,
+      filters: filters.map((f) => [...f]),
+      activation: "relu",
+      dataset: data(key, side * side, 10),
+      batchSize,
+    };
+    return entry(g, spec("conv_net", params, c.seed(key)));
+  });
+  return [...mlps, ...convs];
 }
 
 function dataGroup(
@@ -351,6 +406,7 @@ export const GROUPS: Readonly<Record<GroupName, GroupFn>> = {
     "random_binary",
     BINARY_DATA_CONFIGS,
   ),
+  multiclass_minibatch_problems: multiclassGroup,
 };
 
 function sumEntry(

@@ -38,6 +38,7 @@ const EXPECTED_GROUP_SIZES: Record<string, number> = {
   projection_quadratic_problems: 10,
   outward_snake_problems: 10,
   dependency_chain_problems: 10,
+  multiclass_minibatch_problems: 8,
 };
 
 Deno.test("ensemble: paper configuration has 101 entries; per-group counts; switches", () => {
@@ -56,7 +57,7 @@ Deno.test("ensemble: paper configuration has 101 entries; per-group counts; swit
     101 - 12 - 3,
   );
   const all = Object.fromEntries(GROUP_NAMES.map((g) => [g, true]));
-  assert.equal(ensemble({ include: all }).length, 152);
+  assert.equal(ensemble({ include: all }).length, 160);
   assert.throws(() => ensemble({ include: { nope: true } as never }), /unknown group 'nope'/);
   // reference order: the noisy quadratics come first in the default set, the sparse MLPs last
   assert.equal(e[0].group, "quadratic_problems_noisy");
@@ -183,4 +184,20 @@ Deno.test("MNIST-backed held-out specs build through the dataset resolver hook",
   }
   assert.ok(!fake.x.isDisposed, "resolver-owned data is not disposed by the problem");
   tf.dispose([fake.x, fake.y]);
+});
+
+Deno.test("ensemble: the multiclass minibatch group (off in the paper configuration) builds 5- and 10-class MLPs and ConvNets", () => {
+  assert.equal(ensemble().filter((e) => e.group === "multiclass_minibatch_problems").length, 0);
+  const entries = ensemble({ include: { multiclass_minibatch_problems: true } })
+    .filter((e) => e.group === "multiclass_minibatch_problems");
+  assert.equal(entries.length, 8);
+  assert.deepEqual([...new Set(entries.map((e) => e.spec.family))], ["fully_connected", "conv_net"]);
+  for (const e of entries) {
+    const p = buildProblem(e.spec);
+    const dims = p.paramShapes.reduce((s, sh) => s + sh.reduce((a, b) => a * b, 1), 0);
+    p.dispose();
+    assert.ok(dims >= 500 && dims <= 2000, `${e.spec.family}: ${dims} parameters`);
+    assert.ok([5, 10].includes(e.spec.params.nClasses as number));
+    assert.ok(e.batchSize !== null && e.batchSize <= 128);
+  }
 });
