@@ -182,11 +182,16 @@ async function main(args: string[]): Promise<number> {
         at: [...at, horizon],
         rng: new Rng(seed),
       });
-      const lossAt = (s: number) => trace.fullLoss[trace.samples.findIndex((x) => x.step === s)];
+      // A run that diverged stops early: its later steps have no sample, printed as "diverged".
+      const lossAt = (s: number) => {
+        const i = trace.samples.findIndex((x) => x.step === s);
+        return i < 0 ? null : trace.fullLoss[i];
+      };
       const ls = trace.samples.filter((s) => at.includes(s.step)).map((s) =>
         `${s.step}:${s.meanLogLr.toFixed(1)}${s.atFloor > 0 ? ` (${Math.round(100 * s.atFloor)} %)` : ""}`
       );
-      const g = (v: number) => (Number.isFinite(v) ? v.toPrecision(3) : String(v));
+      const g = (v: number | null) =>
+        v === null ? "diverged" : Number.isFinite(v) ? v.toPrecision(3) : String(v);
       console.log(`${t.id}\t${g(lossAt(0))}\t${g(lossAt(horizon))}\t${g(trace.finalLoss)}\t${ls.join("  ")}`);
     } finally {
       problem.dispose();
