@@ -179,7 +179,7 @@ async function main(args: string[]): Promise<number> {
         optimizer: loaded.optimizer,
         problem,
         steps,
-        at: [...at, horizon],
+        at: [0, ...at, horizon], // step 0 always: the start loss is printed
         rng: new Rng(seed),
       });
       // A run that diverged stops early: its later steps have no sample, printed as "diverged".
