@@ -16,7 +16,7 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerMissingKernels } from "./kernels/mod.ts";
-import { registerZeroGradients } from "./gradients.ts";
+import { registerMissingGradients } from "./gradients.ts";
 import { announceComputeDevice } from "./compute_device.ts";
 import { denoRuntime, readEnv } from "./runtime.ts";
 import {
@@ -83,7 +83,7 @@ export async function initBackend(name: BackendName = defaultBackend()): Promise
     await import("@tensorflow/tfjs-backend-webgpu");
     desc = describeWebGpu(adapter);
   }
-  registerZeroGradients();
+  registerMissingGradients();
   for (const r of registrars) r(name);
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`TensorFlow.js could not initialise the '${name}' backend.`);
@@ -291,7 +291,7 @@ export async function selectBackendForUser(): Promise<BackendSelection> {
   if (already) {
     await tf.ready();
     const name = tf.getBackend();
-    registerZeroGradients();
+    registerMissingGradients();
     for (const r of registrars) r(name);
     if (name === "cpu") silenceCpuBanner();
     const slow = name === "cpu"
@@ -307,7 +307,7 @@ export async function selectBackendForUser(): Promise<BackendSelection> {
   const name = tfjsNode ? "tensorflow" : "wasm";
   if (tfjsNode) {
     // Registered by an imported tfjs-node: nothing to load.
-    registerZeroGradients();
+    registerMissingGradients();
     for (const r of registrars) r(name);
     if (!(await tf.setBackend(name))) {
       throw new Error("TensorFlow.js could not initialise tfjs-node's backend.");

@@ -48,7 +48,7 @@ function noiseOf(spec: ProblemSpec): number {
 export function includedGroups(p: GenerateTasksParams): Partial<Record<GroupName, boolean>> {
   const include: Partial<Record<GroupName, boolean>> = {};
   if (p.groups.length > 0) { for (const g of GROUP_NAMES) include[g] = p.groups.includes(g); }
-  for (const g of p.addGroups ?? []) include[g as GroupName] = true;
+  for (const g of p.addGroups) include[g as GroupName] = true;
   for (const g of p.exclude) include[g as GroupName] = false;
   return include;
 }

@@ -1,6 +1,7 @@
 /**
  * The configuration tables of the meta-training groups (§9.2): the 2-D test-function families, the sum
- * group's list, and the (sizes, batch size) rows of the random-MLP and data-backed groups.
+ * group's list, the (sizes, batch size) rows of the random-MLP and data-backed groups, and the rows of this
+ * project's multiclass minibatch group.
  *
  * @example
  * ```ts
@@ -118,3 +119,38 @@ export const SYMMETRIC_DATA_CONFIGS: ReadonlyArray<readonly [number, number, num
 ];
 
 // ---------------------------------------------------------------------------------------------------------
+
+/**
+ * (nFeatures, hidden sizes, nClasses, batch size) of the multiclass minibatch group's ReLU MLPs: 5- and
+ * 10-class minibatched problems of 500-2,000 parameters, the regime of the evaluation's ConvNets and MLPs that
+ * the §9.2 groups (2-class, mostly full-batch or with Gaussian noise) do not cover.
+ *
+ * @example
+ * ```ts
+ * const [nFeatures, hidden, nClasses, batchSize] = MULTICLASS_MLP_CONFIGS[0]; // 16, [32], 10, 32
+ * ```
+ */
+export const MULTICLASS_MLP_CONFIGS: ReadonlyArray<readonly [number, readonly number[], number, number]> = [
+  [16, [32], 10, 32],
+  [20, [24, 16], 10, 16],
+  [32, [32], 10, 64],
+  [12, [16, 16], 5, 32],
+  [24, [48], 10, 128],
+];
+
+/**
+ * (image side, filters [kh, kw, out], batch size) of the multiclass minibatch group's 10-class ConvNets on
+ * single-channel synthetic images.
+ *
+ * @example
+ * ```ts
+ * const [side, filters, batchSize] = MULTICLASS_CONV_CONFIGS[0]; // 6, [[3, 3, 4]], 32
+ * ```
+ */
+export const MULTICLASS_CONV_CONFIGS: ReadonlyArray<
+  readonly [number, ReadonlyArray<readonly number[]>, number]
+> = [
+  [6, [[3, 3, 4]], 32],
+  [6, [[3, 3, 2], [3, 3, 4]], 64],
+  [5, [[3, 3, 4], [3, 3, 4]], 16],
+];

@@ -16,6 +16,8 @@ import type { DatasetSpec } from "./datasets.ts";
 import type { GroupContext } from "./ensemble_seeds.ts";
 import {
   BINARY_DATA_CONFIGS,
+  MULTICLASS_CONV_CONFIGS,
+  MULTICLASS_MLP_CONFIGS,
   RANDOM_MLP_CONFIGS,
   SUM_LIST_C,
   SYMMETRIC_DATA_CONFIGS,
@@ -164,23 +166,6 @@ function softmaxGroup(group: GroupName, noises: number[]): GroupFn {
       );
     });
 }
-
-// (nFeatures, hidden sizes, nClasses, batch size) of the multiclass group's ReLU MLPs, and (image side, filters,
-// batch size) of its ConvNets: minibatch-noise-heavy 5- and 10-class problems of 500-2,000 parameters, the
-// regime of the ConvNets and MLPs the optimizer is evaluated on that the §9.2 groups (2-class, mostly full-batch
-// or Gaussian noise) do not cover.
-const MULTICLASS_MLP_CONFIGS: ReadonlyArray<readonly [number, readonly number[], number, number]> = [
-  [16, [32], 10, 32],
-  [20, [24, 16], 10, 16],
-  [32, [32], 10, 64],
-  [12, [16, 16], 5, 32],
-  [24, [48], 10, 128],
-];
-const MULTICLASS_CONV_CONFIGS: ReadonlyArray<readonly [number, ReadonlyArray<readonly number[]>, number]> = [
-  [6, [[3, 3, 4]], 32],
-  [6, [[3, 3, 2], [3, 3, 4]], 64],
-  [5, [[3, 3, 4], [3, 3, 4]], 16],
-];
 
 function multiclassGroup(c: GroupContext): EnsembleEntry[] {
   const g = "multiclass_minibatch_problems";

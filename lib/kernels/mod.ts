@@ -5,8 +5,7 @@
  * backend corrupting its own heap: out-of-memory allocations throw a {@link WasmOutOfMemoryError}
  * (`heap_guard.ts`), and convolutions / poolings with a zero-size output skip the native kernel
  * (`zero_size_guard.ts`). Built-in kernels with wrong results are replaced: `Sign` (`sign.ts`; the built-in
- * one returns 0 for |x| < 1.19e-7). Gradients tfjs lacks on every backend are registered too:
- * `Conv2DBackpropFilter`'s (`conv2d_backprop_filter_grad.ts`, for second derivatives through a ConvNet).
+ * one returns 0 for |x| < 1.19e-7).
  *
  * `lib/backend.ts` calls {@link registerMissingKernels} from `initBackend`; tests and scripts that switch
  * backends themselves call {@link registerWasmKernels}.
@@ -15,7 +14,6 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { conv2dBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
-import { conv2dBackpropFilterGradConfig } from "./conv2d_backprop_filter_grad.ts";
 import { depthwiseConv2dBackpropFilterConfig } from "./depthwise_conv2d_backprop_filter.ts";
 import { depthwiseConv2dBackpropInputConfig } from "./depthwise_conv2d_backprop_input.ts";
 import { unsortedSegmentSumConfig } from "./unsorted_segment_sum.ts";
@@ -83,33 +81,9 @@ export function missingKernels(backend: string): string[] {
   );
 }
 
-/** Gradients lopt provides for kernels that tfjs registers no gradient for (backend-independent). */
-export const MISSING_GRADIENTS: readonly tf.GradConfig[] = [conv2dBackpropFilterGradConfig];
-
 /**
- * Registers each of {@link MISSING_GRADIENTS} that tfjs does not already have. Idempotent. Returns the kernel
- * names whose gradient this call registered.
- *
- * @example
- * ```ts
- * registerMissingGradients(); // ["Conv2DBackpropFilter"] on the first call
- * registerMissingGradients(); // []
- * ```
- */
-export function registerMissingGradients(): string[] {
-  const added: string[] = [];
-  for (const config of MISSING_GRADIENTS) {
-    if (tf.getGradient(config.kernelName) !== undefined) continue;
-    tf.registerGradient(config);
-    added.push(config.kernelName);
-  }
-  return added;
-}
-
-/**
- * Kernel registrar for `addKernelRegistrar` in `lib/backend.ts`: registers the missing gradients for every
- * backend and the wasm kernels for `wasm`; for `webgpu`, checks that the backend has its own kernel for each
- * of them and throws naming any it lacks.
+ * Kernel registrar for `addKernelRegistrar` in `lib/backend.ts`: registers the wasm kernels for `wasm`; for
+ * `webgpu`, checks that the backend has its own kernel for each of them and throws naming any it lacks.
  *
  * @example
  * ```ts
@@ -117,7 +91,6 @@ export function registerMissingGradients(): string[] {
  * ```
  */
 export function registerMissingKernels(backend: string): void {
-  registerMissingGradients();
   if (backend === "wasm") registerWasmKernels();
   if (backend === "webgpu") {
     const missing = missingKernels("webgpu");
